@@ -1,0 +1,121 @@
+// RedisCluster: N masters x R replicas on Docker, TLS-only (client port, replication and the cluster bus) with
+// ACL users, bootstrapped and kept in its planned roles by the ClusterBootstrap dynamic resource.
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { Certificate, CertificateAuthority } from "../pki";
+import { renderRedisConf } from "../redis/conf";
+import { DEFAULT_IMAGE, redisNode } from "../redis/node";
+import { RedisUsers } from "../redis/users";
+import * as v from "../validate";
+import { ClusterBootstrap } from "./bootstrap";
+import { PlannedNode, planCluster } from "./plan";
+
+export { clusterBootstrapProvider, ClusterBootstrap } from "./bootstrap";
+export { converge, BootstrapNode } from "./converge";
+export { planCluster, slotRanges, validateShape, PlannedNode, ClusterShape } from "./plan";
+
+export interface ClusterHost {
+    /** A label for the host, used for placement and in resource names. */
+    name: string;
+    /** The Docker engine of that host (default: the local engine). */
+    provider?: docker.Provider;
+}
+
+export interface RedisClusterArgs {
+    /** Masters (default 3, at least 3). Decides how many resources exist, so it is a plain number. */
+    masters?: number;
+    /** Replicas per master (default 1). */
+    replicasPerMaster?: number;
+    /** Docker hosts to spread nodes over; a master and its replicas never share one (default: local engine). */
+    hosts?: ClusterHost[];
+    /** The cluster network's subnet; nodes get fixed addresses from .10 up (default "172.30.0.0/24"). */
+    subnet?: string;
+    /** Redis port inside the containers (default 6379); the cluster bus is port + 10000. */
+    port?: number;
+    /** TLS for clients, replication and the cluster bus, with the plain port off (default true). */
+    tls?: boolean;
+    /** Require client certificates from the CA (default false). */
+    mutualTls?: boolean;
+    nodeTimeoutMs?: number;
+    maxmemory?: string;
+    maxmemoryPolicy?: string;
+    /** ACL rules of the application user (default: no @dangerous or @admin commands). */
+    appRules?: string;
+    image?: string;
+}
+
+export class RedisCluster extends pulumi.ComponentResource {
+    readonly nodes: PlannedNode[];
+    readonly nodeIds: pulumi.Output<Record<string, string>>;
+    readonly caCertPem: pulumi.Output<string>;
+    readonly clientCertPem: pulumi.Output<string>;
+    /** Secret. */
+    readonly clientKeyPem: pulumi.Output<string>;
+    readonly appUser: { username: string; password: pulumi.Output<string> };
+    readonly adminUser: { username: string; password: pulumi.Output<string> };
+    readonly tls: boolean;
+
+    constructor(name: string, args: RedisClusterArgs = {}, opts?: pulumi.ComponentResourceOptions) {
+        super("redis-secure-topologies:cluster:RedisCluster", name, {}, opts);
+        const hosts = args.hosts ?? [{ name: "local" }];
+        const subnet = args.subnet ?? "172.30.0.0/24";
+        this.nodes = planCluster({
+            name, masters: args.masters ?? 3, replicasPerMaster: args.replicasPerMaster ?? 1,
+            hosts: hosts.map(h => h.name), subnet, port: args.port ?? 6379,
+        });
+        if (args.maxmemory !== undefined) v.memorySize("maxmemory", args.maxmemory);
+        const nodeTimeoutMs = v.intInRange("nodeTimeoutMs", args.nodeTimeoutMs ?? 5000, 500, 120_000);
+        this.tls = args.tls ?? true;
+        const mutual = this.tls && (args.mutualTls ?? false);
+
+        const users = new RedisUsers(`${name}-users`, { appRules: args.appRules }, { parent: this });
+        const ca = new CertificateAuthority(`${name}-ca`, {}, { parent: this });
+        const client = new Certificate(`${name}-client`, { ca, commonName: `${name}-client`, use: "client" }, { parent: this });
+        const networks = new Map(hosts.map(h => [h.name, new docker.Network(`${name}-net-${h.name}`, {
+            name: `${name}-net-${h.name}`,
+            ipamConfigs: [{ subnet }],
+        }, { parent: this, provider: h.provider })]));
+
+        const containers = this.nodes.map(n => {
+            const host = hosts.find(h => h.name === n.host)!;
+            const cert = this.tls ? new Certificate(`${n.name}-tls`, {
+                ca, commonName: n.name, use: "peer", dnsNames: [n.name, "localhost"], ipAddresses: [n.ip, "127.0.0.1"],
+            }, { parent: this }) : undefined;
+            const redisConf = users.replication.password.apply(password => renderRedisConf({
+                port: this.tls ? 0 : n.port,
+                tls: this.tls ? { port: n.port, mutual } : undefined,
+                cluster: { announceIp: n.ip, announcePort: n.port, announceBusPort: n.busPort, nodeTimeoutMs },
+                replicationUser: { name: users.replication.username, password },
+                maxmemory: args.maxmemory,
+                maxmemoryPolicy: args.maxmemoryPolicy,
+            }));
+            return redisNode(n.name, {
+                image: args.image ?? DEFAULT_IMAGE,
+                networkName: networks.get(n.host)!.name,
+                ipv4Address: n.ip,
+                redisConf,
+                aclFile: users.aclFile,
+                tls: cert && { caPem: ca.certPem, certPem: cert.certPem, keyPem: cert.privateKeyPem },
+            }, { parent: this, provider: host.provider });
+        });
+
+        const bootstrap = new ClusterBootstrap(`${name}-bootstrap`, {
+            clusterName: name,
+            nodes: this.nodes.map(n => ({ name: n.name, ip: n.ip, port: n.port, busPort: n.busPort, role: n.role, masterName: n.masterName, slots: n.slots })),
+            auth: pulumi.secret(users.admin.password.apply(password => ({ username: users.admin.username, password }))),
+            tls: this.tls ? pulumi.secret(pulumi.all([ca.certPem, client.certPem, client.privateKeyPem])
+                .apply(([caPem, cert, key]) => ({ ca: caPem, cert, key }))) : undefined,
+        }, { parent: this, dependsOn: containers });
+
+        this.nodeIds = bootstrap.nodeIds;
+        this.caCertPem = ca.certPem;
+        this.clientCertPem = client.certPem;
+        this.clientKeyPem = client.privateKeyPem;
+        this.appUser = users.app;
+        this.adminUser = users.admin;
+        this.registerOutputs({
+            nodes: this.nodes, nodeIds: this.nodeIds, caCertPem: this.caCertPem, clientCertPem: this.clientCertPem,
+            clientKeyPem: this.clientKeyPem, appUser: this.appUser, adminUser: this.adminUser,
+        });
+    }
+}

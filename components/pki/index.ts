@@ -1,0 +1,83 @@
+// PKI for the topologies: a CA and the certificates it signs (@pulumi/tls). Private keys stay Pulumi secrets.
+import * as pulumi from "@pulumi/pulumi";
+import * as tls from "@pulumi/tls";
+import * as v from "../validate";
+import { allowedUses, CertUse, validateCertificate } from "./validate";
+
+export { allowedUses, CertUse, validateCertificate } from "./validate";
+
+export interface CertificateAuthorityArgs {
+    /** Subject common name (default: the resource name). */
+    commonName?: string;
+    /** CA validity in hours (default 10 years). */
+    validityHours?: number;
+}
+
+/** A self-signed ECDSA P-256 certificate authority. */
+export class CertificateAuthority extends pulumi.ComponentResource {
+    readonly certPem: pulumi.Output<string>;
+    /** Secret. */
+    readonly privateKeyPem: pulumi.Output<string>;
+
+    constructor(name: string, args: CertificateAuthorityArgs = {}, opts?: pulumi.ComponentResourceOptions) {
+        super("redis-secure-topologies:pki:CertificateAuthority", name, {}, opts);
+        const validityHours = v.intInRange("validityHours", args.validityHours ?? 24 * 365 * 10, 24, 24 * 365 * 20);
+        const key = new tls.PrivateKey(`${name}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, { parent: this });
+        const cert = new tls.SelfSignedCert(`${name}-cert`, {
+            privateKeyPem: key.privateKeyPem,
+            subject: { commonName: args.commonName ?? name, organization: "redis-secure-topologies" },
+            isCaCertificate: true,
+            validityPeriodHours: validityHours,
+            allowedUses: ["cert_signing", "crl_signing", "digital_signature"],
+        }, { parent: this });
+        this.certPem = cert.certPem;
+        this.privateKeyPem = pulumi.secret(key.privateKeyPem);
+        this.registerOutputs({ certPem: this.certPem, privateKeyPem: this.privateKeyPem });
+    }
+}
+
+export interface CertificateArgs {
+    ca: CertificateAuthority;
+    commonName: string;
+    /** Every DNS name clients use to reach the holder (container names, aliases, localhost). */
+    dnsNames?: string[];
+    /** Every IP address clients use (container IPs, 127.0.0.1 for published ports). */
+    ipAddresses?: string[];
+    /** "server", "client" (mutual TLS) or "peer" (both: Redis nodes). */
+    use: CertUse;
+    /** Validity in hours (default 1 year). */
+    validityHours?: number;
+    /** Renew this many hours before expiry on the next `pulumi up` (default 30 days). */
+    earlyRenewalHours?: number;
+}
+
+/** A key and a certificate signed by `ca`. */
+export class Certificate extends pulumi.ComponentResource {
+    readonly certPem: pulumi.Output<string>;
+    /** Secret. */
+    readonly privateKeyPem: pulumi.Output<string>;
+
+    constructor(name: string, args: CertificateArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("redis-secure-topologies:pki:Certificate", name, {}, opts);
+        const validityHours = args.validityHours ?? 24 * 365;
+        validateCertificate({ ...args, validityHours });
+        const key = new tls.PrivateKey(`${name}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, { parent: this });
+        const csr = new tls.CertRequest(`${name}-csr`, {
+            privateKeyPem: key.privateKeyPem,
+            subject: { commonName: args.commonName, organization: "redis-secure-topologies" },
+            dnsNames: args.dnsNames,
+            ipAddresses: args.ipAddresses,
+        }, { parent: this });
+        const cert = new tls.LocallySignedCert(`${name}-cert`, {
+            certRequestPem: csr.certRequestPem,
+            caPrivateKeyPem: args.ca.privateKeyPem,
+            caCertPem: args.ca.certPem,
+            validityPeriodHours: validityHours,
+            earlyRenewalHours: args.earlyRenewalHours ?? 24 * 30,
+            allowedUses: allowedUses(args.use),
+        }, { parent: this });
+        this.certPem = cert.certPem;
+        this.privateKeyPem = pulumi.secret(key.privateKeyPem);
+        this.registerOutputs({ certPem: this.certPem, privateKeyPem: this.privateKeyPem });
+    }
+}

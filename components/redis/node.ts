@@ -1,0 +1,51 @@
+// One Redis container: the image, its network address, and the uploaded redis.conf, users.acl and TLS files.
+// Secrets reach the container only as uploaded files (Pulumi secrets in state), never on a command line or env.
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { CONF_DIR, TLS_DIR } from "./conf";
+
+/** The image scripts/image.sh builds locally (Debian's redis-server 7.0 with TLS, and spiped). */
+export const DEFAULT_IMAGE = "redis-secure-topologies/redis:bookworm-r1";
+
+export interface NodeTls { caPem: pulumi.Input<string>; certPem: pulumi.Input<string>; keyPem: pulumi.Input<string> }
+
+export interface RedisNodeArgs {
+    image: string;
+    networkName: pulumi.Input<string>;
+    /** Static address on the network (keeps certificates' IP SANs and cluster nodes.conf valid). */
+    ipv4Address?: string;
+    aliases?: string[];
+    redisConf: pulumi.Input<string>;
+    aclFile: pulumi.Input<string>;
+    tls?: NodeTls;
+    /** Publish container port -> host address:port (nothing is published by default). */
+    publish?: { internal: number; external: number; ip: string }[];
+}
+
+export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomResourceOptions): docker.Container {
+    const secretFile = (file: string, content: pulumi.Input<string>) => ({ file, content: pulumi.secret(content), permissions: "0600" });
+    const uploads: docker.types.input.ContainerUpload[] = [
+        secretFile(`${CONF_DIR}/redis.conf`, a.redisConf),
+        secretFile(`${CONF_DIR}/users.acl`, a.aclFile),
+    ];
+    if (a.tls) {
+        uploads.push({ file: `${TLS_DIR}/ca.crt`, content: a.tls.caPem, permissions: "0644" });
+        uploads.push({ file: `${TLS_DIR}/node.crt`, content: a.tls.certPem, permissions: "0644" });
+        uploads.push(secretFile(`${TLS_DIR}/node.key`, a.tls.keyPem));
+    }
+    return new docker.Container(name, {
+        name,
+        hostname: name,
+        image: a.image,
+        command: ["redis-server", `${CONF_DIR}/redis.conf`],
+        networksAdvanced: [{ name: a.networkName, ipv4Address: a.ipv4Address, aliases: [name, ...(a.aliases ?? [])] }],
+        ports: a.publish?.map(p => ({ internal: p.internal, external: p.external, ip: p.ip })),
+        uploads,
+        restart: "unless-stopped",
+        // Redis saves and exits on SIGTERM quickly; give it a few seconds before Docker kills it.
+        stopSignal: "SIGTERM",
+        stopTimeout: 10,
+        destroyGraceSeconds: 10,
+        mustRun: true,
+    }, opts);
+}

@@ -1,0 +1,173 @@
+// Every Redis wire call the package makes, in one place: connecting (TLS, ACL user), CLUSTER verbs, INFO.
+// Used by the cluster bootstrap's dynamic provider (so it must stay free of Pulumi objects and captured
+// clients: it is serialized into state) and by tests. ioredis is required lazily inside the functions.
+import type { Redis as RedisClient, RedisOptions } from "ioredis";
+
+export interface Endpoint { host: string; port: number }
+export interface Auth { username: string; password: string }
+export interface TlsMaterial {
+    ca: string;
+    /** Client certificate and key, for nodes that require them (mutual TLS). */
+    cert?: string;
+    key?: string;
+}
+
+export interface ConnectOptions {
+    auth?: Auth;
+    tls?: TlsMaterial;
+    connectTimeoutMs?: number;
+}
+
+/** A connected client. Callers `quit()` it in `finally` (or use `withClient`). */
+export async function connect(ep: Endpoint, o: ConnectOptions = {}): Promise<RedisClient> {
+    const Redis: typeof import("ioredis").default = require("ioredis");
+    const opts: RedisOptions = {
+        host: ep.host,
+        port: ep.port,
+        username: o.auth?.username,
+        password: o.auth?.password,
+        lazyConnect: true,
+        // The ready check runs INFO, which least-privilege users may not run.
+        enableReadyCheck: false,
+        connectTimeout: o.connectTimeoutMs ?? 3000,
+        maxRetriesPerRequest: 1,
+        enableOfflineQueue: false,
+        retryStrategy: times => (times > 3 ? null : 100 * times),
+    };
+    // Node checks the server's certificate against ep.host (DNS or IP SANs); SNI only for DNS names.
+    if (o.tls) opts.tls = { ca: o.tls.ca, cert: o.tls.cert, key: o.tls.key, servername: isIP(ep.host) ? undefined : ep.host };
+    const client = new Redis(opts);
+    let lastError: Error | undefined;
+    client.on("error", (e: Error) => { lastError = e; });
+    try {
+        await client.connect();
+    } catch (e) {
+        client.disconnect();
+        const why = (lastError ?? (e as Error)).message;
+        throw new Error(`cannot reach Redis at ${ep.host}:${ep.port}${o.tls ? " (TLS)" : ""}: ${why}`);
+    }
+    return client;
+}
+
+function isIP(host: string): boolean {
+    return (require("net") as typeof import("net")).isIP(host) !== 0;
+}
+
+export async function withClient<T>(ep: Endpoint, o: ConnectOptions, fn: (c: RedisClient) => Promise<T>): Promise<T> {
+    const c = await connect(ep, o);
+    try {
+        return await fn(c);
+    } finally {
+        await c.quit().catch(() => c.disconnect());
+    }
+}
+
+/** `INFO section` as a key/value map. */
+export async function info(c: RedisClient, section: string): Promise<Record<string, string>> {
+    return parseInfo(await c.info(section));
+}
+
+export function parseInfo(text: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const line of text.split(/\r?\n/)) {
+        const i = line.indexOf(":");
+        if (i > 0 && !line.startsWith("#")) out[line.slice(0, i)] = line.slice(i + 1).trim();
+    }
+    return out;
+}
+
+export interface ClusterNodeView {
+    id: string;
+    ip: string;
+    port: number;
+    flags: string[];
+    /** Replicas: the master's node id. */
+    masterId?: string;
+    connected: boolean;
+    slots: [number, number][];
+    /** Slots being migrated or imported (`[n->-id]`, `[n-<-id]`). */
+    openSlots: string[];
+}
+
+/** Parses `CLUSTER NODES`. */
+export function parseClusterNodes(text: string): ClusterNodeView[] {
+    return text.trim().split("\n").filter(Boolean).map(line => {
+        const f = line.trim().split(" ");
+        const [ip, ports] = f[1].split("@")[0].split(",")[0].split(/:(?=\d+$)/);
+        const slots: [number, number][] = [];
+        const openSlots: string[] = [];
+        for (const s of f.slice(8)) {
+            if (s.startsWith("[")) openSlots.push(s);
+            else {
+                const [a, b] = s.split("-").map(Number);
+                slots.push([a, b ?? a]);
+            }
+        }
+        return {
+            id: f[0], ip, port: Number(ports), flags: f[2].split(","),
+            masterId: f[3] === "-" ? undefined : f[3], connected: f[7] === "connected", slots, openSlots,
+        };
+    });
+}
+
+export async function clusterNodes(c: RedisClient): Promise<ClusterNodeView[]> {
+    return parseClusterNodes(String(await c.call("CLUSTER", "NODES")));
+}
+
+export async function myId(c: RedisClient): Promise<string> {
+    return String(await c.call("CLUSTER", "MYID"));
+}
+
+export async function meet(c: RedisClient, ip: string, port: number, busPort: number): Promise<void> {
+    await c.call("CLUSTER", "MEET", ip, String(port), String(busPort));
+}
+
+/** Assigns slot ranges in one call (Redis 7 ADDSLOTSRANGE). */
+export async function addSlotRanges(c: RedisClient, ranges: [number, number][]): Promise<void> {
+    if (ranges.length) await c.call("CLUSTER", "ADDSLOTSRANGE", ...ranges.flat().map(String));
+}
+
+export async function replicate(c: RedisClient, masterId: string): Promise<void> {
+    await c.call("CLUSTER", "REPLICATE", masterId);
+}
+
+/** A distinct epoch per node avoids a config-epoch collision round at start; only fresh nodes accept it. */
+export async function setConfigEpoch(c: RedisClient, epoch: number): Promise<boolean> {
+    try {
+        await c.call("CLUSTER", "SET-CONFIG-EPOCH", String(epoch));
+        return true;
+    } catch {
+        return false;
+    }
+}
+
+/** Planned failover: run on a replica to make it its master's master again. */
+export async function failover(c: RedisClient, mode?: "FORCE" | "TAKEOVER"): Promise<void> {
+    await c.call("CLUSTER", "FAILOVER", ...(mode ? [mode] : []));
+}
+
+/** Polls `check` every `intervalMs` until it returns true; throws with `what` and the last detail on timeout. */
+export async function waitUntil(what: string, check: () => Promise<boolean | string>, timeoutMs: number, intervalMs = 50): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let detail = "";
+    for (;;) {
+        try {
+            const r = await check();
+            if (r === true) return;
+            detail = typeof r === "string" ? r : "";
+        } catch (e) {
+            detail = (e as Error).message;
+        }
+        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail ? `: ${detail}` : ""}`);
+        await new Promise(r => setTimeout(r, intervalMs));
+    }
+}
+
+/** `CLUSTER INFO` as a key/value map (cluster_state, cluster_slots_assigned, ...). */
+export async function clusterInfo(c: RedisClient): Promise<Record<string, string>> {
+    return parseInfo(String(await c.call("CLUSTER", "INFO")));
+}
+
+export async function forget(c: RedisClient, nodeId: string): Promise<void> {
+    await c.call("CLUSTER", "FORGET", nodeId);
+}

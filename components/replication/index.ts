@@ -1,0 +1,95 @@
+// ReplicationChain: a master and a chain of replicas, each hop plain or TLS (seed: A plain -> B -> C over TLS only).
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { Certificate, CertificateAuthority } from "../pki";
+import { renderRedisConf } from "../redis/conf";
+import { DEFAULT_IMAGE, redisNode } from "../redis/node";
+import { RedisUsers } from "../redis/users";
+import * as v from "../validate";
+import { ChainNode, planChain, Transport } from "./plan";
+
+export { ChainNode, planChain, Transport, validateChain } from "./plan";
+
+export interface ReplicationChainArgs {
+    /** Transport of each replication hop; the chain has hops.length + 1 nodes (default ["plain", "tls"]). */
+    hops?: Transport[];
+    /** How clients reach the master (default "plain", as in the seed). */
+    headListener?: Transport;
+    /** Require client certificates on TLS listeners (default false). */
+    mutualTls?: boolean;
+    plainPort?: number;
+    tlsPort?: number;
+    /** The chain's own Docker network (default "172.31.0.0/24"). */
+    subnet?: string;
+    image?: string;
+    maxmemory?: string;
+    maxmemoryPolicy?: string;
+    /** Docker provider (default: the local engine). */
+    provider?: docker.Provider;
+}
+
+export interface ChainNodeOutput extends ChainNode { role: "master" | "replica" }
+
+export class ReplicationChain extends pulumi.ComponentResource {
+    readonly nodes: ChainNodeOutput[];
+    readonly networkName: pulumi.Output<string>;
+    readonly caCertPem: pulumi.Output<string>;
+    /** Client certificate and key (secret) for mutual TLS; also valid when mTLS is off. */
+    readonly clientCertPem: pulumi.Output<string>;
+    readonly clientKeyPem: pulumi.Output<string>;
+    readonly appUser: { username: string; password: pulumi.Output<string> };
+
+    constructor(name: string, args: ReplicationChainArgs = {}, opts?: pulumi.ComponentResourceOptions) {
+        super("redis-secure-topologies:replication:ReplicationChain", name, {}, opts);
+        const plan = planChain({
+            name,
+            hops: args.hops ?? ["plain", "tls"],
+            headListener: args.headListener ?? "plain",
+            plainPort: args.plainPort ?? 6379,
+            tlsPort: args.tlsPort ?? 6380,
+            subnet: args.subnet ?? "172.31.0.0/24",
+        });
+        if (args.maxmemory !== undefined) v.memorySize("maxmemory", args.maxmemory);
+        const child = { parent: this, provider: args.provider };
+        const network = new docker.Network(`${name}-net`, {
+            name: `${name}-net`,
+            ipamConfigs: [{ subnet: args.subnet ?? "172.31.0.0/24" }],
+        }, child);
+        const users = new RedisUsers(`${name}-users`, {}, { parent: this });
+        const ca = new CertificateAuthority(`${name}-ca`, {}, { parent: this });
+        const client = new Certificate(`${name}-client`, { ca, commonName: `${name}-client`, use: "client" }, { parent: this });
+        const containers: docker.Container[] = [];
+        for (const n of plan) {
+            const cert = new Certificate(`${n.name}-tls`, {
+                ca, commonName: n.name, use: "peer", dnsNames: [n.name, "localhost"], ipAddresses: [n.ip, "127.0.0.1"],
+            }, { parent: this });
+            const redisConf = users.replication.password.apply(password => renderRedisConf({
+                port: n.plainPort,
+                tls: n.tlsPort ? { port: n.tlsPort, mutual: args.mutualTls ?? false } : undefined,
+                replicaOf: n.replicaOf && { host: n.replicaOf.ip, port: n.replicaOf.port, tls: n.replicaOf.tls },
+                replicationUser: n.replicaOf && { name: users.replication.username, password },
+                maxmemory: args.maxmemory,
+                maxmemoryPolicy: args.maxmemoryPolicy,
+            }));
+            // Replicas start after their master so the first sync does not wait on a retry.
+            containers.push(redisNode(n.name, {
+                image: args.image ?? DEFAULT_IMAGE,
+                networkName: network.name,
+                ipv4Address: n.ip,
+                redisConf,
+                aclFile: users.aclFile,
+                tls: { caPem: ca.certPem, certPem: cert.certPem, keyPem: cert.privateKeyPem },
+            }, { ...child, dependsOn: containers.slice(-1) }));
+        }
+        this.nodes = plan.map((n, i) => ({ ...n, role: i === 0 ? "master" : "replica" }));
+        this.networkName = network.name;
+        this.caCertPem = ca.certPem;
+        this.clientCertPem = client.certPem;
+        this.clientKeyPem = client.privateKeyPem;
+        this.appUser = users.app;
+        this.registerOutputs({
+            nodes: this.nodes, networkName: this.networkName, caCertPem: this.caCertPem,
+            clientCertPem: this.clientCertPem, clientKeyPem: this.clientKeyPem, appUser: this.appUser,
+        });
+    }
+}

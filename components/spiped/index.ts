@@ -1,0 +1,85 @@
+// SpipedTunnel: a 32-byte key (@pulumi/random), a server container that decrypts and forwards to Redis, and a
+// client container that listens (published on loopback by default) and encrypts. The key is an uploaded file.
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { DEFAULT_IMAGE } from "../redis/node";
+import { clientCommand, KEY_BYTES, KEY_FILE, serverCommand, TunnelShape, validateTunnel } from "./plan";
+
+export { clientCommand, serverCommand, validateTunnel, TunnelShape, KEY_BYTES } from "./plan";
+
+export interface SpipedTunnelArgs {
+    /** The Docker network the Redis target is on; the server container joins it. */
+    networkName: pulumi.Input<string>;
+    /** The Redis target as seen from that network. */
+    targetHost: string;
+    targetPort?: number;
+    serverPort?: number;
+    /** Where applications connect (default 127.0.0.1:6390). */
+    listenAddress?: string;
+    listenPort?: number;
+    allowNonLoopbackListener?: boolean;
+    maxConnections?: number;
+    keepalive?: boolean;
+    connectTimeoutSeconds?: number;
+    /** Change to rotate the key on the next `pulumi up` (both ends are replaced together). */
+    keyRotation?: string;
+    image?: string;
+    provider?: docker.Provider;
+}
+
+export class SpipedTunnel extends pulumi.ComponentResource {
+    /** Secret: the shared key, base64. */
+    readonly keyBase64: pulumi.Output<string>;
+    readonly listenAddress: string;
+    readonly listenPort: number;
+    readonly serverName: string;
+    readonly clientName: string;
+
+    constructor(name: string, args: SpipedTunnelArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("redis-secure-topologies:spiped:SpipedTunnel", name, {}, opts);
+        const shape: TunnelShape = {
+            name,
+            targetHost: args.targetHost,
+            targetPort: args.targetPort ?? 6379,
+            serverPort: args.serverPort ?? 8379,
+            listenAddress: args.listenAddress ?? "127.0.0.1",
+            listenPort: args.listenPort ?? 6390,
+            allowNonLoopbackListener: args.allowNonLoopbackListener ?? false,
+            maxConnections: args.maxConnections ?? 100,
+            keepalive: args.keepalive ?? true,
+            connectTimeoutSeconds: args.connectTimeoutSeconds ?? 5,
+            keyBytes: KEY_BYTES,
+        };
+        validateTunnel(shape);
+        const key = new random.RandomBytes(`${name}-key`, { length: KEY_BYTES, keepers: { rotation: args.keyRotation ?? "" } }, { parent: this });
+        const keyUpload = [{ file: KEY_FILE, contentBase64: key.base64, permissions: "0600" }];
+        const child = { parent: this, provider: args.provider };
+        // spiped waits for open connections on SIGTERM; long-lived Redis connections would hold it until Docker's
+        // kill, so stop it with SIGINT and a short timeout instead.
+        const stop = { stopSignal: "SIGINT", stopTimeout: 2, destroyGraceSeconds: 2, restart: "unless-stopped", mustRun: true };
+        this.serverName = `${name}-server`;
+        this.clientName = `${name}-client`;
+        const server = new docker.Container(this.serverName, {
+            name: this.serverName,
+            image: args.image ?? DEFAULT_IMAGE,
+            command: serverCommand(shape),
+            networksAdvanced: [{ name: args.networkName, aliases: [this.serverName] }],
+            uploads: keyUpload,
+            ...stop,
+        }, child);
+        new docker.Container(this.clientName, {
+            name: this.clientName,
+            image: args.image ?? DEFAULT_IMAGE,
+            command: clientCommand(shape, this.serverName),
+            networksAdvanced: [{ name: args.networkName, aliases: [this.clientName] }],
+            ports: [{ internal: shape.listenPort, external: shape.listenPort, ip: shape.listenAddress }],
+            uploads: keyUpload,
+            ...stop,
+        }, { ...child, dependsOn: [server] });
+        this.keyBase64 = pulumi.secret(key.base64);
+        this.listenAddress = shape.listenAddress;
+        this.listenPort = shape.listenPort;
+        this.registerOutputs({ keyBase64: this.keyBase64, listenAddress: this.listenAddress, listenPort: this.listenPort });
+    }
+}

@@ -1,0 +1,24 @@
+# Shared helpers for the set-up scripts: timed, labelled steps and the cache root.
+# Everything slow is cached outside the repo, keyed by version, so a fresh clone reuses it.
+CACHE_ROOT="${RST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/redis-secure-topologies}"
+mkdir -p "$CACHE_ROOT"
+
+step() { # step "what" command...
+  local what="$1"; shift
+  local t0=$SECONDS
+  echo "==> $what"
+  "$@"
+  local rc=$?
+  echo "    $what: $((SECONDS - t0))s (exit $rc)"
+  return $rc
+}
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_install() { # installs Debian packages that are missing
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "    apt-get install ${missing[*]}"
+  as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+}

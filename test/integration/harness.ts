@@ -1,0 +1,101 @@
+// Real-container helpers for integration tests: the docker CLI against the local engine, test certificates
+// from openssl with the same SANs and key usages the PKI component issues, and cleanup by label.
+import { execFileSync } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { CertUse } from "../../components/pki/validate";
+import { CONF_DIR, TLS_DIR } from "../../components/redis/conf";
+import { DEFAULT_IMAGE } from "../../components/redis/node";
+
+export const IMAGE = process.env.RST_IMAGE ?? DEFAULT_IMAGE;
+
+export function docker(...args: string[]): string {
+    return execFileSync("docker", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+}
+
+/** A test scope: everything it creates carries its label and is removed by cleanup(). */
+export class Scope {
+    readonly label = `rst-test=${crypto.randomBytes(4).toString("hex")}`;
+    readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), "rst-"));
+
+    network(name: string, subnet: string): string {
+        docker("network", "create", "--label", this.label, "--subnet", subnet, name);
+        return name;
+    }
+
+    /** Creates a container, copies `files` (path -> content) into it, then starts it. */
+    container(name: string, o: { network: string; ip?: string; command: string[]; files?: Record<string, string>; publish?: string[] }): string {
+        docker("create", "--name", name, "--label", this.label, "--network", o.network, ...(o.ip ? ["--ip", o.ip] : []),
+            "--network-alias", name, ...(o.publish ?? []).flatMap(p => ["-p", p]), IMAGE, ...o.command);
+        if (o.files) {
+            const stage = path.join(this.dir, name);
+            for (const [file, content] of Object.entries(o.files)) {
+                const local = path.join(stage, file);
+                fs.mkdirSync(path.dirname(local), { recursive: true });
+                fs.writeFileSync(local, content, { mode: 0o600 });
+            }
+            docker("cp", `${stage}/.`, `${name}:/`);
+        }
+        docker("start", name);
+        return name;
+    }
+
+    cleanup(): void {
+        const ids = docker("ps", "-aq", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
+        if (ids.length) docker("rm", "-f", "-v", ...ids);
+        const nets = docker("network", "ls", "-q", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
+        if (nets.length) docker("network", "rm", ...nets);
+        fs.rmSync(this.dir, { recursive: true, force: true });
+    }
+}
+
+export interface TestPki { ca: string; issue(cn: string, use: CertUse, dns: string[], ips: string[]): { cert: string; key: string } }
+
+/** A CA and certificates like the PKI component's (ECDSA P-256, SANs, serverAuth/clientAuth by use). */
+export function testPki(dir: string, cn = "test-ca"): TestPki {
+    const d = fs.mkdtempSync(path.join(dir, "pki-"));
+    const ssl = (...a: string[]) => execFileSync("openssl", a, { cwd: d, stdio: "pipe" });
+    ssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+        "-days", "2", "-subj", `/CN=${cn}`, "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature");
+    let n = 0;
+    return {
+        ca: fs.readFileSync(path.join(d, "ca.crt"), "utf8"),
+        issue(commonName, use, dns, ips) {
+            const id = `c${n++}`;
+            const eku = { server: "serverAuth", client: "clientAuth", peer: "serverAuth,clientAuth" }[use];
+            const san = [...dns.map(x => `DNS:${x}`), ...ips.map(x => `IP:${x}`)].join(",");
+            fs.writeFileSync(path.join(d, `${id}.ext`), `extendedKeyUsage=${eku}\nkeyUsage=critical,digitalSignature,keyEncipherment\n${san ? `subjectAltName=${san}\n` : ""}`);
+            ssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", `${id}.key`, "-out", `${id}.csr`, "-subj", `/CN=${commonName}`);
+            ssl("x509", "-req", "-in", `${id}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-out", `${id}.crt`, "-extfile", `${id}.ext`);
+            return { cert: fs.readFileSync(path.join(d, `${id}.crt`), "utf8"), key: fs.readFileSync(path.join(d, `${id}.key`), "utf8") };
+        },
+    };
+}
+
+/** The files redisNode() uploads, for a node started by the harness. */
+export function nodeFiles(conf: string, acl: string, tls?: { ca: string; cert: string; key: string }): Record<string, string> {
+    const f: Record<string, string> = { [`${CONF_DIR}/redis.conf`]: conf, [`${CONF_DIR}/users.acl`]: acl };
+    if (tls) Object.assign(f, { [`${TLS_DIR}/ca.crt`]: tls.ca, [`${TLS_DIR}/node.crt`]: tls.cert, [`${TLS_DIR}/node.key`]: tls.key });
+    return f;
+}
+
+export const redisCommand = ["redis-server", `${CONF_DIR}/redis.conf`];
+
+export function password(): string {
+    return crypto.randomBytes(24).toString("base64url");
+}
+
+/** A free TCP port on the loopback interface. */
+export async function freePort(): Promise<number> {
+    const net = await import("net");
+    return new Promise((resolve, reject) => {
+        const s = net.createServer();
+        s.listen(0, "127.0.0.1", () => {
+            const p = (s.address() as import("net").AddressInfo).port;
+            s.close(() => resolve(p));
+        });
+        s.on("error", reject);
+    });
+}
