@@ -1,14 +1,14 @@
 // The seed topology on real containers: A (plain) -> B (plain + TLS) -> C (TLS only, port 0, tls-replication).
 import { planChain } from "../../components/replication/plan";
-import { ADMIN_USER_RULES, APP_USER_RULES, renderAclFile, renderRedisConf, REPLICATION_USER_RULES } from "../../components/redis/conf";
+import { renderRedisConf } from "../../components/redis/conf";
 import * as wire from "../../components/redis/wire";
-import { nodeFiles, password, redisCommand, Scope, testPki } from "./harness";
+import { aclFor, nodeFiles, redisCommand, Scope, testPki, testUsers } from "./harness";
 
 jest.setTimeout(120_000);
 
 describe("ReplicationChain on real redis-server containers", () => {
     const scope = new Scope();
-    const pw = { admin: password(), replication: password(), app: password() };
+    const pw = testUsers();
     const plan = planChain({ name: "itchain", hops: ["plain", "tls"], headListener: "plain", plainPort: 6379, tlsPort: 6380, subnet: "172.25.10.0/24" });
     const pki = testPki(scope.dir);
     const app = { username: "app", password: pw.app };
@@ -16,11 +16,7 @@ describe("ReplicationChain on real redis-server containers", () => {
 
     beforeAll(() => {
         const net = scope.network("itchain-net", "172.25.10.0/24");
-        const acl = renderAclFile([
-            { name: "admin", password: pw.admin, rules: ADMIN_USER_RULES },
-            { name: "replication", password: pw.replication, rules: REPLICATION_USER_RULES },
-            { name: "app", password: pw.app, rules: APP_USER_RULES },
-        ]);
+        const acl = aclFor(pw);
         for (const n of plan) {
             const cert = pki.issue(n.name, "peer", [n.name, "localhost"], [n.ip, "127.0.0.1"]);
             const conf = renderRedisConf({

@@ -6,7 +6,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { CertUse } from "../../components/pki/validate";
-import { CONF_DIR, TLS_DIR } from "../../components/redis/conf";
+import { PlannedNode } from "../../components/cluster/plan";
+import { ADMIN_USER_RULES, APP_USER_RULES, CONF_DIR, renderAclFile, renderRedisConf, REPLICATION_USER_RULES, TLS_DIR } from "../../components/redis/conf";
 import { DEFAULT_IMAGE } from "../../components/redis/node";
 
 export const IMAGE = process.env.RST_IMAGE ?? DEFAULT_IMAGE;
@@ -26,7 +27,7 @@ export class Scope {
     }
 
     /** Creates a container, copies `files` (path -> content) into it, then starts it. */
-    container(name: string, o: { network: string; ip?: string; command: string[]; files?: Record<string, string>; publish?: string[] }): string {
+    container(name: string, o: { network: string; ip?: string; command: string[]; files?: Record<string, string | Buffer>; publish?: string[] }): string {
         docker("create", "--name", name, "--label", this.label, "--network", o.network, ...(o.ip ? ["--ip", o.ip] : []),
             "--network-alias", name, ...(o.publish ?? []).flatMap(p => ["-p", p]), IMAGE, ...o.command);
         if (o.files) {
@@ -98,4 +99,44 @@ export async function freePort(): Promise<number> {
         });
         s.on("error", reject);
     });
+}
+
+export interface TestUsers { admin: string; replication: string; app: string }
+
+export function testUsers(): TestUsers {
+    return { admin: password(), replication: password(), app: password() };
+}
+
+export function aclFor(pw: TestUsers): string {
+    return renderAclFile([
+        { name: "admin", password: pw.admin, rules: ADMIN_USER_RULES },
+        { name: "replication", password: pw.replication, rules: REPLICATION_USER_RULES },
+        { name: "app", password: pw.app, rules: APP_USER_RULES },
+    ]);
+}
+
+/** Starts the containers RedisCluster would create for `plan`: TLS-only, mutual TLS, ACL users. */
+export function startClusterNodes(scope: Scope, plan: PlannedNode[], subnet: string, pw: TestUsers, pki: TestPki): void {
+    const net = scope.network(`${plan[0].name}-net`, subnet);
+    for (const n of plan) {
+        const cert = pki.issue(n.name, "peer", [n.name, "localhost"], [n.ip, "127.0.0.1"]);
+        const conf = renderRedisConf({
+            port: 0,
+            tls: { port: n.port, mutual: true },
+            cluster: { announceIp: n.ip, announcePort: n.port, announceBusPort: n.busPort, nodeTimeoutMs: 3000 },
+            replicationUser: { name: "replication", password: pw.replication },
+        });
+        scope.container(n.name, { network: net, ip: n.ip, command: redisCommand, files: nodeFiles(conf, aclFor(pw), { ca: pki.ca, ...cert }) });
+    }
+}
+
+/** Where scripts/toolchain.sh put the pulumi CLI, and which resource plugins it could not provide. */
+export function pulumiToolchain(): { binDir: string; root: string; missingPlugins: string[] } {
+    const cache = process.env.RST_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "redis-secure-topologies");
+    const pointer = path.join(cache, "pulumi-bin-dir");
+    if (!fs.existsSync(pointer)) throw new Error(`no Pulumi toolchain: run scripts/toolchain.sh first (${pointer} missing)`);
+    const binDir = fs.readFileSync(pointer, "utf8").trim();
+    const missingFile = path.join(path.dirname(binDir), "missing-plugins");
+    const missingPlugins = fs.existsSync(missingFile) ? fs.readFileSync(missingFile, "utf8").split("\n").filter(Boolean) : [];
+    return { binDir, root: path.dirname(binDir), missingPlugins };
 }

@@ -1,0 +1,125 @@
+// The real Pulumi engine (the CLI built by scripts/toolchain.sh, Automation API) running the ClusterBootstrap
+// dynamic resource against real containers: up, a no-change preview, an update that keeps data, no secret in
+// the exported state, and destroy.
+import * as pulumi from "@pulumi/pulumi";
+import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { ClusterBootstrap } from "../../components/cluster/bootstrap";
+import { planCluster } from "../../components/cluster/plan";
+import * as wire from "../../components/redis/wire";
+import { pulumiToolchain, Scope, startClusterNodes, testPki, testUsers } from "./harness";
+
+jest.setTimeout(300_000);
+
+describe("ClusterBootstrap on the real Pulumi engine", () => {
+    const scope = new Scope();
+    const pw = testUsers();
+    const admin = { username: "admin", password: pw.admin };
+    const plan = planCluster({ name: "itng", masters: 3, replicasPerMaster: 1, hosts: ["local"], subnet: "172.25.13.0/24", port: 6379 });
+    const pki = testPki(scope.dir);
+    const client = pki.issue("itng-client", "client", [], []);
+    const tls = { ca: pki.ca, cert: client.cert, key: client.key };
+    let stack: Stack;
+    let backend: string;
+    let timeoutMs = 60_000;
+    const log: string[] = [];
+    const onOutput = (s: string) => { log.push(s); };
+
+    beforeAll(async () => {
+        startClusterNodes(scope, plan, "172.25.13.0/24", pw, pki);
+        const tc = pulumiToolchain();
+        backend = path.join(scope.dir, "state");
+        fs.mkdirSync(backend);
+        const pulumiCommand = await PulumiCommand.get({ root: tc.root, skipVersionCheck: true });
+        stack = await LocalWorkspace.createOrSelectStack({
+            stackName: "engine",
+            projectName: "rst-engine-test",
+            program: async () => {
+                const b = new ClusterBootstrap("itng", {
+                    clusterName: "itng",
+                    nodes: plan.map(({ host: _h, ...n }) => n),
+                    auth: pulumi.secret(admin),
+                    tls: pulumi.secret(tls),
+                    timeoutMs,
+                });
+                return { nodeIds: b.nodeIds };
+            },
+        }, {
+            pulumiCommand,
+            envVars: {
+                PULUMI_BACKEND_URL: `file://${backend}`,
+                PULUMI_CONFIG_PASSPHRASE: "engine-test",
+                PULUMI_SKIP_UPDATE_CHECK: "true",
+                PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+                PULUMI_HOME: path.join(scope.dir, "pulumi-home"),
+                PATH: `${tc.binDir}:${process.env.PATH}`,
+            },
+        });
+    });
+    afterAll(() => scope.cleanup());
+
+    test("up from empty bootstraps a healthy cluster", async () => {
+        const r = await stack.up({ onOutput });
+        expect(r.summary.result).toBe("succeeded");
+        expect(Object.keys(r.outputs.nodeIds.value)).toHaveLength(6);
+        for (const n of plan) {
+            await wire.withClient({ host: n.ip, port: n.port }, { auth: admin, tls }, async c => {
+                expect((await wire.clusterInfo(c)).cluster_state).toBe("ok");
+                if (n.role === "replica") expect((await wire.info(c, "replication")).master_link_status).toBe("up");
+            });
+        }
+    });
+
+    test("a second preview shows no changes (no perpetual diff, no ~__provider)", async () => {
+        const p = await stack.preview({ expectNoChanges: true, diff: true });
+        expect(p.changeSummary.update ?? 0).toBe(0);
+        expect(p.stdout).not.toContain("__provider");
+    });
+
+    test("a changed input updates only the bootstrap and the cluster keeps its data", async () => {
+        const key = "engine:kept";
+        await wire.withClient({ host: plan[0].ip, port: plan[0].port }, { auth: admin, tls }, c => c.set("{engine}kept", "yes"));
+        timeoutMs = 90_000;
+        const r = await stack.up({ onOutput });
+        expect(r.summary.resourceChanges).toMatchObject({ update: 1 });
+        expect(r.summary.resourceChanges?.create ?? 0).toBe(0);
+        expect(r.summary.resourceChanges?.delete ?? 0).toBe(0);
+        const owner = plan.filter(n => n.role === "master");
+        const values = await Promise.all(owner.map(n => wire.withClient({ host: n.ip, port: n.port }, { auth: admin, tls }, async c => {
+            try { return await c.get("{engine}kept"); } catch { return null; }
+        })));
+        expect(values).toContain("yes");
+        expect(key).toBeDefined();
+    });
+
+    test("the exported state holds no password or private key in plain text", async () => {
+        // Automation's exportStack() decrypts secrets; read what is really stored: the backend's files, and
+        // `pulumi stack export` as a user would run it.
+        const stored = filesUnder(backend).map(f => fs.readFileSync(f, "utf8")).join("\n");
+        const exported = execFileSync(path.join(pulumiToolchain().binDir, "pulumi"), ["stack", "export", "--stack", "engine", "--cwd", stack.workspace.workDir],
+            { encoding: "utf8", env: { ...process.env, ...stack.workspace.envVars } });
+        const keyLine = client.key.split("\n")[1];
+        for (const text of [stored, exported]) {
+            expect(text).toContain("4dabf18193072939515e22adb298388d"); // Pulumi's secret signature: values are encrypted
+            expect(text).toContain("ciphertext");
+            expect(text).not.toContain(pw.admin);
+            expect(text).not.toContain(keyLine);
+        }
+        expect(log.join("")).not.toContain(pw.admin);
+    });
+
+    test("destroy succeeds and leaves the stack empty", async () => {
+        const r = await stack.destroy({ onOutput });
+        expect(r.summary.result).toBe("succeeded");
+        const state = (await stack.exportStack()).deployment;
+        expect(state.resources ?? []).toHaveLength(0);
+    });
+});
+
+
+function filesUnder(dir: string): string[] {
+    return fs.readdirSync(dir, { withFileTypes: true }).flatMap(e =>
+        e.isDirectory() ? filesUnder(path.join(dir, e.name)) : [path.join(dir, e.name)]);
+}
