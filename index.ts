@@ -1,43 +1,7 @@
-// The project's program: reads stack config and passes plain Args to the components (which never read config).
-import * as pulumi from "@pulumi/pulumi";
-import { RedisCluster, ReplicationChain, SpipedTunnel } from "./components";
+// Entry point for `pulumi up` with the Node language host: the stack outputs are the deployment's outputs.
+import { deploy } from "./program";
 
-const cfg = new pulumi.Config();
-const stack = pulumi.getStack();
-const maxmemory = cfg.get("maxmemory") ?? "256mb";
-const out: Record<string, unknown> = {};
-
-if (cfg.getBoolean("deployChain") ?? true) {
-    const chain = new ReplicationChain(`chain-${stack}`, {
-        hops: cfg.getObject<("plain" | "tls")[]>("chainHops") ?? ["plain", "tls"],
-        subnet: cfg.get("chainSubnet") ?? "172.31.0.0/24",
-        maxmemory,
-    });
-    const head = chain.nodes[0];
-    const tunnel = new SpipedTunnel(`tunnel-${stack}`, {
-        networkName: chain.networkName,
-        targetHost: head.name,
-        targetPort: head.plainPort || head.tlsPort,
-        listenPort: cfg.getNumber("tunnelListenPort") ?? 6390,
-    });
-    out.chain = { nodes: chain.nodes, caCertPem: chain.caCertPem, appUser: chain.appUser };
-    out.tunnel = { host: tunnel.listenAddress, port: tunnel.listenPort };
-}
-
-if (cfg.getBoolean("deployCluster") ?? true) {
-    const cluster = new RedisCluster(`cluster-${stack}`, {
-        masters: cfg.getNumber("clusterMasters") ?? 3,
-        replicasPerMaster: cfg.getNumber("clusterReplicasPerMaster") ?? 1,
-        subnet: cfg.get("clusterSubnet") ?? "172.30.0.0/24",
-        mutualTls: cfg.getBoolean("clusterMutualTls") ?? false,
-        maxmemory,
-    });
-    out.cluster = {
-        nodes: cluster.nodes, nodeIds: cluster.nodeIds, caCertPem: cluster.caCertPem,
-        clientCertPem: cluster.clientCertPem, clientKeyPem: cluster.clientKeyPem, appUser: cluster.appUser,
-    };
-}
-
+const out = deploy();
 export const chain = out.chain;
 export const tunnel = out.tunnel;
 export const cluster = out.cluster;

@@ -33,6 +33,8 @@ export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomRes
         uploads.push({ file: `${TLS_DIR}/node.crt`, content: a.tls.certPem, permissions: "0644" });
         uploads.push(secretFile(`${TLS_DIR}/node.key`, a.tls.keyPem));
     }
+    // Data and nodes.conf live on a volume, so a config change that replaces the container keeps them.
+    const data = new docker.Volume(`${name}-data`, { name: `${name}-data` }, opts);
     return new docker.Container(name, {
         name,
         hostname: name,
@@ -41,11 +43,13 @@ export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomRes
         networksAdvanced: [{ name: a.networkName, ipv4Address: a.ipv4Address, aliases: [name, ...(a.aliases ?? [])] }],
         ports: a.publish?.map(p => ({ internal: p.internal, external: p.external, ip: p.ip })),
         uploads,
+        volumes: [{ volumeName: data.name, containerPath: "/data" }],
         restart: "unless-stopped",
         // Redis saves and exits on SIGTERM quickly; give it a few seconds before Docker kills it.
         stopSignal: "SIGTERM",
         stopTimeout: 10,
         destroyGraceSeconds: 10,
         mustRun: true,
-    }, opts);
+    // Fixed names and addresses: the old container must go before its replacement can start.
+    }, { ...opts, deleteBeforeReplace: true });
 }

@@ -1,0 +1,65 @@
+// Runs the project's own stacks (Pulumi.yaml + stacks/Pulumi.<stack>.yaml) on the real engine through the
+// Automation API, with the program in-process (no separate Node language host is needed), offline:
+// a local file backend, passphrase secrets, no update check, no plugin downloads.
+import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { deploy } from "../program";
+
+export const REPO = path.resolve(__dirname, "..");
+export const CACHE = process.env.RST_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "redis-secure-topologies");
+
+export function toolchain(): { binDir: string; missingPlugins: string[] } {
+    const pointer = path.join(CACHE, "pulumi-bin-dir");
+    if (!fs.existsSync(pointer)) throw new Error(`no Pulumi toolchain yet: run \`npm run setup\` (${pointer} missing)`);
+    const binDir = fs.readFileSync(pointer, "utf8").trim();
+    const missing = path.join(path.dirname(binDir), "missing-plugins");
+    return { binDir, missingPlugins: fs.existsSync(missing) ? fs.readFileSync(missing, "utf8").split("\n").filter(Boolean) : [] };
+}
+
+/** Opens (or creates) a stack of the project. `backendDir` defaults to the cache's shared state folder. */
+export async function openStack(stackName: string, backendDir = path.join(CACHE, "state")): Promise<Stack> {
+    const tc = toolchain();
+    fs.mkdirSync(backendDir, { recursive: true });
+    const passphraseFile = path.join(CACHE, "passphrase");
+    if (!fs.existsSync(passphraseFile)) fs.writeFileSync(passphraseFile, require("crypto").randomBytes(24).toString("base64"), { mode: 0o600 });
+    const ws = await LocalWorkspace.create({
+        workDir: REPO,
+        program: async () => deploy(),
+        pulumiCommand: await PulumiCommand.get({ root: path.dirname(tc.binDir), skipVersionCheck: true }),
+        envVars: {
+            PULUMI_BACKEND_URL: `file://${backendDir}`,
+            PULUMI_CONFIG_PASSPHRASE_FILE: passphraseFile,
+            PULUMI_SKIP_UPDATE_CHECK: "true",
+            PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+            PULUMI_HOME: process.env.PULUMI_HOME ?? path.join(CACHE, "pulumi-home"),
+            PATH: `${tc.binDir}:${process.env.PATH}`,
+        },
+    });
+    return Stack.createOrSelect(stackName, ws);
+}
+
+async function main(): Promise<void> {
+    const [command = "up", stackName = "dev"] = process.argv.slice(2);
+    const { missingPlugins } = toolchain();
+    if (missingPlugins.length && command !== "destroy") {
+        console.error(`cannot ${command} stack ${stackName}: the resource plugins ${missingPlugins.join(", ")} are not installed and ` +
+            "could not be built here (see the toolchain output above for the exact Go modules the proxy refused).");
+        process.exit(2);
+    }
+    const stack = await openStack(stackName);
+    const onOutput = (s: string) => process.stdout.write(s);
+    if (command === "up") {
+        const r = await stack.up({ onOutput, color: "always" });
+        console.log(`\noutputs: ${Object.keys(r.outputs).join(", ")} (secrets stay encrypted in state)`);
+    } else if (command === "preview") {
+        await stack.preview({ onOutput, diff: true, color: "always" });
+    } else if (command === "destroy") {
+        await stack.destroy({ onOutput, color: "always" });
+    } else {
+        throw new Error(`unknown command "${command}": use up, preview or destroy`);
+    }
+}
+
+if (require.main === module) main().catch(e => { console.error(e instanceof Error ? e.message : e); process.exit(1); });

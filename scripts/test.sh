@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Every test: set-up (Docker, image, Pulumi CLI), type check, unit tests, then the real-container and
+# real-engine integration tests. Ends with one plain "N passed, N failed, N skipped" line.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || exit 1
+echo "==> type check"; npx --no-install tsc --noEmit -p . || exit 1
+results="$(mktemp)"
+t0=$SECONDS
+npx --no-install jest --runInBand --forceExit --json --outputFile="$results" "$@"
+rc=$?
+node -e '
+  const r = require(process.argv[1]);
+  console.log(`jest: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);
+' "$results" || rc=1
+echo "==> tests took $((SECONDS - t0))s"
+exit $rc
