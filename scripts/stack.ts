@@ -33,7 +33,6 @@ export async function openStack(stackName: string, backendDir = path.join(CACHE,
             PULUMI_CONFIG_PASSPHRASE_FILE: passphraseFile,
             PULUMI_SKIP_UPDATE_CHECK: "true",
             PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-            PULUMI_HOME: process.env.PULUMI_HOME ?? path.join(CACHE, "pulumi-home"),
             PATH: `${tc.binDir}:${process.env.PATH}`,
         },
     });

@@ -62,7 +62,7 @@ provide_plugin() { # name
   "$TOOLS/bin/pulumi" plugin install resource "$name" "$v" --file "$cached" >/dev/null
 }
 
-export PULUMI_HOME="${PULUMI_HOME:-$CACHE_ROOT/pulumi-home}"
+export PULUMI_HOME="${PULUMI_HOME:-$HOME/.pulumi}"
 if command -v pulumi >/dev/null && [ "$(command -v pulumi)" != "$here/node_modules/.bin/pulumi" ] && [ -z "${RST_FORCE_BUILD:-}" ]; then
   echo "==> using the installed pulumi CLI: $(command -v pulumi) ($(pulumi version))"
   ln -sf "$(command -v pulumi)" "$TOOLS/bin/pulumi"
