@@ -7,7 +7,7 @@ bash scripts/setup.sh || exit 1
 echo "==> type check"; npx --no-install tsc --noEmit -p . || exit 1
 results="$(mktemp)"
 t0=$SECONDS
-npx --no-install jest --runInBand --forceExit --json --outputFile="$results" "$@"
+npx --no-install jest --runInBand --json --outputFile="$results" "$@"
 rc=$?
 node -e '
   const r = require(process.argv[1]);

@@ -134,7 +134,7 @@ export async function converge(input: ConvergeInput): Promise<ConvergeResult> {
         }, timeout);
         return { nodeIds: ids, actions };
     } finally {
-        await Promise.all([...clients.values()].map(cl => cl.quit().catch(() => cl.disconnect())));
+        await Promise.all([...clients.values()].map(wire.close));
     }
 }
 

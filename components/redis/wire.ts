@@ -16,6 +16,7 @@ export interface ConnectOptions {
     auth?: Auth;
     tls?: TlsMaterial;
     connectTimeoutMs?: number;
+    commandTimeoutMs?: number;
 }
 
 /** A connected client. Callers `quit()` it in `finally` (or use `withClient`). */
@@ -30,6 +31,8 @@ export async function connect(ep: Endpoint, o: ConnectOptions = {}): Promise<Red
         // The ready check runs INFO, which least-privilege users may not run.
         enableReadyCheck: false,
         connectTimeout: o.connectTimeoutMs ?? 3000,
+        // A server that accepts the socket but never answers (wrong tunnel key, plaintext on a TLS port) fails fast.
+        commandTimeout: o.commandTimeoutMs ?? 10_000,
         maxRetriesPerRequest: 1,
         enableOfflineQueue: false,
         retryStrategy: times => (times > 3 ? null : 100 * times),
@@ -58,8 +61,14 @@ export async function withClient<T>(ep: Endpoint, o: ConnectOptions, fn: (c: Red
     try {
         return await fn(c);
     } finally {
-        await c.quit().catch(() => c.disconnect());
+        await close(c);
     }
+}
+
+/** QUIT when the connection is usable; otherwise drop it and stop any reconnect timer. */
+export async function close(c: RedisClient): Promise<void> {
+    if (c.status === "ready") await c.quit().catch(() => c.disconnect());
+    else c.disconnect();
 }
 
 /** `INFO section` as a key/value map. */
