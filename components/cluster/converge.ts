@@ -99,13 +99,15 @@ export async function converge(input: ConvergeInput): Promise<ConvergeResult> {
         // Roles: fail back promoted replicas first, then point every replica at its planned master.
         for (const r of input.nodes.filter(n => n.role === "replica")) {
             const masterId = ids[r.masterName!];
-            const me = (await wire.clusterNodes(c(r.name))).find(v => v.flags.includes("myself"))!;
-            const master = (await wire.clusterNodes(c(r.masterName!))).find(v => v.flags.includes("myself"))!;
+            const self = async (name: string) => (await wire.clusterNodes(c(name))).find(v => v.flags.includes("myself"))!;
+            let me = await self(r.name);
+            const master = await self(r.masterName!);
             if (master.masterId === ids[r.name] && me.flags.includes("master")) {
                 // The planned master came back as this node's replica: a planned failover restores the roles.
                 await act(`${r.masterName}: CLUSTER FAILOVER (back to master)`, () => wire.failover(c(r.masterName!)));
                 await wire.waitUntil(`${r.masterName} to become master again`, async () =>
                     (await wire.info(c(r.masterName!), "replication")).role === "master", timeout);
+                me = await self(r.name);
             }
             if (me.masterId !== masterId || me.flags.includes("master")) {
                 await wire.waitUntil(`${r.name} to know master ${r.masterName}`, async () => {

@@ -89,6 +89,31 @@ describe("ClusterBootstrap on 6 real redis-server containers (3 masters x 1 repl
         await expect(wire.withClient({ host: plan[0].ip, port: plan[0].port }, { auth: admin, tls: { ca: pki.ca }, connectTimeoutMs: 1500 }, c => c.ping())).rejects.toThrow();
     });
 
+    test("heals: a killed master fails over, and the next converge restores the planned roles with no acknowledged write lost", async () => {
+        const [m0, r0] = [plan[0], plan.find(n => n.masterName === plan[0].name)!];
+        const on = <T>(n: typeof m0, f: (c: Awaited<ReturnType<typeof wire.connect>>) => Promise<T>) => wire.withClient({ host: n.ip, port: n.port }, { auth: admin, tls }, f);
+        const keys: string[] = [];
+        await on(m0, async c => {
+            for (let i = 0; keys.length < 100; i++) if (Number(await c.call("CLUSTER", "KEYSLOT", `w:${i}`)) <= m0.slots![1]) keys.push(`w:${i}`);
+            for (const k of keys) await c.set(k, k);
+            expect(Number(await c.call("WAIT", "1", "5000"))).toBe(1); // acknowledged by the replica
+        });
+        docker("kill", m0.name);
+        await on(r0, c => wire.waitUntil("the replica to be promoted", async () => (await wire.info(c, "replication")).role === "master", 30_000, 100));
+        docker("start", m0.name);
+        // Connect inside the poll: the restarted container takes a moment to listen again.
+        await wire.waitUntil("the old master to rejoin as a replica", () => on(m0, async c => (await wire.info(c, "replication")).master_link_status === "up"), 30_000, 100);
+
+        const healed = await converge({ nodes: props().nodes, auth: admin, tls });
+        expect(healed.actions).toContain(`${m0.name}: CLUSTER FAILOVER (back to master)`);
+        await on(m0, async c => {
+            expect((await wire.info(c, "replication")).role).toBe("master");
+            for (const k of keys) expect(await c.get(k)).toBe(k);
+        });
+        await on(r0, async c => expect((await wire.info(c, "replication")).master_host).toBe(m0.ip));
+        expect((await converge({ nodes: props().nodes, auth: admin, tls })).actions).toEqual([]);
+    });
+
     test("a wrong address gives a clear error naming the node", async () => {
         const nodes = props().nodes.map((n, i) => (i === 2 ? { ...n, ip: "172.25.12.250" } : n));
         await expect(converge({ nodes, auth: admin, tls, timeoutMs: 3000 })).rejects.toThrow(/cluster node itcl-m2: cannot reach Redis at 172\.25\.12\.250:6379/);
