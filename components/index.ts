@@ -5,3 +5,5 @@ export { RedisCluster, RedisClusterArgs, ClusterHost, ClusterBootstrap } from ".
 export { RedisUsers } from "./redis/users";
 export { DEFAULT_IMAGE } from "./redis/node";
 export { ValidationError } from "./validate";
+export * as client from "./client";
+export { LockQuorum, LockQuorumArgs } from "./client";

@@ -1,0 +1,85 @@
+// LockQuorum: N independent Redis masters for Redlock (no replication between them, by design: a replica that
+// is promoted after a crash can forget a lock). Each node fsyncs every write (appendonly yes, appendfsync always)
+// so a restarted node still knows the locks it granted. ACL users; TLS-only listeners when `tls` is on.
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { Certificate, CertificateAuthority } from "../pki";
+import { renderRedisConf } from "../redis/conf";
+import { DEFAULT_IMAGE, redisNode } from "../redis/node";
+import { RedisUsers, UserCredential } from "../redis/users";
+import * as v from "../validate";
+
+export interface QuorumShape { name: string; size: number; subnet: string; port: number }
+export interface QuorumNode { name: string; ip: string; port: number }
+
+/** An odd count from 3 to 15: an even count tolerates no more failures than the odd count below it. */
+export function validateQuorumSize(size: unknown): number {
+    if (typeof size !== "number" || !Number.isInteger(size) || size < 3 || size > 15 || size % 2 === 0) {
+        v.fail("size", "an odd integer from 3 to 15 (a majority of an even count tolerates no more failures than one node fewer)", size);
+    }
+    return size;
+}
+
+/** Node names `${name}-0..`, fixed addresses from .10 of the subnet. */
+export function planQuorum(s: QuorumShape): QuorumNode[] {
+    v.dnsLabel("name", s.name);
+    validateQuorumSize(s.size);
+    const net = v.subnet("subnet", s.subnet);
+    v.port("port", s.port);
+    return Array.from({ length: s.size }, (_, i) => ({ name: `${s.name}-${i}`, ip: v.addressIn(net, 10 + i), port: s.port }));
+}
+
+export interface LockQuorumArgs {
+    /** Independent masters (default 5; odd, 3 to 15). Decides how many resources exist, so it is a plain number. */
+    size?: number;
+    /** The quorum's Docker network (default "172.29.0.0/24"); nodes get fixed addresses from .10 up. */
+    subnet?: string;
+    /** Redis port (default 6379); TLS when `tls` is on. */
+    port?: number;
+    /** TLS-only listeners with a per-quorum CA (default false). */
+    tls?: boolean;
+    /** ACL rules of the application user (default: no @dangerous or @admin commands). */
+    appRules?: string;
+    image?: string;
+    provider?: docker.Provider;
+}
+
+export class LockQuorum extends pulumi.ComponentResource {
+    readonly nodes: QuorumNode[];
+    readonly appUser: UserCredential;
+    readonly tls: boolean;
+    /** The CA clients trust when `tls` is on. */
+    readonly caCertPem?: pulumi.Output<string>;
+
+    constructor(name: string, args: LockQuorumArgs = {}, opts?: pulumi.ComponentResourceOptions) {
+        super("redis-secure-topologies:client:LockQuorum", name, {}, opts);
+        const subnet = args.subnet ?? "172.29.0.0/24";
+        this.nodes = planQuorum({ name, size: args.size ?? 5, subnet, port: args.port ?? 6379 });
+        this.tls = args.tls ?? false;
+        const child = { parent: this, provider: args.provider };
+        const network = new docker.Network(`${name}-net`, { name: `${name}-net`, ipamConfigs: [{ subnet }] }, child);
+        const users = new RedisUsers(`${name}-users`, { appRules: args.appRules }, { parent: this });
+        const ca = this.tls ? new CertificateAuthority(`${name}-ca`, {}, { parent: this }) : undefined;
+        for (const n of this.nodes) {
+            const cert = ca && new Certificate(`${n.name}-tls`, {
+                ca, commonName: n.name, use: "server", dnsNames: [n.name, "localhost"], ipAddresses: [n.ip, "127.0.0.1"],
+            }, { parent: this });
+            redisNode(n.name, {
+                image: args.image ?? DEFAULT_IMAGE,
+                networkName: network.name,
+                ipv4Address: n.ip,
+                redisConf: renderRedisConf({
+                    port: this.tls ? 0 : n.port,
+                    tls: this.tls ? { port: n.port, mutual: false } : undefined,
+                    appendonly: true,
+                    appendfsync: "always",
+                }),
+                aclFile: users.aclFile,
+                tls: ca && cert && { caPem: ca.certPem, certPem: cert.certPem, keyPem: cert.privateKeyPem },
+            }, child);
+        }
+        this.appUser = users.app;
+        this.caCertPem = ca?.certPem;
+        this.registerOutputs({ nodes: this.nodes, appUser: this.appUser, caCertPem: this.caCertPem });
+    }
+}

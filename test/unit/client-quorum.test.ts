@@ -1,0 +1,66 @@
+// LockQuorum's resource graph under Pulumi mocks: one network with the subnet, N containers with static
+// addresses and an fsync-always config, the app user exported.
+import * as pulumi from "@pulumi/pulumi";
+
+const created: { type: string; name: string; inputs: Record<string, any> }[] = [];
+pulumi.runtime.setMocks({
+    newResource: a => {
+        created.push({ type: a.type, name: a.name, inputs: a.inputs });
+        const state: Record<string, unknown> = { ...a.inputs };
+        if (a.type === "random:index/randomPassword:RandomPassword") state.result = "x".repeat(32);
+        if (a.type === "tls:index/privateKey:PrivateKey") state.privateKeyPem = "KEY";
+        if (a.type.startsWith("tls:index/") && a.type.endsWith("Cert:SelfSignedCert")) state.certPem = "CA";
+        if (a.type === "tls:index/locallySignedCert:LocallySignedCert") state.certPem = "CERT";
+        return { id: `${a.name}-id`, state };
+    },
+    call: a => a.inputs,
+}, "project", "stack", false);
+
+import { LockQuorum } from "../../components/client/quorum";
+
+const promiseOf = <T>(o: pulumi.Output<T>) => new Promise<T>(r => o.apply(r));
+const uploaded = (c: { inputs: Record<string, any> }, file: string): string | undefined => {
+    // Secret inputs arrive wrapped ({ <sig>: ..., value }) under mocks.
+    const unwrap = (x: any): any => (x && typeof x === "object" && "value" in x && !("file" in x) ? x.value : x);
+    return (unwrap(c.inputs.uploads) as { file: string; content: unknown }[]).map(unwrap).find(u => u.file === file)?.content as string | undefined;
+};
+
+describe("LockQuorum under mocks", () => {
+    beforeEach(() => { created.length = 0; });
+
+    test("5 independent masters by default, appendonly + appendfsync always, static IPs", async () => {
+        const q = new LockQuorum("locks", { subnet: "172.28.5.0/24" });
+        expect(q.nodes.map(n => n.ip)).toEqual(["172.28.5.10", "172.28.5.11", "172.28.5.12", "172.28.5.13", "172.28.5.14"]);
+        await promiseOf(q.appUser.password);
+        await new Promise(r => setTimeout(r, 50));
+        const containers = created.filter(c => c.type === "docker:index/container:Container");
+        expect(containers.map(c => c.name)).toEqual(q.nodes.map(n => n.name));
+        const net = created.find(c => c.type === "docker:index/network:Network")!;
+        expect(net.inputs.ipamConfigs).toEqual([{ subnet: "172.28.5.0/24" }]);
+        for (const c of containers) {
+            const conf = uploaded(c, "/etc/redis-secure/redis.conf")!;
+            expect(conf).toContain("appendonly yes");
+            expect(conf).toContain("appendfsync always");
+            expect(conf).not.toMatch(/replicaof|cluster-enabled/);
+            expect(conf).toContain("port 6379");
+        }
+        expect(created.some(c => c.type.startsWith("tls:"))).toBe(false);
+        expect(q.appUser.username).toBe("app");
+    });
+
+    test("tls: TLS-only listeners and a CA", async () => {
+        const q = new LockQuorum("tlocks", { size: 3, tls: true });
+        await promiseOf(q.caCertPem!);
+        await new Promise(r => setTimeout(r, 50));
+        const containers = created.filter(c => c.type === "docker:index/container:Container");
+        expect(containers).toHaveLength(3);
+        const conf = uploaded(containers[0], "/etc/redis-secure/redis.conf")!;
+        expect(conf).toContain("port 0");
+        expect(conf).toContain("tls-port 6379");
+    });
+
+    test("an even size is refused before anything is created", () => {
+        expect(() => new LockQuorum("bad", { size: 4 })).toThrow("size must be an odd integer from 3 to 15");
+        expect(created.filter(c => c.type === "docker:index/container:Container")).toHaveLength(0);
+    });
+});
