@@ -60,6 +60,19 @@ describe("ReplicationChain on real redis-server containers", () => {
         await expect(wire.withClient({ host: c.ip, port: c.tlsPort }, { auth: app, connectTimeoutMs: 1500 }, cl => cl.ping())).rejects.toThrow();
     });
 
+    test("a replica with a wrong replication password never links", async () => {
+        const a = plan[0];
+        const conf = renderRedisConf({ port: 6379, replicaOf: { host: a.ip, port: a.plainPort, tls: false }, replicationUser: { name: "replication", password: "not-the-password-at-all" } });
+        scope.container("itchain-x", { network: "itchain-net", ip: "172.25.10.30", command: redisCommand, files: nodeFiles(conf, aclFor(pw)) });
+        const adminAuth = { auth: { username: "admin", password: pw.admin } };
+        await new Promise(r => setTimeout(r, 3000));
+        await wire.waitUntil("the rogue replica to answer", () => wire.withClient({ host: "172.25.10.30", port: 6379 }, adminAuth, async c =>
+            expect((await wire.info(c, "replication")).master_link_status).toBe("down") === undefined), 10_000, 200);
+        await wire.withClient({ host: a.ip, port: a.plainPort }, adminAuth, async c => {
+            expect((await wire.info(c, "replication")).connected_slaves).toBe("1"); // only B
+        });
+    });
+
     test("no password -> NOAUTH; the default user is off", async () => {
         const a = plan[0];
         await expect(wire.withClient({ host: a.ip, port: a.plainPort }, {}, cl => cl.get("x"))).rejects.toThrow(/NOAUTH/);

@@ -114,6 +114,13 @@ describe("ClusterBootstrap on 6 real redis-server containers (3 masters x 1 repl
         expect((await converge({ nodes: props().nodes, auth: admin, tls })).actions).toEqual([]);
     });
 
+    test("a client certificate from another CA is refused (mutual TLS)", async () => {
+        const other = testPki(scope.dir, "other-ca").issue("intruder", "client", [], []);
+        const ok = await wire.withClient({ host: plan[0].ip, port: plan[0].port }, { auth: admin, tls: { ca: pki.ca, ...other }, connectTimeoutMs: 1500 }, c => c.ping())
+            .then(() => true, () => false);
+        expect(ok).toBe(false);
+    });
+
     test("a wrong address gives a clear error naming the node", async () => {
         const nodes = props().nodes.map((n, i) => (i === 2 ? { ...n, ip: "172.25.12.250" } : n));
         await expect(converge({ nodes, auth: admin, tls, timeoutMs: 3000 })).rejects.toThrow(/cluster node itcl-m2: cannot reach Redis at 172\.25\.12\.250:6379/);
