@@ -1,0 +1,326 @@
+// Resource graphs under pulumi mocks: which children each component creates, with which inputs, and which
+// outputs are secret. Mocks are set before the components are loaded; every newResource call is recorded.
+import * as crypto from "crypto";
+import * as pulumi from "@pulumi/pulumi";
+import type * as Components from "../../components";
+
+interface Call { type: string; name: string; inputs: any }
+const calls: Call[] = [];
+const fake = (kind: string, name: string) => `-----BEGIN ${kind}-----\n${name}\n-----END ${kind}-----\n`;
+const password = (name: string) => crypto.createHash("sha256").update(name).digest("hex").slice(0, 32);
+const keyBytes = (name: string) => crypto.createHash("sha256").update(name).digest();
+
+/** What the real providers would add to a resource's inputs (only the outputs the components read). */
+function outputsOf(type: string, name: string, inputs: any): Record<string, unknown> {
+    switch (type) {
+        case "tls:index/privateKey:PrivateKey": return { privateKeyPem: fake("PRIVATE KEY", name) };
+        case "tls:index/selfSignedCert:SelfSignedCert":
+        case "tls:index/locallySignedCert:LocallySignedCert": return { certPem: fake("CERTIFICATE", name) };
+        case "tls:index/certRequest:CertRequest": return { certRequestPem: fake("CERTIFICATE REQUEST", name) };
+        case "random:index/randomPassword:RandomPassword": return { result: password(name) };
+        case "random:index/randomBytes:RandomBytes": return { base64: keyBytes(name).toString("base64"), hex: keyBytes(name).toString("hex") };
+        case "pulumi-nodejs:dynamic/redis:ClusterBootstrap":
+            return { nodeIds: Object.fromEntries(inputs.nodes.map((n: { name: string }) => [n.name, password(`id-${n.name}`)])) };
+        default: return {};
+    }
+}
+
+void pulumi.runtime.setMocks({
+    newResource: args => {
+        calls.push({ type: args.type, name: args.name, inputs: args.inputs });
+        return { id: `${args.name}-id`, state: { ...args.inputs, name: args.inputs.name ?? args.name, ...outputsOf(args.type, args.name, args.inputs) } };
+    },
+    call: args => args.inputs,
+}, "redis-secure-topologies", "unit", false);
+
+// Loaded only now, after the mocks are in place.
+const components: typeof Components = require("../../components");
+
+const promiseOf = <T>(o: pulumi.Output<T>) => new Promise<T>(r => o.apply(r));
+
+/** Waits until no resource has been registered for a while (registration is asynchronous). */
+async function settle(quietMs = 200, maxMs = 20_000): Promise<void> {
+    const start = Date.now();
+    let seen = -1;
+    while (seen !== calls.length && Date.now() - start < maxMs) {
+        seen = calls.length;
+        await new Promise(r => setTimeout(r, quietMs));
+    }
+}
+
+const SECRET = { [pulumi.runtime.specialSigKey]: pulumi.runtime.specialSecretSig };
+const isSecretValue = (v: any) => !!v && typeof v === "object" && v[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig;
+/** The plain value of mock inputs, with secret envelopes removed. */
+function reveal(v: any): any {
+    if (isSecretValue(v)) return reveal(v.value);
+    if (Array.isArray(v)) return v.map(reveal);
+    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, reveal(x)]));
+    return v;
+}
+
+const ofType = (type: string, prefix: string) => calls.filter(c => c.type === type && c.name.startsWith(prefix));
+const one = (type: string, name: string) => {
+    const found = calls.filter(c => c.type === type && c.name === name);
+    expect(found).toHaveLength(1);
+    return found[0];
+};
+const CONTAINER = "docker:index/container:Container";
+interface Upload { file: string; content?: string; contentBase64?: string; permissions: string }
+const uploadsOf = (c: Call): Upload[] => reveal(c.inputs.uploads);
+const upload = (c: Call, file: string) => {
+    const u = uploadsOf(c).find(x => x.file === file);
+    if (!u) throw new Error(`${c.name} has no upload ${file}`);
+    return u;
+};
+
+describe("RedisCluster", () => {
+    let cluster: Components.RedisCluster;
+    beforeAll(async () => {
+        cluster = new components.RedisCluster("rc");
+        await promiseOf(cluster.nodeIds);
+        await settle();
+    }, 60_000);
+
+    test("6 containers, one network on 172.30.0.0/24, one bootstrap with the 6 planned nodes", () => {
+        const containers = ofType(CONTAINER, "rc-");
+        expect(containers.map(c => c.name).sort()).toEqual(["rc-m0", "rc-m0-r0", "rc-m1", "rc-m1-r0", "rc-m2", "rc-m2-r0"]);
+        expect(ofType("docker:index/network:Network", "rc-")).toHaveLength(1);
+        expect(one("docker:index/network:Network", "rc-net-local").inputs.ipamConfigs).toEqual([{ subnet: "172.30.0.0/24" }]);
+        expect(ofType("docker:index/volume:Volume", "rc-")).toHaveLength(6);
+        const bootstrap = ofType("pulumi-nodejs:dynamic/redis:ClusterBootstrap", "rc-");
+        expect(bootstrap).toHaveLength(1);
+        expect(bootstrap[0].inputs.nodes).toHaveLength(6);
+        expect(bootstrap[0].inputs.nodes[0]).toEqual({ name: "rc-m0", ip: "172.30.0.10", port: 6379, busPort: 16379, role: "master", slots: [0, 5460] });
+        expect(bootstrap[0].inputs.nodes[3]).toEqual({ name: "rc-m0-r0", ip: "172.30.0.13", port: 6379, busPort: 16379, role: "replica", masterName: "rc-m0" });
+    });
+
+    test("every container: uploaded files only, no env, no published ports, the same command, its static IP", () => {
+        for (const c of ofType(CONTAINER, "rc-")) {
+            const node = cluster.nodes.find(n => n.name === c.name)!;
+            expect(c.inputs.command).toEqual(["redis-server", "/etc/redis-secure/redis.conf"]);
+            expect(c.inputs.env).toBeUndefined();
+            expect(c.inputs.ports).toBeUndefined();
+            expect(c.inputs.networksAdvanced).toEqual([{ name: "rc-net-local", ipv4Address: node.ip, aliases: [c.name] }]);
+            expect(c.inputs.volumes).toEqual([{ volumeName: `${c.name}-data`, containerPath: "/data" }]);
+            expect(uploadsOf(c).map(u => [u.file, u.permissions])).toEqual([
+                ["/etc/redis-secure/redis.conf", "0600"],
+                ["/etc/redis-secure/users.acl", "0600"],
+                ["/etc/redis-secure/tls/ca.crt", "0644"],
+                ["/etc/redis-secure/tls/node.crt", "0644"],
+                ["/etc/redis-secure/tls/node.key", "0600"],
+            ]);
+            // Each node gets its own key and certificate, and the CA's certificate.
+            expect(upload(c, "/etc/redis-secure/tls/node.key").content).toBe(fake("PRIVATE KEY", `${c.name}-tls-key`));
+            expect(upload(c, "/etc/redis-secure/tls/node.crt").content).toBe(fake("CERTIFICATE", `${c.name}-tls-cert`));
+            expect(upload(c, "/etc/redis-secure/tls/ca.crt").content).toBe(fake("CERTIFICATE", "rc-ca-cert"));
+        }
+    });
+
+    test("uploads carrying secrets arrive as secrets", () => {
+        for (const c of ofType(CONTAINER, "rc-")) expect(isSecretValue(c.inputs.uploads)).toBe(true);
+    });
+
+    test("redis.conf: TLS-only cluster node announcing its own address, replication password inside", () => {
+        const conf = upload(one(CONTAINER, "rc-m1-r0"), "/etc/redis-secure/redis.conf").content!.split("\n");
+        expect(conf).toEqual(expect.arrayContaining([
+            "port 0", "tls-port 6379", "tls-cluster yes", "tls-replication yes", "tls-auth-clients no",
+            "cluster-announce-ip 172.30.0.14", "cluster-announce-tls-port 6379", "cluster-announce-bus-port 16379",
+            "masteruser replication", `masterauth ${password("rc-users-replication")}`,
+        ]));
+    });
+
+    test("users.acl holds the three generated passwords; no password on a command line", () => {
+        const c = one(CONTAINER, "rc-m0");
+        expect(upload(c, "/etc/redis-secure/users.acl").content).toBe([
+            "user default off",
+            `user admin on >${password("rc-users-admin")} ~* &* +@all`,
+            `user replication on >${password("rc-users-replication")} +psync +replconf +ping`,
+            `user app on >${password("rc-users-app")} ~* &* +@all -@dangerous -@admin`,
+            "",
+        ].join("\n"));
+        const passwords = ofType("random:index/randomPassword:RandomPassword", "rc-users-");
+        expect(passwords.map(p => [p.name, p.inputs.length, p.inputs.special])).toEqual([
+            ["rc-users-admin", 32, false], ["rc-users-replication", 32, false], ["rc-users-app", 32, false],
+        ]);
+        for (const p of passwords) expect(JSON.stringify(c.inputs.command)).not.toContain(password(p.name));
+    });
+
+    test("the bootstrap authenticates as admin over TLS with the client certificate, both secret", () => {
+        const b = one("pulumi-nodejs:dynamic/redis:ClusterBootstrap", "rc-bootstrap");
+        expect(b.inputs.auth).toEqual({ ...SECRET, value: { username: "admin", password: password("rc-users-admin") } });
+        expect(isSecretValue(b.inputs.tls)).toBe(true);
+        expect(reveal(b.inputs.tls)).toEqual({
+            ca: fake("CERTIFICATE", "rc-ca-cert"), cert: fake("CERTIFICATE", "rc-client-cert"), key: fake("PRIVATE KEY", "rc-client-key"),
+        });
+    });
+
+    test("nodeIds come from the bootstrap", async () => {
+        const ids = await promiseOf(cluster.nodeIds);
+        expect(Object.keys(ids).sort()).toEqual(cluster.nodes.map(n => n.name).sort());
+        expect(ids["rc-m0"]).toBe(password("id-rc-m0"));
+    });
+
+    test("mutualTls turns on tls-auth-clients", async () => {
+        await promiseOf(new components.RedisCluster("mtls", { mutualTls: true, subnet: "172.29.0.0/24" }).nodeIds);
+        await settle();
+        const conf = upload(one(CONTAINER, "mtls-m0"), "/etc/redis-secure/redis.conf").content!;
+        expect(conf).toContain("tls-auth-clients yes\n");
+        expect(conf).toContain("cluster-announce-ip 172.29.0.10\n");
+    }, 60_000);
+
+    test.each<[string, Components.RedisClusterArgs, RegExp]>([
+        ["bad1", { masters: 2 }, /masters must be an integer from 3/],
+        ["bad2", { maxmemory: "lots" }, /maxmemory must be a size like "256mb"/],
+        ["bad3", { nodeTimeoutMs: 100 }, /nodeTimeoutMs must be an integer from 500 to 120000/],
+    ])("%s: invalid input throws before any child resource exists", async (name, args, message) => {
+        expect(() => new components.RedisCluster(name, args)).toThrow(message);
+        await settle();
+        const children = calls.filter(c => c.name.startsWith(name) && !c.type.startsWith("redis-secure-topologies:"));
+        expect(children).toEqual([]);
+    });
+});
+
+describe("ReplicationChain", () => {
+    beforeAll(async () => {
+        new components.ReplicationChain("ch");
+        await settle();
+    }, 60_000);
+
+    test("the seed: 3 containers on 172.31.0.0/24; C is TLS only and replicates B over TLS", () => {
+        expect(ofType(CONTAINER, "ch-").map(c => c.name)).toEqual(["ch-a", "ch-b", "ch-c"]);
+        expect(one("docker:index/network:Network", "ch-net").inputs.ipamConfigs).toEqual([{ subnet: "172.31.0.0/24" }]);
+        const conf = (name: string) => upload(one(CONTAINER, name), "/etc/redis-secure/redis.conf").content!.split("\n");
+        expect(conf("ch-a")).toContain("port 6379");
+        expect(conf("ch-a").join("\n")).not.toMatch(/tls-port|replicaof|masterauth/);
+        expect(conf("ch-b")).toEqual(expect.arrayContaining(["port 6379", "tls-port 6380", "replicaof 172.31.0.10 6379"]));
+        expect(conf("ch-b")).not.toContain("tls-replication yes");
+        expect(conf("ch-c")).toEqual(expect.arrayContaining([
+            "port 0", "tls-port 6380", "replicaof 172.31.0.11 6380", "tls-replication yes", "masteruser replication",
+        ]));
+    });
+
+    test("node certificates: server and client auth, SANs for the name, localhost, the IP and loopback", () => {
+        expect(one("tls:index/locallySignedCert:LocallySignedCert", "ch-c-tls-cert").inputs.allowedUses)
+            .toEqual(expect.arrayContaining(["server_auth", "client_auth"]));
+        const csr = one("tls:index/certRequest:CertRequest", "ch-c-tls-csr").inputs;
+        expect(csr.dnsNames).toEqual(["ch-c", "localhost"]);
+        expect(csr.ipAddresses).toEqual(["172.31.0.12", "127.0.0.1"]);
+    });
+
+    test("an unknown transport throws before any child resource exists", async () => {
+        expect(() => new components.ReplicationChain("badchain", { hops: ["plain", "ssl" as never] })).toThrow(/hops\[1\] must be one of "plain", "tls"/);
+        await settle();
+        expect(calls.filter(c => c.name.startsWith("badchain") && !c.type.startsWith("redis-secure-topologies:"))).toEqual([]);
+    });
+});
+
+describe("SpipedTunnel", () => {
+    let tunnel: Components.SpipedTunnel;
+    beforeAll(async () => {
+        tunnel = new components.SpipedTunnel("tun", { networkName: "appnet", targetHost: "redis", maxConnections: 20 });
+        await settle();
+    }, 60_000);
+
+    test("one 32-byte key and two containers", () => {
+        const keys = ofType("random:index/randomBytes:RandomBytes", "tun-");
+        expect(keys.map(k => [k.name, k.inputs.length])).toEqual([["tun-key", 32]]);
+        expect(ofType(CONTAINER, "tun-").map(c => c.name)).toEqual(["tun-server", "tun-client"]);
+    });
+
+    test("the key reaches both ends as an uploaded file and never appears on a command line", () => {
+        const key = keyBytes("tun-key");
+        for (const c of ofType(CONTAINER, "tun-")) {
+            expect(uploadsOf(c)).toEqual([{ file: "/etc/spiped/key", contentBase64: key.toString("base64"), permissions: "0600" }]);
+            const argv = JSON.stringify(c.inputs.command);
+            expect(argv).toContain("/etc/spiped/key");
+            expect(argv).not.toContain(key.toString("base64"));
+            expect(argv).not.toContain(key.toString("hex"));
+            expect(c.inputs.env).toBeUndefined();
+        }
+    });
+
+    test("server forwards to the target; client publishes on loopback only", () => {
+        const server = one(CONTAINER, "tun-server").inputs;
+        expect(server.command.slice(0, 6)).toEqual(["spiped", "-d", "-s", "[0.0.0.0]:8379", "-t", "redis:6379"]);
+        expect(server.command).toEqual(expect.arrayContaining(["-n", "20"]));
+        expect(server.ports).toBeUndefined();
+        const client = one(CONTAINER, "tun-client").inputs;
+        expect(client.command.slice(0, 6)).toEqual(["spiped", "-e", "-s", "[0.0.0.0]:6390", "-t", "tun-server:8379"]);
+        expect(client.ports).toEqual([{ internal: 6390, external: 6390, ip: "127.0.0.1" }]);
+        expect(client.networksAdvanced).toEqual([{ name: "appnet", aliases: ["tun-client"] }]);
+        expect([tunnel.listenAddress, tunnel.listenPort]).toEqual(["127.0.0.1", 6390]);
+    });
+
+    test("a non-loopback listener throws before the key or a container exists", async () => {
+        expect(() => new components.SpipedTunnel("open", { networkName: "appnet", targetHost: "redis", listenAddress: "0.0.0.0" }))
+            .toThrow(/listenAddress must be a loopback address/);
+        await settle();
+        expect(calls.filter(c => c.name.startsWith("open") && !c.type.startsWith("redis-secure-topologies:"))).toEqual([]);
+    });
+});
+
+describe("CertificateAuthority / Certificate", () => {
+    let ca: Components.CertificateAuthority;
+    let cert: Components.Certificate;
+    beforeAll(async () => {
+        ca = new components.CertificateAuthority("pki-ca", { commonName: "Test CA" });
+        cert = new components.Certificate("pki-peer", {
+            ca, commonName: "node1", use: "peer", dnsNames: ["node1", "localhost"], ipAddresses: ["10.0.0.5", "127.0.0.1"],
+        });
+        new components.Certificate("pki-client", { ca, commonName: "app", use: "client" });
+        await settle();
+    }, 60_000);
+
+    test("the CA: an ECDSA P-256 key and a self-signed CA certificate", () => {
+        expect(one("tls:index/privateKey:PrivateKey", "pki-ca-key").inputs).toMatchObject({ algorithm: "ECDSA", ecdsaCurve: "P256" });
+        const self = one("tls:index/selfSignedCert:SelfSignedCert", "pki-ca-cert").inputs;
+        expect(self).toMatchObject({ isCaCertificate: true, validityPeriodHours: 87600, subject: { commonName: "Test CA" } });
+        expect(self.allowedUses).toContain("cert_signing");
+    });
+
+    test("peer: a CSR with the SANs, signed by the CA for server and client auth", () => {
+        const csr = one("tls:index/certRequest:CertRequest", "pki-peer-csr").inputs;
+        expect(csr.dnsNames).toEqual(["node1", "localhost"]);
+        expect(csr.ipAddresses).toEqual(["10.0.0.5", "127.0.0.1"]);
+        expect(csr.subject).toMatchObject({ commonName: "node1" });
+        const signed = one("tls:index/locallySignedCert:LocallySignedCert", "pki-peer-cert").inputs;
+        expect(signed.allowedUses).toEqual(["digital_signature", "key_encipherment", "server_auth", "client_auth"]);
+        expect(signed.certRequestPem).toBe(fake("CERTIFICATE REQUEST", "pki-peer-csr"));
+        expect(signed.caCertPem).toBe(fake("CERTIFICATE", "pki-ca-cert"));
+        expect(reveal(signed.caPrivateKeyPem)).toBe(fake("PRIVATE KEY", "pki-ca-key"));
+        expect(signed).toMatchObject({ validityPeriodHours: 8760, earlyRenewalHours: 720 });
+    });
+
+    test("client: client auth only", () => {
+        const uses = one("tls:index/locallySignedCert:LocallySignedCert", "pki-client-cert").inputs.allowedUses;
+        expect(uses).toContain("client_auth");
+        expect(uses).not.toContain("server_auth");
+    });
+
+    test("outputs: the certificate and its key", async () => {
+        expect(await promiseOf(cert.certPem)).toBe(fake("CERTIFICATE", "pki-peer-cert"));
+        expect(await promiseOf(cert.privateKeyPem)).toBe(fake("PRIVATE KEY", "pki-peer-key"));
+    });
+
+    test("an unknown use throws", () => {
+        expect(() => new components.Certificate("pki-bad", { ca, commonName: "x", use: "both" as never })).toThrow(/use must be one of "server", "client", "peer"/);
+    });
+});
+
+describe("secrets", () => {
+    test("private keys, the spiped key and the ACL file are secret outputs; certificates are not", async () => {
+        const ca = new components.CertificateAuthority("sec-ca");
+        const cert = new components.Certificate("sec-cert", { ca, commonName: "sec", use: "server" });
+        const tunnel = new components.SpipedTunnel("sec-tun", { networkName: "n", targetHost: "redis" });
+        const users = new components.RedisUsers("sec-users");
+        expect(await pulumi.isSecret(ca.privateKeyPem)).toBe(true);
+        expect(await pulumi.isSecret(cert.privateKeyPem)).toBe(true);
+        expect(await pulumi.isSecret(tunnel.keyBase64)).toBe(true);
+        expect(await pulumi.isSecret(users.aclFile)).toBe(true);
+        // users.app.password is secret through RandomPassword's additionalSecretOutputs, which the mock monitor ignores.
+        expect(await pulumi.isSecret(ca.certPem)).toBe(false);
+        expect(await pulumi.isSecret(cert.certPem)).toBe(false);
+        expect(await promiseOf(users.aclFile)).toMatch(/^user default off\n/);
+        expect(await promiseOf(tunnel.keyBase64)).toBe(keyBytes("sec-tun-key").toString("base64"));
+    });
+});

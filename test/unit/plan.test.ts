@@ -1,0 +1,154 @@
+// The pure plans every component is built from: cluster slots and placement, the replication chain's listeners,
+// and the spiped command lines.
+import { ClusterShape, planCluster, PlannedNode, SLOT_COUNT, slotRanges } from "../../components/cluster/plan";
+import { planChain } from "../../components/replication/plan";
+import { clientCommand, KEY_BYTES, serverCommand, TunnelShape } from "../../components/spiped/plan";
+
+const shape: ClusterShape = { name: "rc", masters: 3, replicasPerMaster: 1, hosts: ["local"], subnet: "172.30.0.0/24", port: 6379 };
+
+describe("slotRanges", () => {
+    test("3 masters split like redis-cli", () => {
+        expect(slotRanges(3)).toEqual([[0, 5460], [5461, 10922], [10923, 16383]]);
+    });
+
+    test.each(Array.from({ length: 48 }, (_, i) => i + 3))("%i masters cover 0..16383 exactly, contiguous and balanced", n => {
+        const ranges = slotRanges(n);
+        expect(ranges).toHaveLength(n);
+        expect(ranges[0][0]).toBe(0);
+        expect(ranges[n - 1][1]).toBe(SLOT_COUNT - 1);
+        ranges.forEach(([a, b], i) => {
+            expect(b).toBeGreaterThanOrEqual(a);
+            if (i > 0) expect(a).toBe(ranges[i - 1][1] + 1);
+        });
+        const sizes = ranges.map(([a, b]) => b - a + 1);
+        expect(sizes.reduce((s, x) => s + x, 0)).toBe(SLOT_COUNT);
+        expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
+    });
+});
+
+describe("planCluster", () => {
+    const hostOf = (nodes: PlannedNode[]) => new Map(nodes.map(n => [n.name, n.host]));
+
+    test("the default 3 x 1: static IPs .10-.15, masters with slots, replicas with their master", () => {
+        const nodes = planCluster(shape);
+        expect(nodes.map(n => [n.name, n.ip, n.role, n.masterName, n.slots])).toEqual([
+            ["rc-m0", "172.30.0.10", "master", undefined, [0, 5460]],
+            ["rc-m1", "172.30.0.11", "master", undefined, [5461, 10922]],
+            ["rc-m2", "172.30.0.12", "master", undefined, [10923, 16383]],
+            ["rc-m0-r0", "172.30.0.13", "replica", "rc-m0", undefined],
+            ["rc-m1-r0", "172.30.0.14", "replica", "rc-m1", undefined],
+            ["rc-m2-r0", "172.30.0.15", "replica", "rc-m2", undefined],
+        ]);
+        for (const n of nodes) {
+            expect(n).toMatchObject({ host: "local", port: 6379, busPort: 16379 });
+        }
+    });
+
+    test("the bus port follows the port", () => {
+        expect(planCluster({ ...shape, port: 7000 }).map(n => [n.port, n.busPort])).toEqual(Array(6).fill([7000, 17000]));
+    });
+
+    test("3 hosts, 3 x 2: masters spread over the hosts, no replica on its master's host", () => {
+        const nodes = planCluster({ ...shape, replicasPerMaster: 2, hosts: ["h1", "h2", "h3"] });
+        expect(nodes).toHaveLength(9);
+        expect(nodes.filter(n => n.role === "master").map(n => n.host)).toEqual(["h1", "h2", "h3"]);
+        const host = hostOf(nodes);
+        const replicas = nodes.filter(n => n.role === "replica");
+        expect(replicas).toHaveLength(6);
+        for (const r of replicas) expect(r.host).not.toBe(host.get(r.masterName!));
+        // The two replicas of one master land on the two other hosts.
+        expect(replicas.filter(r => r.masterName === "rc-m0").map(r => r.host).sort()).toEqual(["h2", "h3"]);
+    });
+
+    test.each<[number, number, string[]]>([
+        [3, 3, ["h1", "h2"]],
+        [4, 5, ["a", "b", "c"]],
+        [5, 2, ["a", "b", "c", "d", "e", "f", "g"]],
+    ])("%i masters x %i replicas on %j: a replica never shares its master's host", (masters, replicasPerMaster, hosts) => {
+        const nodes = planCluster({ ...shape, masters, replicasPerMaster, hosts });
+        expect(nodes).toHaveLength(masters * (1 + replicasPerMaster));
+        const host = hostOf(nodes);
+        for (const r of nodes.filter(n => n.role === "replica")) {
+            expect(hosts).toContain(r.host);
+            expect(r.host).not.toBe(host.get(r.masterName!));
+        }
+    });
+
+    test("every node gets a distinct address inside the subnet", () => {
+        const nodes = planCluster({ ...shape, masters: 61, replicasPerMaster: 3 });
+        const ips = nodes.map(n => n.ip);
+        expect(new Set(ips).size).toBe(nodes.length);
+        for (const ip of ips) {
+            const octets = ip.split(".").map(Number);
+            expect(octets.slice(0, 3)).toEqual([172, 30, 0]);
+            expect(octets[3]).toBeGreaterThanOrEqual(10);
+            expect(octets[3]).toBeLessThanOrEqual(254);
+        }
+    });
+});
+
+describe("planChain", () => {
+    const seed = { name: "ch", hops: ["plain", "tls"] as ("plain" | "tls")[], headListener: "plain" as const, plainPort: 6379, tlsPort: 6380, subnet: "172.31.0.0/24" };
+
+    test("the seed: A plain, B plain + TLS, C TLS only; C replicates B over TLS on 6380", () => {
+        const nodes = planChain(seed);
+        expect(nodes.map(n => n.name)).toEqual(["ch-a", "ch-b", "ch-c"]);
+        expect(nodes.map(n => n.ip)).toEqual(["172.31.0.10", "172.31.0.11", "172.31.0.12"]);
+        expect(nodes.map(n => [n.plainPort, n.tlsPort])).toEqual([[6379, 0], [6379, 6380], [0, 6380]]);
+        expect(nodes[0].replicaOf).toBeUndefined();
+        expect(nodes[1].replicaOf).toEqual({ name: "ch-a", ip: "172.31.0.10", port: 6379, tls: false });
+        expect(nodes[2].replicaOf).toEqual({ name: "ch-b", ip: "172.31.0.11", port: 6380, tls: true });
+    });
+
+    test("TLS everywhere: every node TLS only, every hop over TLS", () => {
+        const nodes = planChain({ ...seed, hops: ["tls", "tls", "tls"], headListener: "tls" });
+        expect(nodes.map(n => [n.plainPort, n.tlsPort])).toEqual(Array(4).fill([0, 6380]));
+        expect(nodes.slice(1).map(n => [n.replicaOf!.port, n.replicaOf!.tls])).toEqual(Array(3).fill([6380, true]));
+    });
+
+    test("a TLS head with a plain hop: the master listens on both", () => {
+        const nodes = planChain({ ...seed, hops: ["plain"], headListener: "tls" });
+        expect(nodes.map(n => [n.plainPort, n.tlsPort])).toEqual([[6379, 6380], [6379, 0]]);
+        expect(nodes[1].replicaOf).toMatchObject({ port: 6379, tls: false });
+    });
+});
+
+describe("spiped command lines", () => {
+    const tunnel: TunnelShape = {
+        name: "tun", targetHost: "redis", targetPort: 6379, serverPort: 8379, listenAddress: "127.0.0.1", listenPort: 6390,
+        allowNonLoopbackListener: false, maxConnections: 25, keepalive: true, connectTimeoutSeconds: 7, keyBytes: KEY_BYTES,
+    };
+    /** The value following `flag` in `argv`. */
+    const after = (argv: string[], flag: string) => argv[argv.indexOf(flag) + 1];
+
+    test("server decrypts on the server port and forwards to the target", () => {
+        const argv = serverCommand(tunnel);
+        expect(argv[0]).toBe("spiped");
+        expect(argv).toContain("-d");
+        expect(argv).not.toContain("-e");
+        expect(after(argv, "-s")).toBe("[0.0.0.0]:8379");
+        expect(after(argv, "-t")).toBe("redis:6379");
+    });
+
+    test("client encrypts on the listen port towards the server container", () => {
+        const argv = clientCommand(tunnel, "tun-server");
+        expect(argv[0]).toBe("spiped");
+        expect(argv).toContain("-e");
+        expect(argv).not.toContain("-d");
+        expect(after(argv, "-s")).toBe("[0.0.0.0]:6390");
+        expect(after(argv, "-t")).toBe("tun-server:8379");
+    });
+
+    test.each([
+        ["server", (s: TunnelShape) => serverCommand(s)],
+        ["client", (s: TunnelShape) => clientCommand(s, "tun-server")],
+    ])("%s: key file, connection limit, timeout, foreground; -j only without keepalive", (_side, command) => {
+        const argv = command(tunnel);
+        expect(after(argv, "-k")).toBe("/etc/spiped/key");
+        expect(after(argv, "-n")).toBe("25");
+        expect(after(argv, "-o")).toBe("7");
+        expect(argv).toContain("-F");
+        expect(argv).not.toContain("-j");
+        expect(command({ ...tunnel, keepalive: false })).toContain("-j");
+    });
+});

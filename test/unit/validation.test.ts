@@ -1,0 +1,160 @@
+// Bad input throws before any resource exists, with a message naming the field and what is allowed.
+import { planCluster, ClusterShape } from "../../components/cluster/plan";
+import { validateCertificate } from "../../components/pki/validate";
+import { APP_USER_RULES, renderAclFile } from "../../components/redis/conf";
+import { ChainShape, planChain, validateChain } from "../../components/replication/plan";
+import { KEY_BYTES, TunnelShape, validateTunnel } from "../../components/spiped/plan";
+import { memorySize, ValidationError } from "../../components/validate";
+
+const cluster: ClusterShape = { name: "rc", masters: 3, replicasPerMaster: 1, hosts: ["local"], subnet: "172.30.0.0/24", port: 6379 };
+const chain: ChainShape = { name: "ch", hops: ["plain", "tls"], headListener: "plain", plainPort: 6379, tlsPort: 6380, subnet: "172.31.0.0/24" };
+const tunnel: TunnelShape = {
+    name: "tun", targetHost: "redis", targetPort: 6379, serverPort: 8379, listenAddress: "127.0.0.1", listenPort: 6390,
+    allowNonLoopbackListener: false, maxConnections: 100, keepalive: true, connectTimeoutSeconds: 5, keyBytes: KEY_BYTES,
+};
+const cert = { commonName: "node", dnsNames: ["node", "localhost"], ipAddresses: ["172.30.0.10", "127.0.0.1"], use: "peer", validityHours: 24 * 365 };
+
+/** Runs `f` and returns the ValidationError it throws (failing the test if it does not throw one). */
+function errorOf(f: () => unknown): ValidationError {
+    try {
+        f();
+    } catch (e) {
+        expect(e).toBeInstanceOf(ValidationError);
+        return e as ValidationError;
+    }
+    throw new Error("expected a ValidationError, but nothing was thrown");
+}
+
+describe("planCluster", () => {
+    test.each<[string, Partial<ClusterShape>, RegExp]>([
+        ["2 masters", { masters: 2 }, /^masters must be an integer from 3 to 100 .*; got 2$/],
+        ["fractional masters", { masters: 3.5 }, /^masters must be an integer from 3 to 100/],
+        ["101 masters", { masters: 101 }, /^masters must be an integer from 3 to 100/],
+        ["replicasPerMaster -1", { replicasPerMaster: -1 }, /^replicasPerMaster must be an integer from 0 to 5; got -1$/],
+        ["replicasPerMaster 6", { replicasPerMaster: 6 }, /^replicasPerMaster must be an integer from 0 to 5; got 6$/],
+        ["duplicate hosts", { hosts: ["h1", "h1"] }, /^hosts must be distinct host names; got \["h1","h1"\]$/],
+        ["no hosts", { hosts: [] }, /^hosts must be a non-empty list of host names/],
+        ["upper-case host", { hosts: ["Host1"] }, /^hosts\[0\] must be lower-case letters, digits and '-'/],
+        ["bad cluster name", { name: "-rc" }, /^name must be lower-case letters, digits and '-'/],
+        ["subnet without prefix", { subnet: "172.30.0.0" }, /^subnet must be an IPv4 subnet from \/16 to \/24 in CIDR form, starting on its block/],
+        ["subnet /25", { subnet: "172.30.0.0/25" }, /^subnet must be an IPv4 subnet from \/16 to \/24 in CIDR form/],
+        ["subnet not ending in .0", { subnet: "172.30.0.5/24" }, /^subnet must be an IPv4 subnet from \/16 to \/24 in CIDR form/],
+        ["subnet octet > 255", { subnet: "172.300.0.0/24" }, /^subnet must be an IPv4 subnet from \/16 to \/24 in CIDR form/],
+        ["subnet too small", { masters: 50, replicasPerMaster: 4 }, /^subnet must be large enough for 250 nodes; got "172.30.0.0\/24"$/],
+        ["port 60000 (bus would be 70000)", { port: 60000 }, /^port must be at most 55535 \(the cluster bus uses port \+ 10000\); got 60000$/],
+        ["port 0", { port: 0 }, /^port must be an integer from 1 to 65535; got 0$/],
+    ])("%s", (_what, override, message) => {
+        expect(errorOf(() => planCluster({ ...cluster, ...override })).message).toMatch(message);
+    });
+
+    test.each<[string, Partial<ClusterShape>, number]>([
+        ["the default 3 x 1", {}, 6],
+        ["3 masters, no replicas", { replicasPerMaster: 0 }, 3],
+        ["bus port exactly 65535", { port: 55535 }, 6],
+        ["a /16 subnet", { subnet: "10.1.0.0/16" }, 6],
+        ["244 nodes fill a /24", { masters: 61, replicasPerMaster: 3 }, 244],
+        ["three hosts, 5 replicas", { hosts: ["h1", "h2", "h3"], replicasPerMaster: 5 }, 18],
+    ])("accepts %s", (_what, override, count) => {
+        expect(planCluster({ ...cluster, ...override })).toHaveLength(count);
+    });
+});
+
+describe("planChain / validateChain", () => {
+    test.each<[string, Partial<ChainShape>, RegExp]>([
+        ["unknown transport in hops", { hops: ["plain", "ssl" as never] }, /^hops\[1\] must be one of "plain", "tls"; got "ssl"$/],
+        ["empty hops", { hops: [] }, /^hops must be a list of 1 to 9 transports \("plain" or "tls"\); got \[\]$/],
+        ["10 hops", { hops: Array(10).fill("tls") }, /^hops must be a list of 1 to 9 transports/],
+        ["unknown headListener", { headListener: "ssl" as never }, /^headListener must be one of "plain", "tls"; got "ssl"$/],
+        ["equal plainPort and tlsPort", { tlsPort: 6379 }, /^plainPort\/tlsPort must be distinct ports; got \[6379,6379\]$/],
+        ["plainPort 70000", { plainPort: 70000 }, /^plainPort must be an integer from 1 to 65535; got 70000$/],
+        ["bad subnet", { subnet: "10.0.0.0/8" }, /^subnet must be an IPv4 subnet from \/16 to \/24 in CIDR form/],
+    ])("%s", (_what, override, message) => {
+        expect(errorOf(() => validateChain({ ...chain, ...override })).message).toMatch(message);
+        expect(errorOf(() => planChain({ ...chain, ...override })).message).toMatch(message);
+    });
+
+    test.each<Partial<ChainShape>>([{}, { hops: ["tls"] }, { hops: Array(9).fill("plain"), headListener: "tls" }])("accepts %j", override => {
+        expect(() => validateChain({ ...chain, ...override })).not.toThrow();
+        expect(planChain({ ...chain, ...override })).toHaveLength((override.hops ?? chain.hops).length + 1);
+    });
+});
+
+describe("validateTunnel", () => {
+    test.each<[string, Partial<TunnelShape>, RegExp]>([
+        ["listenAddress 0.0.0.0", { listenAddress: "0.0.0.0" }, /^listenAddress must be a loopback address \(127\.x\.x\.x\) unless allowNonLoopbackListener is true; got "0.0.0.0"$/],
+        ["listenAddress not an address", { listenAddress: "localhost" }, /^listenAddress must be an IPv4 address; got "localhost"$/],
+        ["keyBytes 16", { keyBytes: 16 }, /^keyBytes must be 32 \(spiped keys are 32 random bytes\); got 16$/],
+        ["targetPort 0", { targetPort: 0 }, /^targetPort must be an integer from 1 to 65535; got 0$/],
+        ["serverPort 0", { serverPort: 0 }, /^serverPort must be an integer from 1 to 65535; got 0$/],
+        ["listenPort 65536", { listenPort: 65536 }, /^listenPort must be an integer from 1 to 65535; got 65536$/],
+        ["maxConnections 0", { maxConnections: 0 }, /^maxConnections must be an integer from 1 to 10000; got 0$/],
+        ["connectTimeoutSeconds 301", { connectTimeoutSeconds: 301 }, /^connectTimeoutSeconds must be an integer from 1 to 300; got 301$/],
+        ["targetHost with a space", { targetHost: "redis host" }, /^targetHost must be a host name or IPv4 address/],
+        ["name with an underscore", { name: "my_tunnel" }, /^name must be lower-case letters, digits and '-'/],
+    ])("%s", (_what, override, message) => {
+        expect(errorOf(() => validateTunnel({ ...tunnel, ...override })).message).toMatch(message);
+    });
+
+    test.each<Partial<TunnelShape>>([
+        {},
+        { listenAddress: "127.0.0.2" },
+        { listenAddress: "0.0.0.0", allowNonLoopbackListener: true },
+        { maxConnections: 10000, connectTimeoutSeconds: 300, keepalive: false },
+    ])("accepts %j", override => {
+        expect(() => validateTunnel({ ...tunnel, ...override })).not.toThrow();
+    });
+});
+
+describe("validateCertificate", () => {
+    test.each<[string, Record<string, unknown>, RegExp]>([
+        ["use \"both\"", { use: "both" }, /^use must be one of "server", "client", "peer"; got "both"$/],
+        ["validityHours 1", { validityHours: 1 }, /^validityHours must be an integer from 24 to 87600; got 1$/],
+        ["validityHours 11 years", { validityHours: 24 * 365 * 11 }, /^validityHours must be an integer from 24 to 87600/],
+        ["an ipAddress that is a host name", { ipAddresses: ["127.0.0.1", "redis-host"] }, /^ipAddresses\[1\] must be an IPv4 or IPv6 address; got "redis-host"$/],
+        ["an incomplete IPv4 address", { ipAddresses: ["10.0.0"] }, /^ipAddresses\[0\] must be an IPv4 or IPv6 address; got "10.0.0"$/],
+        ["a DNS name with a space", { dnsNames: ["bad name"] }, /^dnsNames\[0\] must be a DNS name \(dot-separated labels of letters, digits and '-'\); got "bad name"$/],
+        ["empty commonName", { commonName: "" }, /^commonName must be a string of 1 to 64 characters; got ""$/],
+        ["65-character commonName", { commonName: "x".repeat(65) }, /^commonName must be a string of 1 to 64 characters/],
+    ])("%s", (_what, override, message) => {
+        expect(errorOf(() => validateCertificate({ ...cert, ...override })).message).toMatch(message);
+    });
+
+    test.each<Record<string, unknown>>([
+        {},
+        { use: "server", validityHours: 24 },
+        { use: "client", dnsNames: [], ipAddresses: ["::1", "fe80::1"], validityHours: 87600 },
+        { dnsNames: ["*.redis.internal", "a"] },
+    ])("accepts %j", override => {
+        expect(() => validateCertificate({ ...cert, ...override })).not.toThrow();
+    });
+});
+
+describe("memorySize", () => {
+    test.each(["0", "0mb", "256 mb", "1tb", "-1gb", "", "mb"])("rejects %j", bad => {
+        expect(errorOf(() => memorySize("maxmemory", bad)).message).toBe(`maxmemory must be a size like "256mb" or "1gb"; got ${JSON.stringify(bad)}`);
+    });
+    test("rejects a number", () => {
+        expect(errorOf(() => memorySize("maxmemory", 256)).message).toBe("maxmemory must be a size like \"256mb\" or \"1gb\"; got 256");
+    });
+    test.each(["256mb", "1gb", "1GB", "100kb", "1048576", "42b"])("accepts %j", good => {
+        expect(memorySize("maxmemory", good)).toBe(good);
+    });
+});
+
+describe("renderAclFile", () => {
+    const ok = "a".repeat(16);
+    test.each<[string, { name: string; password: string }, string]>([
+        ["a 15-character password", { name: "app", password: "a".repeat(15) }, "ACL user \"app\": password must be at least 16 characters without spaces"],
+        ["a password with a space", { name: "app", password: "a".repeat(10) + " " + "b".repeat(10) }, "ACL user \"app\": password must be at least 16 characters without spaces"],
+        ["a user name with a space", { name: "my app", password: ok }, "ACL user name \"my app\" may use only letters, digits, _ and -"],
+        ["a user name with '>'", { name: "app>x", password: ok }, "ACL user name \"app>x\" may use only letters, digits, _ and -"],
+        ["an empty user name", { name: "", password: ok }, "ACL user name \"\" may use only letters, digits, _ and -"],
+    ])("rejects %s", (_what, user, message) => {
+        expect(() => renderAclFile([{ ...user, rules: APP_USER_RULES }])).toThrow(message);
+    });
+
+    test("accepts a 16-character password and names with _ and -", () => {
+        expect(renderAclFile([{ name: "app_user-1", password: ok, rules: APP_USER_RULES }]))
+            .toBe(`user default off\nuser app_user-1 on >${ok} ${APP_USER_RULES}\n`);
+    });
+});
