@@ -37,20 +37,27 @@ export function dnsLabel(field: string, v: unknown): string {
     return v;
 }
 
-/** An IPv4 /24 (or wider, down to /16) subnet in CIDR form; returns the address prefix used for static IPs. */
-export function subnet(field: string, v: unknown): { cidr: string; base: number[] } {
+/** An IPv4 subnet from /16 to /24 in CIDR form, aligned on its block; returns it with its base address. */
+export function subnet(field: string, v: unknown): { cidr: string; base: number; bits: number } {
     const m = typeof v === "string" ? /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(v) : null;
     const octets = m ? m.slice(1, 5).map(Number) : [];
     const bits = m ? Number(m[5]) : -1;
-    if (!m || octets.some(o => o > 255) || bits < 16 || bits > 24 || octets[3] !== 0) {
-        fail(field, "an IPv4 subnet in CIDR form from /16 to /24 ending in .0, e.g. \"172.30.0.0/24\"", v);
+    const base = octets.reduce((a, o) => a * 256 + o, 0);
+    if (!m || octets.some(o => o > 255) || bits < 16 || bits > 24 || base % 2 ** (32 - bits) !== 0) {
+        fail(field, "an IPv4 subnet from /16 to /24 in CIDR form, starting on its block (e.g. \"172.30.0.0/24\")", v);
     }
-    return { cidr: v as string, base: octets };
+    return { cidr: v as string, base, bits };
 }
 
-/** The address of host number `n` (>= 2) inside a subnet. */
-export function addressIn(s: { base: number[] }, n: number): string {
-    return `${s.base[0]}.${s.base[1]}.${s.base[2]}.${s.base[3] + n}`;
+/** How many node addresses a subnet offers from .10 up (the first ten are left for Docker's gateway and friends). */
+export function nodeRoom(s: { bits: number }): number {
+    return 2 ** (32 - s.bits) - 12;
+}
+
+/** The address `n` places after the subnet's base, carrying across octets. */
+export function addressIn(s: { base: number }, n: number): string {
+    const a = s.base + n;
+    return [24, 16, 8, 0].map(shift => Math.floor(a / 2 ** shift) % 256).join(".");
 }
 
 export const CERT_VALIDITY_HOURS = { min: 24, max: 24 * 365 * 10 };

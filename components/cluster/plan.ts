@@ -40,8 +40,7 @@ export function validateShape(s: ClusterShape): void {
     if (new Set(s.hosts).size !== s.hosts.length) v.fail("hosts", "distinct host names", s.hosts);
     const net = v.subnet("subnet", s.subnet);
     const needed = s.masters * (1 + s.replicasPerMaster);
-    const room = 2 ** (32 - Number(net.cidr.split("/")[1])) - 12;
-    if (needed > room) v.fail("subnet", `large enough for ${needed} nodes`, s.subnet);
+    if (needed > v.nodeRoom(net)) v.fail("subnet", `large enough for ${needed} nodes`, s.subnet);
     v.port("port", s.port);
     if (s.port + 10000 > 65535) v.fail("port", "at most 55535 (the cluster bus uses port + 10000)", s.port);
 }

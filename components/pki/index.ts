@@ -2,7 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import * as v from "../validate";
-import { allowedUses, CertUse, validateCertificate } from "./validate";
+import { allowedUses, CertUse, defaultEarlyRenewalHours, validateCertificate } from "./validate";
 
 export { allowedUses, CertUse, validateCertificate } from "./validate";
 
@@ -21,7 +21,7 @@ export class CertificateAuthority extends pulumi.ComponentResource {
 
     constructor(name: string, args: CertificateAuthorityArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         super("redis-secure-topologies:pki:CertificateAuthority", name, {}, opts);
-        const validityHours = v.intInRange("validityHours", args.validityHours ?? 24 * 365 * 10, 24, 24 * 365 * 20);
+        const validityHours = v.validityHours("validityHours", args.validityHours ?? 24 * 365 * 10);
         const key = new tls.PrivateKey(`${name}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, { parent: this });
         const cert = new tls.SelfSignedCert(`${name}-cert`, {
             privateKeyPem: key.privateKeyPem,
@@ -47,7 +47,7 @@ export interface CertificateArgs {
     use: CertUse;
     /** Validity in hours (default 1 year). */
     validityHours?: number;
-    /** Renew this many hours before expiry on the next `pulumi up` (default 30 days). */
+    /** Renew this many hours before expiry on the next `pulumi up` (default 30 days, or half the validity if shorter). */
     earlyRenewalHours?: number;
 }
 
@@ -60,7 +60,8 @@ export class Certificate extends pulumi.ComponentResource {
     constructor(name: string, args: CertificateArgs, opts?: pulumi.ComponentResourceOptions) {
         super("redis-secure-topologies:pki:Certificate", name, {}, opts);
         const validityHours = args.validityHours ?? 24 * 365;
-        validateCertificate({ ...args, validityHours });
+        const earlyRenewalHours = args.earlyRenewalHours ?? defaultEarlyRenewalHours(validityHours);
+        validateCertificate({ ...args, validityHours, earlyRenewalHours });
         const key = new tls.PrivateKey(`${name}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, { parent: this });
         const csr = new tls.CertRequest(`${name}-csr`, {
             privateKeyPem: key.privateKeyPem,
@@ -73,7 +74,7 @@ export class Certificate extends pulumi.ComponentResource {
             caPrivateKeyPem: args.ca.privateKeyPem,
             caCertPem: args.ca.certPem,
             validityPeriodHours: validityHours,
-            earlyRenewalHours: args.earlyRenewalHours ?? 24 * 30,
+            earlyRenewalHours,
             allowedUses: allowedUses(args.use),
         }, { parent: this });
         this.certPem = cert.certPem;

@@ -1,19 +1,24 @@
+import { isIP } from "net";
 import * as v from "../validate";
 
 export const CERT_USES = ["server", "client", "peer"] as const;
 export type CertUse = typeof CERT_USES[number];
 
-export function validateCertificate(a: { commonName: unknown; dnsNames?: unknown[]; ipAddresses?: unknown[]; use: unknown; validityHours: unknown }): void {
+export function validateCertificate(a: { commonName: unknown; dnsNames?: unknown[]; ipAddresses?: unknown[]; use: unknown; validityHours: unknown; earlyRenewalHours?: unknown }): void {
     if (typeof a.commonName !== "string" || a.commonName.length === 0 || a.commonName.length > 64) {
         v.fail("commonName", "a string of 1 to 64 characters", a.commonName);
     }
     v.oneOf("use", a.use, CERT_USES);
-    v.validityHours("validityHours", a.validityHours);
+    const validity = v.validityHours("validityHours", a.validityHours);
+    // Inside the renewal window from the start, a certificate would be reissued on every `pulumi up`.
+    if (a.earlyRenewalHours !== undefined) v.intInRange("earlyRenewalHours", a.earlyRenewalHours, 0, validity - 1);
     (a.ipAddresses ?? []).forEach((ip, i) => {
-        if (typeof ip !== "string" || !/^(\d{1,3}\.){3}\d{1,3}$|^[0-9a-f:]+$/i.test(ip)) v.fail(`ipAddresses[${i}]`, "an IPv4 or IPv6 address", ip);
+        if (typeof ip !== "string" || isIP(ip) === 0) v.fail(`ipAddresses[${i}]`, "an IPv4 or IPv6 address", ip);
     });
     (a.dnsNames ?? []).forEach((d, i) => {
-        if (typeof d !== "string" || !/^[A-Za-z0-9*]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(d)) v.fail(`dnsNames[${i}]`, "a DNS name", d);
+        if (typeof d !== "string" || !/^(\*|[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(d)) {
+            v.fail(`dnsNames[${i}]`, "a DNS name (dot-separated labels of letters, digits and '-')", d);
+        }
     });
 }
 
@@ -21,4 +26,9 @@ export function validateCertificate(a: { commonName: unknown; dnsNames?: unknown
 export function allowedUses(use: CertUse): string[] {
     const ext = { server: ["server_auth"], client: ["client_auth"], peer: ["server_auth", "client_auth"] }[use];
     return ["digital_signature", "key_encipherment", ...ext];
+}
+
+/** Renew 30 days before expiry, or halfway through for certificates that live less than two months. */
+export function defaultEarlyRenewalHours(validityHours: number): number {
+    return Math.min(24 * 30, Math.floor(validityHours / 2));
 }

@@ -53,7 +53,7 @@ export class SpipedTunnel extends pulumi.ComponentResource {
         };
         validateTunnel(shape);
         const key = new random.RandomBytes(`${name}-key`, { length: KEY_BYTES, keepers: { rotation: args.keyRotation ?? "" } }, { parent: this });
-        const keyUpload = [{ file: KEY_FILE, contentBase64: key.base64, permissions: "0600" }];
+        const keyUpload = [{ file: KEY_FILE, contentBase64: pulumi.secret(key.base64), permissions: "0600" }];
         // Fixed container names: a replacement can only start once the old container is gone.
         const child = { parent: this, provider: args.provider, deleteBeforeReplace: true };
         // spiped waits for open connections on SIGTERM; long-lived Redis connections would hold it until Docker's
