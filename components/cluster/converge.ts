@@ -1,16 +1,10 @@
 // Converges a live Redis Cluster to its plan: MEET, ADDSLOTS, REPLICATE, and failing back a promoted replica.
 // Safe to re-run: every step reads CLUSTER NODES first and acts only on what differs from the plan.
 import * as wire from "../redis/wire";
+import type { PlannedNode } from "./plan";
 
-export interface BootstrapNode {
-    name: string;
-    ip: string;
-    port: number;
-    busPort: number;
-    role: "master" | "replica";
-    masterName?: string;
-    slots?: [number, number];
-}
+/** A planned node as the bootstrap needs it: where to reach it and its role; placement stays with the plan. */
+export type BootstrapNode = Omit<PlannedNode, "host">;
 
 export interface ConvergeInput {
     nodes: BootstrapNode[];

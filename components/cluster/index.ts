@@ -101,7 +101,7 @@ export class RedisCluster extends pulumi.ComponentResource {
 
         const bootstrap = new ClusterBootstrap(`${name}-bootstrap`, {
             clusterName: name,
-            nodes: this.nodes.map(n => ({ name: n.name, ip: n.ip, port: n.port, busPort: n.busPort, role: n.role, masterName: n.masterName, slots: n.slots })),
+            nodes: this.nodes.map(({ host: _host, ...n }) => n),
             auth: pulumi.secret(users.admin.password.apply(password => ({ username: users.admin.username, password }))),
             tls: this.tls ? pulumi.secret(pulumi.all([ca.certPem, client.certPem, client.privateKeyPem])
                 .apply(([caPem, cert, key]) => ({ ca: caPem, cert, key }))) : undefined,
