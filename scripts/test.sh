@@ -10,7 +10,7 @@ t0=$SECONDS
 npx --no-install jest --runInBand --json --outputFile="$results" "$@"
 rc=$?
 node -e '
-  const r = require(process.argv[1]);
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   console.log(`jest: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);
 ' "$results" || rc=1
 echo "==> tests took $((SECONDS - t0))s"
