@@ -4,7 +4,8 @@ import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { docker, IMAGE, pulumiToolchain, Scope } from "../test/integration/harness";
+import { toolchain } from "../scripts/stack";
+import { docker, IMAGE, Scope } from "../test/integration/harness";
 import { benchBootstrap, BootstrapSummary } from "./bootstrap";
 import { DataPath, Measurement, SPIPED_VARIANTS } from "./datapath";
 import { cleanupScope, freeSubnets } from "./common";
@@ -208,7 +209,7 @@ async function main(): Promise<void> {
     const best = SPIPED_VARIANTS.map(v => `spiped:${v.id}`).sort((a, b) => score(b) - score(a))[0];
     let pulumiRow = "not measured: resource plugins unavailable";
     try {
-        const missing = pulumiToolchain().missingPlugins;
+        const missing = toolchain().missingPlugins;
         if (missing.length) pulumiRow += ` (missing: ${missing.join(", ")})`;
     } catch (e) { pulumiRow += ` (${(e as Error).message})`; }
 

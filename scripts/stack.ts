@@ -10,12 +10,13 @@ import { deploy } from "../program";
 export const REPO = path.resolve(__dirname, "..");
 export const CACHE = process.env.RST_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "redis-secure-topologies");
 
-export function toolchain(): { binDir: string; missingPlugins: string[] } {
+/** Where scripts/toolchain.sh put the pulumi CLI (binDir, its parent root), and which plugins it could not provide. */
+export function toolchain(): { binDir: string; root: string; missingPlugins: string[] } {
     const pointer = path.join(CACHE, "pulumi-bin-dir");
     if (!fs.existsSync(pointer)) throw new Error(`no Pulumi toolchain yet: run \`npm run setup\` (${pointer} missing)`);
     const binDir = fs.readFileSync(pointer, "utf8").trim();
     const missing = path.join(path.dirname(binDir), "missing-plugins");
-    return { binDir, missingPlugins: fs.existsSync(missing) ? fs.readFileSync(missing, "utf8").split("\n").filter(Boolean) : [] };
+    return { binDir, root: path.dirname(binDir), missingPlugins: fs.existsSync(missing) ? fs.readFileSync(missing, "utf8").split("\n").filter(Boolean) : [] };
 }
 
 /** Opens (or creates) a stack of the project. `backendDir` defaults to the cache's shared state folder. */
@@ -27,7 +28,7 @@ export async function openStack(stackName: string, backendDir = path.join(CACHE,
     const ws = await LocalWorkspace.create({
         workDir: REPO,
         program: async () => deploy(),
-        pulumiCommand: await PulumiCommand.get({ root: path.dirname(tc.binDir), skipVersionCheck: true }),
+        pulumiCommand: await PulumiCommand.get({ root: tc.root, skipVersionCheck: true }),
         envVars: {
             PULUMI_BACKEND_URL: `file://${backendDir}`,
             PULUMI_CONFIG_PASSPHRASE_FILE: passphraseFile,

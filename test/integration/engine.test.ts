@@ -9,7 +9,8 @@ import * as path from "path";
 import { ClusterBootstrap } from "../../components/cluster/bootstrap";
 import { planCluster } from "../../components/cluster/plan";
 import * as wire from "../../components/redis/wire";
-import { pulumiToolchain, Scope, startClusterNodes, testPki, testUsers } from "./harness";
+import { toolchain } from "../../scripts/stack";
+import { Scope, startClusterNodes, testPki, testUsers } from "./harness";
 
 jest.setTimeout(300_000);
 
@@ -29,7 +30,7 @@ describe("ClusterBootstrap on the real Pulumi engine", () => {
 
     beforeAll(async () => {
         startClusterNodes(scope, plan, "172.25.13.0/24", pw, pki);
-        const tc = pulumiToolchain();
+        const tc = toolchain();
         backend = path.join(scope.dir, "state");
         fs.mkdirSync(backend);
         const pulumiCommand = await PulumiCommand.get({ root: tc.root, skipVersionCheck: true });
@@ -98,7 +99,7 @@ describe("ClusterBootstrap on the real Pulumi engine", () => {
         // Automation's exportStack() decrypts secrets; read what is really stored: the backend's files, and
         // `pulumi stack export` as a user would run it.
         const stored = filesUnder(backend).map(f => fs.readFileSync(f, "utf8")).join("\n");
-        const exported = execFileSync(path.join(pulumiToolchain().binDir, "pulumi"), ["stack", "export", "--stack", "engine", "--cwd", stack.workspace.workDir],
+        const exported = execFileSync(path.join(toolchain().binDir, "pulumi"), ["stack", "export", "--stack", "engine", "--cwd", stack.workspace.workDir],
             { encoding: "utf8", env: { ...process.env, ...stack.workspace.envVars } });
         const keyLine = client.key.split("\n")[1];
         for (const text of [stored, exported]) {

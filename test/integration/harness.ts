@@ -129,14 +129,3 @@ export function startClusterNodes(scope: Scope, plan: PlannedNode[], subnet: str
         scope.container(n.name, { network: net, ip: n.ip, command: redisCommand, files: nodeFiles(conf, aclFor(pw), { ca: pki.ca, ...cert }) });
     }
 }
-
-/** Where scripts/toolchain.sh put the pulumi CLI, and which resource plugins it could not provide. */
-export function pulumiToolchain(): { binDir: string; root: string; missingPlugins: string[] } {
-    const cache = process.env.RST_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "redis-secure-topologies");
-    const pointer = path.join(cache, "pulumi-bin-dir");
-    if (!fs.existsSync(pointer)) throw new Error(`no Pulumi toolchain: run scripts/toolchain.sh first (${pointer} missing)`);
-    const binDir = fs.readFileSync(pointer, "utf8").trim();
-    const missingFile = path.join(path.dirname(binDir), "missing-plugins");
-    const missingPlugins = fs.existsSync(missingFile) ? fs.readFileSync(missingFile, "utf8").split("\n").filter(Boolean) : [];
-    return { binDir, root: path.dirname(binDir), missingPlugins };
-}
