@@ -62,6 +62,8 @@ export async function cleanupScope(scope: Scope): Promise<string | undefined> {
         scope.cleanup();
         return undefined;
     } catch {
+        // Scope.cleanup stopped at the network: its temp dir (passwords, keys) must still go.
+        fs.rmSync(scope.dir, { recursive: true, force: true });
         for (let i = 0; i < 10; i++) {
             await sleep(1000);
             const nets = docker("network", "ls", "-q", "--filter", `label=${scope.label}`).split("\n").filter(Boolean);
