@@ -54,7 +54,7 @@ export async function converge(input: ConvergeInput): Promise<ConvergeResult> {
             if (view.length === 1 && view[0].slots.length === 0) await wire.setConfigEpoch(c(n.name), i + 1);
         }
 
-        // Ghosts: a node id at a planned address that is no longer any planned node (a recreated container).
+        // Ghosts: node ids that are no planned node any more (e.g. the old id of a recreated container).
         for (const n of input.nodes) {
             for (const g of await wire.clusterNodes(c(n.name))) {
                 if (!planned.has(g.id) && !g.flags.includes("myself")) {

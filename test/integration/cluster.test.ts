@@ -3,29 +3,23 @@
 import { Cluster } from "ioredis";
 import { clusterBootstrapProvider } from "../../components/cluster/bootstrap";
 import { converge } from "../../components/cluster/converge";
-import { planCluster } from "../../components/cluster/plan";
 import { TLS_DIR } from "../../components/redis/conf";
 import * as wire from "../../components/redis/wire";
-import { docker, Scope, startClusterNodes, testPki, testUsers } from "./harness";
+import { docker, Scope, testCluster, testPki } from "./harness";
 
 jest.setTimeout(180_000);
 
 describe("ClusterBootstrap on 6 real redis-server containers (3 masters x 1 replica, TLS-only)", () => {
     const scope = new Scope();
-    const pw = testUsers();
-    const admin = { username: "admin", password: pw.admin };
-    const plan = planCluster({ name: "itcl", masters: 3, replicasPerMaster: 1, hosts: ["local"], subnet: "172.25.12.0/24", port: 6379 });
-    const pki = testPki(scope.dir);
-    const client = pki.issue("itcl-client", "client", [], []);
-    const tls = { ca: pki.ca, cert: client.cert, key: client.key };
+    const { pw, admin, plan, pki, client, tls, nodes, start } = testCluster(scope, "itcl", "172.25.12.0/24");
     const props = () => ({
         clusterName: "itcl",
-        nodes: plan.map(({ host: _h, ...n }) => n),
+        nodes,
         auth: admin,
         tls,
     });
 
-    beforeAll(() => startClusterNodes(scope, plan, "172.25.12.0/24", pw, pki));
+    beforeAll(start);
     afterAll(() => scope.cleanup());
 
     test("create on 6 fresh nodes gives a healthy 3+3 cluster", async () => {

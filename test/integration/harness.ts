@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { CertUse } from "../../components/pki/validate";
-import { PlannedNode } from "../../components/cluster/plan";
+import { PlannedNode, planCluster } from "../../components/cluster/plan";
 import { ADMIN_USER_RULES, APP_USER_RULES, CONF_DIR, renderAclFile, renderRedisConf, REPLICATION_USER_RULES, TLS_DIR } from "../../components/redis/conf";
 import { DEFAULT_IMAGE } from "../../components/redis/node";
 
@@ -128,4 +128,20 @@ export function startClusterNodes(scope: Scope, plan: PlannedNode[], subnet: str
         });
         scope.container(n.name, { network: net, ip: n.ip, command: redisCommand, files: nodeFiles(conf, aclFor(pw), { ca: pki.ca, ...cert }) });
     }
+}
+
+/** A 3+1 TLS cluster's test fixture: users, plan, CA and an mTLS client certificate; start() runs its containers. */
+export function testCluster(scope: Scope, name: string, subnet: string) {
+    const pw = testUsers();
+    const plan = planCluster({ name, masters: 3, replicasPerMaster: 1, hosts: ["local"], subnet, port: 6379 });
+    const pki = testPki(scope.dir);
+    const client = pki.issue(`${name}-client`, "client", [], []);
+    return {
+        pw, plan, pki, client,
+        admin: { username: "admin", password: pw.admin },
+        tls: { ca: pki.ca, cert: client.cert, key: client.key },
+        /** The plan as the bootstrap takes it (placement stays with the plan). */
+        nodes: plan.map(({ host: _host, ...n }) => n),
+        start: () => startClusterNodes(scope, plan, subnet, pw, pki),
+    };
 }
