@@ -46,7 +46,6 @@ export async function converge(input: ConvergeInput): Promise<ConvergeResult> {
         const ids: Record<string, string> = {};
         for (const n of input.nodes) ids[n.name] = await wire.myId(c(n.name));
         const planned = new Set(Object.values(ids));
-        const [first, ...rest] = input.nodes;
 
         // A distinct config epoch per fresh node (only nodes that know nobody accept it).
         for (const [i, n] of input.nodes.entries()) {
@@ -63,11 +62,14 @@ export async function converge(input: ConvergeInput): Promise<ConvergeResult> {
             }
         }
 
-        // MEET: every node that the first one does not know yet meets it.
-        const known = new Set((await wire.clusterNodes(c(first.name))).map(v => v.id));
-        for (const n of rest) {
-            if (!known.has(ids[n.name])) await act(`${n.name}: CLUSTER MEET ${first.ip}:${first.port}`, () => wire.meet(c(n.name), first.ip, first.port, first.busPort));
-        }
+        // MEET: every pair of nodes that do not know each other yet meets directly (not one hub plus gossip),
+        // so the mesh forms in one handshake round instead of several gossip rounds.
+        await Promise.all(input.nodes.map(async (n, i) => {
+            const known = new Set((await wire.clusterNodes(c(n.name))).map(v => v.id));
+            for (const p of input.nodes.slice(i + 1)) {
+                if (!known.has(ids[p.name])) await act(`${n.name}: CLUSTER MEET ${p.ip}:${p.port}`, () => wire.meet(c(n.name), p.ip, p.port, p.busPort));
+            }
+        }));
 
         // ADDSLOTS: each planned master takes the slots of its range that nobody owns yet.
         const owned = new Set<number>();
