@@ -21,6 +21,7 @@ export function deploy(): Record<string, unknown> {
             targetHost: head.name,
             targetPort: head.plainPort || head.tlsPort,
             listenPort: cfg.getNumber("tunnelListenPort") ?? 6390,
+            subnet: cfg.get("tunnelSubnet") ?? "172.31.1.0/24",
         });
         out.chain = {
             nodes: chain.nodes, caCertPem: chain.caCertPem, clientCertPem: chain.clientCertPem,

@@ -21,6 +21,8 @@ export interface ReplicationChainArgs {
     tlsPort?: number;
     /** The chain's own Docker network (default "172.31.0.0/24"). */
     subnet?: string;
+    /** Keep node traffic on an internal Docker network with no route to other networks (default true). */
+    internalNetwork?: boolean;
     image?: string;
     maxmemory?: string;
     maxmemoryPolicy?: string;
@@ -54,6 +56,7 @@ export class ReplicationChain extends pulumi.ComponentResource {
         const network = new docker.Network(`${name}-net`, {
             name: `${name}-net`,
             ipamConfigs: [{ subnet: args.subnet ?? "172.31.0.0/24" }],
+            internal: args.internalNetwork ?? true,
         }, child);
         const users = new RedisUsers(`${name}-users`, {}, { parent: this });
         const ca = new CertificateAuthority(`${name}-ca`, {}, { parent: this });

@@ -1,16 +1,20 @@
 // SpipedTunnel: a 32-byte key (@pulumi/random), a server container that decrypts and forwards to Redis, and a
 // client container that listens (published on loopback by default) and encrypts. The key is an uploaded file.
+// The two ends talk over the tunnel's own network; only the server joins Redis's (internal) network.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { DEFAULT_IMAGE } from "../redis/node";
+import * as v from "../validate";
 import { clientCommand, KEY_BYTES, KEY_FILE, serverCommand, TunnelShape, validateTunnel } from "./plan";
 
 export { clientCommand, serverCommand, validateTunnel, TunnelShape, KEY_BYTES } from "./plan";
 
 export interface SpipedTunnelArgs {
-    /** The Docker network the Redis target is on; the server container joins it. */
+    /** The Docker network the Redis target is on; only the server container joins it. */
     networkName: pulumi.Input<string>;
+    /** The tunnel's own network, between the client and server ends (default "172.31.1.0/24"). */
+    subnet?: string;
     /** The Redis target as seen from that network. */
     targetHost: string;
     targetPort?: number;
@@ -52,6 +56,7 @@ export class SpipedTunnel extends pulumi.ComponentResource {
             keyBytes: KEY_BYTES,
         };
         validateTunnel(shape);
+        const subnet = v.subnet("subnet", args.subnet ?? "172.31.1.0/24").cidr;
         const key = new random.RandomBytes(`${name}-key`, { length: KEY_BYTES, keepers: { rotation: args.keyRotation ?? "" } }, { parent: this });
         const keyUpload = [{ file: KEY_FILE, contentBase64: pulumi.secret(key.base64), permissions: "0600" }];
         // Fixed container names: a replacement can only start once the old container is gone.
@@ -59,13 +64,15 @@ export class SpipedTunnel extends pulumi.ComponentResource {
         // spiped waits for open connections on SIGTERM; long-lived Redis connections would hold it until Docker's
         // kill, so stop it with SIGINT and a short timeout instead.
         const stop = { stopSignal: "SIGINT", stopTimeout: 2, destroyGraceSeconds: 2, restart: "unless-stopped", mustRun: true };
+        // Encrypted traffic crosses this network; Redis stays on its own, which the client end never joins.
+        const tunnelNet = new docker.Network(`${name}-net`, { name: `${name}-net`, ipamConfigs: [{ subnet }] }, child);
         this.serverName = `${name}-server`;
         this.clientName = `${name}-client`;
         const server = new docker.Container(this.serverName, {
             name: this.serverName,
             image: args.image ?? DEFAULT_IMAGE,
             command: serverCommand(shape),
-            networksAdvanced: [{ name: args.networkName, aliases: [this.serverName] }],
+            networksAdvanced: [{ name: args.networkName, aliases: [this.serverName] }, { name: tunnelNet.name, aliases: [this.serverName] }],
             uploads: keyUpload,
             ...stop,
         }, child);
@@ -73,7 +80,7 @@ export class SpipedTunnel extends pulumi.ComponentResource {
             name: this.clientName,
             image: args.image ?? DEFAULT_IMAGE,
             command: clientCommand(shape, this.serverName),
-            networksAdvanced: [{ name: args.networkName, aliases: [this.clientName] }],
+            networksAdvanced: [{ name: tunnelNet.name, aliases: [this.clientName] }],
             ports: [{ internal: shape.listenPort, external: shape.listenPort, ip: shape.listenAddress }],
             uploads: keyUpload,
             ...stop,

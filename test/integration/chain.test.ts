@@ -2,7 +2,7 @@
 import { planChain } from "../../components/replication/plan";
 import { renderRedisConf } from "../../components/redis/conf";
 import * as wire from "../../components/redis/wire";
-import { aclFor, nodeFiles, redisCommand, Scope, testPki, testUsers } from "./harness";
+import { aclFor, expectNoSecrets, nodeFiles, pemBody, redisCommand, Scope, testPki, testUsers } from "./harness";
 
 jest.setTimeout(120_000);
 
@@ -13,12 +13,14 @@ describe("ReplicationChain on real redis-server containers", () => {
     const pki = testPki(scope.dir);
     const app = { username: "app", password: pw.app };
     let clientTls: wire.TlsMaterial;
+    const nodeKeys: string[] = [];
 
     beforeAll(() => {
-        const net = scope.network("itchain-net", "172.25.10.0/24");
+        const net = scope.network("itchain-net", "172.25.10.0/24", { internal: true });
         const acl = aclFor(pw);
         for (const n of plan) {
             const cert = pki.issue(n.name, "peer", [n.name, "localhost"], [n.ip, "127.0.0.1"]);
+            nodeKeys.push(cert.key);
             const conf = renderRedisConf({
                 port: n.plainPort,
                 tls: n.tlsPort ? { port: n.tlsPort, mutual: false } : undefined,
@@ -76,5 +78,11 @@ describe("ReplicationChain on real redis-server containers", () => {
     test("no password -> NOAUTH; the default user is off", async () => {
         const a = plan[0];
         await expect(wire.withClient({ host: a.ip, port: a.plainPort }, {}, cl => cl.get("x"))).rejects.toThrow(/NOAUTH/);
+    });
+
+    test("no node logged a password or its private key (including the rogue replica's failed auth)", () => {
+        const logs = scope.logs();
+        expect(logs).toMatch(/Ready to accept connections/); // the logs were read
+        expectNoSecrets(logs, { ...pw, ...Object.fromEntries(nodeKeys.map((k, i) => [`key${i}`, pemBody(k)])) });
     });
 });

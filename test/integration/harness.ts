@@ -1,6 +1,6 @@
 // Real-container helpers for integration tests: the docker CLI against the local engine, test certificates
 // from openssl with the same SANs and key usages the PKI component issues, and cleanup by label.
-import { execFileSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -21,15 +21,21 @@ export class Scope {
     readonly label = `rst-test=${crypto.randomBytes(4).toString("hex")}`;
     readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), "rst-"));
 
-    network(name: string, subnet: string): string {
-        docker("network", "create", "--label", this.label, "--subnet", subnet, name);
+    /** A bridge network; `internal` ones have no route to other networks, as the components create them. */
+    network(name: string, subnet: string, o: { internal?: boolean } = {}): string {
+        docker("network", "create", "--label", this.label, "--subnet", subnet, ...(o.internal ? ["--internal"] : []), name);
         return name;
     }
 
-    /** Creates a container, copies `files` (path -> content) into it, then starts it. */
-    container(name: string, o: { network: string; ip?: string; command: string[]; files?: Record<string, string | Buffer>; publish?: string[] }): string {
+    /** Creates a container (joining `alsoOn` networks too), copies `files` (path -> content) into it, then starts it. */
+    container(name: string, o: {
+        network: string; ip?: string; command: string[]; files?: Record<string, string | Buffer>; publish?: string[];
+        alsoOn?: string[]; volume?: string;
+    }): string {
         docker("create", "--name", name, "--label", this.label, "--network", o.network, ...(o.ip ? ["--ip", o.ip] : []),
-            "--network-alias", name, ...(o.publish ?? []).flatMap(p => ["-p", p]), IMAGE, ...o.command);
+            "--network-alias", name, ...(o.publish ?? []).flatMap(p => ["-p", p]),
+            ...(o.volume ? ["-v", `${o.volume}:/data`] : []), IMAGE, ...o.command);
+        for (const net of o.alsoOn ?? []) docker("network", "connect", "--alias", name, net, name);
         if (o.files) {
             const stage = path.join(this.dir, name);
             for (const [file, content] of Object.entries(o.files)) {
@@ -43,11 +49,28 @@ export class Scope {
         return name;
     }
 
+    /** A named volume for /data, as redisNode() gives every node. */
+    volume(name: string): string {
+        docker("volume", "create", "--label", this.label, name);
+        return name;
+    }
+
+    /** Everything the scope's containers wrote to stdout/stderr (Redis and spiped log there). */
+    logs(): string {
+        const ids = docker("ps", "-aq", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
+        return ids.map(id => {
+            const r = spawnSync("docker", ["logs", id], { encoding: "utf8" });
+            return r.stdout + r.stderr;
+        }).join("\n");
+    }
+
     cleanup(): void {
         const ids = docker("ps", "-aq", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
         if (ids.length) docker("rm", "-f", "-v", ...ids);
         const nets = docker("network", "ls", "-q", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
         if (nets.length) docker("network", "rm", ...nets);
+        const vols = docker("volume", "ls", "-q", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
+        if (vols.length) docker("volume", "rm", ...vols);
         fs.rmSync(this.dir, { recursive: true, force: true });
     }
 }
@@ -144,4 +167,15 @@ export function testCluster(scope: Scope, name: string, subnet: string) {
         nodes: plan.map(({ host: _host, ...n }) => n),
         start: () => startClusterNodes(scope, plan, subnet, pw, pki),
     };
+}
+
+/** Secrets must never show up in logs: fails naming which one did. */
+export function expectNoSecrets(text: string, secrets: Record<string, string>): void {
+    const leaked = Object.entries(secrets).filter(([, s]) => s.length >= 8 && text.includes(s)).map(([name]) => name);
+    expect(leaked).toEqual([]);
+}
+
+/** The base64 body of a PEM private key (its first line of key material), which is what a leak would show. */
+export function pemBody(pem: string): string {
+    return pem.split("\n").find(l => l && !l.startsWith("-----")) ?? pem;
 }

@@ -24,6 +24,7 @@ suite("the dev stack on the real engine and plugins", () => {
         await stack.setAllConfig({
             "redis-secure-topologies:chainSubnet": { value: "172.25.40.0/24" },
             "redis-secure-topologies:clusterSubnet": { value: "172.25.41.0/24" },
+            "redis-secure-topologies:tunnelSubnet": { value: "172.25.42.0/24" },
             "redis-secure-topologies:tunnelListenPort": { value: "16390" },
             "redis-secure-topologies:maxmemory": { value: "64mb" },
         });

@@ -188,7 +188,8 @@ describe("ReplicationChain", () => {
 
     test("the seed: 3 containers on 172.31.0.0/24; C is TLS only and replicates B over TLS", () => {
         expect(ofType(CONTAINER, "ch-").map(c => c.name)).toEqual(["ch-a", "ch-b", "ch-c"]);
-        expect(one("docker:index/network:Network", "ch-net").inputs.ipamConfigs).toEqual([{ subnet: "172.31.0.0/24" }]);
+        const net = one("docker:index/network:Network", "ch-net").inputs;
+        expect([net.ipamConfigs, net.internal]).toEqual([[{ subnet: "172.31.0.0/24" }], true]);
         const conf = (name: string) => upload(one(CONTAINER, name), "/etc/redis-secure/redis.conf").content!.split("\n");
         expect(conf("ch-a")).toContain("port 6379");
         expect(conf("ch-a").join("\n")).not.toMatch(/tls-port|replicaof|masterauth/);
@@ -247,8 +248,16 @@ describe("SpipedTunnel", () => {
         const client = one(CONTAINER, "tun-client").inputs;
         expect(client.command.slice(0, 6)).toEqual(["spiped", "-e", "-s", "[0.0.0.0]:6390", "-t", "tun-server:8379"]);
         expect(client.ports).toEqual([{ internal: 6390, external: 6390, ip: "127.0.0.1" }]);
-        expect(client.networksAdvanced).toEqual([{ name: "appnet", aliases: ["tun-client"] }]);
+        // The client end joins only the tunnel's network; Redis's network sees the server end alone.
+        expect(client.networksAdvanced).toEqual([{ name: "tun-net", aliases: ["tun-client"] }]);
+        expect(server.networksAdvanced.map((n: { name: string }) => n.name)).toEqual(["appnet", "tun-net"]);
+        expect(one("docker:index/network:Network", "tun-net").inputs.ipamConfigs).toEqual([{ subnet: "172.31.1.0/24" }]);
         expect([tunnel.listenAddress, tunnel.listenPort]).toEqual(["127.0.0.1", 6390]);
+    });
+
+    test("a bad tunnel subnet names the field", () => {
+        expect(() => new components.SpipedTunnel("badnet", { networkName: "appnet", targetHost: "redis", subnet: "10.0.0.0/8" }))
+            .toThrow(/subnet must be an IPv4 subnet from \/16 to \/24/);
     });
 
     test("a non-loopback listener throws before the key or a container exists", async () => {
