@@ -13,6 +13,9 @@ export type Contender = "ours" | "redis-cli";
 
 export interface BootstrapRun { contender: Contender; masters: number; ms?: number; cliReturnedMs?: number; error?: string }
 
+/** A bench size; `settleMs` waits after "ready" before the clock starts (see CLUSTER_WRITABLE_DELAY in results.md). */
+export interface BootstrapSize { masters: number; reps: number; settleMs?: number }
+
 /** Every node cluster_state:ok and `replicas` replicas with master_link_status:up (roles read live, not from a plan). */
 async function healthy(clients: Client[], replicas: number): Promise<true | string> {
     const states = await Promise.all(clients.map(async c => ({ ci: await wire.clusterInfo(c), ri: await wire.info(c, "replication") })));
@@ -35,7 +38,7 @@ async function start(scope: Scope, plan: PlannedNode[], subnet: string, acl: str
 }
 
 /** One measurement on a fresh set of 2*masters containers, removed afterwards. */
-export async function runOnce(contender: Contender, masters: number, subnet: string, scopes: Set<Scope>): Promise<BootstrapRun> {
+export async function runOnce(contender: Contender, masters: number, subnet: string, scopes: Set<Scope>, settleMs = 0): Promise<BootstrapRun> {
     const scope = new Scope();
     scopes.add(scope);
     const clients: Client[] = [];
@@ -53,6 +56,7 @@ export async function runOnce(contender: Contender, masters: number, subnet: str
             }
             return true;
         }, 60_000, 50);
+        await new Promise(r => setTimeout(r, settleMs));
 
         const t0 = performance.now();
         let cliReturnedMs: number | undefined;
@@ -76,19 +80,19 @@ export async function runOnce(contender: Contender, masters: number, subnet: str
     }
 }
 
-export interface BootstrapSummary { masters: number; nodes: number; runs: BootstrapRun[]; ours?: number; cli?: number; cliReturned?: number }
+export interface BootstrapSummary { masters: number; nodes: number; settleMs: number; runs: BootstrapRun[]; ours?: number; cli?: number; cliReturned?: number }
 
 /** reps fresh runs per contender and size, alternating which contender goes first. */
-export async function benchBootstrap(sizes: { masters: number; reps: number }[], subnets: Record<Contender, string>, scopes: Set<Scope>,
+export async function benchBootstrap(sizes: BootstrapSize[], subnets: Record<Contender, string>, scopes: Set<Scope>,
     log: (s: string) => void): Promise<BootstrapSummary[]> {
     const out: BootstrapSummary[] = [];
-    for (const { masters, reps } of sizes) {
+    for (const { masters, reps, settleMs = 0 } of sizes) {
         const runs: BootstrapRun[] = [];
         for (let i = 0; i < reps; i++) {
             const order: Contender[] = i % 2 ? ["redis-cli", "ours"] : ["ours", "redis-cli"];
             for (const c of order) {
-                const r = await runOnce(c, masters, subnets[c], scopes);
-                log(`  bootstrap ${masters}+${masters} ${c.padEnd(9)} rep ${i + 1}: ${r.ms !== undefined ? `${(r.ms / 1000).toFixed(2)} s` : `FAILED ${r.error}`}` +
+                const r = await runOnce(c, masters, subnets[c], scopes, settleMs);
+                log(`  bootstrap ${masters}+${masters}${settleMs ? ` (+${settleMs} ms)` : ""} ${c.padEnd(9)} rep ${i + 1}: ${r.ms !== undefined ? `${(r.ms / 1000).toFixed(2)} s` : `FAILED ${r.error}`}` +
                     (r.cliReturnedMs !== undefined ? ` (redis-cli returned at ${(r.cliReturnedMs / 1000).toFixed(2)} s)` : ""));
                 runs.push(r);
             }
@@ -96,7 +100,7 @@ export async function benchBootstrap(sizes: { masters: number; reps: number }[],
         const ok = (c: Contender) => runs.filter(r => r.contender === c && r.ms !== undefined);
         const med = (xs: number[]) => (xs.length ? median(xs) : undefined);
         out.push({
-            masters, nodes: 2 * masters, runs,
+            masters, nodes: 2 * masters, settleMs, runs,
             ours: med(ok("ours").map(r => r.ms!)), cli: med(ok("redis-cli").map(r => r.ms!)), cliReturned: med(ok("redis-cli").map(r => r.cliReturnedMs!)),
         });
     }
