@@ -5,7 +5,7 @@ import { clusterBootstrapProvider } from "../../components/cluster/bootstrap";
 import { converge } from "../../components/cluster/converge";
 import { TLS_DIR } from "../../components/redis/conf";
 import * as wire from "../../components/redis/wire";
-import { docker, Scope, testCluster, testPki } from "./harness";
+import { docker, expectNoSecrets, pemBody, Scope, testCluster, testPki } from "./harness";
 
 jest.setTimeout(180_000);
 
@@ -118,5 +118,11 @@ describe("ClusterBootstrap on 6 real redis-server containers (3 masters x 1 repl
     test("a wrong address gives a clear error naming the node", async () => {
         const nodes = props().nodes.map((n, i) => (i === 2 ? { ...n, ip: "172.25.12.250" } : n));
         await expect(converge({ nodes, auth: admin, tls, timeoutMs: 3000 })).rejects.toThrow(/cluster node itcl-m2: cannot reach Redis at 172\.25\.12\.250:6379/);
+    });
+
+    test("no node logged a password or the client key (after failovers and refused clients)", () => {
+        const logs = scope.logs();
+        expect(logs).toMatch(/Cluster state changed: ok/); // the logs were read
+        expectNoSecrets(logs, { ...pw, clientKey: pemBody(client.key) });
     });
 });
