@@ -25,7 +25,7 @@ async function healthy(clients: Client[], replicas: number): Promise<true | stri
     return linked === replicas || `${linked}/${replicas} replicas linked`;
 }
 
-async function start(scope: Scope, plan: PlannedNode[], subnet: string, acl: string, replicationPw: string): Promise<void> {
+export async function start(scope: Scope, plan: PlannedNode[], subnet: string, acl: string, replicationPw: string): Promise<void> {
     const net = scope.network(`${plan[0].name.replace(/-m0$/, "")}-net-${scope.label.slice(-4)}`, subnet);
     await startContainers(scope, net, plan.map(n => ({
         name: n.name, ip: n.ip, command: redisCommand,

@@ -9,6 +9,7 @@ import { docker, IMAGE, Scope } from "../test/integration/harness";
 import { benchBootstrap, BootstrapSize, BootstrapSummary } from "./bootstrap";
 import { DataPath, Measurement, SPIPED_VARIANTS } from "./datapath";
 import { cleanupScope, freeSubnets } from "./common";
+import { benchEngine, EngineTimes } from "./engine";
 
 // The last size repeats 3+3 with nodes up longer than Redis's 2 s CLUSTER_WRITABLE_DELAY (see the note in results.md).
 const SIZES: BootstrapSize[] = [{ masters: 3, reps: 9 }, { masters: 10, reps: 4 }, { masters: 30, reps: 3 }, { masters: 3, reps: 7, settleMs: 2500 }];
@@ -173,15 +174,15 @@ async function main(): Promise<void> {
         docker: sh("docker", "version", "--format", "{{.Server.Version}}"), node: process.version, date: started.toISOString(),
     };
     log(`machine: ${JSON.stringify(machine)}`);
-    const [ours, cli, datapath] = freeSubnets(3);
+    const [ours, cli, datapath, engineNet] = freeSubnets(4);
     const notes: string[] = [raiseNeighbourLimit(2 * Math.max(...SIZES.map(s => s.masters)))];
     log(notes[0]);
 
-    log("1/2 cluster bootstrap");
+    log("1/3 cluster bootstrap");
     const boot = await benchBootstrap(SIZES, { ours, "redis-cli": cli }, scopes, log);
     restoreNeigh();
 
-    log("2/2 data path");
+    log("2/3 data path");
     const scope = new Scope();
     scopes.add(scope);
     const main: Measurement[] = [], variants: Measurement[] = [], sweep: Measurement[] = [];
@@ -203,6 +204,23 @@ async function main(): Promise<void> {
         scopes.delete(scope);
     }
 
+    log("3/3 engine fixed costs (real pulumi CLI)");
+    let engine: EngineTimes | undefined;
+    let engineError = "";
+    const engineScope = new Scope();
+    scopes.add(engineScope);
+    try {
+        engine = await benchEngine(engineScope, engineNet, 5, log);
+    } catch (e) {
+        engineError = (e as Error).message.split("\n")[0].slice(0, 300);
+        log(`  engine: FAILED ${engineError}`);
+    } finally {
+        const left = await cleanupScope(engineScope);
+        if (left) log(`warning: ${left}`);
+        scopes.delete(engineScope);
+    }
+    const secs = (ms?: number) => (ms === undefined ? "n/a" : `${(ms / 1000).toFixed(2)} s`);
+
     // --- report ---------------------------------------------------------------------------------------------------
     const plainOf = (pool: Measurement[]) => (m: Measurement) => pool.find(p => p.target === "plain" && p.pipeline === m.pipeline && p.clients === m.clients);
     const what = (id: string) => SPIPED_VARIANTS.find(v => `spiped:${v.id}` === id)?.what;
@@ -221,7 +239,9 @@ async function main(): Promise<void> {
         ...boot.map(s => [`bootstrap ${shape(s)}: converge() vs redis-cli`, `${f1(s.ours && s.ours / 1000)} s`, `${f1(s.cli && s.cli / 1000)} s`, ratio(s.ours, s.cli)]),
         ...main.filter(m => m.target !== "plain").flatMap(m => (["get", "set"] as const).map(k => [`${k.toUpperCase()} P=${m.pipeline} c=${m.clients}: ${m.target} vs plain`,
             m.error ?? `${rps(m[k])}/s`, `${rps(plainOf(main)(m)?.[k])}/s`, ratio(m[k], plainOf(main)(m)?.[k])])),
-        ["`pulumi up` vs plain `docker run`", pulumiRow, "", ""],
+        ["no-op `pulumi up` (3+3 ClusterBootstrap stack) vs `pulumi preview` (empty program)", secs(engine?.clusterNoopUp), secs(engine?.emptyPreview), ratio(engine?.clusterNoopUp, engine?.emptyPreview)],
+        ["no-op `pulumi up` vs `pulumi preview`, both of an empty program", secs(engine?.emptyNoopUp), secs(engine?.emptyPreview), ratio(engine?.emptyNoopUp, engine?.emptyPreview)],
+        ["`pulumi up` from empty vs plain `docker run`", pulumiRow, "", ""],
     ]);
     const runtime = ((Date.now() - t0) / 1000).toFixed(0);
     const md = `# redis-secure-topologies benchmark
@@ -299,9 +319,14 @@ ${machine.nproc} cores (spiped client, spiped server, redis-server and redis-ben
 
 ${pathTable([...sweep], plainOf(sweep), label)}
 
-## 3. \`pulumi up\` vs plain \`docker run\`
+## 3. The engine: \`pulumi up\` vs \`pulumi preview\` and plain \`docker run\`
 
-${pulumiRow}.
+The real \`pulumi\` CLI (built by scripts/toolchain.sh) through the Automation API with a local file backend, medians of
+${engine?.reps ?? 0} runs: \`pulumi preview\` of an empty program ${secs(engine?.emptyPreview)}; a no-op \`pulumi up\` of the same empty program
+${secs(engine?.emptyNoopUp)}; a no-op \`pulumi up\` of a stack holding one ClusterBootstrap over a live 3+3 cluster (the dynamic provider
+loads and diffs; nothing changes) ${secs(engine?.clusterNoopUp)}; that stack's first \`up\` (bootstrap on fresh nodes) ${secs(engine?.clusterFirstUp)}.${engineError ? ` Failed: ${engineError}.` : ""}
+
+\`pulumi up\` from empty of each topology vs a script doing the same \`docker run\`s: ${pulumiRow}.
 `;
     fs.writeFileSync(path.join(__dirname, "results.md"), md);
     console.log(`\n${summary}\n\n${bootstrapTable(boot)}\n`);

@@ -1,7 +1,7 @@
 // Runs the project's own stacks (Pulumi.yaml + stacks/Pulumi.<stack>.yaml) on the real engine through the
 // Automation API, with the program in-process (no separate Node language host is needed), offline:
 // a local file backend, passphrase secrets, no update check, no plugin downloads.
-import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { LocalWorkspace, PulumiCommand, PulumiFn, Stack } from "@pulumi/pulumi/automation";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -19,25 +19,37 @@ export function toolchain(): { binDir: string; root: string; missingPlugins: str
     return { binDir, root: path.dirname(binDir), missingPlugins: fs.existsSync(missing) ? fs.readFileSync(missing, "utf8").split("\n").filter(Boolean) : [] };
 }
 
-/** Opens (or creates) a stack of the project. `backendDir` defaults to the cache's shared state folder. */
-export async function openStack(stackName: string, backendDir = path.join(CACHE, "state")): Promise<Stack> {
-    const tc = toolchain();
+/** The environment that keeps the engine offline: a file backend, a passphrase file, no update check or plugin download. */
+function offlineEnv(backendDir: string): Record<string, string> {
     fs.mkdirSync(backendDir, { recursive: true });
     const passphraseFile = path.join(CACHE, "passphrase");
     if (!fs.existsSync(passphraseFile)) fs.writeFileSync(passphraseFile, require("crypto").randomBytes(24).toString("base64"), { mode: 0o600 });
+    return {
+        PULUMI_BACKEND_URL: `file://${backendDir}`,
+        PULUMI_CONFIG_PASSPHRASE_FILE: passphraseFile,
+        PULUMI_SKIP_UPDATE_CHECK: "true",
+        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+        PATH: `${toolchain().binDir}:${process.env.PATH}`,
+    };
+}
+
+/** Opens (or creates) a stack of the project. `backendDir` defaults to the cache's shared state folder. */
+export async function openStack(stackName: string, backendDir = path.join(CACHE, "state")): Promise<Stack> {
     const ws = await LocalWorkspace.create({
         workDir: REPO,
         program: async () => deploy(),
-        pulumiCommand: await PulumiCommand.get({ root: tc.root, skipVersionCheck: true }),
-        envVars: {
-            PULUMI_BACKEND_URL: `file://${backendDir}`,
-            PULUMI_CONFIG_PASSPHRASE_FILE: passphraseFile,
-            PULUMI_SKIP_UPDATE_CHECK: "true",
-            PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-            PATH: `${tc.binDir}:${process.env.PATH}`,
-        },
+        pulumiCommand: await PulumiCommand.get({ root: toolchain().root, skipVersionCheck: true }),
+        envVars: offlineEnv(backendDir),
     });
     return Stack.createOrSelect(stackName, ws);
+}
+
+/** A stack of a throwaway project whose program is `program` (tests and the benchmark), offline like openStack. */
+export async function inlineStack(projectName: string, stackName: string, backendDir: string, program: PulumiFn): Promise<Stack> {
+    return LocalWorkspace.createOrSelectStack({ projectName, stackName, program }, {
+        pulumiCommand: await PulumiCommand.get({ root: toolchain().root, skipVersionCheck: true }),
+        envVars: { ...offlineEnv(backendDir), PULUMI_HOME: `${backendDir}.home` },
+    });
 }
 
 async function main(): Promise<void> {

@@ -2,13 +2,13 @@
 // dynamic resource against real containers: up, a no-change preview, an update that keeps data, no secret in
 // the exported state, and destroy.
 import * as pulumi from "@pulumi/pulumi";
-import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { Stack } from "@pulumi/pulumi/automation";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { ClusterBootstrap } from "../../components/cluster/bootstrap";
 import * as wire from "../../components/redis/wire";
-import { toolchain } from "../../scripts/stack";
+import { inlineStack, toolchain } from "../../scripts/stack";
 import { expectNoSecrets, Scope, testCluster } from "./harness";
 
 jest.setTimeout(300_000);
@@ -24,33 +24,10 @@ describe("ClusterBootstrap on the real Pulumi engine", () => {
 
     beforeAll(async () => {
         start();
-        const tc = toolchain();
         backend = path.join(scope.dir, "state");
-        fs.mkdirSync(backend);
-        const pulumiCommand = await PulumiCommand.get({ root: tc.root, skipVersionCheck: true });
-        stack = await LocalWorkspace.createOrSelectStack({
-            stackName: "engine",
-            projectName: "rst-engine-test",
-            program: async () => {
-                const b = new ClusterBootstrap("itng", {
-                    clusterName: "itng",
-                    nodes,
-                    auth: pulumi.secret(admin),
-                    tls: pulumi.secret(tls),
-                    timeoutMs,
-                });
-                return { nodeIds: b.nodeIds };
-            },
-        }, {
-            pulumiCommand,
-            envVars: {
-                PULUMI_BACKEND_URL: `file://${backend}`,
-                PULUMI_CONFIG_PASSPHRASE: "engine-test",
-                PULUMI_SKIP_UPDATE_CHECK: "true",
-                PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-                PULUMI_HOME: path.join(scope.dir, "pulumi-home"),
-                PATH: `${tc.binDir}:${process.env.PATH}`,
-            },
+        stack = await inlineStack("rst-engine-test", "engine", backend, async () => {
+            const b = new ClusterBootstrap("itng", { clusterName: "itng", nodes, auth: pulumi.secret(admin), tls: pulumi.secret(tls), timeoutMs });
+            return { nodeIds: b.nodeIds };
         });
     });
     afterAll(() => scope.cleanup());
