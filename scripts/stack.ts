@@ -5,6 +5,7 @@ import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation"
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { main as guardMain } from "../components/guard/cli";
 import { deploy } from "../program";
 
 export const REPO = path.resolve(__dirname, "..");
@@ -19,29 +20,38 @@ export function toolchain(): { binDir: string; root: string; missingPlugins: str
     return { binDir, root: path.dirname(binDir), missingPlugins: fs.existsSync(missing) ? fs.readFileSync(missing, "utf8").split("\n").filter(Boolean) : [] };
 }
 
-/** Opens (or creates) a stack of the project. `backendDir` defaults to the cache's shared state folder. */
-export async function openStack(stackName: string, backendDir = path.join(CACHE, "state")): Promise<Stack> {
-    const tc = toolchain();
+/** The offline Pulumi environment: file backend (default: the cache's shared state folder), passphrase file, the built CLI. */
+export function stackEnv(backendDir = path.join(CACHE, "state")): Record<string, string> {
     fs.mkdirSync(backendDir, { recursive: true });
     const passphraseFile = path.join(CACHE, "passphrase");
     if (!fs.existsSync(passphraseFile)) fs.writeFileSync(passphraseFile, require("crypto").randomBytes(24).toString("base64"), { mode: 0o600 });
+    return {
+        PULUMI_BACKEND_URL: `file://${backendDir}`,
+        PULUMI_CONFIG_PASSPHRASE_FILE: passphraseFile,
+        PULUMI_SKIP_UPDATE_CHECK: "true",
+        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+        PATH: `${toolchain().binDir}:${process.env.PATH}`,
+    };
+}
+
+/** Opens (or creates) a stack of the project. `backendDir` defaults to the cache's shared state folder. */
+export async function openStack(stackName: string, backendDir?: string): Promise<Stack> {
     const ws = await LocalWorkspace.create({
         workDir: REPO,
         program: async () => deploy(),
-        pulumiCommand: await PulumiCommand.get({ root: tc.root, skipVersionCheck: true }),
-        envVars: {
-            PULUMI_BACKEND_URL: `file://${backendDir}`,
-            PULUMI_CONFIG_PASSPHRASE_FILE: passphraseFile,
-            PULUMI_SKIP_UPDATE_CHECK: "true",
-            PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-            PATH: `${tc.binDir}:${process.env.PATH}`,
-        },
+        pulumiCommand: await PulumiCommand.get({ root: toolchain().root, skipVersionCheck: true }),
+        envVars: stackEnv(backendDir),
     });
     return Stack.createOrSelect(stackName, ws);
 }
 
 async function main(): Promise<void> {
-    const [command = "up", stackName = "dev"] = process.argv.slice(2);
+    const [command = "up", stackName = "dev", ...rest] = process.argv.slice(2);
+    if (command === "guard") {
+        // The package's guard command, against this project's stack in the offline environment.
+        Object.assign(process.env, stackEnv(), { PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true" });
+        process.exit(await guardMain(["guard", "--stack", stackName, "--cwd", REPO, ...rest]));
+    }
     const { missingPlugins } = toolchain();
     if (missingPlugins.length && command !== "destroy") {
         console.error(`cannot ${command} stack ${stackName}: the resource plugins ${missingPlugins.join(", ")} are not installed and ` +
@@ -58,7 +68,7 @@ async function main(): Promise<void> {
     } else if (command === "destroy") {
         await stack.destroy({ onOutput, color: "always" });
     } else {
-        throw new Error(`unknown command "${command}": use up, preview or destroy`);
+        throw new Error(`unknown command "${command}": use up, preview, destroy or guard`);
     }
 }
 
