@@ -38,8 +38,9 @@ export function deploy(): Record<string, unknown> {
             mutualTls: cfg.getBoolean("clusterMutualTls") ?? false,
             maxmemory,
         });
+        // Also what `redis-secure-topologies guard --stack` reads: the plan, tls, the CA/client cert and the admin user.
         out.cluster = {
-            nodes: cluster.nodes, nodeIds: cluster.nodeIds, caCertPem: cluster.caCertPem,
+            nodes: cluster.nodes, nodeIds: cluster.nodeIds, drift: cluster.drift, tls: cluster.tls, caCertPem: cluster.caCertPem,
             clientCertPem: cluster.clientCertPem, clientKeyPem: cluster.clientKeyPem,
             appUser: cluster.appUser, adminUser: cluster.adminUser,
         };

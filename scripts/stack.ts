@@ -5,6 +5,7 @@ import { LocalWorkspace, PulumiCommand, PulumiFn, Stack } from "@pulumi/pulumi/a
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { main as guardMain } from "../components/guard/cli";
 import { deploy } from "../program";
 
 export const REPO = path.resolve(__dirname, "..");
@@ -19,8 +20,8 @@ export function toolchain(): { binDir: string; root: string; missingPlugins: str
     return { binDir, root: path.dirname(binDir), missingPlugins: fs.existsSync(missing) ? fs.readFileSync(missing, "utf8").split("\n").filter(Boolean) : [] };
 }
 
-/** The environment that keeps the engine offline: a file backend, a passphrase file, no update check or plugin download. */
-function offlineEnv(backendDir: string): Record<string, string> {
+/** The offline Pulumi environment: file backend (default: the cache's shared state folder), passphrase file, the built CLI. */
+export function stackEnv(backendDir = path.join(CACHE, "state")): Record<string, string> {
     fs.mkdirSync(backendDir, { recursive: true });
     const passphraseFile = path.join(CACHE, "passphrase");
     if (!fs.existsSync(passphraseFile)) fs.writeFileSync(passphraseFile, require("crypto").randomBytes(24).toString("base64"), { mode: 0o600 });
@@ -34,12 +35,12 @@ function offlineEnv(backendDir: string): Record<string, string> {
 }
 
 /** Opens (or creates) a stack of the project. `backendDir` defaults to the cache's shared state folder. */
-export async function openStack(stackName: string, backendDir = path.join(CACHE, "state")): Promise<Stack> {
+export async function openStack(stackName: string, backendDir?: string): Promise<Stack> {
     const ws = await LocalWorkspace.create({
         workDir: REPO,
         program: async () => deploy(),
         pulumiCommand: await PulumiCommand.get({ root: toolchain().root, skipVersionCheck: true }),
-        envVars: offlineEnv(backendDir),
+        envVars: stackEnv(backendDir),
     });
     return Stack.createOrSelect(stackName, ws);
 }
@@ -48,12 +49,17 @@ export async function openStack(stackName: string, backendDir = path.join(CACHE,
 export async function inlineStack(projectName: string, stackName: string, backendDir: string, program: PulumiFn): Promise<Stack> {
     return LocalWorkspace.createOrSelectStack({ projectName, stackName, program }, {
         pulumiCommand: await PulumiCommand.get({ root: toolchain().root, skipVersionCheck: true }),
-        envVars: { ...offlineEnv(backendDir), PULUMI_HOME: `${backendDir}.home` },
+        envVars: { ...stackEnv(backendDir), PULUMI_HOME: `${backendDir}.home` },
     });
 }
 
 async function main(): Promise<void> {
-    const [command = "up", stackName = "dev"] = process.argv.slice(2);
+    const [command = "up", stackName = "dev", ...rest] = process.argv.slice(2);
+    if (command === "guard") {
+        // The package's guard command, against this project's stack in the offline environment.
+        Object.assign(process.env, stackEnv(), { PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true" });
+        process.exit(await guardMain(["guard", "--stack", stackName, "--cwd", REPO, ...rest]));
+    }
     const { missingPlugins } = toolchain();
     if (missingPlugins.length && command !== "destroy") {
         console.error(`cannot ${command} stack ${stackName}: the resource plugins ${missingPlugins.join(", ")} are not installed and ` +
@@ -70,7 +76,7 @@ async function main(): Promise<void> {
     } else if (command === "destroy") {
         await stack.destroy({ onOutput, color: "always" });
     } else {
-        throw new Error(`unknown command "${command}": use up, preview or destroy`);
+        throw new Error(`unknown command "${command}": use up, preview, destroy or guard`);
     }
 }
 

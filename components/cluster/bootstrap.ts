@@ -1,8 +1,11 @@
 // ClusterBootstrap: a Pulumi dynamic resource that converges the live cluster to the plan on create and on
-// every update (MEET, ADDSLOTS, REPLICATE, fail-back). The provider is serialized into state, so it holds no
-// clients or Pulumi objects; all Redis calls go through ../redis/wire via converge().
+// every update (MEET, ADDSLOTS, REPLICATE, fail-back). With unchanged inputs, diff reads the live cluster and
+// asks for an update when it drifted from the plan, so a plain `pulumi up` repairs; `pulumi refresh` records the
+// findings in `drift`. The provider is serialized into state, so it holds no clients or Pulumi objects; all
+// Redis calls go through ../redis/wire via converge() and readCluster().
 import * as pulumi from "@pulumi/pulumi";
 import { BootstrapNode, converge } from "./converge";
+import { drift, readCluster } from "./status";
 
 export interface ClusterBootstrapInputs {
     clusterName: pulumi.Input<string>;
@@ -21,6 +24,16 @@ interface Props {
     tls?: { ca: string; cert?: string; key?: string };
     timeoutMs?: number;
     nodeIds?: Record<string, string>;
+    /** Where the live cluster differed from the plan at the last create, update or refresh. */
+    drift?: string[];
+}
+
+/** Per node, in parallel: what a diff or refresh may wait for nodes (a preview away from them costs this once). */
+const LIVE_READ_MS = 2500;
+
+async function liveDrift(p: Props): Promise<{ findings: string[]; answered: boolean }> {
+    const live = await readCluster({ nodes: p.nodes, auth: p.auth, tls: p.tls, timeoutMs: LIVE_READ_MS });
+    return { findings: drift(p.nodes, live), answered: live.some(l => l.report) };
 }
 
 /** What decides the cluster's shape; anything else changing (e.g. a rotated password) is a plain update. */
@@ -43,22 +56,35 @@ export const clusterBootstrapProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async diff(_id: string, olds: Props, news: Props) {
+        // A different cluster name is a different cluster.
+        const replaces = olds.clusterName !== news.clusterName ? ["clusterName"] : [];
         const changes = layout(olds) !== layout(news)
             || JSON.stringify(olds.auth) !== JSON.stringify(news.auth)
             || JSON.stringify(olds.tls ?? null) !== JSON.stringify(news.tls ?? null)
             || olds.timeoutMs !== news.timeoutMs;
-        // A different cluster name is a different cluster.
-        return { changes, replaces: olds.clusterName !== news.clusterName ? ["clusterName"] : [] };
+        if (changes || replaces.length || !Array.isArray(news.nodes) || typeof news.auth !== "object") return { changes, replaces };
+        // Same inputs: drift of the live cluster is a change too, so the update (converge) repairs it.
+        const { findings } = await liveDrift(news);
+        // The dynamic provider protocol carries no detailed diff; the engine shows the provider's stderr instead.
+        for (const f of findings) console.error(`${news.clusterName}: drift: ${f}`);
+        return { changes: findings.length > 0, replaces };
     },
 
     async create(inputs: Props) {
         const r = await converge({ nodes: inputs.nodes, auth: inputs.auth, tls: inputs.tls, timeoutMs: inputs.timeoutMs });
-        return { id: inputs.clusterName, outs: { ...inputs, nodeIds: r.nodeIds } };
+        return { id: inputs.clusterName, outs: { ...inputs, nodeIds: r.nodeIds, drift: (await liveDrift(inputs)).findings } };
     },
 
     async update(_id: string, _olds: Props, news: Props) {
         const r = await converge({ nodes: news.nodes, auth: news.auth, tls: news.tls, timeoutMs: news.timeoutMs });
-        return { outs: { ...news, nodeIds: r.nodeIds } };
+        return { outs: { ...news, nodeIds: r.nodeIds, drift: (await liveDrift(news)).findings } };
+    },
+
+    // `pulumi refresh`: record the live findings; when no node answers, keep what the state says.
+    async read(id: string, props: Props) {
+        if (!Array.isArray(props?.nodes)) return { id, props };
+        const { findings, answered } = await liveDrift(props);
+        return { id, props: answered ? { ...props, drift: findings } : props };
     },
 
     // The containers are the cluster; deleting them (their own resources) deletes it.
@@ -68,9 +94,11 @@ export const clusterBootstrapProvider: pulumi.dynamic.ResourceProvider = {
 export class ClusterBootstrap extends pulumi.dynamic.Resource {
     declare readonly nodeIds: pulumi.Output<Record<string, string>>;
     declare readonly clusterName: pulumi.Output<string>;
+    /** Where the live cluster differed from the plan at the last create, update or refresh (empty: it matched). */
+    declare readonly drift: pulumi.Output<string[]>;
 
     constructor(name: string, args: ClusterBootstrapInputs, opts?: pulumi.CustomResourceOptions) {
-        super(clusterBootstrapProvider, name, { ...args, nodeIds: undefined },
+        super(clusterBootstrapProvider, name, { ...args, nodeIds: undefined, drift: undefined },
             { ...opts, additionalSecretOutputs: ["auth", "tls"] }, "redis", "ClusterBootstrap");
     }
 }

@@ -12,6 +12,7 @@ import { PlannedNode, planCluster } from "./plan";
 
 export { clusterBootstrapProvider, ClusterBootstrap } from "./bootstrap";
 export { converge, BootstrapNode } from "./converge";
+export { drift, readCluster, statusTable, LiveNode } from "./status";
 export { planCluster, slotRanges, validateShape, PlannedNode, ClusterShape } from "./plan";
 
 export interface ClusterHost {
@@ -47,6 +48,8 @@ export interface RedisClusterArgs {
 export class RedisCluster extends pulumi.ComponentResource {
     readonly nodes: PlannedNode[];
     readonly nodeIds: pulumi.Output<Record<string, string>>;
+    /** Where the live cluster differed from the plan at the last `pulumi up` or `refresh` (empty: it matched). */
+    readonly drift: pulumi.Output<string[]>;
     readonly caCertPem: pulumi.Output<string>;
     readonly clientCertPem: pulumi.Output<string>;
     /** Secret. */
@@ -108,14 +111,15 @@ export class RedisCluster extends pulumi.ComponentResource {
         }, { parent: this, dependsOn: containers });
 
         this.nodeIds = bootstrap.nodeIds;
+        this.drift = bootstrap.drift;
         this.caCertPem = ca.certPem;
         this.clientCertPem = client.certPem;
         this.clientKeyPem = client.privateKeyPem;
         this.appUser = users.app;
         this.adminUser = users.admin;
         this.registerOutputs({
-            nodes: this.nodes, nodeIds: this.nodeIds, caCertPem: this.caCertPem, clientCertPem: this.clientCertPem,
-            clientKeyPem: this.clientKeyPem, appUser: this.appUser, adminUser: this.adminUser,
+            nodes: this.nodes, nodeIds: this.nodeIds, drift: this.drift, tls: this.tls, caCertPem: this.caCertPem,
+            clientCertPem: this.clientCertPem, clientKeyPem: this.clientKeyPem, appUser: this.appUser, adminUser: this.adminUser,
         });
     }
 }

@@ -180,3 +180,30 @@ export async function clusterInfo(c: RedisClient): Promise<Record<string, string
 export async function forget(c: RedisClient, nodeId: string): Promise<void> {
     await c.call("CLUSTER", "FORGET", nodeId);
 }
+
+/** What one node says about itself and the cluster. Read-only: CLUSTER MYID, CLUSTER NODES, CLUSTER INFO, INFO replication. */
+export interface NodeReport {
+    id: string;
+    nodes: ClusterNodeView[];
+    clusterInfo: Record<string, string>;
+    replication: Record<string, string>;
+}
+
+/** A node's report within `timeoutMs` in all (connect and each command are bounded by it too); throws past it. */
+export async function readNode(ep: Endpoint, o: ConnectOptions, timeoutMs: number): Promise<NodeReport> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer from ${ep.host}:${ep.port} within ${timeoutMs} ms`)), timeoutMs);
+    });
+    const read = withClient(ep, { ...o, connectTimeoutMs: timeoutMs, commandTimeoutMs: timeoutMs }, async c => ({
+        id: await myId(c),
+        nodes: await clusterNodes(c),
+        clusterInfo: await clusterInfo(c),
+        replication: await info(c, "replication"),
+    }));
+    try {
+        return await Promise.race([read, late]);
+    } finally {
+        clearTimeout(timer);
+    }
+}

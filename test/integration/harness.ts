@@ -1,6 +1,6 @@
 // Real-container helpers for integration tests: the docker CLI against the local engine, test certificates
 // from openssl with the same SANs and key usages the PKI component issues, and cleanup by label.
-import { execFileSync, spawnSync } from "child_process";
+import { execFile, execFileSync, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -9,6 +9,7 @@ import { CertUse } from "../../components/pki/validate";
 import { PlannedNode, planCluster } from "../../components/cluster/plan";
 import { ADMIN_USER_RULES, APP_USER_RULES, CONF_DIR, renderAclFile, renderRedisConf, REPLICATION_USER_RULES, TLS_DIR } from "../../components/redis/conf";
 import { DEFAULT_IMAGE } from "../../components/redis/node";
+import * as wire from "../../components/redis/wire";
 
 export const IMAGE = process.env.RST_IMAGE ?? DEFAULT_IMAGE;
 
@@ -178,4 +179,26 @@ export function expectNoSecrets(text: string, secrets: Record<string, string>): 
 /** The base64 body of a PEM private key (its first line of key material), which is what a leak would show. */
 export function pemBody(pem: string): string {
     return pem.split("\n").find(l => l && !l.startsWith("-----")) ?? pem;
+}
+
+/** Kills `master`, waits until `replica` took over, starts it again and waits until it follows its old replica. */
+export async function failOverAndBack(master: PlannedNode, replica: PlannedNode, conn: wire.ConnectOptions): Promise<void> {
+    const on = <T>(n: PlannedNode, f: (c: Awaited<ReturnType<typeof wire.connect>>) => Promise<T>) => wire.withClient({ host: n.ip, port: n.port }, conn, f);
+    docker("kill", master.name);
+    await on(replica, c => wire.waitUntil("the replica to be promoted", async () => (await wire.info(c, "replication")).role === "master", 30_000, 100));
+    docker("start", master.name);
+    // Connect inside the poll: the restarted container takes a moment to listen again.
+    await wire.waitUntil("the old master to rejoin as a replica", () => on(master, async c => (await wire.info(c, "replication")).master_link_status === "up"), 30_000, 100);
+}
+
+/** Runs `redis-secure-topologies <args>` from source as a child process; its exit code and everything it printed. */
+export function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
+    const repo = path.resolve(__dirname, "../..");
+    return new Promise(resolve => {
+        execFile(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(repo, "components/guard/cli.ts"), ...args],
+            { cwd: repo, env: { ...process.env, ...env }, timeout: 120_000 }, (e, stdout, stderr) => {
+                const code = e ? (typeof e.code === "number" ? e.code : -1) : 0;
+                resolve({ code, out: `${stdout}${stderr}` });
+            });
+    });
 }

@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+// `redis-secure-topologies guard`: the package's command line. Reads a RedisCluster's plan, admin user and TLS
+// material from a stack's outputs (or a JSON file of them) and runs the guard. Secrets are never printed.
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { parseArgs } from "util";
+import { guard, targetFromOutputs } from ".";
+
+const USAGE = `usage: redis-secure-topologies guard (--stack <name> [--cwd <project dir>] | --outputs <file.json>)
+         [--output <key>] [--once] [--interval <seconds>] [--lease <path>]
+
+  --stack      read the outputs of this stack of the Pulumi project in --cwd (default: the current directory),
+               with the usual Pulumi environment (PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE[_FILE], pulumi on PATH)
+  --outputs    read them from a file instead, e.g. \`pulumi stack output --json --show-secrets\` (keep it 0600)
+  --output     the stack output holding the RedisCluster's outputs (default "cluster")
+  --once       one pass; exit 0 when the cluster ends as planned, 1 otherwise
+  --interval   seconds between passes (default 30)
+  --lease      where guards take turns; only the holder heals (default: beside the file backend or the outputs file)`;
+
+export async function main(argv: string[]): Promise<number> {
+    const [command, ...rest] = argv;
+    let values: Record<string, string | boolean | undefined>;
+    try {
+        if (command !== "guard") throw new Error(command ? `unknown command "${command}"` : "no command given");
+        ({ values } = parseArgs({
+            args: rest,
+            options: {
+                stack: { type: "string" }, cwd: { type: "string" }, outputs: { type: "string" }, output: { type: "string" },
+                once: { type: "boolean" }, interval: { type: "string" }, lease: { type: "string" }, help: { type: "boolean" },
+            },
+        }));
+        if (values.help) {
+            console.log(USAGE);
+            return 0;
+        }
+        if (!values.stack === !values.outputs) throw new Error("give exactly one of --stack or --outputs");
+        if (values.interval !== undefined && !(Number(values.interval) > 0)) throw new Error(`--interval must be a number of seconds above 0, got "${values.interval}"`);
+    } catch (e) {
+        console.error(`${(e as Error).message}\n${USAGE}`);
+        return 2;
+    }
+    const source = typeof values.outputs === "string" ? fromFile(values.outputs) : await fromStack(String(values.stack), String(values.cwd ?? process.cwd()));
+    const target = targetFromOutputs(source.outputs, typeof values.output === "string" ? values.output : undefined);
+    const stop = new AbortController();
+    for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, () => stop.abort());
+    return guard(target, {
+        once: values.once === true,
+        intervalMs: Number(values.interval ?? 30) * 1000,
+        lease: typeof values.lease === "string" ? values.lease : source.lease,
+        signal: stop.signal,
+    });
+}
+
+function fromFile(file: string): { outputs: Record<string, any>; lease: string } {
+    return { outputs: JSON.parse(fs.readFileSync(file, "utf8")), lease: `${path.resolve(file)}.guard-lease` };
+}
+
+async function fromStack(stackName: string, workDir: string): Promise<{ outputs: Record<string, any>; lease: string }> {
+    const { LocalWorkspace } = await import("@pulumi/pulumi/automation");
+    console.log(`reading the outputs of stack ${stackName}`);
+    let outputs: Record<string, any>;
+    let backend: string;
+    try {
+        const stack = await LocalWorkspace.selectStack({ stackName, workDir });
+        outputs = Object.fromEntries(Object.entries(await stack.outputs()).map(([k, v]) => [k, v.value]));
+        backend = (await stack.workspace.whoAmI()).url ?? "";
+    } catch (e) {
+        // The CLI's own "error: ..." line says it best; the rest is the command line and both streams.
+        const why = /error: (.*)/.exec((e as Error).message)?.[1] ?? (e as Error).message;
+        throw new Error(`cannot read the outputs of stack ${stackName} in ${workDir}: ${why}`);
+    }
+    const file = `guard-${stackName.replace(/[^\w.-]/g, "_")}.lease`;
+    if (!backend.startsWith("file://")) return { outputs, lease: path.join(os.tmpdir(), `redis-secure-topologies-${file}`) };
+    // file:///abs/dir, file://~/dir, with or without ?options
+    const dir = backend.slice("file://".length).split("?")[0].replace(/^~(?=\/|$)/, os.homedir());
+    return { outputs, lease: path.join(dir, file) };
+}
+
+if (require.main === module) {
+    main(process.argv.slice(2)).then(code => process.exit(code), e => {
+        console.error(`guard: ${(e as Error).message}`);
+        process.exit(1);
+    });
+}
