@@ -1,6 +1,8 @@
 // ClusterBootstrap: a Pulumi dynamic resource that converges the live cluster to the plan on create and on
-// every update (MEET, ADDSLOTS, REPLICATE, fail-back). The provider is serialized into state, so it holds no
-// clients or Pulumi objects; all Redis calls go through ../redis/wire via converge().
+// every update (MEET, ADDSLOTS, REPLICATE, fail-back, moving slots on scale out/in). Pulumi runs the update after
+// creating added containers and before deleting removed ones, so removed nodes still answer while their slots move.
+// The provider is serialized into state, so it holds no clients or Pulumi objects; all Redis calls go through
+// ../redis/wire via converge().
 import * as pulumi from "@pulumi/pulumi";
 import { BootstrapNode, converge } from "./converge";
 
