@@ -1,8 +1,11 @@
 // ClusterBootstrap: a Pulumi dynamic resource that converges the live cluster to the plan on create and on
-// every update (MEET, ADDSLOTS, REPLICATE, fail-back). With unchanged inputs, diff reads the live cluster and
-// asks for an update when it drifted from the plan, so a plain `pulumi up` repairs; `pulumi refresh` records the
-// findings in `drift`. The provider is serialized into state, so it holds no clients or Pulumi objects; all
-// Redis calls go through ../redis/wire via converge() and readCluster().
+// ClusterBootstrap: a Pulumi dynamic resource that converges the live cluster to the plan on create and on
+// every update (MEET, ADDSLOTS, REPLICATE, fail-back, moving slots on scale out/in). Pulumi runs the update after
+// creating added containers and before deleting removed ones, so removed nodes still answer while their slots move.
+// With unchanged inputs, diff reads the live cluster and asks for an update when it drifted from the plan, so a
+// plain `pulumi up` repairs; `pulumi refresh` records the findings in `drift`. The provider is serialized into
+// state, so it holds no clients or Pulumi objects; all Redis calls go through ../redis/wire via converge() and
+// readCluster().
 import * as pulumi from "@pulumi/pulumi";
 import { BootstrapNode, converge } from "./converge";
 import { drift, readCluster } from "./status";

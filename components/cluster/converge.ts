@@ -1,7 +1,9 @@
-// Converges a live Redis Cluster to its plan: MEET, ADDSLOTS, REPLICATE, and failing back a promoted replica.
+// Converges a live Redis Cluster to its plan: MEET, ADDSLOTS, REPLICATE, failing back a promoted replica, moving
+// slots to their planned owners (scale out/in, half-done migrations) and removing nodes the plan no longer has.
 // Safe to re-run: every step reads CLUSTER NODES first and acts only on what differs from the plan.
 import * as wire from "../redis/wire";
 import type { PlannedNode } from "./plan";
+import { LiveSlots, rangesText, slotMoves, slotOwners } from "./slots";
 
 /** A planned node as the bootstrap needs it: where to reach it and its role; placement stays with the plan. */
 export type BootstrapNode = Omit<PlannedNode, "host">;
@@ -26,6 +28,8 @@ export async function converge(input: ConvergeInput): Promise<ConvergeResult> {
     const timeout = input.timeoutMs ?? 60_000;
     const opts: wire.ConnectOptions = { auth: input.auth, tls: input.tls };
     const clients = new Map<string, Client>();
+    /** Live nodes the plan no longer has that answer at their address: the ones being scaled away, by node id. */
+    const removed = new Map<string, { client: Client; ep: wire.Endpoint }>();
     const actions: string[] = [];
     const act = async (what: string, f: () => Promise<unknown>) => { actions.push(what); await f(); };
     try {
@@ -53,10 +57,41 @@ export async function converge(input: ConvergeInput): Promise<ConvergeResult> {
             if (view.length === 1 && view[0].slots.length === 0) await wire.setConfigEpoch(c(n.name), i + 1);
         }
 
-        // Ghosts: node ids that are no planned node any more (e.g. the old id of a recreated container).
+        // Nodes the cluster knows that the plan does not. Those answering at their address are being scaled away
+        // (Pulumi deletes their containers after this update): they keep their slots until these have moved.
+        // Unreachable ones (e.g. the old id of a recreated container) are forgotten, unless they still own slots.
+        const unplanned = new Map<string, wire.ClusterNodeView>();
+        for (const n of input.nodes) for (const v of await wire.clusterNodes(c(n.name))) if (!planned.has(v.id)) unplanned.set(v.id, v);
+        const plannedAddresses = new Set(input.nodes.map(n => `${n.ip}:${n.port}`));
+        for (const v of unplanned.values()) {
+            if (!v.ip || plannedAddresses.has(`${v.ip}:${v.port}`)) continue;
+            const client = await wire.connect({ host: v.ip, port: v.port }, { ...opts, connectTimeoutMs: 2000 }).catch(() => undefined);
+            if (client && await wire.myId(client).catch(() => "") === v.id) removed.set(v.id, { client, ep: { host: v.ip, port: v.port } });
+            else if (client) await wire.close(client);
+        }
+        const ghosts = new Set([...unplanned.keys()].filter(id => !removed.has(id)));
+        const ghostSlots = async () => {
+            const out = new Map<string, number[]>();
+            for (const n of input.nodes) {
+                slotOwners(await wire.clusterNodes(c(n.name))).forEach((id, s) => { if (id && ghosts.has(id)) out.set(id, [...(out.get(id) ?? []), s]); });
+            }
+            return out;
+        };
+        if ((await ghostSlots()).size) {
+            // A replica of the lost node may be about to take over its slots; without one, forgetting it loses them.
+            const views = await Promise.all(input.nodes.map(n => wire.clusterNodes(c(n.name))));
+            const replicated = views.flat().some(v => v.masterId && ghosts.has(v.masterId) && !v.flags.includes("fail"));
+            if (replicated) await wire.waitUntil("a replica to take over the slots of an unreachable node", async () => (await ghostSlots()).size === 0, timeout).catch(() => undefined);
+            const stranded = await ghostSlots();
+            if (stranded.size) {
+                throw new Error([...stranded].map(([id, slots]) => `node ${id} (${unplanned.get(id)!.ip}:${unplanned.get(id)!.port}) is not in the plan, `
+                    + `does not answer, and owns slots ${rangesText([...new Set(slots)])}`).join("; ")
+                    + ": not forgetting it, its keys would be lost. Bring it back (its slots then move to their planned owners) or let a replica take over.");
+            }
+        }
         for (const n of input.nodes) {
             for (const g of await wire.clusterNodes(c(n.name))) {
-                if (!planned.has(g.id) && !g.flags.includes("myself")) {
+                if (ghosts.has(g.id)) {
                     await act(`${n.name}: CLUSTER FORGET ${g.id}`, () => wire.forget(c(n.name), g.id).catch(() => undefined));
                 }
             }
@@ -92,37 +127,69 @@ export async function converge(input: ConvergeInput): Promise<ConvergeResult> {
             return true;
         }, timeout);
 
-        // Roles: fail back promoted replicas first, then point every replica at its planned master.
-        for (const r of input.nodes.filter(n => n.role === "replica")) {
-            const masterId = ids[r.masterName!];
-            const self = async (name: string) => (await wire.clusterNodes(c(name))).find(v => v.flags.includes("myself"))!;
-            let me = await self(r.name);
-            const master = await self(r.masterName!);
-            if (master.masterId === ids[r.name] && me.flags.includes("master")) {
-                // The planned master came back as this node's replica: a planned failover restores the roles.
-                await act(`${r.masterName}: CLUSTER FAILOVER (back to master)`, () => wire.failover(c(r.masterName!)));
-                await wire.waitUntil(`${r.masterName} to become master again`, async () =>
-                    (await wire.info(c(r.masterName!), "replication")).role === "master", timeout);
-                me = await self(r.name);
+        // Roles: fail back promoted replicas first, then point every replica at its planned master. A planned replica
+        // that owns slots its planned master never had (it took over for a node the plan dropped) keeps them until
+        // they have moved to their planned owners, so roles run again after the slots.
+        const roles = async () => {
+            for (const r of input.nodes.filter(n => n.role === "replica")) {
+                const masterId = ids[r.masterName!];
+                const self = async (name: string) => (await wire.clusterNodes(c(name))).find(v => v.flags.includes("myself"))!;
+                let me = await self(r.name);
+                const master = await self(r.masterName!);
+                if (master.masterId === ids[r.name] && me.flags.includes("master")) {
+                    // The planned master came back as this node's replica: a planned failover restores the roles.
+                    await act(`${r.masterName}: CLUSTER FAILOVER (back to master)`, () => wire.failover(c(r.masterName!)));
+                    await wire.waitUntil(`${r.masterName} to become master again`, async () =>
+                        (await wire.info(c(r.masterName!), "replication")).role === "master", timeout);
+                    me = await self(r.name);
+                }
+                if (me.slots.length) continue;
+                if (me.masterId !== masterId || me.flags.includes("master")) {
+                    await wire.waitUntil(`${r.name} to know master ${r.masterName}`, async () => {
+                        try {
+                            await wire.replicate(c(r.name), masterId);
+                            return true;
+                        } catch (e) {
+                            return (e as Error).message;
+                        }
+                    }, timeout);
+                    actions.push(`${r.name}: CLUSTER REPLICATE ${r.masterName}`);
+                }
             }
-            if (me.masterId !== masterId || me.flags.includes("master")) {
-                await wire.waitUntil(`${r.name} to know master ${r.masterName}`, async () => {
-                    try {
-                        await wire.replicate(c(r.name), masterId);
-                        return true;
-                    } catch (e) {
-                        return (e as Error).message;
-                    }
-                }, timeout);
-                actions.push(`${r.name}: CLUSTER REPLICATE ${r.masterName}`);
+        };
+        await roles();
+
+        // Slots: every slot to its planned owner, with its keys, and no slot left half-migrated.
+        const reachable = new Map<string, Client>([...input.nodes.map(n => [ids[n.name], c(n.name)] as const), ...[...removed].map(([id, r]) => [id, r.client] as const)]);
+        const endpoints = new Map(input.nodes.map(n => [ids[n.name], { host: n.ip, port: n.port }]));
+        const label = (id: string) => {
+            const r = removed.get(id);
+            return input.nodes.find(n => ids[n.name] === id)?.name ?? (r ? `${r.ep.host}:${r.ep.port}` : id);
+        };
+        const plannedOwner: (string | undefined)[] = new Array(16384).fill(undefined);
+        for (const m of input.nodes.filter(n => n.role === "master" && n.slots)) for (let s = m.slots![0]; s <= m.slots![1]; s++) plannedOwner[s] = ids[m.name];
+        actions.push(...await reshard(reachable, endpoints, plannedOwner, input, ids, label, timeout));
+        await roles();
+
+        // Nodes scaled away own no slots now: every planned node forgets them, then they are reset so that they
+        // do not gossip their way back in before their containers go.
+        for (const id of removed.keys()) {
+            for (const n of input.nodes) {
+                if ((await wire.clusterNodes(c(n.name))).some(v => v.id === id)) await act(`${n.name}: CLUSTER FORGET ${id} (${label(id)})`, () => wire.forget(c(n.name), id));
             }
         }
+        for (const [id, r] of removed) await act(`${label(id)}: CLUSTER RESET`, () => wire.reset(r.client));
 
-        // Healthy: every node reports cluster_state:ok and every replica's link to its master is up.
-        await wire.waitUntil("cluster_state:ok on every node and every replica linked", async () => {
+        // Healthy: every node reports cluster_state:ok, agrees on who owns which slot, and every replica's link to its master is up.
+        await wire.waitUntil("cluster_state:ok on every node, one slot map and every replica linked", async () => {
+            let agreed: (string | undefined)[] | undefined;
             for (const n of input.nodes) {
                 const ci = await wire.clusterInfo(c(n.name));
                 if (ci.cluster_state !== "ok") return `${n.name}: cluster_state ${ci.cluster_state}`;
+                const owners = slotOwners(await wire.clusterNodes(c(n.name)));
+                const first = (agreed ??= owners);
+                const s = owners.findIndex((o, i) => o !== first[i]);
+                if (s >= 0) return `${n.name} sees slot ${s} owned by ${label(owners[s] ?? "nobody")}, ${input.nodes[0].name} by ${label(first[s] ?? "nobody")}`;
                 if (n.role === "replica") {
                     const ri = await wire.info(c(n.name), "replication");
                     if (ri.role !== "slave" || ri.master_link_status !== "up") return `${n.name}: role ${ri.role}, master link ${ri.master_link_status}`;
@@ -132,8 +199,93 @@ export async function converge(input: ConvergeInput): Promise<ConvergeResult> {
         }, timeout);
         return { nodeIds: ids, actions };
     } finally {
-        await Promise.all([...clients.values()].map(wire.close));
+        await Promise.all([...clients.values(), ...[...removed.values()].map(r => r.client)].map(wire.close));
     }
+}
+
+/**
+ * Moves slots to their planned owners the way `redis-cli --cluster reshard/fix` does: the target imports, the source
+ * migrates, keys go over with MIGRATE until none is left, then every master learns the new owner; open slots are
+ * finished toward their planned owner or closed. Starts only when every node agrees on the slot map with
+ * cluster_state:ok. Returns what it did.
+ */
+async function reshard(nodes: Map<string, Client>, endpoints: Map<string, wire.Endpoint>, planned: (string | undefined)[],
+    input: ConvergeInput, ids: Record<string, string>, label: (id: string) => string, timeout: number): Promise<string[]> {
+    const mapOf = async (c: Client) => slotOwners(await wire.clusterNodes(c));
+    const read = async () => {
+        const masters: string[] = [];
+        const open: LiveSlots["open"] = [];
+        for (const [id, c] of nodes) {
+            const me = (await wire.clusterNodes(c)).find(v => v.flags.includes("myself"))!;
+            if (me.flags.includes("master")) masters.push(id);
+            open.push(...me.openSlots.map(o => ({ id, ...o })));
+        }
+        const holders = new Map<number, string[]>();
+        for (const slot of new Set(open.map(o => o.slot))) {
+            for (const id of masters) if ((await wire.countKeysInSlots(nodes.get(id)!, [slot]))[0] > 0) holders.set(slot, [...(holders.get(slot) ?? []), id]);
+        }
+        return { masters, live: { owners: await mapOf(nodes.get(ids[input.nodes[0].name])!), open, holders } };
+    };
+    const plannedMasters = new Set(input.nodes.filter(n => n.role === "master").map(n => ids[n.name]));
+    if (!slotMoves(planned, (await read()).live, plannedMasters).length) return [];
+
+    const settled = async () => {
+        const agreed = (await mapOf(nodes.get(ids[input.nodes[0].name])!)).join();
+        for (const [id, c] of nodes) {
+            const ci = await wire.clusterInfo(c);
+            if (ci.cluster_state !== "ok") return `${label(id)}: cluster_state ${ci.cluster_state}`;
+            if ((await mapOf(c)).join() !== agreed) return `${label(id)} sees other slot owners than ${input.nodes[0].name}`;
+        }
+        return true;
+    };
+    await wire.waitUntil("every node to agree on the slot map with cluster_state:ok before moving slots", settled, timeout);
+
+    const { masters, live } = await read();
+    const actions: string[] = [];
+    for (const m of slotMoves(planned, live, plannedMasters)) {
+        const [from, to] = [nodes.get(m.from), nodes.get(m.to)!];
+        if (!from) throw new Error(`slots ${rangesText(m.slots)} belong to ${m.from}, which does not answer: cannot move them to ${label(m.to)}`);
+        if (m.from !== m.to) {
+            await wire.setSlots(to, m.slots, "IMPORTING", m.from);
+            await wire.setSlots(from, m.slots, "MIGRATING", m.to);
+        } else {
+            // The owner takes stray keys back: while migrating it would answer their MIGRATE with ASK.
+            await wire.setSlotsStable(to, m.slots);
+        }
+        let keys = 0;
+        for (const h of m.drain) {
+            // MIGRATE runs only where the slot is open: a node holding keys of a slot it does not own imports it.
+            if (h !== m.from) await wire.setSlots(nodes.get(h)!, m.slots, "IMPORTING", m.from);
+            for (let pending = m.slots, last = ""; pending.length;) {
+                const batch = await wire.keysInSlots(nodes.get(h)!, pending, 200);
+                // Each round's keys differ from the last one's unless MIGRATE moves nothing: fail rather than spin.
+                const seen = batch.map(k => (k.length ? `${k.length}:${k[0].toString("hex")}` : "")).join();
+                if (seen.replace(/,/g, "") && seen === last) throw new Error(`keys of slots ${rangesText(pending)} on ${label(h)} do not move to ${label(m.to)}`);
+                last = seen;
+                await wire.migrateKeys(nodes.get(h)!, endpoints.get(m.to)!, input.auth, batch);
+                keys += batch.reduce((n, k) => n + k.length, 0);
+                pending = pending.filter((_, i) => batch[i].length > 0);
+            }
+        }
+        if (m.from !== m.to) {
+            // The new owner first (it bumps its config epoch, so its claim wins), then the old one, then the rest.
+            // A master that has just lost its last slot (a node being removed) turns into a replica and refuses
+            // SETSLOT; it has learnt the new owner already.
+            const tell = (id: string) => wire.setSlots(nodes.get(id)!, m.slots, "NODE", m.to)
+                .catch(e => { if (!/only with masters/.test((e as Error).message)) throw e; });
+            await tell(m.to);
+            await tell(m.from);
+            await Promise.all(masters.filter(id => id !== m.from && id !== m.to).map(tell));
+            // Replicas learn it by gossip only. Until every node has, the next move must wait: a node still crediting
+            // the old owner would, once that owner bumps its config epoch as a new target, send the new owner an
+            // UPDATE handing these slots back, and the new owner would delete their keys.
+            await wire.waitUntil(`every node to learn that ${label(m.to)} owns slots ${rangesText(m.slots)}`, settled, timeout);
+        }
+        for (const id of m.stable) await wire.setSlotsStable(nodes.get(id)!, m.slots);
+        const moved = m.from !== m.to ? `${label(m.from)} -> ${label(m.to)}: slots ${rangesText(m.slots)}` : `${label(m.to)}: slot ${rangesText(m.slots)}`;
+        actions.push(`${moved}${keys || m.drain.length ? ` (${keys} keys moved)` : ""}${m.stable.length ? `, SETSLOT STABLE on ${m.stable.map(label).join(", ")}` : ""}`);
+    }
+    return actions;
 }
 
 /** The sub-ranges of [a, b] whose slots pass `keep`. */

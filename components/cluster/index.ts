@@ -29,7 +29,8 @@ export interface RedisClusterArgs {
     replicasPerMaster?: number;
     /** Docker hosts to spread nodes over; a master and its replicas never share one (default: local engine). */
     hosts?: ClusterHost[];
-    /** The cluster network's subnet; nodes get fixed addresses from .10 up (default "172.30.0.0/24"). */
+    /** The cluster network's subnet (default "172.30.0.0/24"); shard m's master gets .10 + 6m and its replicas the
+     *  addresses after it, so changing masters or replicasPerMaster never moves a node (a /24 holds 40 shards). */
     subnet?: string;
     /** Redis port inside the containers (default 6379); the cluster bus is port + 10000. */
     port?: number;

@@ -54,7 +54,7 @@ export function drift(plan: Planned[], live: LiveNode[]): string[] {
         } else if (r.replication.master_link_status !== "up") {
             out.push(`${n.name}'s link to ${n.masterName} is ${r.replication.master_link_status ?? "unknown"}`);
         }
-        if (me.openSlots.length) out.push(`${n.name} has slots in migration: ${me.openSlots.join(" ")}`);
+        if (me.openSlots.length) out.push(`${n.name} has slots in migration: ${me.openSlots.map(o => o.migratingTo ? `${o.slot}->${o.migratingTo}` : `${o.slot}<-${o.importingFrom}`).join(" ")}`);
         if (r.clusterInfo.cluster_state !== "ok") out.push(`${n.name} reports cluster_state ${r.clusterInfo.cluster_state ?? "unknown"}`);
         for (const p of plan) {
             const id = idOf.get(p.name);

@@ -94,9 +94,11 @@ export interface ClusterNodeView {
     masterId?: string;
     connected: boolean;
     slots: [number, number][];
-    /** Slots being migrated or imported (`[n->-id]`, `[n-<-id]`). */
-    openSlots: string[];
+    /** Slots this node is migrating to (`[n->-id]`) or importing from (`[n-<-id]`) another node; only a node's own line shows them. */
+    openSlots: OpenSlot[];
 }
+
+export interface OpenSlot { slot: number; migratingTo?: string; importingFrom?: string }
 
 /** Parses `CLUSTER NODES`. */
 export function parseClusterNodes(text: string): ClusterNodeView[] {
@@ -104,9 +106,11 @@ export function parseClusterNodes(text: string): ClusterNodeView[] {
         const f = line.trim().split(" ");
         const [ip, ports] = f[1].split("@")[0].split(",")[0].split(/:(?=\d+$)/);
         const slots: [number, number][] = [];
-        const openSlots: string[] = [];
+        const openSlots: OpenSlot[] = [];
         for (const s of f.slice(8)) {
-            if (s.startsWith("[")) openSlots.push(s);
+            const open = /^\[(\d+)-([<>])-([0-9a-f]+)\]$/.exec(s);
+            if (open) openSlots.push({ slot: Number(open[1]), [open[2] === ">" ? "migratingTo" : "importingFrom"]: open[3] });
+            else if (s.startsWith("[")) throw new Error(`CLUSTER NODES: cannot read slot field ${s}`);
             else {
                 const [a, b] = s.split("-").map(Number);
                 slots.push([a, b ?? a]);
@@ -206,4 +210,59 @@ export async function readNode(ep: Endpoint, o: ConnectOptions, timeoutMs: numbe
     } finally {
         clearTimeout(timer);
     }
+}
+
+/** `CLUSTER RESET SOFT`: the node forgets every other node and its slots (it refuses while it holds keys as a master). */
+export async function reset(c: RedisClient): Promise<void> {
+    await c.call("CLUSTER", "RESET", "SOFT");
+}
+
+type Arg = string | Buffer;
+
+/** Runs `commands` pipelined, `batch` at a time; throws the first error, naming the command by its first words
+ *  (never MIGRATE's password). Replies come as Buffers when `buffers` (key names need not be UTF-8). */
+async function pipelined(c: RedisClient, commands: Arg[][], batch = 1000, buffers = false): Promise<unknown[]> {
+    const out: unknown[] = [];
+    for (let i = 0; i < commands.length; i += batch) {
+        const p = c.pipeline();
+        for (const [cmd, ...args] of commands.slice(i, i + batch)) {
+            if (buffers) p.callBuffer(String(cmd), ...args);
+            else p.call(String(cmd), ...args);
+        }
+        const replies = (await p.exec()) ?? [];
+        replies.forEach(([err, reply], j) => {
+            if (err) throw new Error(`${commands[i + j].slice(0, 4).join(" ")}: ${err.message}`);
+            out.push(reply);
+        });
+    }
+    return out;
+}
+
+/** `CLUSTER SETSLOT s IMPORTING|MIGRATING|NODE id` for every slot, pipelined. */
+export async function setSlots(c: RedisClient, slots: number[], state: "IMPORTING" | "MIGRATING" | "NODE", nodeId: string): Promise<void> {
+    await pipelined(c, slots.map(s => ["CLUSTER", "SETSLOT", String(s), state, nodeId]));
+}
+
+export async function setSlotsStable(c: RedisClient, slots: number[]): Promise<void> {
+    await pipelined(c, slots.map(s => ["CLUSTER", "SETSLOT", String(s), "STABLE"]));
+}
+
+export async function countKeysInSlots(c: RedisClient, slots: number[]): Promise<number[]> {
+    return (await pipelined(c, slots.map(s => ["CLUSTER", "COUNTKEYSINSLOT", String(s)]))).map(Number);
+}
+
+/** Up to `count` key names of each slot (`CLUSTER GETKEYSINSLOT`), pipelined; as Buffers, to MIGRATE them byte for byte. */
+export async function keysInSlots(c: RedisClient, slots: number[], count: number): Promise<Buffer[][]> {
+    return (await pipelined(c, slots.map(s => ["CLUSTER", "GETKEYSINSLOT", String(s), String(count)]), 1000, true)) as Buffer[][];
+}
+
+/**
+ * Moves keys to another node with `MIGRATE host port "" 0 timeout AUTH2 user pass KEYS ...`, one MIGRATE per
+ * group (a group's keys share a slot), a few pipelined at a time. The source opens the connection itself: over TLS
+ * when it runs with `tls-cluster yes`, with its own client certificate. Keys already present on the target fail
+ * with BUSYKEY rather than being overwritten.
+ */
+export async function migrateKeys(c: RedisClient, to: Endpoint, auth: Auth, groups: Arg[][], timeoutMs = 10_000): Promise<void> {
+    await pipelined(c, groups.filter(g => g.length).map(keys =>
+        ["MIGRATE", to.host, String(to.port), "", "0", String(timeoutMs), "AUTH2", auth.username, auth.password, "KEYS", ...keys]), 16);
 }

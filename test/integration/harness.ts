@@ -139,9 +139,10 @@ export function aclFor(pw: TestUsers): string {
     ]);
 }
 
-/** Starts the containers RedisCluster would create for `plan`: TLS-only, mutual TLS, ACL users. */
-export function startClusterNodes(scope: Scope, plan: PlannedNode[], subnet: string, pw: TestUsers, pki: TestPki): void {
-    const net = scope.network(`${plan[0].name}-net`, subnet);
+/** Starts the containers RedisCluster would create for `plan`: TLS-only, mutual TLS, ACL users. Creates the network
+ *  unless one is given (nodes added to a running cluster); returns its name. */
+export function startClusterNodes(scope: Scope, plan: PlannedNode[], subnet: string, pw: TestUsers, pki: TestPki, network?: string): string {
+    const net = network ?? scope.network(`${plan[0].name}-net`, subnet);
     for (const n of plan) {
         const cert = pki.issue(n.name, "peer", [n.name, "localhost"], [n.ip, "127.0.0.1"]);
         const conf = renderRedisConf({
@@ -152,21 +153,29 @@ export function startClusterNodes(scope: Scope, plan: PlannedNode[], subnet: str
         });
         scope.container(n.name, { network: net, ip: n.ip, command: redisCommand, files: nodeFiles(conf, aclFor(pw), { ca: pki.ca, ...cert }) });
     }
+    return net;
 }
 
-/** A 3+1 TLS cluster's test fixture: users, plan, CA and an mTLS client certificate; start() runs its containers. */
-export function testCluster(scope: Scope, name: string, subnet: string) {
+/** A TLS cluster's test fixture (3+1 unless told): users, plan, CA and an mTLS client certificate; start() runs its
+ *  containers, planFor() gives the plan of another shape and add() starts the nodes such a plan adds. */
+export function testCluster(scope: Scope, name: string, subnet: string, masters = 3, replicasPerMaster = 1) {
     const pw = testUsers();
-    const plan = planCluster({ name, masters: 3, replicasPerMaster: 1, hosts: ["local"], subnet, port: 6379 });
+    const planFor = (m: number, r: number) => planCluster({ name, masters: m, replicasPerMaster: r, hosts: ["local"], subnet, port: 6379 });
+    const plan = planFor(masters, replicasPerMaster);
     const pki = testPki(scope.dir);
     const client = pki.issue(`${name}-client`, "client", [], []);
+    let network: string | undefined;
     return {
-        pw, plan, pki, client,
+        pw, plan, pki, client, planFor,
         admin: { username: "admin", password: pw.admin },
         tls: { ca: pki.ca, cert: client.cert, key: client.key },
         /** The plan as the bootstrap takes it (placement stays with the plan). */
         nodes: plan.map(({ host: _host, ...n }) => n),
-        start: () => startClusterNodes(scope, plan, subnet, pw, pki),
+        start: () => { network = startClusterNodes(scope, plan, subnet, pw, pki); },
+        add: (more: PlannedNode[]) => {
+            if (!network) throw new Error("testCluster: start() the cluster before adding nodes");
+            startClusterNodes(scope, more, subnet, pw, pki, network);
+        },
     };
 }
 

@@ -91,7 +91,7 @@ describe("RedisCluster", () => {
         expect(bootstrap).toHaveLength(1);
         expect(bootstrap[0].inputs.nodes).toHaveLength(6);
         expect(bootstrap[0].inputs.nodes[0]).toEqual({ name: "rc-m0", ip: "172.30.0.10", port: 6379, busPort: 16379, role: "master", slots: [0, 5460] });
-        expect(bootstrap[0].inputs.nodes[3]).toEqual({ name: "rc-m0-r0", ip: "172.30.0.13", port: 6379, busPort: 16379, role: "replica", masterName: "rc-m0" });
+        expect(bootstrap[0].inputs.nodes[3]).toEqual({ name: "rc-m0-r0", ip: "172.30.0.11", port: 6379, busPort: 16379, role: "replica", masterName: "rc-m0" });
     });
 
     test("every container: uploaded files only, no env, no published ports, the same command, its static IP", () => {
@@ -124,7 +124,7 @@ describe("RedisCluster", () => {
         const conf = upload(one(CONTAINER, "rc-m1-r0"), "/etc/redis-secure/redis.conf").content!.split("\n");
         expect(conf).toEqual(expect.arrayContaining([
             "port 0", "tls-port 6379", "tls-cluster yes", "tls-replication yes", "tls-auth-clients no",
-            "cluster-announce-ip 172.30.0.14", "cluster-announce-tls-port 6379", "cluster-announce-bus-port 16379",
+            "cluster-announce-ip 172.30.0.17", "cluster-announce-tls-port 6379", "cluster-announce-bus-port 16379",
             "masteruser replication", `masterauth ${password("rc-users-replication")}`,
         ]));
     });

@@ -137,10 +137,14 @@ describe("parseClusterNodes", () => {
         expect(replica.slots).toEqual([]);
         expect(replica.openSlots).toEqual([]);
         expect(me.slots).toEqual([[0, 5460]]);
-        expect(me.openSlots).toEqual(["[5461->-67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1]"]);
+        expect(me.openSlots).toEqual([{ slot: 5461, migratingTo: "67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1" }]);
         expect(m1.slots).toEqual([[5462, 10922]]);
-        expect(m1.openSlots).toEqual(["[5461-<-e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca]"]);
+        expect(m1.openSlots).toEqual([{ slot: 5461, importingFrom: "e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca" }]);
         expect(m2.slots).toEqual([[10923, 16382], [16383, 16383]]);
+    });
+
+    test("an open-slot field it cannot read is an error, not a slot", () => {
+        expect(() => parseClusterNodes("aaaa 10.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-10 [11-?-bbbb]\n")).toThrow(/cannot read slot field \[11-\?-bbbb\]/);
     });
 
     test("addresses without a hostname, CRLF line ends, and IPv6", () => {

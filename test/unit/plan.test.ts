@@ -29,15 +29,15 @@ describe("slotRanges", () => {
 describe("planCluster", () => {
     const hostOf = (nodes: PlannedNode[]) => new Map(nodes.map(n => [n.name, n.host]));
 
-    test("the default 3 x 1: static IPs .10-.15, masters with slots, replicas with their master", () => {
+    test("the default 3 x 1: static IPs 6 apart per shard, masters with slots, replicas with their master", () => {
         const nodes = planCluster(shape);
         expect(nodes.map(n => [n.name, n.ip, n.role, n.masterName, n.slots])).toEqual([
             ["rc-m0", "172.30.0.10", "master", undefined, [0, 5460]],
-            ["rc-m1", "172.30.0.11", "master", undefined, [5461, 10922]],
-            ["rc-m2", "172.30.0.12", "master", undefined, [10923, 16383]],
-            ["rc-m0-r0", "172.30.0.13", "replica", "rc-m0", undefined],
-            ["rc-m1-r0", "172.30.0.14", "replica", "rc-m1", undefined],
-            ["rc-m2-r0", "172.30.0.15", "replica", "rc-m2", undefined],
+            ["rc-m1", "172.30.0.16", "master", undefined, [5461, 10922]],
+            ["rc-m2", "172.30.0.22", "master", undefined, [10923, 16383]],
+            ["rc-m0-r0", "172.30.0.11", "replica", "rc-m0", undefined],
+            ["rc-m1-r0", "172.30.0.17", "replica", "rc-m1", undefined],
+            ["rc-m2-r0", "172.30.0.23", "replica", "rc-m2", undefined],
         ]);
         for (const n of nodes) {
             expect(n).toMatchObject({ host: "local", port: 6379, busPort: 16379 });
@@ -74,8 +74,21 @@ describe("planCluster", () => {
         }
     });
 
+    test("scaling masters or replicas never moves a node: a node in both plans keeps its address", () => {
+        for (const [from, to] of [[[3, 1], [4, 1]], [[4, 1], [3, 1]], [[3, 1], [3, 2]], [[3, 0], [7, 5]], [[10, 2], [3, 1]]]) {
+            const before = new Map(planCluster({ ...shape, masters: from[0], replicasPerMaster: from[1] }).map(n => [n.name, n.ip]));
+            const after = planCluster({ ...shape, masters: to[0], replicasPerMaster: to[1] });
+            const kept = after.filter(n => before.has(n.name));
+            expect(kept.length).toBe(Math.min(from[0], to[0]) * (1 + Math.min(from[1], to[1])));
+            for (const n of kept) expect([n.name, n.ip]).toEqual([n.name, before.get(n.name)]);
+            // Added nodes never take an address an old node still holds.
+            const oldIps = new Set(before.values());
+            for (const n of after.filter(a => !before.has(a.name))) expect(oldIps.has(n.ip)).toBe(false);
+        }
+    });
+
     test("every node gets a distinct address inside the subnet", () => {
-        const nodes = planCluster({ ...shape, masters: 61, replicasPerMaster: 3 });
+        const nodes = planCluster({ ...shape, masters: 40, replicasPerMaster: 5 });
         const ips = nodes.map(n => n.ip);
         expect(new Set(ips).size).toBe(nodes.length);
         for (const ip of ips) {

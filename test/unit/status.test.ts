@@ -59,7 +59,7 @@ const cases: [string, (live: LiveNode[]) => void, string[]][] = [
     ["a master owns fewer slots than planned", live => { entry(live, "rc-m2", "rc-m2").slots = [[10923, 16000]]; },
         ["rc-m2 owns slots 10923-16000, planned 10923-16383"]],
     ["a master's slots in adjacent ranges are its planned range", live => { entry(live, "rc-m2", "rc-m2").slots = [[12001, 16383], [10923, 12000]]; }, []],
-    ["a slot in migration", live => { entry(live, "rc-m1", "rc-m1").openSlots = ["[5461->-abc]"]; }, ["rc-m1 has slots in migration: [5461->-abc]"]],
+    ["a slot in migration", live => { entry(live, "rc-m1", "rc-m1").openSlots = [{ slot: 5461, migratingTo: "abc" }]; }, ["rc-m1 has slots in migration: 5461->abc"]],
     ["cluster_state fail", live => { report(live, "rc-m0").clusterInfo.cluster_state = "fail"; }, ["rc-m0 reports cluster_state fail"]],
     ["a node does not know another", live => { report(live, "rc-m1").nodes = report(live, "rc-m1").nodes.filter(v => v.id !== idOf("rc-m2")); },
         ["rc-m1 does not know rc-m2"]],

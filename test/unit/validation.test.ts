@@ -40,7 +40,7 @@ describe("planCluster", () => {
         ["subnet /25", { subnet: "172.30.0.0/25" }, /^subnet must be an IPv4 subnet from \/16 to \/24 in CIDR form/],
         ["subnet not ending in .0", { subnet: "172.30.0.5/24" }, /^subnet must be an IPv4 subnet from \/16 to \/24 in CIDR form/],
         ["subnet octet > 255", { subnet: "172.300.0.0/24" }, /^subnet must be an IPv4 subnet from \/16 to \/24 in CIDR form/],
-        ["subnet too small", { masters: 50, replicasPerMaster: 4 }, /^subnet must be large enough for 250 nodes; got "172.30.0.0\/24"$/],
+        ["subnet too small", { masters: 41, replicasPerMaster: 0 }, /^subnet must be large enough for 41 shards of 6 addresses \(246\); got "172.30.0.0\/24"$/],
         ["port 60000 (bus would be 70000)", { port: 60000 }, /^port must be at most 55535 \(the cluster bus uses port \+ 10000\); got 60000$/],
         ["port 0", { port: 0 }, /^port must be an integer from 1 to 65535; got 0$/],
     ])("%s", (_what, override, message) => {
@@ -52,7 +52,7 @@ describe("planCluster", () => {
         ["3 masters, no replicas", { replicasPerMaster: 0 }, 3],
         ["bus port exactly 65535", { port: 55535 }, 6],
         ["a /16 subnet", { subnet: "10.1.0.0/16" }, 6],
-        ["244 nodes fill a /24", { masters: 61, replicasPerMaster: 3 }, 244],
+        ["40 shards of 6 fill a /24", { masters: 40, replicasPerMaster: 5 }, 240],
         ["three hosts, 5 replicas", { hosts: ["h1", "h2", "h3"], replicasPerMaster: 5 }, 18],
     ])("accepts %s", (_what, override, count) => {
         expect(planCluster({ ...cluster, ...override })).toHaveLength(count);
