@@ -8,17 +8,19 @@ import { DEFAULT_IMAGE, redisNode } from "../redis/node";
 import { RedisUsers } from "../redis/users";
 import * as v from "../validate";
 import { ClusterBootstrap } from "./bootstrap";
-import { PlannedNode, planCluster } from "./plan";
+import { hostSubnets, PlannedNode, planCluster } from "./plan";
 
 export { clusterBootstrapProvider, ClusterBootstrap } from "./bootstrap";
 export { converge, BootstrapNode } from "./converge";
-export { planCluster, slotRanges, validateShape, PlannedNode, ClusterShape } from "./plan";
+export { hostSubnets, planCluster, slotRanges, validateShape, PlannedNode, ClusterShape, HostShape } from "./plan";
 
 export interface ClusterHost {
     /** A label for the host, used for placement and in resource names. */
     name: string;
     /** The Docker engine of that host (default: the local engine). */
     provider?: docker.Provider;
+    /** This host's container subnet (default: the cluster's `subnet`); hosts must route to each other's subnets. */
+    subnet?: string;
 }
 
 export interface RedisClusterArgs {
@@ -28,7 +30,7 @@ export interface RedisClusterArgs {
     replicasPerMaster?: number;
     /** Docker hosts to spread nodes over; a master and its replicas never share one (default: local engine). */
     hosts?: ClusterHost[];
-    /** The cluster network's subnet; nodes get fixed addresses from .10 up (default "172.30.0.0/24"). */
+    /** The subnet of hosts without their own; nodes get fixed addresses from .10 up (default "172.30.0.0/24"). */
     subnet?: string;
     /** Redis port inside the containers (default 6379); the cluster bus is port + 10000. */
     port?: number;
@@ -59,10 +61,12 @@ export class RedisCluster extends pulumi.ComponentResource {
         super("redis-secure-topologies:cluster:RedisCluster", name, {}, opts);
         const hosts = args.hosts ?? [{ name: "local" }];
         const subnet = args.subnet ?? "172.30.0.0/24";
-        this.nodes = planCluster({
+        const shape = {
             name, masters: args.masters ?? 3, replicasPerMaster: args.replicasPerMaster ?? 1,
-            hosts: hosts.map(h => h.name), subnet, port: args.port ?? 6379,
-        });
+            hosts: hosts.map(h => ({ name: h.name, subnet: h.subnet })), subnet, port: args.port ?? 6379,
+        };
+        this.nodes = planCluster(shape);
+        const subnets = hostSubnets(shape);
         if (args.maxmemory !== undefined) v.memorySize("maxmemory", args.maxmemory);
         const nodeTimeoutMs = v.intInRange("nodeTimeoutMs", args.nodeTimeoutMs ?? 5000, 500, 120_000);
         this.tls = args.tls ?? true;
@@ -73,7 +77,7 @@ export class RedisCluster extends pulumi.ComponentResource {
         const client = new Certificate(`${name}-client`, { ca, commonName: `${name}-client`, use: "client" }, { parent: this });
         const networks = new Map(hosts.map(h => [h.name, new docker.Network(`${name}-net-${h.name}`, {
             name: `${name}-net-${h.name}`,
-            ipamConfigs: [{ subnet }],
+            ipamConfigs: [{ subnet: subnets[h.name] }],
         }, { parent: this, provider: h.provider })]));
 
         const containers = this.nodes.map(n => {
