@@ -1,34 +1,48 @@
-// Real-container helpers for integration tests: the docker CLI against the local engine, test certificates
-// from openssl with the same SANs and key usages the PKI component issues, and cleanup by label.
-import { execFileSync } from "child_process";
+// Real-container helpers for integration tests: the docker CLI against the local engine or a test host's engine
+// (scripts/test-hosts.sh), test certificates from openssl with the same SANs and key usages the PKI component
+// issues, and cleanup by label.
+import { execFileSync, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { CertUse } from "../../components/pki/validate";
-import { PlannedNode, planCluster } from "../../components/cluster/plan";
+import { hostSubnets, PlannedNode, planCluster } from "../../components/cluster/plan";
 import { ADMIN_USER_RULES, APP_USER_RULES, CONF_DIR, renderAclFile, renderRedisConf, REPLICATION_USER_RULES, TLS_DIR } from "../../components/redis/conf";
 import { DEFAULT_IMAGE } from "../../components/redis/node";
 
 export const IMAGE = process.env.RST_IMAGE ?? DEFAULT_IMAGE;
 
+/** The docker CLI against the local engine. */
 export function docker(...args: string[]): string {
-    return execFileSync("docker", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+    return dockerOn(undefined, ...args);
 }
 
-/** A test scope: everything it creates carries its label and is removed by cleanup(). */
+/** The docker CLI against `engine` (a DOCKER_HOST address such as unix:///run/rst-hosts/h1.sock; none: local). */
+export function dockerOn(engine: string | undefined, ...args: string[]): string {
+    return execFileSync("docker", engine ? ["-H", engine, ...args] : args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+}
+
+/** A test scope on one engine: everything it creates carries its label and is removed by cleanup(). */
 export class Scope {
     readonly label = `rst-test=${crypto.randomBytes(4).toString("hex")}`;
     readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), "rst-"));
 
+    /** `engine`: a DOCKER_HOST address (default: the local engine). */
+    constructor(readonly engine?: string) {}
+
+    docker(...args: string[]): string {
+        return dockerOn(this.engine, ...args);
+    }
+
     network(name: string, subnet: string): string {
-        docker("network", "create", "--label", this.label, "--subnet", subnet, name);
+        this.docker("network", "create", "--label", this.label, "--subnet", subnet, name);
         return name;
     }
 
     /** Creates a container, copies `files` (path -> content) into it, then starts it. */
     container(name: string, o: { network: string; ip?: string; command: string[]; files?: Record<string, string | Buffer>; publish?: string[] }): string {
-        docker("create", "--name", name, "--label", this.label, "--network", o.network, ...(o.ip ? ["--ip", o.ip] : []),
+        this.docker("create", "--name", name, "--label", this.label, "--network", o.network, ...(o.ip ? ["--ip", o.ip] : []),
             "--network-alias", name, ...(o.publish ?? []).flatMap(p => ["-p", p]), IMAGE, ...o.command);
         if (o.files) {
             const stage = path.join(this.dir, name);
@@ -37,17 +51,17 @@ export class Scope {
                 fs.mkdirSync(path.dirname(local), { recursive: true });
                 fs.writeFileSync(local, content, { mode: 0o600 });
             }
-            docker("cp", `${stage}/.`, `${name}:/`);
+            this.docker("cp", `${stage}/.`, `${name}:/`);
         }
-        docker("start", name);
+        this.docker("start", name);
         return name;
     }
 
     cleanup(): void {
-        const ids = docker("ps", "-aq", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
-        if (ids.length) docker("rm", "-f", "-v", ...ids);
-        const nets = docker("network", "ls", "-q", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
-        if (nets.length) docker("network", "rm", ...nets);
+        const ids = this.docker("ps", "-aq", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
+        if (ids.length) this.docker("rm", "-f", "-v", ...ids);
+        const nets = this.docker("network", "ls", "-q", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
+        if (nets.length) this.docker("network", "rm", ...nets);
         fs.rmSync(this.dir, { recursive: true, force: true });
     }
 }
@@ -115,10 +129,14 @@ export function aclFor(pw: TestUsers): string {
     ]);
 }
 
-/** Starts the containers RedisCluster would create for `plan`: TLS-only, mutual TLS, ACL users. */
-export function startClusterNodes(scope: Scope, plan: PlannedNode[], subnet: string, pw: TestUsers, pki: TestPki): void {
-    const net = scope.network(`${plan[0].name}-net`, subnet);
+/** Where a test cluster's nodes of one host run: that host's engine (its Scope) and container subnet. */
+export interface TestHost { name: string; subnet: string; scope: Scope }
+
+/** Starts the containers RedisCluster would create for `plan`: TLS-only, mutual TLS, ACL users; one network per host. */
+export function startClusterNodes(hosts: TestHost[], plan: PlannedNode[], pw: TestUsers, pki: TestPki): void {
+    const nets = new Map(hosts.map(h => [h.name, h.scope.network(`${plan[0].name.replace(/-m0$/, "")}-net-${h.name}`, h.subnet)]));
     for (const n of plan) {
+        const host = hosts.find(h => h.name === n.host)!;
         const cert = pki.issue(n.name, "peer", [n.name, "localhost"], [n.ip, "127.0.0.1"]);
         const conf = renderRedisConf({
             port: 0,
@@ -126,22 +144,51 @@ export function startClusterNodes(scope: Scope, plan: PlannedNode[], subnet: str
             cluster: { announceIp: n.ip, announcePort: n.port, announceBusPort: n.busPort, nodeTimeoutMs: 3000 },
             replicationUser: { name: "replication", password: pw.replication },
         });
-        scope.container(n.name, { network: net, ip: n.ip, command: redisCommand, files: nodeFiles(conf, aclFor(pw), { ca: pki.ca, ...cert }) });
+        host.scope.container(n.name, { network: nets.get(n.host)!, ip: n.ip, command: redisCommand, files: nodeFiles(conf, aclFor(pw), { ca: pki.ca, ...cert }) });
     }
 }
 
-/** A 3+1 TLS cluster's test fixture: users, plan, CA and an mTLS client certificate; start() runs its containers. */
-export function testCluster(scope: Scope, name: string, subnet: string) {
+/**
+ * A TLS cluster's test fixture (3 masters x 1 replica): users, plan, CA and an mTLS client certificate; start() runs
+ * its containers. `placement`: a subnet on the scope's engine, or hosts, each with its own engine and subnet.
+ */
+export function testCluster(scope: Scope, name: string, placement: string | TestHost[]) {
+    const hosts = typeof placement === "string" ? [{ name: "local", subnet: placement, scope }] : placement;
     const pw = testUsers();
-    const plan = planCluster({ name, masters: 3, replicasPerMaster: 1, hosts: ["local"], subnet, port: 6379 });
+    const shape = { name, masters: 3, replicasPerMaster: 1, hosts: hosts.map(h => ({ name: h.name, subnet: h.subnet })), subnet: hosts[0].subnet, port: 6379 };
+    const plan = planCluster(shape);
     const pki = testPki(scope.dir);
     const client = pki.issue(`${name}-client`, "client", [], []);
     return {
         pw, plan, pki, client,
+        subnets: hostSubnets(shape),
         admin: { username: "admin", password: pw.admin },
         tls: { ca: pki.ca, cert: client.cert, key: client.key },
         /** The plan as the bootstrap takes it (placement stays with the plan). */
         nodes: plan.map(({ host: _host, ...n }) => n),
-        start: () => startClusterNodes(scope, plan, subnet, pw, pki),
+        start: () => startClusterNodes(hosts, plan, pw, pki),
     };
+}
+
+const TEST_HOSTS_SCRIPT = path.join(__dirname, "../../scripts/test-hosts.sh");
+
+/** The engine of test host `hN` started by scripts/test-hosts.sh. */
+export function testHostEngine(name: string): string {
+    return `unix:///run/rst-hosts/${name}.sock`;
+}
+
+/**
+ * Starts (or checks) `count` test hosts h1..hN with scripts/test-hosts.sh (seconds when they are up already).
+ * Returns why they cannot run, or undefined when every engine answers.
+ */
+export function startTestHosts(count: number): string | undefined {
+    const r = spawnSync("bash", [TEST_HOSTS_SCRIPT, "start", String(count)], { encoding: "utf8" });
+    if (r.status === 0) return undefined;
+    const lines = `${r.stderr ?? ""}\n${r.stdout ?? ""}`.split("\n").map(l => l.trim()).filter(Boolean);
+    return `scripts/test-hosts.sh start ${count} failed (exit ${r.status ?? r.signal}): ${lines.slice(-3).join(" | ") || r.error?.message}`;
+}
+
+/** Takes test host `hN` off the network (its veth down) or brings it back. */
+export function setTestHostLink(name: string, up: boolean): void {
+    execFileSync("bash", [TEST_HOSTS_SCRIPT, up ? "join" : "cut", name.replace(/^h/, "")], { stdio: "pipe" });
 }
