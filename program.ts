@@ -36,6 +36,7 @@ export function deploy(): Record<string, unknown> {
             replicasPerMaster: cfg.getNumber("clusterReplicasPerMaster") ?? 1,
             subnet: cfg.get("clusterSubnet") ?? "172.30.0.0/24",
             mutualTls: cfg.getBoolean("clusterMutualTls") ?? false,
+            antiAffinity: (cfg.get("clusterAntiAffinity") ?? "hard") as "hard" | "soft",
             maxmemory,
         });
         // Also what `redis-secure-topologies guard --stack` reads: the plan, tls, the CA/client cert and the admin user.

@@ -3,11 +3,15 @@
 # so a fresh Docker engine on the same machine loads it in seconds instead of rebuilding).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-IMAGE_REVISION=1
-TAG="${RST_IMAGE:-redis-secure-topologies/redis:bookworm-r$IMAGE_REVISION}"
-tarball="$CACHE_ROOT/images/redis-bookworm-r$IMAGE_REVISION.tar"
+TAG="$IMAGE_TAG"
+tarball="$IMAGE_TARBALL"
 
-if docker image inspect "$TAG" >/dev/null 2>&1; then echo "==> image $TAG: cached"; exit 0; fi
+if docker image inspect "$TAG" >/dev/null 2>&1; then
+  echo "==> image $TAG: cached"
+  # The tarball is what the test hosts (scripts/test-hosts.sh) load from.
+  [ -f "$tarball" ] || { mkdir -p "$(dirname "$tarball")"; step "cache image as $tarball" docker save -o "$tarball" "$TAG"; }
+  exit 0
+fi
 if [ -f "$tarball" ]; then step "load image $TAG from $tarball" docker load -q -i "$tarball"; exit 0; fi
 
 here="$(cd "$(dirname "$0")/.." && pwd)"

@@ -3,6 +3,11 @@
 CACHE_ROOT="${RST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/redis-secure-topologies}"
 mkdir -p "$CACHE_ROOT"
 
+# The Redis+spiped image (scripts/image.sh builds it) and its cached tarball, which other engines load from.
+IMAGE_REVISION=1
+IMAGE_TAG="${RST_IMAGE:-redis-secure-topologies/redis:bookworm-r$IMAGE_REVISION}"
+IMAGE_TARBALL="$CACHE_ROOT/images/redis-bookworm-r$IMAGE_REVISION.tar"
+
 step() { # step "what" command...
   local what="$1"; shift
   local t0=$SECONDS

@@ -8,18 +8,20 @@ import { DEFAULT_IMAGE, redisNode } from "../redis/node";
 import { RedisUsers } from "../redis/users";
 import * as v from "../validate";
 import { ClusterBootstrap } from "./bootstrap";
-import { PlannedNode, planCluster } from "./plan";
+import { checkAntiAffinity, hostSubnets, PlannedNode, planCluster } from "./plan";
 
 export { clusterBootstrapProvider, ClusterBootstrap } from "./bootstrap";
 export { converge, BootstrapNode } from "./converge";
 export { drift, readCluster, statusTable, LiveNode } from "./status";
-export { planCluster, slotRanges, validateShape, PlannedNode, ClusterShape } from "./plan";
+export { checkAntiAffinity, hostSubnets, planCluster, slotRanges, validateShape, PlannedNode, ClusterShape, HostShape } from "./plan";
 
 export interface ClusterHost {
     /** A label for the host, used for placement and in resource names. */
     name: string;
     /** The Docker engine of that host (default: the local engine). */
     provider?: docker.Provider;
+    /** This host's container subnet (default: the cluster's `subnet`); hosts must route to each other's subnets. */
+    subnet?: string;
 }
 
 export interface RedisClusterArgs {
@@ -29,9 +31,15 @@ export interface RedisClusterArgs {
     replicasPerMaster?: number;
     /** Docker hosts to spread nodes over; a master and its replicas never share one (default: local engine). */
     hosts?: ClusterHost[];
-    /** The cluster network's subnet (default "172.30.0.0/24"); shard m's master gets .10 + 6m and its replicas the
-     *  addresses after it, so changing masters or replicasPerMaster never moves a node (a /24 holds 40 shards). */
+    /** "hard" (default): refuse a plan where a master shares a host with its replica (needs 2+ hosts when
+     *  replicasPerMaster > 0); "soft": place them as well as the hosts allow (one engine for development). */
+    antiAffinity?: "hard" | "soft";
+    /** The subnet of hosts without their own (default "172.30.0.0/24"); shard m's master gets .10 + 6m and its
+     *  replicas the addresses after it, so changing masters or replicasPerMaster never moves a node (40 shards a /24). */
     subnet?: string;
+    /** Node traffic on an internal Docker network, with no route out (default: true on one host; with several
+     *  hosts nodes must route between engines, so it is false there and TLS carries the protection). */
+    internalNetwork?: boolean;
     /** Redis port inside the containers (default 6379); the cluster bus is port + 10000. */
     port?: number;
     /** TLS for clients, replication and the cluster bus, with the plain port off (default true). */
@@ -63,10 +71,14 @@ export class RedisCluster extends pulumi.ComponentResource {
         super("redis-secure-topologies:cluster:RedisCluster", name, {}, opts);
         const hosts = args.hosts ?? [{ name: "local" }];
         const subnet = args.subnet ?? "172.30.0.0/24";
-        this.nodes = planCluster({
+        const shape = {
             name, masters: args.masters ?? 3, replicasPerMaster: args.replicasPerMaster ?? 1,
-            hosts: hosts.map(h => h.name), subnet, port: args.port ?? 6379,
-        });
+            hosts: hosts.map(h => ({ name: h.name, subnet: h.subnet })), subnet, port: args.port ?? 6379,
+        };
+        this.nodes = planCluster(shape);
+        checkAntiAffinity(args.antiAffinity ?? "hard", hosts.length, shape.replicasPerMaster);
+        const subnets = hostSubnets(shape);
+        const internal = args.internalNetwork ?? hosts.length === 1;
         if (args.maxmemory !== undefined) v.memorySize("maxmemory", args.maxmemory);
         const nodeTimeoutMs = v.intInRange("nodeTimeoutMs", args.nodeTimeoutMs ?? 5000, 500, 120_000);
         this.tls = args.tls ?? true;
@@ -77,7 +89,8 @@ export class RedisCluster extends pulumi.ComponentResource {
         const client = new Certificate(`${name}-client`, { ca, commonName: `${name}-client`, use: "client" }, { parent: this });
         const networks = new Map(hosts.map(h => [h.name, new docker.Network(`${name}-net-${h.name}`, {
             name: `${name}-net-${h.name}`,
-            ipamConfigs: [{ subnet }],
+            ipamConfigs: [{ subnet: subnets[h.name] }],
+            internal,
         }, { parent: this, provider: h.provider })]));
 
         const containers = this.nodes.map(n => {

@@ -9,12 +9,20 @@ export const MAX_REPLICAS_PER_MASTER = 5;
  *  replicas never moves an existing node: scaling only adds or removes containers. */
 export const SHARD_STRIDE = 1 + MAX_REPLICAS_PER_MASTER;
 
+/** A host with its own container subnet (each Docker engine's network is its own; hosts only route between them). */
+export interface HostShape {
+    name: string;
+    /** This host's container subnet (default: the cluster's `subnet`). Shard m's nodes get .10 + 6m onwards in it. */
+    subnet?: string;
+}
+
 export interface ClusterShape {
     name: string;
     masters: number;
     replicasPerMaster: number;
     /** Host labels (one per Docker engine). Masters and their replicas never share one when there are 2+. */
-    hosts: string[];
+    hosts: (string | HostShape)[];
+    /** The subnet of hosts that have none of their own; hosts sharing a subnet share its address range. */
     subnet: string;
     /** Redis port inside every container (TLS when tls is on). */
     port: number;
@@ -33,18 +41,56 @@ export interface PlannedNode {
     slots?: [number, number];
 }
 
+/** Each host's name and subnet, with the field that set the subnet (for messages). */
+function hostList(s: ClusterShape): { name: string; subnet: string; field: string }[] {
+    if (!Array.isArray(s.hosts) || s.hosts.length === 0) v.fail("hosts", "a non-empty list of host names", s.hosts);
+    return s.hosts.map((h, i) => typeof h === "string"
+        ? { name: v.dnsLabel(`hosts[${i}]`, h), subnet: s.subnet, field: "subnet" }
+        : h && typeof h === "object"
+            ? { name: v.dnsLabel(`hosts[${i}].name`, h.name), subnet: h.subnet ?? s.subnet, field: h.subnet === undefined ? "subnet" : `hosts[${i}].subnet` }
+            : v.fail(`hosts[${i}]`, "a host name or { name, subnet }", h));
+}
+
+/** Each host's container subnet, by host name. */
+export function hostSubnets(s: ClusterShape): Record<string, string> {
+    return Object.fromEntries(hostList(s).map(h => [h.name, h.subnet]));
+}
+
+/** The most masters any one host holds: masters go round-robin over the hosts. */
+export function mostMastersOnOneHost(masters: number, hosts: number): number {
+    return Math.ceil(masters / hosts);
+}
+
 export function validateShape(s: ClusterShape): void {
     v.dnsLabel("name", s.name);
     if (typeof s.masters !== "number" || !Number.isInteger(s.masters) || s.masters < 3 || s.masters > 100) {
         v.fail("masters", "an integer from 3 to 100 (Redis Cluster needs at least 3 masters to elect)", s.masters);
     }
     v.intInRange("replicasPerMaster", s.replicasPerMaster, 0, MAX_REPLICAS_PER_MASTER);
-    if (!Array.isArray(s.hosts) || s.hosts.length === 0) v.fail("hosts", "a non-empty list of host names", s.hosts);
-    s.hosts.forEach((h, i) => v.dnsLabel(`hosts[${i}]`, h));
-    if (new Set(s.hosts).size !== s.hosts.length) v.fail("hosts", "distinct host names", s.hosts);
-    const net = v.subnet("subnet", s.subnet);
-    if (s.masters * SHARD_STRIDE > v.nodeRoom(net)) {
-        v.fail("subnet", `large enough for ${s.masters} shards of ${SHARD_STRIDE} addresses (${s.masters * SHARD_STRIDE})`, s.subnet);
+    const hosts = hostList(s);
+    const names = hosts.map(h => h.name);
+    if (new Set(names).size !== names.length) v.fail("hosts", "distinct host names", names);
+    // A failover needs a majority of masters: with 3+ hosts, losing any one host must leave more than half.
+    const most = mostMastersOnOneHost(s.masters, hosts.length);
+    if (hosts.length >= 3 && most * 2 >= s.masters) {
+        v.fail("masters", `a count that leaves a majority when any one host is lost (${most} of ${s.masters} would share one of ${hosts.length} hosts)`, s.masters);
+    }
+    v.subnet("subnet", s.subnet);
+    const nets = new Map<string, { field: string; base: number; size: number }>();
+    for (const h of hosts) {
+        if (nets.has(h.subnet)) continue;
+        const n = v.subnet(h.field, h.subnet);
+        const size = 2 ** (32 - n.bits);
+        for (const [cidr, o] of nets) {
+            if (n.base < o.base + o.size && o.base < n.base + size) v.fail(h.field, `a subnet that does not overlap ${o.field} (${cidr})`, h.subnet);
+        }
+        nets.set(h.subnet, { field: h.field, base: n.base, size });
+    }
+    // Addresses are per shard in every subnet (see planCluster), so each subnet needs room for all the shards.
+    for (const [cidr, o] of nets) {
+        if (s.masters * SHARD_STRIDE > v.nodeRoom(v.subnet(o.field, cidr))) {
+            v.fail(o.field, `large enough for ${s.masters} shards of ${SHARD_STRIDE} addresses (${s.masters * SHARD_STRIDE})`, cidr);
+        }
     }
     v.port("port", s.port);
     if (s.port + 10000 > 65535) v.fail("port", "at most 55535 (the cluster bus uses port + 10000)", s.port);
@@ -58,31 +104,44 @@ export function slotRanges(masters: number): [number, number][] {
     ]);
 }
 
-export function planCluster(s: ClusterShape): PlannedNode[] {
-    validateShape(s);
-    const net = v.subnet("subnet", s.subnet);
-    const H = s.hosts.length;
-    const ranges = slotRanges(s.masters);
-    const nodes: PlannedNode[] = [];
-    // Shard m's master sits at .10 + 6m and its replica r right after it at .10 + 6m + 1 + r.
-    const node = (name: string, hostIndex: number, shardSlot: number, extra: Partial<PlannedNode>): PlannedNode => ({
-        name,
-        host: s.hosts[hostIndex % H],
-        ip: v.addressIn(net, 10 + shardSlot),
-        port: s.port,
-        busPort: s.port + 10000,
-        role: "master",
-        ...extra,
-    });
-    for (let m = 0; m < s.masters; m++) {
-        nodes.push(node(`${s.name}-m${m}`, m, m * SHARD_STRIDE, { role: "master", slots: ranges[m] }));
-    }
-    for (let m = 0; m < s.masters; m++) {
-        for (let r = 0; r < s.replicasPerMaster; r++) {
+/** The host index of every node, in plan order: masters round-robin, then each master's replicas. */
+function placement(masters: number, replicasPerMaster: number, H: number): number[] {
+    const out: number[] = [];
+    for (let m = 0; m < masters; m++) out.push(m % H);
+    for (let m = 0; m < masters; m++) {
+        for (let r = 0; r < replicasPerMaster; r++) {
             // With several hosts, step past the master's host: m + 1 + (r mod (H-1)) never lands on m mod H.
-            const hostIndex = H > 1 ? m + 1 + (r % (H - 1)) : 0;
-            nodes.push(node(`${s.name}-m${m}-r${r}`, hostIndex, m * SHARD_STRIDE + 1 + r, { role: "replica", masterName: `${s.name}-m${m}` }));
+            out.push(H > 1 ? (m + 1 + (r % (H - 1))) % H : 0);
         }
     }
-    return nodes;
+    return out;
+}
+
+export function planCluster(s: ClusterShape): PlannedNode[] {
+    validateShape(s);
+    const hosts = hostList(s);
+    const ranges = slotRanges(s.masters);
+    const hostIndex = placement(s.masters, s.replicasPerMaster, hosts.length);
+    return hostIndex.map((h, i) => {
+        const { name: host, subnet } = hosts[h];
+        const master = i < s.masters;
+        const m = master ? i : Math.floor((i - s.masters) / s.replicasPerMaster);
+        const r = master ? -1 : (i - s.masters) % s.replicasPerMaster;
+        // Shard m's master sits at .10 + 6m and its replica r right after it at .10 + 6m + 1 + r (in its host's subnet).
+        const common = { host, ip: v.addressIn(v.subnet("subnet", subnet), 10 + m * SHARD_STRIDE + 1 + r), port: s.port, busPort: s.port + 10000 };
+        return master
+            ? { name: `${s.name}-m${m}`, ...common, role: "master" as const, slots: ranges[m] }
+            : { name: `${s.name}-m${m}-r${r}`, ...common, role: "replica" as const, masterName: `${s.name}-m${m}` };
+    });
+}
+
+/**
+ * Anti-affinity as a setting: "hard" (the default of RedisCluster) refuses a plan where a master would share a host
+ * with its replica, i.e. replicas on fewer than 2 hosts; "soft" places them as well as the hosts allow.
+ */
+export function checkAntiAffinity(mode: unknown, hosts: number, replicasPerMaster: number): void {
+    v.oneOf("antiAffinity", mode, ["hard", "soft"] as const);
+    if (mode === "hard" && replicasPerMaster > 0 && hosts < 2) {
+        v.fail("hosts", `at least 2 hosts, so no master shares a host with its replica (antiAffinity "hard"; set antiAffinity: "soft" to allow one host)`, hosts);
+    }
 }

@@ -1,20 +1,27 @@
-// Real-container helpers for integration tests: the docker CLI against the local engine, test certificates
-// from openssl with the same SANs and key usages the PKI component issues, and cleanup by label.
+// Real-container helpers for integration tests: the docker CLI against the local engine or a test host's engine
+// (scripts/test-hosts.sh), test certificates from openssl with the same SANs and key usages the PKI component
+// issues, and cleanup by label.
 import { execFile, execFileSync, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { CertUse } from "../../components/pki/validate";
-import { PlannedNode, planCluster } from "../../components/cluster/plan";
+import { hostSubnets, PlannedNode, planCluster } from "../../components/cluster/plan";
 import { ADMIN_USER_RULES, APP_USER_RULES, CONF_DIR, renderAclFile, renderRedisConf, REPLICATION_USER_RULES, TLS_DIR } from "../../components/redis/conf";
 import { DEFAULT_IMAGE } from "../../components/redis/node";
 import * as wire from "../../components/redis/wire";
 
 export const IMAGE = process.env.RST_IMAGE ?? DEFAULT_IMAGE;
 
+/** The docker CLI against the local engine. */
 export function docker(...args: string[]): string {
-    return execFileSync("docker", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+    return dockerOn(undefined, ...args);
+}
+
+/** The docker CLI against `engine` (a DOCKER_HOST address such as unix:///run/rst-hosts/h1.sock; none: local). */
+export function dockerOn(engine: string | undefined, ...args: string[]): string {
+    return execFileSync("docker", engine ? ["-H", engine, ...args] : args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
 }
 
 /** A test scope: everything it creates carries its label and is removed by cleanup(). */
@@ -22,9 +29,16 @@ export class Scope {
     readonly label = `rst-test=${crypto.randomBytes(4).toString("hex")}`;
     readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), "rst-"));
 
+    /** `engine`: a DOCKER_HOST address (default: the local engine). */
+    constructor(readonly engine?: string) {}
+
+    docker(...args: string[]): string {
+        return dockerOn(this.engine, ...args);
+    }
+
     /** A bridge network; `internal` ones have no route to other networks, as the components create them. */
     network(name: string, subnet: string, o: { internal?: boolean } = {}): string {
-        docker("network", "create", "--label", this.label, "--subnet", subnet, ...(o.internal ? ["--internal"] : []), name);
+        this.docker("network", "create", "--label", this.label, "--subnet", subnet, ...(o.internal ? ["--internal"] : []), name);
         return name;
     }
 
@@ -33,10 +47,10 @@ export class Scope {
         network: string; ip?: string; command: string[]; files?: Record<string, string | Buffer>; publish?: string[];
         alsoOn?: string[]; volume?: string;
     }): string {
-        docker("create", "--name", name, "--label", this.label, "--network", o.network, ...(o.ip ? ["--ip", o.ip] : []),
+        this.docker("create", "--name", name, "--label", this.label, "--network", o.network, ...(o.ip ? ["--ip", o.ip] : []),
             "--network-alias", name, ...(o.publish ?? []).flatMap(p => ["-p", p]),
             ...(o.volume ? ["-v", `${o.volume}:/data`] : []), IMAGE, ...o.command);
-        for (const net of o.alsoOn ?? []) docker("network", "connect", "--alias", name, net, name);
+        for (const net of o.alsoOn ?? []) this.docker("network", "connect", "--alias", name, net, name);
         if (o.files) {
             const stage = path.join(this.dir, name);
             for (const [file, content] of Object.entries(o.files)) {
@@ -44,34 +58,34 @@ export class Scope {
                 fs.mkdirSync(path.dirname(local), { recursive: true });
                 fs.writeFileSync(local, content, { mode: 0o600 });
             }
-            docker("cp", `${stage}/.`, `${name}:/`);
+            this.docker("cp", `${stage}/.`, `${name}:/`);
         }
-        docker("start", name);
+        this.docker("start", name);
         return name;
     }
 
     /** A named volume for /data, as redisNode() gives every node. */
     volume(name: string): string {
-        docker("volume", "create", "--label", this.label, name);
+        this.docker("volume", "create", "--label", this.label, name);
         return name;
     }
 
     /** Everything the scope's containers wrote to stdout/stderr (Redis and spiped log there). */
     logs(): string {
-        const ids = docker("ps", "-aq", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
+        const ids = this.docker("ps", "-aq", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
         return ids.map(id => {
-            const r = spawnSync("docker", ["logs", id], { encoding: "utf8" });
+            const r = spawnSync("docker", [...(this.engine ? ["-H", this.engine] : []), "logs", id], { encoding: "utf8" });
             return r.stdout + r.stderr;
         }).join("\n");
     }
 
     cleanup(): void {
-        const ids = docker("ps", "-aq", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
-        if (ids.length) docker("rm", "-f", "-v", ...ids);
-        const nets = docker("network", "ls", "-q", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
-        if (nets.length) docker("network", "rm", ...nets);
-        const vols = docker("volume", "ls", "-q", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
-        if (vols.length) docker("volume", "rm", ...vols);
+        const ids = this.docker("ps", "-aq", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
+        if (ids.length) this.docker("rm", "-f", "-v", ...ids);
+        const nets = this.docker("network", "ls", "-q", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
+        if (nets.length) this.docker("network", "rm", ...nets);
+        const vols = this.docker("volume", "ls", "-q", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
+        if (vols.length) this.docker("volume", "rm", ...vols);
         fs.rmSync(this.dir, { recursive: true, force: true });
     }
 }
@@ -139,11 +153,17 @@ export function aclFor(pw: TestUsers): string {
     ]);
 }
 
-/** Starts the containers RedisCluster would create for `plan`: TLS-only, mutual TLS, ACL users. Creates the network
- *  unless one is given (nodes added to a running cluster); returns its name. */
-export function startClusterNodes(scope: Scope, plan: PlannedNode[], subnet: string, pw: TestUsers, pki: TestPki, network?: string): string {
-    const net = network ?? scope.network(`${plan[0].name}-net`, subnet);
+/** Where a test cluster's nodes of one host run: that host's engine (its Scope) and container subnet. */
+export interface TestHost { name: string; subnet: string; scope: Scope }
+
+/** Starts the containers RedisCluster would create for `plan`: TLS-only, mutual TLS, ACL users; one network per host,
+ *  created unless `networks` (host name -> network) already has it (nodes added to a running cluster). */
+export function startClusterNodes(hosts: TestHost[], plan: PlannedNode[], pw: TestUsers, pki: TestPki, networks = new Map<string, string>()): Map<string, string> {
+    for (const h of hosts) {
+        if (!networks.has(h.name)) networks.set(h.name, h.scope.network(`${plan[0].name.replace(/-m\d+(-r\d+)?$/, "")}-net-${h.name}`, h.subnet));
+    }
     for (const n of plan) {
+        const host = hosts.find(h => h.name === n.host)!;
         const cert = pki.issue(n.name, "peer", [n.name, "localhost"], [n.ip, "127.0.0.1"]);
         const conf = renderRedisConf({
             port: 0,
@@ -151,30 +171,38 @@ export function startClusterNodes(scope: Scope, plan: PlannedNode[], subnet: str
             cluster: { announceIp: n.ip, announcePort: n.port, announceBusPort: n.busPort, nodeTimeoutMs: 3000 },
             replicationUser: { name: "replication", password: pw.replication },
         });
-        scope.container(n.name, { network: net, ip: n.ip, command: redisCommand, files: nodeFiles(conf, aclFor(pw), { ca: pki.ca, ...cert }) });
+        host.scope.container(n.name, { network: networks.get(n.host)!, ip: n.ip, command: redisCommand, files: nodeFiles(conf, aclFor(pw), { ca: pki.ca, ...cert }) });
     }
-    return net;
+    return networks;
 }
 
-/** A TLS cluster's test fixture (3+1 unless told): users, plan, CA and an mTLS client certificate; start() runs its
- *  containers, planFor() gives the plan of another shape and add() starts the nodes such a plan adds. */
-export function testCluster(scope: Scope, name: string, subnet: string, masters = 3, replicasPerMaster = 1) {
+/**
+ * A TLS cluster's test fixture (3+1 unless told): users, plan, CA and an mTLS client certificate; start() runs its
+ * containers, planFor() gives the plan of another shape and add() starts the nodes such a plan adds.
+ * `placement`: a subnet on the scope's engine, or hosts, each with its own engine and subnet.
+ */
+export function testCluster(scope: Scope, name: string, placement: string | TestHost[], masters = 3, replicasPerMaster = 1) {
+    const hosts = typeof placement === "string" ? [{ name: "local", subnet: placement, scope }] : placement;
     const pw = testUsers();
-    const planFor = (m: number, r: number) => planCluster({ name, masters: m, replicasPerMaster: r, hosts: ["local"], subnet, port: 6379 });
+    const shapeFor = (m: number, r: number) => ({
+        name, masters: m, replicasPerMaster: r, hosts: hosts.map(h => ({ name: h.name, subnet: h.subnet })), subnet: hosts[0].subnet, port: 6379,
+    });
+    const planFor = (m: number, r: number) => planCluster(shapeFor(m, r));
     const plan = planFor(masters, replicasPerMaster);
     const pki = testPki(scope.dir);
     const client = pki.issue(`${name}-client`, "client", [], []);
-    let network: string | undefined;
+    let networks: Map<string, string> | undefined;
     return {
         pw, plan, pki, client, planFor,
+        subnets: hostSubnets(shapeFor(masters, replicasPerMaster)),
         admin: { username: "admin", password: pw.admin },
         tls: { ca: pki.ca, cert: client.cert, key: client.key },
         /** The plan as the bootstrap takes it (placement stays with the plan). */
         nodes: plan.map(({ host: _host, ...n }) => n),
-        start: () => { network = startClusterNodes(scope, plan, subnet, pw, pki); },
+        start: () => { networks = startClusterNodes(hosts, plan, pw, pki); },
         add: (more: PlannedNode[]) => {
-            if (!network) throw new Error("testCluster: start() the cluster before adding nodes");
-            startClusterNodes(scope, more, subnet, pw, pki, network);
+            if (!networks) throw new Error("testCluster: start() the cluster before adding nodes");
+            startClusterNodes(hosts, more, pw, pki, networks);
         },
     };
 }
@@ -210,4 +238,27 @@ export function runCli(args: string[], env: Record<string, string> = {}): Promis
                 resolve({ code, out: `${stdout}${stderr}` });
             });
     });
+}
+
+const TEST_HOSTS_SCRIPT = path.join(__dirname, "../../scripts/test-hosts.sh");
+
+/** The engine of test host `hN` started by scripts/test-hosts.sh. */
+export function testHostEngine(name: string): string {
+    return `unix:///run/rst-hosts/${name}.sock`;
+}
+
+/**
+ * Starts (or checks) `count` test hosts h1..hN with scripts/test-hosts.sh (seconds when they are up already).
+ * Returns why they cannot run, or undefined when every engine answers.
+ */
+export function startTestHosts(count: number): string | undefined {
+    const r = spawnSync("bash", [TEST_HOSTS_SCRIPT, "start", String(count)], { encoding: "utf8" });
+    if (r.status === 0) return undefined;
+    const lines = `${r.stderr ?? ""}\n${r.stdout ?? ""}`.split("\n").map(l => l.trim()).filter(Boolean);
+    return `scripts/test-hosts.sh start ${count} failed (exit ${r.status ?? r.signal}): ${lines.slice(-3).join(" | ") || r.error?.message}`;
+}
+
+/** Takes test host `hN` off the network (its veth down) or brings it back. */
+export function setTestHostLink(name: string, up: boolean): void {
+    execFileSync("bash", [TEST_HOSTS_SCRIPT, up ? "join" : "cut", name.replace(/^h/, "")], { stdio: "pipe" });
 }

@@ -4,7 +4,7 @@ import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import type * as Components from "../../components";
 
-interface Call { type: string; name: string; inputs: any }
+interface Call { type: string; name: string; inputs: any; provider?: string }
 const calls: Call[] = [];
 const fake = (kind: string, name: string) => `-----BEGIN ${kind}-----\n${name}\n-----END ${kind}-----\n`;
 const password = (name: string) => crypto.createHash("sha256").update(name).digest("hex").slice(0, 32);
@@ -27,7 +27,7 @@ function outputsOf(type: string, name: string, inputs: any): Record<string, unkn
 
 void pulumi.runtime.setMocks({
     newResource: args => {
-        calls.push({ type: args.type, name: args.name, inputs: args.inputs });
+        calls.push({ type: args.type, name: args.name, inputs: args.inputs, provider: args.provider });
         return { id: `${args.name}-id`, state: { ...args.inputs, name: args.inputs.name ?? args.name, ...outputsOf(args.type, args.name, args.inputs) } };
     },
     call: args => args.inputs,
@@ -76,7 +76,7 @@ const upload = (c: Call, file: string) => {
 describe("RedisCluster", () => {
     let cluster: Components.RedisCluster;
     beforeAll(async () => {
-        cluster = new components.RedisCluster("rc");
+        cluster = new components.RedisCluster("rc", { antiAffinity: "soft" });
         await promiseOf(cluster.nodeIds);
         await settle();
     }, 60_000);
@@ -92,6 +92,10 @@ describe("RedisCluster", () => {
         expect(bootstrap[0].inputs.nodes).toHaveLength(6);
         expect(bootstrap[0].inputs.nodes[0]).toEqual({ name: "rc-m0", ip: "172.30.0.10", port: 6379, busPort: 16379, role: "master", slots: [0, 5460] });
         expect(bootstrap[0].inputs.nodes[3]).toEqual({ name: "rc-m0-r0", ip: "172.30.0.11", port: 6379, busPort: 16379, role: "replica", masterName: "rc-m0" });
+    });
+
+    test("one host: the node network is internal (no route out)", () => {
+        expect(one("docker:index/network:Network", "rc-net-local").inputs.internal).toBe(true);
     });
 
     test("every container: uploaded files only, no env, no published ports, the same command, its static IP", () => {
@@ -161,17 +165,46 @@ describe("RedisCluster", () => {
     });
 
     test("mutualTls turns on tls-auth-clients", async () => {
-        await promiseOf(new components.RedisCluster("mtls", { mutualTls: true, subnet: "172.29.0.0/24" }).nodeIds);
+        await promiseOf(new components.RedisCluster("mtls", { mutualTls: true, subnet: "172.29.0.0/24", antiAffinity: "soft" }).nodeIds);
         await settle();
         const conf = upload(one(CONTAINER, "mtls-m0"), "/etc/redis-secure/redis.conf").content!;
         expect(conf).toContain("tls-auth-clients yes\n");
         expect(conf).toContain("cluster-announce-ip 172.29.0.10\n");
     }, 60_000);
 
+    test("3 hosts, each its own engine and subnet: a network per host, every node on its host's engine and network", async () => {
+        const docker: typeof import("@pulumi/docker") = require("@pulumi/docker");
+        const hosts = [1, 2, 3].map(i => ({ name: `h${i}`, subnet: `172.26.${i}.0/24`, provider: new docker.Provider(`engine-h${i}`, { host: `unix:///run/h${i}.sock` }) }));
+        const mh = new components.RedisCluster("mh", { hosts });
+        await promiseOf(mh.nodeIds);
+        await settle();
+        const providerOf = (host: string) => expect.stringContaining(`::engine-${host}::`);
+        for (const h of hosts) {
+            const net = one("docker:index/network:Network", `mh-net-${h.name}`);
+            expect(net.inputs.ipamConfigs).toEqual([{ subnet: h.subnet }]);
+            expect(net.inputs.internal).toBe(false); // nodes route between engines
+            expect(net.provider).toEqual(providerOf(h.name));
+        }
+        expect(ofType(CONTAINER, "mh-")).toHaveLength(6);
+        for (const n of mh.nodes) {
+            const c = one(CONTAINER, n.name);
+            expect(n.ip.startsWith(`172.26.${n.host.slice(1)}.`)).toBe(true);
+            expect(c.inputs.networksAdvanced).toEqual([{ name: `mh-net-${n.host}`, ipv4Address: n.ip, aliases: [n.name] }]);
+            expect(c.provider).toEqual(providerOf(n.host));
+            expect(one("docker:index/volume:Volume", `${n.name}-data`).provider).toEqual(providerOf(n.host));
+            expect(upload(c, "/etc/redis-secure/redis.conf").content).toContain(`cluster-announce-ip ${n.ip}\n`);
+        }
+        // A master never shares an engine with its replica.
+        for (const r of mh.nodes.filter(n => n.role === "replica")) expect(r.host).not.toBe(mh.nodes.find(m => m.name === r.masterName)!.host);
+    }, 60_000);
+
     test.each<[string, Components.RedisClusterArgs, RegExp]>([
         ["bad1", { masters: 2 }, /masters must be an integer from 3/],
-        ["bad2", { maxmemory: "lots" }, /maxmemory must be a size like "256mb"/],
-        ["bad3", { nodeTimeoutMs: 100 }, /nodeTimeoutMs must be an integer from 500 to 120000/],
+        ["bad2", { maxmemory: "lots", antiAffinity: "soft" }, /maxmemory must be a size like "256mb"/],
+        ["bad3", { nodeTimeoutMs: 100, antiAffinity: "soft" }, /nodeTimeoutMs must be an integer from 500 to 120000/],
+        ["bad5", {}, /hosts must be at least 2 hosts, so no master shares a host with its replica \(antiAffinity "hard"; set antiAffinity: "soft" to allow one host\); got 1/],
+        ["bad6", { antiAffinity: "maybe" as never }, /antiAffinity must be one of "hard", "soft"/],
+        ["bad4", { hosts: [{ name: "a", subnet: "172.26.0.0/16" }, { name: "b", subnet: "172.26.2.0/24" }] }, /hosts\[1\]\.subnet must be a subnet that does not overlap hosts\[0\]\.subnet/],
     ])("%s: invalid input throws before any child resource exists", async (name, args, message) => {
         expect(() => new components.RedisCluster(name, args)).toThrow(message);
         await settle();

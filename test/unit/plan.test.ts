@@ -1,6 +1,6 @@
 // The pure plans every component is built from: cluster slots and placement, the replication chain's listeners,
 // and the spiped command lines.
-import { ClusterShape, planCluster, PlannedNode, SLOT_COUNT, slotRanges } from "../../components/cluster/plan";
+import { ClusterShape, hostSubnets, planCluster, PlannedNode, SLOT_COUNT, slotRanges } from "../../components/cluster/plan";
 import { planChain } from "../../components/replication/plan";
 import { clientCommand, KEY_BYTES, serverCommand, TunnelShape } from "../../components/spiped/plan";
 
@@ -62,7 +62,7 @@ describe("planCluster", () => {
 
     test.each<[number, number, string[]]>([
         [3, 3, ["h1", "h2"]],
-        [4, 5, ["a", "b", "c"]],
+        [5, 5, ["a", "b", "c"]],
         [5, 2, ["a", "b", "c", "d", "e", "f", "g"]],
     ])("%i masters x %i replicas on %j: a replica never shares its master's host", (masters, replicasPerMaster, hosts) => {
         const nodes = planCluster({ ...shape, masters, replicasPerMaster, hosts });
@@ -97,6 +97,71 @@ describe("planCluster", () => {
             expect(octets[3]).toBeGreaterThanOrEqual(10);
             expect(octets[3]).toBeLessThanOrEqual(254);
         }
+    });
+});
+
+describe("planCluster: a subnet per host", () => {
+    const three = [1, 2, 3].map(i => ({ name: `h${i}`, subnet: `172.26.${i}.0/24` }));
+
+    test("3 x 1 on 3 hosts: every node in its host's subnet, at its shard's address (.10 + 6m, replicas after)", () => {
+        const nodes = planCluster({ ...shape, hosts: three });
+        expect(nodes.map(n => [n.name, n.host, n.ip])).toEqual([
+            ["rc-m0", "h1", "172.26.1.10"],
+            ["rc-m1", "h2", "172.26.2.16"],
+            ["rc-m2", "h3", "172.26.3.22"],
+            ["rc-m0-r0", "h2", "172.26.2.11"],
+            ["rc-m1-r0", "h3", "172.26.3.17"],
+            ["rc-m2-r0", "h1", "172.26.1.23"],
+        ]);
+        expect(hostSubnets({ ...shape, hosts: three })).toEqual({ h1: "172.26.1.0/24", h2: "172.26.2.0/24", h3: "172.26.3.0/24" });
+    });
+
+    test("hosts without their own subnet share `subnet` and its address range; plain names plan as before", () => {
+        const mixed = planCluster({ ...shape, hosts: [{ name: "a", subnet: "172.26.9.0/24" }, "b", { name: "c" }] });
+        expect(mixed.map(n => [n.host, n.ip])).toEqual([
+            ["a", "172.26.9.10"], ["b", "172.30.0.16"], ["c", "172.30.0.22"],
+            ["b", "172.30.0.11"], ["c", "172.30.0.17"], ["a", "172.26.9.23"],
+        ]);
+        const names = planCluster({ ...shape, hosts: ["a", "b", "c"] });
+        expect(planCluster({ ...shape, hosts: [{ name: "a" }, { name: "b" }, { name: "c" }] })).toEqual(names);
+        expect(names.map(n => n.ip)).toEqual(["10", "16", "22", "11", "17", "23"].map(x => `172.30.0.${x}`));
+    });
+
+    test("addresses are per shard in every host's subnet, so 100 x 5 needs /22s even on 3 hosts", () => {
+        const big = three.map((h, i) => ({ ...h, subnet: `172.26.${4 * (i + 1)}.0/22` }));
+        const nodes = planCluster({ ...shape, masters: 100, replicasPerMaster: 5, hosts: big });
+        expect(big.map(h => nodes.filter(n => n.host === h.name).length)).toEqual([199, 201, 200]);
+        expect(new Set(nodes.map(n => n.ip)).size).toBe(600);
+        expect(() => planCluster({ ...shape, masters: 100, replicasPerMaster: 5, hosts: three })).toThrow(/hosts\[0\]\.subnet must be large enough for 100 shards of 6 addresses \(600\)/);
+        for (const n of nodes) expect(big.find(h => h.name === n.host)!.subnet.startsWith(n.ip.split(".").slice(0, 2).join("."))).toBe(true);
+    });
+});
+
+describe("planCluster: losing any one host", () => {
+    const hostNames = (k: number) => Array.from({ length: k }, (_, i) => `h${i}`);
+    const shapes: [number, number, number][] = [];
+    for (let hosts = 3; hosts <= 7; hosts++) {
+        for (let masters = 3; masters <= 40; masters++) {
+            for (const replicasPerMaster of [1, 2]) if (!(masters === 4 && hosts === 3)) shapes.push([masters, replicasPerMaster, hosts]);
+        }
+    }
+
+    test.each(shapes)("%i masters x %i on %i hosts: a majority of masters survives, and a replica of every lost master", (masters, replicasPerMaster, k) => {
+        const nodes = planCluster({ ...shape, masters, replicasPerMaster, hosts: hostNames(k), subnet: "172.30.0.0/16" });
+        for (const lost of hostNames(k)) {
+            const mastersLeft = nodes.filter(n => n.role === "master" && n.host !== lost);
+            expect(mastersLeft.length * 2).toBeGreaterThan(masters);
+            for (const m of nodes.filter(n => n.role === "master" && n.host === lost)) {
+                expect(nodes.some(r => r.masterName === m.name && r.host !== lost)).toBe(true);
+            }
+        }
+    });
+
+    test("4 masters on 3 hosts (2 would share one host: half) is refused, naming masters", () => {
+        expect(() => planCluster({ ...shape, masters: 4, hosts: hostNames(3) }))
+            .toThrow(/^masters must be a count that leaves a majority when any one host is lost \(2 of 4 would share one of 3 hosts\); got 4$/);
+        expect(planCluster({ ...shape, masters: 4, hosts: hostNames(4) })).toHaveLength(8);
+        expect(planCluster({ ...shape, masters: 4, hosts: hostNames(2) })).toHaveLength(8); // 2 hosts cannot survive either loss; not refused
     });
 });
 

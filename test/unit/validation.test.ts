@@ -43,6 +43,17 @@ describe("planCluster", () => {
         ["subnet too small", { masters: 41, replicasPerMaster: 0 }, /^subnet must be large enough for 41 shards of 6 addresses \(246\); got "172.30.0.0\/24"$/],
         ["port 60000 (bus would be 70000)", { port: 60000 }, /^port must be at most 55535 \(the cluster bus uses port \+ 10000\); got 60000$/],
         ["port 0", { port: 0 }, /^port must be an integer from 1 to 65535; got 0$/],
+        ["host without a name", { hosts: [{ subnet: "172.26.1.0/24" } as never] }, /^hosts\[0\]\.name must be lower-case letters, digits and '-'/],
+        ["host that is neither name nor object", { hosts: [7 as never] }, /^hosts\[0\] must be a host name or \{ name, subnet \}; got 7$/],
+        ["duplicate host objects", { hosts: [{ name: "h1" }, "h1"] }, /^hosts must be distinct host names; got \["h1","h1"\]$/],
+        ["bad host subnet", { hosts: ["h1", { name: "h2", subnet: "172.26.2.0/25" }] }, /^hosts\[1\]\.subnet must be an IPv4 subnet from \/16 to \/24/],
+        ["host subnet overlapping another host's", { hosts: [{ name: "h1", subnet: "172.26.0.0/16" }, { name: "h2", subnet: "172.26.2.0/24" }] },
+            /^hosts\[1\]\.subnet must be a subnet that does not overlap hosts\[0\]\.subnet \(172\.26\.0\.0\/16\); got "172\.26\.2\.0\/24"$/],
+        ["host subnet overlapping the shared subnet", { hosts: ["h1", { name: "h2", subnet: "172.30.0.0/16" }] },
+            /^hosts\[1\]\.subnet must be a subnet that does not overlap subnet \(172\.30\.0\.0\/24\); got "172\.30\.0\.0\/16"$/],
+        ["host subnet too small for every shard", { masters: 41, replicasPerMaster: 4, hosts: ["a", "b", { name: "c", subnet: "172.26.3.0/24" }] },
+            /^subnet must be large enough for 41 shards of 6 addresses \(246\); got "172\.30\.0\.0\/24"$/],
+        ["4 masters on 3 hosts", { masters: 4, hosts: ["a", "b", "c"] }, /^masters must be a count that leaves a majority when any one host is lost/],
     ])("%s", (_what, override, message) => {
         expect(errorOf(() => planCluster({ ...cluster, ...override })).message).toMatch(message);
     });
@@ -54,6 +65,8 @@ describe("planCluster", () => {
         ["a /16 subnet", { subnet: "10.1.0.0/16" }, 6],
         ["40 shards of 6 fill a /24", { masters: 40, replicasPerMaster: 5 }, 240],
         ["three hosts, 5 replicas", { hosts: ["h1", "h2", "h3"], replicasPerMaster: 5 }, 18],
+        ["two hosts with the same explicit subnet (one address range)", { hosts: [{ name: "a", subnet: "172.26.1.0/24" }, { name: "b", subnet: "172.26.1.0/24" }] }, 6],
+        ["a host subnet equal to the shared one", { hosts: ["a", { name: "b", subnet: "172.30.0.0/24" }] }, 6],
     ])("accepts %s", (_what, override, count) => {
         expect(planCluster({ ...cluster, ...override })).toHaveLength(count);
     });

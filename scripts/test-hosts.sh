@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# The project's test hosts: K extra Docker engines on this machine (rst-h1..rst-hK), each a dockerd in its own
+# network namespace behind a veth to the host, so multi-host tests place nodes on different engines and can cut
+# one host off the network. Routed, no NAT: containers keep their addresses (Redis Cluster announces them).
+#
+#   host: rst-hN 10.231.N.1/30  <-veth->  netns rst-hN: eth0 10.231.N.2/30, dockerd, container networks 172.26.N.0/24
+#   engine: unix:///run/rst-hosts/hN.sock; the host routes 172.26.N.0/24 via 10.231.N.2 and forwards between rst-h*.
+#
+# Usage: test-hosts.sh [start [K]]   start or repair (idempotent; K defaults to $RST_TEST_HOSTS or 3)
+#        test-hosts.sh stop [K]      stop the engines, delete namespaces, data and the forward rule
+#        test-hosts.sh cut N         take host N off the network (its veth down)
+#        test-hosts.sh join N        bring host N back (veth up, route again)
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+RUN=/run/rst-hosts
+DATA=/var/lib/rst-hosts
+FORWARD_RULE=(FORWARD -i rst-h+ -o rst-h+ -j ACCEPT)
+
+engine() { echo "unix://$RUN/h$1.sock"; }
+answers() { docker -H "$(engine "$1")" info >/dev/null 2>&1; }
+
+link_up() { # veth up, addresses and routes on both sides (all idempotent)
+  local n=$1 ns=rst-h$1
+  as_root ip addr replace "10.231.$n.1/30" dev "$ns"
+  as_root ip link set "$ns" up
+  as_root ip -n "$ns" link set lo up
+  as_root ip -n "$ns" addr replace "10.231.$n.2/30" dev eth0
+  as_root ip -n "$ns" link set eth0 up
+  as_root ip -n "$ns" route replace default via "10.231.$n.1"
+  # Link down flushes the host's route through the veth, so it is set again on every start and join; meanwhile
+  # a blackhole route (higher metric) drops the host's traffic to a cut host instead of sending it to the default route.
+  as_root ip route replace "172.26.$n.0/24" via "10.231.$n.2" dev "$ns"
+  as_root ip route replace blackhole "172.26.$n.0/24" metric 4096
+}
+
+network() { # namespace, veth, forwarding inside the namespace
+  local n=$1 ns=rst-h$1
+  [ -e "/run/netns/$ns" ] || { echo "    ip netns add $ns"; as_root ip netns add "$ns"; }
+  ip link show "$ns" >/dev/null 2>&1 || { echo "    veth $ns (host) <-> eth0 ($ns)"; as_root ip link add "$ns" type veth peer name eth0 netns "$ns"; }
+  as_root ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1
+  link_up "$n"
+}
+
+start_engine() { # dockerd inside the namespace (nsenter keeps the host's mounts, so cgroups stay visible)
+  local n=$1 dir="$RUN/h$1"
+  answers "$n" && return 0
+  as_root mkdir -p "$dir" "$DATA/h$n"
+  echo '{}' | as_root tee "$dir/daemon.json" >/dev/null # ignore /etc/docker/daemon.json (the main engine's)
+  echo "    starting dockerd h$n (log: $CACHE_ROOT/rst-h$n.log)"
+  as_root bash -c "nohup nsenter --net=/run/netns/rst-h$n dockerd --config-file '$dir/daemon.json' \
+    -H '$(engine "$n")' --data-root '$DATA/h$n' --exec-root '$dir/exec' --pidfile '$dir/dockerd.pid' \
+    --containerd-namespace rst-h$n --containerd-plugins-namespace rst-h$n-plugins \
+    --iptables=false --ip-masq=false --bridge=none --storage-driver=overlay2 >'$CACHE_ROOT/rst-h$n.log' 2>&1 &"
+}
+
+wait_engine() {
+  local n=$1
+  for _ in $(seq 1 120); do answers "$n" && return 0; sleep 0.25; done
+  tail -5 "$CACHE_ROOT/rst-h$n.log" >&2
+  echo "test host h$n: dockerd did not answer within 30s" >&2
+  return 1
+}
+
+load_image() {
+  local n=$1
+  docker -H "$(engine "$n")" image inspect "$IMAGE_TAG" >/dev/null 2>&1 && return 0
+  docker -H "$(engine "$n")" load -q -i "$IMAGE_TARBALL" >/dev/null
+}
+
+networks() { local n; for n in $(seq 1 "$1"); do network "$n"; done; }
+engines() { local n; for n in "$@"; do start_engine "$n"; done; for n in "$@"; do wait_engine "$n"; done; }
+images() { # in parallel; fails if any load fails
+  local n pids=() rc=0
+  for n in $(seq 1 "$1"); do load_image "$n" & pids+=($!); done
+  for n in "${pids[@]}"; do wait "$n" || rc=1; done
+  return $rc
+}
+
+start() {
+  local k=$1 n missing=()
+  command -v dockerd >/dev/null || step "install docker.io" apt_install docker.io
+  command -v iptables >/dev/null || step "install iptables" apt_install iptables
+  command -v ip >/dev/null || step "install iproute2" apt_install iproute2
+  command -v nsenter >/dev/null || step "install util-linux" apt_install util-linux
+  [ -f "$IMAGE_TARBALL" ] || step "image" bash "$(dirname "$0")/image.sh"
+  step "network namespaces rst-h1..rst-h$k (veths, routes to 172.26.N.0/24)" networks "$k"
+  # The main engine sets FORWARD's policy to DROP: let the test hosts reach each other (routed, no NAT).
+  as_root iptables -C "${FORWARD_RULE[@]}" 2>/dev/null || as_root iptables -I FORWARD 1 "${FORWARD_RULE[@]:1}"
+  for n in $(seq 1 "$k"); do answers "$n" || missing+=("$n"); done
+  if [ ${#missing[@]} -gt 0 ]; then step "dockerd on$(printf " h%s" "${missing[@]}")" engines "${missing[@]}"
+  else echo "==> dockerd h1..h$k: already running"; fi
+  step "image $IMAGE_TAG on h1..h$k" images "$k"
+}
+
+stop() {
+  local k=$1 n pid
+  for n in $(seq 1 "$k"); do
+    pid="$(cat "$RUN/h$n/dockerd.pid" 2>/dev/null || true)"
+    if [ -n "$pid" ] && as_root kill -0 "$pid" 2>/dev/null; then
+      echo "==> stopping dockerd h$n (pid $pid)"
+      as_root kill "$pid"
+      for _ in $(seq 1 80); do as_root kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    fi
+    [ -e "/run/netns/rst-h$n" ] && { echo "==> deleting namespace rst-h$n (and its veth)"; as_root ip netns del "rst-h$n"; }
+    as_root ip route del blackhole "172.26.$n.0/24" metric 4096 2>/dev/null || true
+    as_root rm -rf --one-file-system "$RUN/h$n" "$DATA/h$n"
+  done
+  while as_root iptables -C "${FORWARD_RULE[@]}" 2>/dev/null; do as_root iptables -D "${FORWARD_RULE[@]}"; done
+  as_root rmdir "$RUN" "$DATA" 2>/dev/null || true
+}
+
+k="${RST_TEST_HOSTS:-3}"
+case "${1:-start}" in
+  start) t0=$SECONDS; start "${2:-$k}"; echo "==> test hosts h1..h${2:-$k} ready in $((SECONDS - t0))s" ;;
+  stop) t0=$SECONDS; stop "${2:-$k}"; echo "==> test hosts h1..h${2:-$k} stopped in $((SECONDS - t0))s" ;;
+  cut) echo "==> cutting host h$2 off (rst-h$2 down)"; as_root ip link set "rst-h$2" down ;;
+  join) echo "==> host h$2 back (rst-h$2 up)"; link_up "$2" ;;
+  *) echo "usage: $0 [start [K]] | stop [K] | cut N | join N" >&2; exit 2 ;;
+esac
