@@ -24,6 +24,9 @@ export interface ConvergeResult {
 
 type Client = Awaited<ReturnType<typeof wire.connect>>;
 
+/** Redis abandons a manual failover after 5 s (CLUSTER_MF_TIMEOUT); converge asks again after this long. */
+const MANUAL_FAILOVER_RETRY_MS = 6000;
+
 export async function converge(input: ConvergeInput): Promise<ConvergeResult> {
     const timeout = input.timeoutMs ?? 60_000;
     const opts: wire.ConnectOptions = { auth: input.auth, tls: input.tls };
@@ -138,9 +141,19 @@ export async function converge(input: ConvergeInput): Promise<ConvergeResult> {
                 const master = await self(r.masterName!);
                 if (master.masterId === ids[r.name] && me.flags.includes("master")) {
                     // The planned master came back as this node's replica: a planned failover restores the roles.
-                    await act(`${r.masterName}: CLUSTER FAILOVER (back to master)`, () => wire.failover(c(r.masterName!)));
-                    await wire.waitUntil(`${r.masterName} to become master again`, async () =>
-                        (await wire.info(c(r.masterName!), "replication")).role === "master", timeout);
+                    // Redis gives a manual failover 5 s and never retries it: its request to the master can be lost on a
+                    // cluster-bus link still reconnecting after a network cut, and a node that won an election in the
+                    // last 4 node timeouts starts no new one. So ask again until it takes or the deadline passes.
+                    const back = r.masterName!;
+                    await act(`${back}: CLUSTER FAILOVER (back to master)`, () => wire.failover(c(back)));
+                    let asked = Date.now();
+                    await wire.waitUntil(`${back} to become master again`, async () => {
+                        if ((await wire.info(c(back), "replication")).role === "master") return true;
+                        if (Date.now() - asked < MANUAL_FAILOVER_RETRY_MS) return false;
+                        asked = Date.now();
+                        await act(`${back}: CLUSTER FAILOVER (asked again)`, () => wire.failover(c(back)));
+                        return false;
+                    }, timeout);
                     me = await self(r.name);
                 }
                 if (me.slots.length) continue;

@@ -258,6 +258,11 @@ export function startTestHosts(count: number): string | undefined {
     return `scripts/test-hosts.sh start ${count} failed (exit ${r.status ?? r.signal}): ${lines.slice(-3).join(" | ") || r.error?.message}`;
 }
 
+/** Runs `argv` (e.g. iptables) inside test host `hN`'s network namespace, where its containers' traffic is routed. */
+export function inTestHostNetwork(name: string, ...argv: string[]): void {
+    execFileSync("nsenter", [`--net=/run/netns/rst-${name}`, ...argv], { stdio: "pipe" });
+}
+
 /** Takes test host `hN` off the network (its veth down) or brings it back. */
 export function setTestHostLink(name: string, up: boolean): void {
     execFileSync("bash", [TEST_HOSTS_SCRIPT, up ? "join" : "cut", name.replace(/^h/, "")], { stdio: "pipe" });

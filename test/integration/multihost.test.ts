@@ -5,7 +5,7 @@ import { Cluster } from "ioredis";
 import { converge } from "../../components/cluster/converge";
 import type { PlannedNode } from "../../components/cluster/plan";
 import * as wire from "../../components/redis/wire";
-import { Scope, setTestHostLink, startTestHosts, testCluster, testHostEngine } from "./harness";
+import { inTestHostNetwork, Scope, setTestHostLink, startTestHosts, testCluster, testHostEngine } from "./harness";
 
 jest.setTimeout(240_000);
 
@@ -166,6 +166,30 @@ if (unavailable) {
             } finally {
                 app.disconnect();
             }
+            expect((await converge({ nodes, auth: admin, tls })).actions).toEqual([]);
+        });
+
+        test("converge asks for a fail-back again when the first request does not complete (cluster bus to the master blocked for 7 s)", async () => {
+            const [m, r] = [masters[0], replicaOf(masters[0])];
+            // TAKEOVER: no election, which a node that won one moments ago would not start.
+            await on(r, c => wire.failover(c, "TAKEOVER"));
+            await wire.waitUntil(`${m.name} to follow ${r.name}`, () => on(m, async c => {
+                const repl = await wire.info(c, "replication");
+                return repl.role === "slave" && repl.master_link_status === "up";
+            }), 30_000, 100);
+            // The old master's cluster-bus messages to its new master are dropped for longer than a manual failover
+            // waits (5 s): the first CLUSTER FAILOVER's request never arrives in time.
+            const rule = ["FORWARD", "-s", m.ip, "-d", r.ip, "-p", "tcp", "--dport", String(r.busPort), "-j", "DROP"];
+            inTestHostNetwork(m.host, "iptables", "-I", ...rule);
+            const unblock = new Promise<void>(done => setTimeout(() => { inTestHostNetwork(m.host, "iptables", "-D", ...rule); done(); }, 7000));
+            try {
+                const healed = await converge({ nodes, auth: admin, tls });
+                expect(healed.actions).toContain(`${m.name}: CLUSTER FAILOVER (back to master)`);
+                expect(healed.actions).toContain(`${m.name}: CLUSTER FAILOVER (asked again)`);
+            } finally {
+                await unblock;
+            }
+            await on(m, async c => expect((await wire.info(c, "replication")).role).toBe("master"));
             expect((await converge({ nodes, auth: admin, tls })).actions).toEqual([]);
         });
     });
