@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { CertUse } from "../../components/pki/validate";
-import { hostSubnets, PlannedNode, planCluster } from "../../components/cluster/plan";
+import { PlannedNode, planCluster } from "../../components/cluster/plan";
 import { ADMIN_USER_RULES, APP_USER_RULES, CONF_DIR, renderAclFile, renderRedisConf, REPLICATION_USER_RULES, TLS_DIR } from "../../components/redis/conf";
 import { DEFAULT_IMAGE } from "../../components/redis/node";
 import * as wire from "../../components/redis/wire";
@@ -194,7 +194,6 @@ export function testCluster(scope: Scope, name: string, placement: string | Test
     let networks: Map<string, string> | undefined;
     return {
         pw, plan, pki, client, planFor,
-        subnets: hostSubnets(shapeFor(masters, replicasPerMaster)),
         admin: { username: "admin", password: pw.admin },
         tls: { ca: pki.ca, cert: client.cert, key: client.key },
         /** The plan as the bootstrap takes it (placement stays with the plan). */
