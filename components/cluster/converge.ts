@@ -3,7 +3,7 @@
 // Safe to re-run: every step reads CLUSTER NODES first and acts only on what differs from the plan.
 import * as wire from "../redis/wire";
 import type { PlannedNode } from "./plan";
-import { LiveSlots, rangesText, slotMoves, slotOwners } from "./slots";
+import { LiveSlots, rangesOf, rangesText, slotMoves, slotOwners } from "./slots";
 
 /** A planned node as the bootstrap needs it: where to reach it and its role; placement stays with the plan. */
 export type BootstrapNode = Omit<PlannedNode, "host">;
@@ -88,7 +88,7 @@ export async function converge(input: ConvergeInput): Promise<ConvergeResult> {
             const stranded = await ghostSlots();
             if (stranded.size) {
                 throw new Error([...stranded].map(([id, slots]) => `node ${id} (${unplanned.get(id)!.ip}:${unplanned.get(id)!.port}) is not in the plan, `
-                    + `does not answer, and owns slots ${rangesText([...new Set(slots)])}`).join("; ")
+                    + `does not answer, and owns slots ${rangesText(slots)}`).join("; ")
                     + ": not forgetting it, its keys would be lost. Bring it back (its slots then move to their planned owners) or let a replica take over.");
             }
         }
@@ -299,16 +299,4 @@ async function reshard(nodes: Map<string, Client>, endpoints: Map<string, wire.E
         actions.push(`${moved}${keys || m.drain.length ? ` (${keys} keys moved)` : ""}${m.stable.length ? `, SETSLOT STABLE on ${m.stable.map(label).join(", ")}` : ""}`);
     }
     return actions;
-}
-
-/** The sub-ranges of [a, b] whose slots pass `keep`. */
-export function rangesOf([a, b]: [number, number], keep: (slot: number) => boolean): [number, number][] {
-    const out: [number, number][] = [];
-    for (let s = a; s <= b; s++) {
-        if (!keep(s)) continue;
-        const last = out[out.length - 1];
-        if (last && last[1] === s - 1) last[1] = s;
-        else out.push([s, s]);
-    }
-    return out;
 }

@@ -9,15 +9,25 @@ export function slotOwners(view: { id: string; slots: [number, number][] }[]): (
     return owners;
 }
 
-/** The slots as sorted, inclusive ranges: [0, 1, 2, 7] gives [[0, 2], [7, 7]]. */
+/** The slots as sorted, inclusive ranges (duplicates ignored): [0, 1, 2, 7] gives [[0, 2], [7, 7]]. */
 export function toRanges(slots: number[]): [number, number][] {
     const out: [number, number][] = [];
-    for (const s of [...slots].sort((x, y) => x - y)) {
+    for (const s of [...new Set(slots)].sort((x, y) => x - y)) {
         const last = out[out.length - 1];
         if (last && last[1] === s - 1) last[1] = s;
         else out.push([s, s]);
     }
     return out;
+}
+
+/** Every slot of the inclusive ranges. */
+export function slotsIn(ranges: [number, number][]): number[] {
+    return ranges.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i));
+}
+
+/** The sub-ranges of [a, b] whose slots pass `keep`. */
+export function rangesOf(range: [number, number], keep: (slot: number) => boolean): [number, number][] {
+    return toRanges(slotsIn([range]).filter(keep));
 }
 
 export function rangesText(slots: number[]): string {

@@ -3,6 +3,7 @@
 // drift, so a preview run away from the nodes finds nothing. Used by the bootstrap's diff/read and by the guard.
 import * as wire from "../redis/wire";
 import type { PlannedNode } from "./plan";
+import { rangesText, slotsIn } from "./slots";
 
 type Planned = Omit<PlannedNode, "host">;
 
@@ -115,11 +116,5 @@ function plannedNames(plan: Planned[], live: LiveNode[]): Map<string, string> {
 
 /** Slot ranges as text, adjacent ranges merged: "0-5460", "0-100,200", or "none". */
 export function slotText(ranges: [number, number][]): string {
-    const merged: [number, number][] = [];
-    for (const [a, b] of [...ranges].sort((x, y) => x[0] - y[0])) {
-        const last = merged[merged.length - 1];
-        if (last && a <= last[1] + 1) last[1] = Math.max(last[1], b);
-        else merged.push([a, b]);
-    }
-    return merged.length ? merged.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(",") : "none";
+    return ranges.length ? rangesText(slotsIn(ranges)) : "none";
 }

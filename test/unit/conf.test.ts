@@ -1,5 +1,5 @@
 // redis.conf and ACL rendering, and the parsers for what Redis answers (CLUSTER NODES, INFO).
-import { rangesOf } from "../../components/cluster/converge";
+import { rangesOf } from "../../components/cluster/slots";
 import { ADMIN_USER_RULES, APP_USER_RULES, renderAclFile, renderRedisConf, REPLICATION_USER_RULES } from "../../components/redis/conf";
 import { parseClusterNodes, parseInfo } from "../../components/redis/wire";
 
