@@ -195,14 +195,9 @@ export async function converge(input: ConvergeInput): Promise<ConvergeResult> {
 
         // Healthy: every node reports cluster_state:ok, agrees on who owns which slot, and every replica's link to its master is up.
         await wire.waitUntil("cluster_state:ok on every node, one slot map and every replica linked", async () => {
-            let agreed: (string | undefined)[] | undefined;
+            const agreed = await slotMapAgreed(input.nodes.map(n => [n.name, c(n.name)]), label);
+            if (agreed !== true) return agreed;
             for (const n of input.nodes) {
-                const ci = await wire.clusterInfo(c(n.name));
-                if (ci.cluster_state !== "ok") return `${n.name}: cluster_state ${ci.cluster_state}`;
-                const owners = slotOwners(await wire.clusterNodes(c(n.name)));
-                const first = (agreed ??= owners);
-                const s = owners.findIndex((o, i) => o !== first[i]);
-                if (s >= 0) return `${n.name} sees slot ${s} owned by ${label(owners[s] ?? "nobody")}, ${input.nodes[0].name} by ${label(first[s] ?? "nobody")}`;
                 if (n.role === "replica") {
                     const ri = await wire.info(c(n.name), "replication");
                     if (ri.role !== "slave" || ri.master_link_status !== "up") return `${n.name}: role ${ri.role}, master link ${ri.master_link_status}`;
@@ -216,6 +211,20 @@ export async function converge(input: ConvergeInput): Promise<ConvergeResult> {
     }
 }
 
+/** true when every node says cluster_state:ok and sees the slot owners the first one sees; else the first difference. */
+async function slotMapAgreed(nodes: [string, Client][], label: (id: string) => string): Promise<true | string> {
+    let reference: (string | undefined)[] | undefined;
+    for (const [name, c] of nodes) {
+        const ci = await wire.clusterInfo(c);
+        if (ci.cluster_state !== "ok") return `${name}: cluster_state ${ci.cluster_state}`;
+        const owners = slotOwners(await wire.clusterNodes(c));
+        const first = (reference ??= owners);
+        const s = owners.findIndex((o, i) => o !== first[i]);
+        if (s >= 0) return `${name} sees slot ${s} owned by ${label(owners[s] ?? "nobody")}, ${nodes[0][0]} by ${label(first[s] ?? "nobody")}`;
+    }
+    return true;
+}
+
 /**
  * Moves slots to their planned owners the way `redis-cli --cluster reshard/fix` does: the target imports, the source
  * migrates, keys go over with MIGRATE until none is left, then every master learns the new owner; open slots are
@@ -224,7 +233,6 @@ export async function converge(input: ConvergeInput): Promise<ConvergeResult> {
  */
 async function reshard(nodes: Map<string, Client>, endpoints: Map<string, wire.Endpoint>, planned: (string | undefined)[],
     input: ConvergeInput, ids: Record<string, string>, label: (id: string) => string, timeout: number): Promise<string[]> {
-    const mapOf = async (c: Client) => slotOwners(await wire.clusterNodes(c));
     const read = async () => {
         const masters: string[] = [];
         const open: LiveSlots["open"] = [];
@@ -237,20 +245,13 @@ async function reshard(nodes: Map<string, Client>, endpoints: Map<string, wire.E
         for (const slot of new Set(open.map(o => o.slot))) {
             for (const id of masters) if ((await wire.countKeysInSlots(nodes.get(id)!, [slot]))[0] > 0) holders.set(slot, [...(holders.get(slot) ?? []), id]);
         }
-        return { masters, live: { owners: await mapOf(nodes.get(ids[input.nodes[0].name])!), open, holders } };
+        return { masters, live: { owners: slotOwners(await wire.clusterNodes(nodes.get(ids[input.nodes[0].name])!)), open, holders } };
     };
     const plannedMasters = new Set(input.nodes.filter(n => n.role === "master").map(n => ids[n.name]));
     if (!slotMoves(planned, (await read()).live, plannedMasters).length) return [];
 
-    const settled = async () => {
-        const agreed = (await mapOf(nodes.get(ids[input.nodes[0].name])!)).join();
-        for (const [id, c] of nodes) {
-            const ci = await wire.clusterInfo(c);
-            if (ci.cluster_state !== "ok") return `${label(id)}: cluster_state ${ci.cluster_state}`;
-            if ((await mapOf(c)).join() !== agreed) return `${label(id)} sees other slot owners than ${input.nodes[0].name}`;
-        }
-        return true;
-    };
+    // `nodes` starts with the planned nodes in plan order, so the first node's map is the reference.
+    const settled = () => slotMapAgreed([...nodes].map(([id, c]) => [label(id), c]), label);
     await wire.waitUntil("every node to agree on the slot map with cluster_state:ok before moving slots", settled, timeout);
 
     const { masters, live } = await read();
