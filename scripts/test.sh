@@ -4,6 +4,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
+. scripts/lib.sh
+step "leftovers of killed test runs" bash scripts/clean-test-leftovers.sh
 echo "==> type check"; npx --no-install tsc --noEmit -p . || exit 1
 results="$(mktemp)"
 t0=$SECONDS

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Removes what an earlier test run left behind when it was killed before its cleanup ran: containers, networks
+# and volumes labelled rst-test (every test Scope labels what it creates) on the local engine and the test hosts.
+# Otherwise the next run fails on "network with name ... already exists". Never run it beside a test run.
+set -uo pipefail
+engines=("")
+for sock in /run/rst-hosts/h*.sock; do [ -S "$sock" ] && engines+=("unix://$sock"); done
+for e in "${engines[@]}"; do
+  d=(docker); [ -n "$e" ] && d+=(-H "$e")
+  "${d[@]}" info >/dev/null 2>&1 || continue
+  containers=$("${d[@]}" ps -aq --filter label=rst-test)
+  networks=$("${d[@]}" network ls -q --filter label=rst-test)
+  volumes=$("${d[@]}" volume ls -q --filter label=rst-test)
+  [ -z "$containers$networks$volumes" ] && continue
+  echo "    ${e:-local engine}: removing $(echo $containers | wc -w) container(s), $(echo $networks | wc -w) network(s), $(echo $volumes | wc -w) volume(s) left by an earlier run"
+  [ -n "$containers" ] && "${d[@]}" rm -f -v $containers >/dev/null
+  [ -n "$networks" ] && "${d[@]}" network rm $networks >/dev/null
+  [ -n "$volumes" ] && "${d[@]}" volume rm -f $volumes >/dev/null
+done
+exit 0
