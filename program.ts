@@ -1,27 +1,111 @@
-// The project's program: reads stack config and passes plain Args to the components (which never read config).
-// index.ts exports its outputs for `pulumi up`; scripts/up.ts and the stack tests run it in-process.
+// The project's program: reads stack config, checks every component's settings before creating anything (so a bad
+// stack config fails at preview naming its key, with nothing half-created), then passes plain Args to the components
+// (which never read config). index.ts exports its outputs for `pulumi up`; scripts/stack.ts and the tests run it in-process.
 import * as pulumi from "@pulumi/pulumi";
-import { RedisCluster, ReplicationChain, SpipedTunnel } from "./components";
+import { chainPlan, clusterPlan, RedisCluster, RedisClusterArgs, ReplicationChain, ReplicationChainArgs, SpipedTunnel, tunnelPlan, ValidationError } from "./components";
+import * as v from "./components/validate";
+
+export const PROJECT = "redis-secure-topologies";
+
+/** What the program reads of pulumi.Config (tests pass a plain stand-in). */
+export interface ConfigReader {
+    get(key: string): string | undefined;
+    getNumber(key: string): number | undefined;
+    getBoolean(key: string): boolean | undefined;
+    getObject<T>(key: string): T | undefined;
+}
+
+export interface StackSettings {
+    chain?: ReplicationChainArgs;
+    tunnel?: { listenPort: number; subnet: string };
+    cluster?: RedisClusterArgs;
+}
+
+const nonEmpty = <T>(list: T[] | undefined) => (Array.isArray(list) && list.length === 0 ? undefined : list);
+
+/** Stack config as component args; the defaults are Pulumi.yaml's. */
+export function stackSettings(cfg: ConfigReader): StackSettings {
+    const maxmemory = cfg.get("maxmemory") ?? "256mb";
+    const out: StackSettings = {};
+    if (cfg.getBoolean("deployChain") ?? true) {
+        out.chain = { hops: cfg.getObject("chainHops") ?? ["plain", "tls"], subnet: cfg.get("chainSubnet") ?? "172.31.0.0/24", maxmemory };
+        out.tunnel = { listenPort: cfg.getNumber("tunnelListenPort") ?? 6390, subnet: cfg.get("tunnelSubnet") ?? "172.31.1.0/24" };
+    }
+    if (cfg.getBoolean("deployCluster") ?? true) {
+        out.cluster = {
+            masters: cfg.getNumber("clusterMasters") ?? 3,
+            replicasPerMaster: cfg.getNumber("clusterReplicasPerMaster") ?? 1,
+            hosts: nonEmpty(cfg.getObject("clusterHosts")),
+            subnet: cfg.get("clusterSubnet") ?? "172.30.0.0/24",
+            mutualTls: cfg.getBoolean("clusterMutualTls") ?? false,
+            antiAffinity: (cfg.get("clusterAntiAffinity") ?? "hard") as "hard" | "soft",
+            maxmemory,
+        };
+    }
+    return out;
+}
+
+/** Which stack config key sets each component field (the first part of a field such as "hosts[1].subnet"). */
+const CONFIG_KEYS: Record<"chain" | "tunnel" | "cluster", Record<string, string>> = {
+    chain: { hops: "chainHops", subnet: "chainSubnet", maxmemory: "maxmemory" },
+    tunnel: { listenPort: "tunnelListenPort", subnet: "tunnelSubnet" },
+    cluster: {
+        masters: "clusterMasters", replicasPerMaster: "clusterReplicasPerMaster", hosts: "clusterHosts", subnet: "clusterSubnet",
+        antiAffinity: "clusterAntiAffinity", maxmemory: "maxmemory",
+    },
+};
+
+/** Runs `check`; a ValidationError is re-thrown naming the stack config key instead of the component's field. */
+function asConfig<T>(component: keyof typeof CONFIG_KEYS, name: string, check: () => T): T {
+    try {
+        return check();
+    } catch (e) {
+        if (!(e instanceof ValidationError) || !e.field) throw e;
+        const root = /^[A-Za-z]+/.exec(e.field)![0];
+        const key = CONFIG_KEYS[component][root];
+        throw new ValidationError(key ? `stack config ${PROJECT}:${key}${e.message.slice(root.length)}` : `${name}: ${e.message}`, e.field);
+    }
+}
+
+/**
+ * Every check the components would make, run before any of them exists, plus one across them: the networks that
+ * share the local Docker engine must not overlap (Docker would refuse the second one halfway through `pulumi up`).
+ */
+export function checkSettings(stack: string, s: StackSettings): void {
+    const local: { field: string; cidr: string }[] = [];
+    if (s.chain) {
+        const head = asConfig("chain", `chain-${stack}`, () => chainPlan(`chain-${stack}`, s.chain))[0];
+        asConfig("tunnel", `tunnel-${stack}`, () => tunnelPlan(`tunnel-${stack}`, { ...s.tunnel, targetHost: head.name, targetPort: head.plainPort || head.tlsPort }));
+        local.push({ field: "chainSubnet", cidr: s.chain.subnet! }, { field: "tunnelSubnet", cidr: s.tunnel!.subnet });
+    }
+    if (s.cluster) {
+        const { subnets } = asConfig("cluster", `cluster-${stack}`, () => clusterPlan(`cluster-${stack}`, s.cluster));
+        // At most one host is the local engine (clusterPlan checks): the one without a dockerHost.
+        const hosts = s.cluster.hosts ?? [{ name: "local" }];
+        const i = hosts.findIndex(h => h.dockerHost === undefined);
+        if (i >= 0) local.push({ field: hosts[i].subnet !== undefined ? `clusterHosts[${i}].subnet` : "clusterSubnet", cidr: subnets.get(hosts[i].name)! });
+    }
+    try {
+        v.disjointSubnets(local);
+    } catch (e) {
+        throw e instanceof ValidationError ? new ValidationError(`stack config ${PROJECT}:${e.message}`, e.field) : e;
+    }
+}
 
 export function deploy(): Record<string, unknown> {
-    const cfg = new pulumi.Config();
     const stack = pulumi.getStack();
-    const maxmemory = cfg.get("maxmemory") ?? "256mb";
+    const s = stackSettings(new pulumi.Config());
+    checkSettings(stack, s);
     const out: Record<string, unknown> = {};
 
-    if (cfg.getBoolean("deployChain") ?? true) {
-        const chain = new ReplicationChain(`chain-${stack}`, {
-            hops: cfg.getObject<("plain" | "tls")[]>("chainHops") ?? ["plain", "tls"],
-            subnet: cfg.get("chainSubnet") ?? "172.31.0.0/24",
-            maxmemory,
-        });
+    if (s.chain && s.tunnel) {
+        const chain = new ReplicationChain(`chain-${stack}`, s.chain);
         const head = chain.nodes[0];
         const tunnel = new SpipedTunnel(`tunnel-${stack}`, {
             networkName: chain.networkName,
             targetHost: head.name,
             targetPort: head.plainPort || head.tlsPort,
-            listenPort: cfg.getNumber("tunnelListenPort") ?? 6390,
-            subnet: cfg.get("tunnelSubnet") ?? "172.31.1.0/24",
+            ...s.tunnel,
         });
         out.chain = {
             nodes: chain.nodes, caCertPem: chain.caCertPem, clientCertPem: chain.clientCertPem,
@@ -30,15 +114,8 @@ export function deploy(): Record<string, unknown> {
         out.tunnel = { host: tunnel.listenAddress, port: tunnel.listenPort };
     }
 
-    if (cfg.getBoolean("deployCluster") ?? true) {
-        const cluster = new RedisCluster(`cluster-${stack}`, {
-            masters: cfg.getNumber("clusterMasters") ?? 3,
-            replicasPerMaster: cfg.getNumber("clusterReplicasPerMaster") ?? 1,
-            subnet: cfg.get("clusterSubnet") ?? "172.30.0.0/24",
-            mutualTls: cfg.getBoolean("clusterMutualTls") ?? false,
-            antiAffinity: (cfg.get("clusterAntiAffinity") ?? "hard") as "hard" | "soft",
-            maxmemory,
-        });
+    if (s.cluster) {
+        const cluster = new RedisCluster(`cluster-${stack}`, s.cluster);
         // Also what `redis-secure-topologies guard --stack` reads: the plan, tls, the CA/client cert and the admin user.
         out.cluster = {
             nodes: cluster.nodes, nodeIds: cluster.nodeIds, drift: cluster.drift, tls: cluster.tls, caCertPem: cluster.caCertPem,

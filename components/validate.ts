@@ -1,10 +1,17 @@
 // Small pure checks shared by every component's validation. Messages name the field and what is allowed,
 // so a bad stack config fails at preview with a sentence the user can act on.
+import { RunError } from "@pulumi/pulumi";
 
-export class ValidationError extends Error {}
+/** A RunError, so Pulumi prints just the message (no stack trace) when a program stops on it. */
+export class ValidationError extends RunError {
+    /** The field named first in the message (e.g. "hosts[1].subnet"), so a caller can name its own setting instead. */
+    constructor(message: string, readonly field?: string) {
+        super(message);
+    }
+}
 
 export function fail(field: string, allowed: string, got: unknown): never {
-    throw new ValidationError(`${field} must be ${allowed}; got ${JSON.stringify(got)}`);
+    throw new ValidationError(`${field} must be ${allowed}; got ${JSON.stringify(got)}`, field);
 }
 
 export function intInRange(field: string, v: unknown, min: number, max: number): number {
@@ -47,6 +54,26 @@ export function subnet(field: string, v: unknown): { cidr: string; base: number;
         fail(field, "an IPv4 subnet from /16 to /24 in CIDR form, starting on its block (e.g. \"172.30.0.0/24\")", v);
     }
     return { cidr: v as string, base, bits };
+}
+
+/** Subnets that share one Docker engine must not overlap (Docker refuses the second network mid-deployment). */
+export function disjointSubnets(subnets: { field: string; cidr: string }[]): void {
+    const seen: { field: string; cidr: string; base: number; size: number }[] = [];
+    for (const { field, cidr } of subnets) {
+        const n = subnet(field, cidr);
+        const size = 2 ** (32 - n.bits);
+        const other = seen.find(o => n.base < o.base + o.size && o.base < n.base + size);
+        if (other) fail(field, `a subnet that does not overlap ${other.field} (${other.cidr})`, cidr);
+        seen.push({ field, cidr, base: n.base, size });
+    }
+}
+
+/** A Docker engine address as the docker CLI and provider take it: unix://, tcp:// or ssh://. */
+export function dockerHost(field: string, v: unknown): string {
+    if (typeof v !== "string" || !/^(unix:\/\/\/\S+|tcp:\/\/[A-Za-z0-9.-]+:\d{1,5}|ssh:\/\/([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(:\d{1,5})?)$/.test(v)) {
+        fail(field, "a Docker engine address: unix:///path/docker.sock, tcp://host:port or ssh://[user@]host[:port]", v);
+    }
+    return v;
 }
 
 /** How many node addresses a subnet offers from .10 up (the first ten are left for Docker's gateway and friends). */

@@ -34,15 +34,27 @@ export function stackEnv(backendDir = path.join(CACHE, "state")): Record<string,
     };
 }
 
-/** Opens (or creates) a stack of the project. `backendDir` defaults to the cache's shared state folder. */
-export async function openStack(stackName: string, backendDir?: string): Promise<Stack> {
+/**
+ * Opens (or creates) a stack of the project. `backendDir` defaults to the cache's shared state folder; `workDir`
+ * (default: the repo) holds Pulumi.yaml and the stacks/ folder where the stack's config file is written.
+ */
+export async function openStack(stackName: string, backendDir?: string, workDir = REPO): Promise<Stack> {
     const ws = await LocalWorkspace.create({
-        workDir: REPO,
+        workDir,
         program: async () => deploy(),
         pulumiCommand: await PulumiCommand.get({ root: toolchain().root, skipVersionCheck: true }),
         envVars: stackEnv(backendDir),
     });
     return Stack.createOrSelect(stackName, ws);
+}
+
+/** A copy of the project's Pulumi.yaml and stacks/ under `dir`, so a test's stack config never lands in the repo. */
+export function projectCopy(dir: string): string {
+    const to = path.join(dir, "project");
+    fs.mkdirSync(path.join(to, "stacks"), { recursive: true });
+    fs.copyFileSync(path.join(REPO, "Pulumi.yaml"), path.join(to, "Pulumi.yaml"));
+    for (const f of fs.readdirSync(path.join(REPO, "stacks"))) fs.copyFileSync(path.join(REPO, "stacks", f), path.join(to, "stacks", f));
+    return to;
 }
 
 /** A stack of a throwaway project whose program is `program` (tests and the benchmark), offline like openStack. */

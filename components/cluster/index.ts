@@ -20,6 +20,8 @@ export interface ClusterHost {
     name: string;
     /** The Docker engine of that host (default: the local engine). */
     provider?: docker.Provider;
+    /** Or its address (unix:///..., tcp://host:port, ssh://user@host): the component makes the provider. */
+    dockerHost?: string;
     /** This host's container subnet (default: the cluster's `subnet`); hosts must route to each other's subnets. */
     subnet?: string;
 }
@@ -54,6 +56,35 @@ export interface RedisClusterArgs {
     image?: string;
 }
 
+/**
+ * Every check RedisCluster makes, as a pure function of its name and args (a program can run it for all its
+ * components before creating any): the planned nodes, each host's subnet and the node timeout.
+ */
+export function clusterPlan(name: string, args: RedisClusterArgs = {}): { nodes: PlannedNode[]; subnets: Map<string, string>; nodeTimeoutMs: number } {
+    const hosts = args.hosts ?? [{ name: "local" }];
+    if (!Array.isArray(hosts)) v.fail("hosts", "a list of hosts ({ name, dockerHost?, subnet? })", hosts);
+    hosts.forEach((h, i) => {
+        if (!h || typeof h !== "object") v.fail(`hosts[${i}]`, "a host { name, dockerHost?, subnet? }", h);
+        if (h.dockerHost !== undefined) v.dockerHost(`hosts[${i}].dockerHost`, h.dockerHost);
+        if (h.dockerHost !== undefined && h.provider) v.fail(`hosts[${i}]`, "given a provider or a dockerHost, not both", h.name);
+    });
+    // Two hosts on one engine would give it two overlapping (or unrouted) networks: Docker refuses the second mid-update.
+    const engines = hosts.map(h => h.provider ?? h.dockerHost ?? "local");
+    engines.forEach((e, i) => {
+        const j = engines.indexOf(e);
+        if (j < i) v.fail(`hosts[${i}]`, `on a Docker engine of its own (a provider or dockerHost that hosts[${j}] does not have; one host at most may be the local engine)`, hosts[i].name);
+    });
+    const shape = {
+        name, masters: args.masters ?? 3, replicasPerMaster: args.replicasPerMaster ?? 1,
+        hosts: hosts.map(h => ({ name: h.name, subnet: h.subnet })), subnet: args.subnet ?? "172.30.0.0/24", port: args.port ?? 6379,
+    };
+    const nodes = planCluster(shape);
+    checkAntiAffinity(args.antiAffinity ?? "hard", hosts.length, shape.replicasPerMaster);
+    if (args.maxmemory !== undefined) v.memorySize("maxmemory", args.maxmemory);
+    const nodeTimeoutMs = v.intInRange("nodeTimeoutMs", args.nodeTimeoutMs ?? 5000, 500, 120_000);
+    return { nodes, subnets: new Map(Object.entries(hostSubnets(shape))), nodeTimeoutMs };
+}
+
 export class RedisCluster extends pulumi.ComponentResource {
     readonly nodes: PlannedNode[];
     readonly nodeIds: pulumi.Output<Record<string, string>>;
@@ -69,27 +100,22 @@ export class RedisCluster extends pulumi.ComponentResource {
 
     constructor(name: string, args: RedisClusterArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         super("redis-secure-topologies:cluster:RedisCluster", name, {}, opts);
-        const hosts = args.hosts ?? [{ name: "local" }];
-        const subnet = args.subnet ?? "172.30.0.0/24";
-        const shape = {
-            name, masters: args.masters ?? 3, replicasPerMaster: args.replicasPerMaster ?? 1,
-            hosts: hosts.map(h => ({ name: h.name, subnet: h.subnet })), subnet, port: args.port ?? 6379,
-        };
-        this.nodes = planCluster(shape);
-        checkAntiAffinity(args.antiAffinity ?? "hard", hosts.length, shape.replicasPerMaster);
-        const subnets = hostSubnets(shape);
-        const internal = args.internalNetwork ?? hosts.length === 1;
-        if (args.maxmemory !== undefined) v.memorySize("maxmemory", args.maxmemory);
-        const nodeTimeoutMs = v.intInRange("nodeTimeoutMs", args.nodeTimeoutMs ?? 5000, 500, 120_000);
+        const { nodes, subnets, nodeTimeoutMs } = clusterPlan(name, args);
+        this.nodes = nodes;
+        const internal = args.internalNetwork ?? subnets.size === 1;
         this.tls = args.tls ?? true;
         const mutual = this.tls && (args.mutualTls ?? false);
+        const hosts = (args.hosts ?? [{ name: "local" }]).map(h => ({
+            ...h,
+            provider: h.provider ?? (h.dockerHost ? new docker.Provider(`${name}-engine-${h.name}`, { host: h.dockerHost }, { parent: this }) : undefined),
+        }));
 
         const users = new RedisUsers(`${name}-users`, { appRules: args.appRules }, { parent: this });
         const ca = new CertificateAuthority(`${name}-ca`, {}, { parent: this });
         const client = new Certificate(`${name}-client`, { ca, commonName: `${name}-client`, use: "client" }, { parent: this });
         const networks = new Map(hosts.map(h => [h.name, new docker.Network(`${name}-net-${h.name}`, {
             name: `${name}-net-${h.name}`,
-            ipamConfigs: [{ subnet: subnets[h.name] }],
+            ipamConfigs: [{ subnet: subnets.get(h.name) }],
             internal,
         }, { parent: this, provider: h.provider })]));
 

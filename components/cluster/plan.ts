@@ -76,20 +76,14 @@ export function validateShape(s: ClusterShape): void {
         v.fail("masters", `a count that leaves a majority when any one host is lost (${most} of ${s.masters} would share one of ${hosts.length} hosts)`, s.masters);
     }
     v.subnet("subnet", s.subnet);
-    const nets = new Map<string, { field: string; base: number; size: number }>();
-    for (const h of hosts) {
-        if (nets.has(h.subnet)) continue;
-        const n = v.subnet(h.field, h.subnet);
-        const size = 2 ** (32 - n.bits);
-        for (const [cidr, o] of nets) {
-            if (n.base < o.base + o.size && o.base < n.base + size) v.fail(h.field, `a subnet that does not overlap ${o.field} (${cidr})`, h.subnet);
-        }
-        nets.set(h.subnet, { field: h.field, base: n.base, size });
-    }
+    // Hosts that share a subnet share its address range; different subnets must not overlap.
+    const nets = new Map<string, string>();
+    for (const h of hosts) if (!nets.has(h.subnet)) nets.set(h.subnet, h.field);
+    v.disjointSubnets([...nets].map(([cidr, field]) => ({ field, cidr })));
     // Addresses are per shard in every subnet (see planCluster), so each subnet needs room for all the shards.
-    for (const [cidr, o] of nets) {
-        if (s.masters * SHARD_STRIDE > v.nodeRoom(v.subnet(o.field, cidr))) {
-            v.fail(o.field, `large enough for ${s.masters} shards of ${SHARD_STRIDE} addresses (${s.masters * SHARD_STRIDE})`, cidr);
+    for (const [cidr, field] of nets) {
+        if (s.masters * SHARD_STRIDE > v.nodeRoom(v.subnet(field, cidr))) {
+            v.fail(field, `large enough for ${s.masters} shards of ${SHARD_STRIDE} addresses (${s.masters * SHARD_STRIDE})`, cidr);
         }
     }
     v.port("port", s.port);

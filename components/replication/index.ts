@@ -32,6 +32,20 @@ export interface ReplicationChainArgs {
 
 export interface ChainNodeOutput extends ChainNode { role: "master" | "replica" }
 
+/** Every check ReplicationChain makes, as a pure function (a program can run it before creating anything): its nodes. */
+export function chainPlan(name: string, args: ReplicationChainArgs = {}): ChainNode[] {
+    const plan = planChain({
+        name,
+        hops: args.hops ?? ["plain", "tls"],
+        headListener: args.headListener ?? "plain",
+        plainPort: args.plainPort ?? 6379,
+        tlsPort: args.tlsPort ?? 6380,
+        subnet: args.subnet ?? "172.31.0.0/24",
+    });
+    if (args.maxmemory !== undefined) v.memorySize("maxmemory", args.maxmemory);
+    return plan;
+}
+
 export class ReplicationChain extends pulumi.ComponentResource {
     readonly nodes: ChainNodeOutput[];
     readonly networkName: pulumi.Output<string>;
@@ -43,15 +57,7 @@ export class ReplicationChain extends pulumi.ComponentResource {
 
     constructor(name: string, args: ReplicationChainArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         super("redis-secure-topologies:replication:ReplicationChain", name, {}, opts);
-        const plan = planChain({
-            name,
-            hops: args.hops ?? ["plain", "tls"],
-            headListener: args.headListener ?? "plain",
-            plainPort: args.plainPort ?? 6379,
-            tlsPort: args.tlsPort ?? 6380,
-            subnet: args.subnet ?? "172.31.0.0/24",
-        });
-        if (args.maxmemory !== undefined) v.memorySize("maxmemory", args.maxmemory);
+        const plan = chainPlan(name, args);
         const child = { parent: this, provider: args.provider };
         const network = new docker.Network(`${name}-net`, {
             name: `${name}-net`,

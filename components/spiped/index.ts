@@ -32,6 +32,25 @@ export interface SpipedTunnelArgs {
     provider?: docker.Provider;
 }
 
+/** Every check SpipedTunnel makes, as a pure function (a program can run it before creating anything). */
+export function tunnelPlan(name: string, args: Omit<SpipedTunnelArgs, "networkName">): { shape: TunnelShape; subnet: string } {
+    const shape: TunnelShape = {
+        name,
+        targetHost: args.targetHost,
+        targetPort: args.targetPort ?? 6379,
+        serverPort: args.serverPort ?? 8379,
+        listenAddress: args.listenAddress ?? "127.0.0.1",
+        listenPort: args.listenPort ?? 6390,
+        allowNonLoopbackListener: args.allowNonLoopbackListener ?? false,
+        maxConnections: args.maxConnections ?? 100,
+        keepalive: args.keepalive ?? true,
+        connectTimeoutSeconds: args.connectTimeoutSeconds ?? 5,
+        keyBytes: KEY_BYTES,
+    };
+    validateTunnel(shape);
+    return { shape, subnet: v.subnet("subnet", args.subnet ?? "172.31.1.0/24").cidr };
+}
+
 export class SpipedTunnel extends pulumi.ComponentResource {
     /** Secret: the shared key, base64. */
     readonly keyBase64: pulumi.Output<string>;
@@ -42,21 +61,7 @@ export class SpipedTunnel extends pulumi.ComponentResource {
 
     constructor(name: string, args: SpipedTunnelArgs, opts?: pulumi.ComponentResourceOptions) {
         super("redis-secure-topologies:spiped:SpipedTunnel", name, {}, opts);
-        const shape: TunnelShape = {
-            name,
-            targetHost: args.targetHost,
-            targetPort: args.targetPort ?? 6379,
-            serverPort: args.serverPort ?? 8379,
-            listenAddress: args.listenAddress ?? "127.0.0.1",
-            listenPort: args.listenPort ?? 6390,
-            allowNonLoopbackListener: args.allowNonLoopbackListener ?? false,
-            maxConnections: args.maxConnections ?? 100,
-            keepalive: args.keepalive ?? true,
-            connectTimeoutSeconds: args.connectTimeoutSeconds ?? 5,
-            keyBytes: KEY_BYTES,
-        };
-        validateTunnel(shape);
-        const subnet = v.subnet("subnet", args.subnet ?? "172.31.1.0/24").cidr;
+        const { shape, subnet } = tunnelPlan(name, args);
         const key = new random.RandomBytes(`${name}-key`, { length: KEY_BYTES, keepers: { rotation: args.keyRotation ?? "" } }, { parent: this });
         const keyUpload = [{ file: KEY_FILE, contentBase64: pulumi.secret(key.base64), permissions: "0600" }];
         // Fixed container names: a replacement can only start once the old container is gone.

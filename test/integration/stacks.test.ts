@@ -4,7 +4,7 @@
 // scripts/toolchain.sh could not provide them the suite is reported as skipped, naming them.
 import * as fs from "fs";
 import * as path from "path";
-import { openStack, toolchain } from "../../scripts/stack";
+import { openStack, projectCopy, toolchain } from "../../scripts/stack";
 import * as wire from "../../components/redis/wire";
 import { docker, Scope } from "./harness";
 
@@ -20,7 +20,7 @@ suite("the dev stack on the real engine and plugins", () => {
     const backend = path.join(scope.dir, "state");
 
     beforeAll(async () => {
-        stack = await openStack("itstack", backend);
+        stack = await openStack("itstack", backend, projectCopy(scope.dir));
         await stack.setAllConfig({
             "redis-secure-topologies:chainSubnet": { value: "172.25.40.0/24" },
             "redis-secure-topologies:clusterSubnet": { value: "172.25.41.0/24" },

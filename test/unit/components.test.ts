@@ -198,13 +198,28 @@ describe("RedisCluster", () => {
         for (const r of mh.nodes.filter(n => n.role === "replica")) expect(r.host).not.toBe(mh.nodes.find(m => m.name === r.masterName)!.host);
     }, 60_000);
 
+    test("hosts given by dockerHost: the component makes each engine's provider and places nodes with it", async () => {
+        const hosts = [1, 2].map(i => ({ name: `e${i}`, subnet: `172.26.${i}.0/24`, dockerHost: `ssh://ops@redis-${i}` }));
+        const dh = new components.RedisCluster("dh", { hosts, masters: 3, replicasPerMaster: 1 });
+        await promiseOf(dh.nodeIds);
+        await settle();
+        for (const h of hosts) {
+            expect(one("pulumi:providers:docker", `dh-engine-${h.name}`).inputs.host).toBe(h.dockerHost);
+            expect(one("docker:index/network:Network", `dh-net-${h.name}`).provider).toEqual(expect.stringContaining(`::dh-engine-${h.name}::`));
+        }
+        for (const n of dh.nodes) expect(one(CONTAINER, n.name).provider).toEqual(expect.stringContaining(`::dh-engine-${n.host}::`));
+    }, 60_000);
+
     test.each<[string, Components.RedisClusterArgs, RegExp]>([
         ["bad1", { masters: 2 }, /masters must be an integer from 3/],
         ["bad2", { maxmemory: "lots", antiAffinity: "soft" }, /maxmemory must be a size like "256mb"/],
         ["bad3", { nodeTimeoutMs: 100, antiAffinity: "soft" }, /nodeTimeoutMs must be an integer from 500 to 120000/],
         ["bad5", {}, /hosts must be at least 2 hosts, so no master shares a host with its replica \(antiAffinity "hard"; set antiAffinity: "soft" to allow one host\); got 1/],
         ["bad6", { antiAffinity: "maybe" as never }, /antiAffinity must be one of "hard", "soft"/],
-        ["bad4", { hosts: [{ name: "a", subnet: "172.26.0.0/16" }, { name: "b", subnet: "172.26.2.0/24" }] }, /hosts\[1\]\.subnet must be a subnet that does not overlap hosts\[0\]\.subnet/],
+        ["bad4", { hosts: [{ name: "a", subnet: "172.26.0.0/16", dockerHost: "ssh://a" }, { name: "b", subnet: "172.26.2.0/24", dockerHost: "ssh://b" }] },
+            /hosts\[1\]\.subnet must be a subnet that does not overlap hosts\[0\]\.subnet/],
+        ["bad7", { hosts: [{ name: "a" }, { name: "b", subnet: "172.26.2.0/24" }] }, /hosts\[1\] must be on a Docker engine of its own/],
+        ["bad8", { hosts: [{ name: "a", dockerHost: "ftp://a" }, { name: "b" }] }, /hosts\[0\]\.dockerHost must be a Docker engine address/],
     ])("%s: invalid input throws before any child resource exists", async (name, args, message) => {
         expect(() => new components.RedisCluster(name, args)).toThrow(message);
         await settle();
