@@ -1,6 +1,7 @@
 // Scaling a live TLS-only cluster with converge(): 3+1 -> 4+1 (slots and keys move to the new master), back to 3+1
 // (the removed shard's slots move away before it is forgotten and reset), replicas 1 -> 2, half-migrated slots
-// repaired, and a vanished node that owns slots refused. Every key written at the start must read back after each step.
+// repaired, and a vanished node that owns slots refused. Every key written at the start must read back after each step,
+// and so must every write acknowledged while slots were moving (an app client keeps writing through both scalings).
 import { spawnSync } from "child_process";
 import { Cluster } from "ioredis";
 import { converge } from "../../components/cluster/converge";
@@ -45,6 +46,41 @@ describe("cluster scale out/in with slot migration on real containers (TLS-only,
         } finally {
             cluster.disconnect();
         }
+    }
+
+    /**
+     * Keeps writing as the app user while `during` runs: 300 keys round and round, so the first round makes new keys
+     * (sent on with ASK to a node importing their slot) and later rounds rewrite keys that may sit on a migrating
+     * source. Returns the last value acknowledged for each key, the writes done and any that failed.
+     */
+    async function writeWhile<T>(plan: PlannedNode[], during: () => Promise<T>): Promise<{ result: T; acked: Map<string, string>; writes: number; errors: string[] }> {
+        return withApp(plan, async c => {
+            const acked = new Map<string, string>();
+            const errors: string[] = [];
+            let stop = false, writes = 0;
+            const writer = (async () => {
+                for (let i = 0; !stop; i++) {
+                    const [k, val] = [`live:${i % 300}`, `w${i}`];
+                    try { await c.set(k, val); acked.set(k, val); writes++; } catch (e) { errors.push(`${k}: ${(e as Error).message}`); }
+                }
+            })();
+            try {
+                return { result: await during(), acked, writes, errors };
+            } finally {
+                stop = true;
+                await writer;
+            }
+        });
+    }
+
+    /** Every acknowledged write reads back with its last value; then the live keys are deleted (later checks count keys). */
+    async function expectAcked(plan: PlannedNode[], acked: Map<string, string>): Promise<void> {
+        await withApp(plan, async c => {
+            const keys = [...acked.keys()];
+            const got = await Promise.all(keys.map(k => c.get(k)));
+            expect(keys.filter((k, i) => got[i] !== acked.get(k)).map(k => `${k}: ${acked.get(k)}`)).toEqual([]);
+            await Promise.all(keys.map(k => c.del(k)));
+        });
     }
 
     async function expectEveryKey(plan: PlannedNode[]): Promise<void> {
@@ -99,14 +135,18 @@ describe("cluster scale out/in with slot migration on real containers (TLS-only,
     const added = (to: PlannedNode[], from: PlannedNode[]) => to.filter(n => !from.some(f => f.name === n.name));
     let removedIds: string[] = [];
 
-    test("3+1 -> 4+1: the new master gets its planned slots with their keys; nothing is lost", async () => {
+    test("3+1 -> 4+1 under writes: the new master gets its planned slots with their keys; nothing is lost", async () => {
         fx.add(added(p41, p31));
         const t0 = Date.now();
-        const r = await run(p41);
+        const { result: r, acked, writes, errors } = await writeWhile(p31, () => run(p41));
         const ms = Date.now() - t0;
         const moves = r.actions.filter(a => / -> /.test(a));
         const moved = moves.reduce((n, a) => n + Number(/\((\d+) keys moved\)/.exec(a)![1]), 0);
-        console.log(`3+1 -> 4+1: converge took ${ms} ms, 8192 slots and ${moved} of ${KEYS + BINARY} keys moved in ${moves.length} steps:\n${moves.join("\n")}`);
+        console.log(`3+1 -> 4+1: converge took ${ms} ms, 8192 slots and ${moved} of ${KEYS + BINARY} keys moved in ${moves.length} steps, ` +
+            `${writes} writes meanwhile (${errors.length} failed):\n${moves.join("\n")}`);
+        expect(errors.slice(0, 5)).toEqual([]);
+        expect(writes).toBeGreaterThan(300); // every live key written, most of them more than once
+        await expectAcked(p41, acked);
         expect(r.actions).toContain("itsc-m3-r0: CLUSTER REPLICATE itsc-m3");
         expect(moves.map(a => a.split(":")[0])).toEqual(expect.arrayContaining(["itsc-m0 -> itsc-m1", "itsc-m1 -> itsc-m2", "itsc-m2 -> itsc-m3"]));
         expect(moved).toBeGreaterThan(KEYS / 3);
@@ -118,12 +158,14 @@ describe("cluster scale out/in with slot migration on real containers (TLS-only,
         expect((await run(p41)).actions).toEqual([]);
     });
 
-    test("4+1 -> 3+1: the removed shard's slots move away first; then no planned node knows it and it is reset", async () => {
+    test("4+1 -> 3+1 under writes: the removed shard's slots move away first; then no planned node knows it and it is reset", async () => {
         const gone = added(p41, p31);
         removedIds = await Promise.all(gone.map(n => on(n, wire.myId)));
         const t0 = Date.now();
-        const r = await run(p31);
-        console.log(`4+1 -> 3+1: converge took ${Date.now() - t0} ms:\n${r.actions.join("\n")}`);
+        const { result: r, acked, writes, errors } = await writeWhile(p41, () => run(p31));
+        console.log(`4+1 -> 3+1: converge took ${Date.now() - t0} ms, ${writes} writes meanwhile (${errors.length} failed):\n${r.actions.join("\n")}`);
+        expect(errors.slice(0, 5)).toEqual([]);
+        await expectAcked(p31, acked);
         // The removed master (.28) hands 12288-16383 to m2, in chunks.
         const fromM3 = r.actions.filter(a => a.startsWith("172.25.50.28:6379 -> itsc-m2: slots "));
         expect(rangesText(fromM3.flatMap(a => slotsOf(a.split("slots ")[1].split(" ")[0])))).toBe("12288-16383");
