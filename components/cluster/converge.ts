@@ -276,7 +276,9 @@ async function reshard(nodes: Map<string, Client>, endpoints: Map<string, wire.E
                 const seen = batch.map(k => (k.length ? `${k.length}:${k[0].toString("hex")}` : "")).join();
                 if (seen.replace(/,/g, "") && seen === last) throw new Error(`keys of slots ${rangesText(pending)} on ${label(h)} do not move to ${label(m.to)}`);
                 last = seen;
-                await wire.migrateKeys(nodes.get(h)!, endpoints.get(m.to)!, input.auth, batch);
+                // From the slot's owner REPLACE: clients write to the owner while a key is there, so its copy is the newest;
+                // the target can hold one too only from a MIGRATE cut off after the target stored it (as redis-cli fix).
+                await wire.migrateKeys(nodes.get(h)!, endpoints.get(m.to)!, input.auth, batch, { replace: h === m.from && m.from !== m.to });
                 keys += batch.reduce((n, k) => n + k.length, 0);
                 pending = pending.filter((_, i) => batch[i].length > 0);
             }

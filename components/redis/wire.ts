@@ -260,9 +260,9 @@ export async function keysInSlots(c: RedisClient, slots: number[], count: number
  * Moves keys to another node with `MIGRATE host port "" 0 timeout AUTH2 user pass KEYS ...`, one MIGRATE per
  * group (a group's keys share a slot), a few pipelined at a time. The source opens the connection itself: over TLS
  * when it runs with `tls-cluster yes`, with its own client certificate. Keys already present on the target fail
- * with BUSYKEY rather than being overwritten.
+ * with BUSYKEY unless `replace` (MIGRATE ... REPLACE: the source's copy wins).
  */
-export async function migrateKeys(c: RedisClient, to: Endpoint, auth: Auth, groups: Arg[][], timeoutMs = 10_000): Promise<void> {
-    await pipelined(c, groups.filter(g => g.length).map(keys =>
-        ["MIGRATE", to.host, String(to.port), "", "0", String(timeoutMs), "AUTH2", auth.username, auth.password, "KEYS", ...keys]), 16);
+export async function migrateKeys(c: RedisClient, to: Endpoint, auth: Auth, groups: Arg[][], o: { replace?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    await pipelined(c, groups.filter(g => g.length).map(keys => ["MIGRATE", to.host, String(to.port), "", "0", String(o.timeoutMs ?? 10_000),
+        ...(o.replace ? ["REPLACE"] : []), "AUTH2", auth.username, auth.password, "KEYS", ...keys]), 16);
 }

@@ -282,6 +282,35 @@ describe("cluster scale out/in with slot migration on real containers (TLS-only,
         expect((await run(p32)).actions).toEqual([]);
     });
 
+    test("a key on both sides of a cut-off MIGRATE: the owner's newest copy replaces the target's stale one", async () => {
+        const [m0, m1, m2] = p32.filter(n => n.role === "master");
+        const id = Object.fromEntries(await Promise.all([m0, m1, m2].map(async n => [n.name, await on(n, wire.myId)])));
+        const setSlot = (n: PlannedNode, slot: number, ...args: string[]) => on(n, c => c.call("CLUSTER", "SETSLOT", String(slot), ...args));
+        const counts = await on(m0, c => wire.countKeysInSlots(c, Array.from({ length: m0.slots![1] + 1 }, (_, s) => s)));
+        const slot = counts.findIndex(n => n >= 2);
+        // The slot moved wholly to m1 by hand, then opened back toward m0 (its planned owner).
+        await setSlot(m1, slot, "IMPORTING", id[m0.name]);
+        await setSlot(m0, slot, "MIGRATING", id[m1.name]);
+        await on(m0, async c => wire.migrateKeys(c, { host: m1.ip, port: m1.port }, admin, await wire.keysInSlots(c, [slot], 100)));
+        for (const n of [m1, m0, m2]) await setSlot(n, slot, "NODE", id[m1.name]);
+        await setSlot(m0, slot, "IMPORTING", id[m1.name]);
+        await setSlot(m1, slot, "MIGRATING", id[m0.name]);
+        // A MIGRATE cut off after m0 stored the key: m0 keeps a copy (COPY), m1 still has it and takes a newer write.
+        const [key] = (await on(m1, c => wire.keysInSlots(c, [slot], 1)))[0];
+        const newest = await on(m1, c => c.getBuffer(key));
+        await on(m1, c => c.set(key, "stale"));
+        await on(m1, c => c.call("MIGRATE", m0.ip, String(m0.port), "", "0", "5000", "COPY", "AUTH2", "admin", pw.admin, "KEYS", key));
+        await on(m1, c => c.set(key, newest!));
+        expect(await on(m0, c => wire.countKeysInSlots(c, [slot]))).toEqual([1]);
+
+        const r = await run(p32);
+        expect(r.actions).toEqual([expect.stringMatching(new RegExp(`^itsc-m1 -> itsc-m0: slots ${slot} \\(${counts[slot]} keys moved\\)`))]);
+        expect(await on(m0, c => c.getBuffer(key))).toEqual(newest);
+        await expectPlannedSlots(p32);
+        await expectEveryKey(p32); // the newest values, each key once
+        expectCheckPasses(m0);
+    });
+
     test("a planned replica that took over for a dropped master hands its slots to the planned owner and returns to its master", async () => {
         // With 2 replicas per master, Redis migrates one replica to a new master that has none (replica migration).
         const p4 = planFor(4, 2).filter(n => !n.name.startsWith("itsc-m3-"));
