@@ -70,11 +70,25 @@ async function fromStack(stackName: string, workDir: string): Promise<{ outputs:
         const why = /error: (.*)/.exec((e as Error).message)?.[1] ?? (e as Error).message;
         throw new Error(`cannot read the outputs of stack ${stackName} in ${workDir}: ${why}`);
     }
+    const { lease, warning } = defaultLease(stackName, backend);
+    if (warning) console.log(warning);
+    return { outputs, lease };
+}
+
+/** Where a stack's guards meet by default: beside a file backend; else this machine's temp folder, with a warning. */
+export function defaultLease(stackName: string, backend: string): { lease: string; warning?: string } {
     const file = `guard-${stackName.replace(/[^\w.-]/g, "_")}.lease`;
-    if (!backend.startsWith("file://")) return { outputs, lease: path.join(os.tmpdir(), `redis-secure-topologies-${file}`) };
+    if (!backend.startsWith("file://")) {
+        const lease = path.join(os.tmpdir(), `redis-secure-topologies-${file}`);
+        return {
+            lease,
+            warning: `lease: ${lease} is on this machine only (the backend ${backend} is not a folder); guards on other machines ` +
+                "do not see it: give them all --lease <path> on a shared filesystem",
+        };
+    }
     // file:///abs/dir, file://~/dir, with or without ?options
     const dir = backend.slice("file://".length).split("?")[0].replace(/^~(?=\/|$)/, os.homedir());
-    return { outputs, lease: path.join(dir, file) };
+    return { lease: path.join(dir, file) };
 }
 
 if (require.main === module) {

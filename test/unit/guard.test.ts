@@ -1,5 +1,7 @@
 // The guard's inputs: the target read from RedisCluster's outputs, and the command line's refusals (exit 2).
-import { main } from "../../components/guard/cli";
+import * as os from "os";
+import * as path from "path";
+import { defaultLease, main } from "../../components/guard/cli";
 import { targetFromOutputs } from "../../components/guard";
 
 const cluster = {
@@ -54,5 +56,21 @@ describe("command line", () => {
         expect(await main(argv)).toBe(2);
         expect(errors.join("\n")).toMatch(why);
         expect(errors.join("\n")).toContain("usage: redis-secure-topologies guard");
+    });
+});
+
+describe("defaultLease", () => {
+    test.each([
+        ["file:///var/state", "/var/state/guard-dev.lease"],
+        ["file://~/state?no_checkpoint=true", path.join(os.homedir(), "state/guard-dev.lease")],
+    ])("beside a file backend (%s), where every guard of the stack finds it", (backend, lease) => {
+        expect(defaultLease("dev", backend)).toEqual({ lease });
+    });
+
+    test.each(["https://api.pulumi.com", "s3://bucket/state"])("with %s: this machine's temp folder, and a warning saying so", backend => {
+        const { lease, warning } = defaultLease("org/prod", backend);
+        expect(lease).toBe(path.join(os.tmpdir(), "redis-secure-topologies-guard-org_prod.lease"));
+        expect(warning).toContain(`is on this machine only (the backend ${backend} is not a folder)`);
+        expect(warning).toContain("--lease <path> on a shared filesystem");
     });
 });
