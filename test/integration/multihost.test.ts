@@ -1,11 +1,13 @@
 // A 3+3 TLS cluster across three real Docker engines (scripts/test-hosts.sh: each dockerd in its own network
 // namespace, routed to the others without NAT), converged by converge(); then one host is cut off the network
 // (its veth down: the containers keep running, nobody reaches them) and brought back.
+import { spawnSync } from "child_process";
 import { Cluster } from "ioredis";
+import * as path from "path";
 import { converge } from "../../components/cluster/converge";
 import type { PlannedNode } from "../../components/cluster/plan";
 import * as wire from "../../components/redis/wire";
-import { inTestHostNetwork, Scope, setTestHostLink, startTestHosts, testCluster, testHostEngine } from "./harness";
+import { dockerOn, IMAGE, inTestHostNetwork, Scope, setTestHostLink, startTestHosts, testCluster, testHostEngine } from "./harness";
 
 jest.setTimeout(240_000);
 
@@ -195,6 +197,22 @@ if (unavailable) {
             }
             await on(m, async c => expect((await wire.info(c, "replication")).role).toBe("master"));
             expect((await converge({ nodes, auth: admin, tls })).actions).toEqual([]);
+        });
+    });
+
+    describe("scripts/image.sh --to: the image reaches an engine without a registry", () => {
+        const engine = testHostEngine("h3");
+        const image = (...args: string[]) => spawnSync("bash", [path.join(__dirname, "../../scripts/image.sh"), ...args], { encoding: "utf8" });
+
+        test("loaded where it is missing, left alone where present, and a host that does not answer fails naming it", () => {
+            dockerOn(engine, "image", "rm", IMAGE); // the cluster above is gone, so nothing uses it on h3
+            const first = image("--to", engine);
+            expect([first.status, first.stdout]).toEqual([0, expect.stringContaining(`load image ${IMAGE} on ${engine}`)]);
+            expect(dockerOn(engine, "run", "--rm", IMAGE, "redis-server", "--version")).toMatch(/^Redis server v=7\./);
+            const again = image("--to", engine);
+            expect([again.status, again.stdout]).toEqual([0, expect.stringContaining(`image ${IMAGE} on ${engine}: present`)]);
+            const nowhere = image("--to", "unix:///run/rst-hosts/nothing.sock");
+            expect([nowhere.status, nowhere.stderr]).toEqual([1, expect.stringContaining(`could not load ${IMAGE} on unix:///run/rst-hosts/nothing.sock`)]);
         });
     });
 }
