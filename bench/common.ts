@@ -1,17 +1,9 @@
 // Small helpers shared by the benchmarks: async docker calls, bounded parallel container start, medians.
-import { execFile } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { docker, IMAGE, Scope } from "../test/integration/harness";
+import { docker, dockerAsync, IMAGE, Scope } from "../test/integration/harness";
 
-/** `docker ...` without blocking the event loop (so timers and Redis polls keep running); errors carry the exit code. */
-export function dockerAsync(args: string[], o: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<string> {
-    return new Promise((resolve, reject) => {
-        execFile("docker", args, { encoding: "utf8", timeout: o.timeoutMs ?? 120_000, maxBuffer: 16 << 20, env: { ...process.env, ...o.env } },
-            (err, stdout, stderr) => (err ? reject(Object.assign(new Error(`docker ${args[0]} (exit ${err.code}): ${`${stderr} ${stdout}`.replace(/\s+/g, " ").trim().slice(-300)}`), { code: err.code }))
-                : resolve(stdout.trim())));
-    });
-}
+export { dockerAsync };
 
 export interface ContainerSpec { name: string; ip?: string; command: string[]; files?: Record<string, string | Buffer> }
 

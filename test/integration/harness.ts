@@ -24,6 +24,15 @@ export function dockerOn(engine: string | undefined, ...args: string[]): string 
     return execFileSync("docker", engine ? ["-H", engine, ...args] : args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
 }
 
+/** `docker ...` without blocking the event loop (so timers and Redis polls keep running); errors carry the exit code. */
+export function dockerAsync(args: string[], o: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<string> {
+    return new Promise((resolve, reject) => {
+        execFile("docker", args, { encoding: "utf8", timeout: o.timeoutMs ?? 120_000, maxBuffer: 16 << 20, env: { ...process.env, ...o.env } },
+            (err, stdout, stderr) => (err ? reject(Object.assign(new Error(`docker ${args[0]} (exit ${err.code}): ${`${stderr} ${stdout}`.replace(/\s+/g, " ").trim().slice(-300)}`), { code: err.code }))
+                : resolve(stdout.trim())));
+    });
+}
+
 /** A test scope: everything it creates carries its label and is removed by cleanup(). */
 export class Scope {
     readonly label = `rst-test=${crypto.randomBytes(4).toString("hex")}`;
@@ -158,22 +167,29 @@ export interface TestHost { name: string; subnet: string; scope: Scope }
 
 /** Starts the containers RedisCluster would create for `plan`: TLS-only, mutual TLS, ACL users; one network per host,
  *  created unless `networks` (host name -> network) already has it (nodes added to a running cluster). */
-export function startClusterNodes(hosts: TestHost[], plan: PlannedNode[], pw: TestUsers, pki: TestPki, networks = new Map<string, string>()): Map<string, string> {
+export function startClusterNodes(hosts: TestHost[], plan: PlannedNode[], pw: TestUsers, pki: TestPki, networks = new Map<string, string>(),
+    o: { volumes?: boolean } = {}): Map<string, string> {
     for (const h of hosts) {
         if (!networks.has(h.name)) networks.set(h.name, h.scope.network(`${plan[0].name.replace(/-m\d+(-r\d+)?$/, "")}-net-${h.name}`, h.subnet));
     }
-    for (const n of plan) {
-        const host = hosts.find(h => h.name === n.host)!;
-        const cert = pki.issue(n.name, "peer", [n.name, "localhost"], [n.ip, "127.0.0.1"]);
-        const conf = renderRedisConf({
-            port: 0,
-            tls: { port: n.port, mutual: true },
-            cluster: { announceIp: n.ip, announcePort: n.port, announceBusPort: n.busPort, nodeTimeoutMs: 3000 },
-            replicationUser: { name: "replication", password: pw.replication },
-        });
-        host.scope.container(n.name, { network: networks.get(n.host)!, ip: n.ip, command: redisCommand, files: nodeFiles(conf, aclFor(pw), { ca: pki.ca, ...cert }) });
-    }
+    for (const n of plan) startClusterNode(hosts.find(h => h.name === n.host)!, n, networks.get(n.host)!, pw, pki, o);
     return networks;
+}
+
+/** One node's container with a fresh certificate from `pki`; with `volumes`, /data on the volume `<name>-data` as
+ *  redisNode() gives it (created if missing, kept if there: a replacement finds the data and nodes.conf). */
+export function startClusterNode(host: TestHost, n: PlannedNode, network: string, pw: TestUsers, pki: TestPki, o: { volumes?: boolean } = {}): { cert: string; key: string } {
+    const volume = o.volumes ? `${n.name}-data` : undefined;
+    if (volume && spawnSync("docker", [...(host.scope.engine ? ["-H", host.scope.engine] : []), "volume", "inspect", volume]).status !== 0) host.scope.volume(volume);
+    const cert = pki.issue(n.name, "peer", [n.name, "localhost"], [n.ip, "127.0.0.1"]);
+    const conf = renderRedisConf({
+        port: 0,
+        tls: { port: n.port, mutual: true },
+        cluster: { announceIp: n.ip, announcePort: n.port, announceBusPort: n.busPort, nodeTimeoutMs: 3000 },
+        replicationUser: { name: "replication", password: pw.replication },
+    });
+    host.scope.container(n.name, { network, ip: n.ip, command: redisCommand, volume, files: nodeFiles(conf, aclFor(pw), { ca: pki.ca, ...cert }) });
+    return cert;
 }
 
 /**
@@ -181,7 +197,7 @@ export function startClusterNodes(hosts: TestHost[], plan: PlannedNode[], pw: Te
  * containers, planFor() gives the plan of another shape and add() starts the nodes such a plan adds.
  * `placement`: a subnet on the scope's engine, or hosts, each with its own engine and subnet.
  */
-export function testCluster(scope: Scope, name: string, placement: string | TestHost[], masters = 3, replicasPerMaster = 1) {
+export function testCluster(scope: Scope, name: string, placement: string | TestHost[], masters = 3, replicasPerMaster = 1, o: { volumes?: boolean } = {}) {
     const hosts = typeof placement === "string" ? [{ name: "local", subnet: placement, scope }] : placement;
     const pw = testUsers();
     const shapeFor = (m: number, r: number) => ({
@@ -198,10 +214,26 @@ export function testCluster(scope: Scope, name: string, placement: string | Test
         tls: { ca: pki.ca, cert: client.cert, key: client.key },
         /** The plan as the bootstrap takes it (placement stays with the plan). */
         nodes: plan.map(({ host: _host, ...n }) => n),
-        start: () => { networks = startClusterNodes(hosts, plan, pw, pki); },
+        start: () => { networks = startClusterNodes(hosts, plan, pw, pki, new Map(), o); },
         add: (more: PlannedNode[]) => {
             if (!networks) throw new Error("testCluster: start() the cluster before adding nodes");
-            startClusterNodes(hosts, more, pw, pki, networks);
+            startClusterNodes(hosts, more, pw, pki, networks, o);
+        },
+        /**
+         * What a certificate renewal does to every node at once (the Docker provider replaces a container whose uploads
+         * changed): stop (SIGTERM: Redis saves), remove, and start a replacement with a new certificate on the same
+         * volume, all nodes in parallel. Returns each node's new certificate.
+         */
+        renewAll: async (): Promise<Map<string, string>> => {
+            if (!networks || !o.volumes) throw new Error("testCluster: renewAll() needs a started cluster with volumes");
+            const nets = networks;
+            await Promise.all(plan.map(async n => {
+                const h = hosts.find(x => x.name === n.host)!;
+                const on = h.scope.engine ? ["-H", h.scope.engine] : [];
+                await dockerAsync([...on, "stop", "-t", "10", n.name]);
+                await dockerAsync([...on, "rm", n.name]);
+            }));
+            return new Map(plan.map(n => [n.name, startClusterNode(hosts.find(x => x.name === n.host)!, n, nets.get(n.host)!, pw, pki, o).cert]));
         },
     };
 }

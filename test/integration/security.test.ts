@@ -3,10 +3,12 @@
 // check would fail if the property were gone.
 import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
 import * as crypto from "crypto";
+import { Cluster } from "ioredis";
 import * as tls from "tls";
+import { converge } from "../../components/cluster/converge";
 import { renderRedisConf } from "../../components/redis/conf";
 import * as wire from "../../components/redis/wire";
-import { aclFor, nodeFiles, redisCommand, Scope, testPki, testUsers } from "./harness";
+import { aclFor, nodeFiles, redisCommand, Scope, testCluster, testPki, testUsers } from "./harness";
 
 jest.setTimeout(120_000);
 
@@ -147,5 +149,59 @@ describe("TLS and network hardening on real containers", () => {
         test("a node on the internal network does not", () => {
             expect(reach(A.name)).toBe("");
         });
+    });
+});
+
+describe("certificate renewal of a whole cluster: every node replaced at once on its volume", () => {
+    const scope = new Scope();
+    const fx = testCluster(scope, "itrn", "172.25.17.0/24", 3, 1, { volumes: true });
+    const on = <T>(n: { ip: string; port: number }, f: (c: Awaited<ReturnType<typeof wire.connect>>) => Promise<T>) =>
+        wire.withClient({ host: n.ip, port: n.port }, { auth: fx.admin, tls: fx.tls, connectTimeoutMs: 1000 }, f);
+    beforeAll(async () => {
+        fx.start();
+        await converge({ nodes: fx.nodes, auth: fx.admin, tls: fx.tls });
+    });
+    afterAll(() => scope.cleanup());
+
+    test("the cluster comes back by itself in its planned roles, serving the new certificates and every acknowledged key", async () => {
+        const masters = fx.plan.filter(n => n.role === "master");
+        const keys = Array.from({ length: 300 }, (_, i) => `renew:${i}`);
+        const app = new Cluster(masters.map(n => ({ host: n.ip, port: n.port })), {
+            redisOptions: { username: "app", password: fx.pw.app, tls: { ca: fx.tls.ca, cert: fx.tls.cert, key: fx.tls.key }, enableReadyCheck: false },
+            enableReadyCheck: false,
+        });
+        try {
+            for (const k of keys) await app.set(k, k);
+            for (const m of app.nodes("master")) expect(Number(await m.call("WAIT", "1", "5000"))).toBe(1);
+        } finally {
+            app.disconnect();
+        }
+
+        const t0 = Date.now();
+        const certs = await fx.renewAll();
+        // No converge: Redis rejoins from nodes.conf on the volume, each node at its fixed address.
+        await wire.waitUntil("the renewed cluster to agree on one slot map with cluster_state:ok", async () => {
+            try {
+                const views = await Promise.all(fx.plan.map(n => on(n, async c => [await wire.clusterInfo(c), await wire.clusterNodes(c)] as const)));
+                return views.every(([info]) => info.cluster_state === "ok") && views.every(([, nodes]) => nodes.every(v => !v.flags.some(f => /fail|handshake|noaddr/.test(f))));
+            } catch { return false; }
+        }, 60_000, 200);
+        console.log(`whole-cluster renewal: ${Date.now() - t0} ms from the first stop to cluster_state:ok everywhere`);
+
+        for (const n of fx.plan) {
+            expect([n.name, await servedFingerprint(n.ip, n.port)]).toEqual([n.name, new crypto.X509Certificate(certs.get(n.name)!).fingerprint256]);
+            const me = (await on(n, wire.clusterNodes)).find(v => v.flags.includes("myself"))!;
+            expect([n.name, me.flags.includes("master") ? "master" : "replica"]).toEqual([n.name, n.role]);
+        }
+        const read = new Cluster(masters.map(n => ({ host: n.ip, port: n.port })), {
+            redisOptions: { username: "app", password: fx.pw.app, tls: { ca: fx.tls.ca, cert: fx.tls.cert, key: fx.tls.key }, enableReadyCheck: false },
+            enableReadyCheck: false,
+        });
+        try {
+            expect(await Promise.all(keys.map(k => read.get(k)))).toEqual(keys);
+        } finally {
+            read.disconnect();
+        }
+        expect((await converge({ nodes: fx.nodes, auth: fx.admin, tls: fx.tls })).actions).toEqual([]);
     });
 });
