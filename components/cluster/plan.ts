@@ -98,14 +98,18 @@ export function slotRanges(masters: number): [number, number][] {
     ]);
 }
 
-/** The host index of every node, in plan order: masters round-robin, then each master's replicas. */
+/**
+ * The host index of every node, in plan order: masters round-robin, then each master's replicas. A node's host
+ * depends only on its shard and replica number, never on the totals, so scaling never moves a node.
+ */
 function placement(masters: number, replicasPerMaster: number, H: number): number[] {
     const out: number[] = [];
     for (let m = 0; m < masters; m++) out.push(m % H);
     for (let m = 0; m < masters; m++) {
         for (let r = 0; r < replicasPerMaster; r++) {
-            // With several hosts, step past the master's host: m + 1 + (r mod (H-1)) never lands on m mod H.
-            out.push(H > 1 ? (m + 1 + (r % (H - 1))) % H : 0);
+            // Step past the master's host: m + 1 + (k mod (H-1)) never lands on m mod H. k also counts the round of
+            // masters (m / H), so each round's replicas take other hosts than the last round's (6 x 1 on 4 hosts: 3 nodes each, not 3/4/3/2).
+            out.push(H > 1 ? (m + 1 + ((r + Math.floor(m / H)) % (H - 1))) % H : 0);
         }
     }
     return out;

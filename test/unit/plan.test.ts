@@ -87,6 +87,30 @@ describe("planCluster", () => {
         }
     });
 
+    test("replicas of each round of masters take other hosts than the last round's: 6 x 1 on 4 hosts puts 3 nodes on each", () => {
+        const hosts = ["h0", "h1", "h2", "h3"];
+        const count = (nodes: ReturnType<typeof planCluster>) => hosts.map(h => nodes.filter(n => n.host === h).length);
+        expect(count(planCluster({ ...shape, masters: 6, replicasPerMaster: 1, hosts }))).toEqual([3, 3, 3, 3]);
+        // 9 x 2 on 6 hosts: 27 nodes, 4 or 5 on each (3 to 6 when every round of replicas took the same hosts).
+        const six = ["a", "b", "c", "d", "e", "f"];
+        const nine = planCluster({ ...shape, masters: 9, replicasPerMaster: 2, hosts: six });
+        expect(six.map(h => nine.filter(n => n.host === h).length).sort()).toEqual([4, 4, 4, 5, 5, 5]);
+        // A master's replicas on distinct hosts, none on the master's own.
+        for (const m of nine.filter(n => n.role === "master")) {
+            const on = nine.filter(n => n.masterName === m.name).map(n => n.host);
+            expect(new Set([m.host, ...on]).size).toBe(3);
+        }
+    });
+
+    test("scaling never moves a node to another host either", () => {
+        const hosts = ["h0", "h1", "h2", "h3"];
+        const plan = (masters: number, replicasPerMaster: number) => planCluster({ ...shape, masters, replicasPerMaster, hosts });
+        for (const [from, to] of [[[5, 1], [9, 1]], [[9, 2], [6, 1]], [[3, 1], [13, 3]]]) {
+            const before = new Map(plan(from[0], from[1]).map(n => [n.name, n.host]));
+            for (const n of plan(to[0], to[1]).filter(a => before.has(a.name))) expect([n.name, n.host]).toEqual([n.name, before.get(n.name)]);
+        }
+    });
+
     test("every node gets a distinct address inside the subnet", () => {
         const nodes = planCluster({ ...shape, masters: 40, replicasPerMaster: 5 });
         const ips = nodes.map(n => n.ip);
@@ -130,7 +154,7 @@ describe("planCluster: a subnet per host", () => {
     test("addresses are per shard in every host's subnet, so 100 x 5 needs /22s even on 3 hosts", () => {
         const big = three.map((h, i) => ({ ...h, subnet: `172.26.${4 * (i + 1)}.0/22` }));
         const nodes = planCluster({ ...shape, masters: 100, replicasPerMaster: 5, hosts: big });
-        expect(big.map(h => nodes.filter(n => n.host === h.name).length)).toEqual([199, 201, 200]);
+        expect(big.map(h => nodes.filter(n => n.host === h.name).length)).toEqual([199, 200, 201]);
         expect(new Set(nodes.map(n => n.ip)).size).toBe(600);
         expect(() => planCluster({ ...shape, masters: 100, replicasPerMaster: 5, hosts: three })).toThrow(/hosts\[0\]\.subnet must be large enough for 100 shards of 6 addresses \(600\)/);
         for (const n of nodes) expect(big.find(h => h.name === n.host)!.subnet.startsWith(n.ip.split(".").slice(0, 2).join("."))).toBe(true);
