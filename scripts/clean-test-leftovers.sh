@@ -3,13 +3,17 @@
 # and volumes labelled rst-test (every test Scope labels what it creates) on the local engine and the test hosts.
 # Otherwise the next run fails on "network with name ... already exists". Never run it beside a test run.
 set -uo pipefail
+# A benchmark in progress (its lock names a live process) keeps its own containers and networks (bench*).
+keep='^$'
+lock="${TMPDIR:-/tmp}/redis-secure-topologies-bench.lock"
+if [ -f "$lock" ] && kill -0 "$(cat "$lock" 2>/dev/null)" 2>/dev/null; then keep='^bench'; echo "    a benchmark is running: leaving bench* alone"; fi
 engines=("")
 for sock in /run/rst-hosts/h*.sock; do [ -S "$sock" ] && engines+=("unix://$sock"); done
 for e in "${engines[@]}"; do
   d=(docker); [ -n "$e" ] && d+=(-H "$e")
   "${d[@]}" info >/dev/null 2>&1 || continue
-  containers=$("${d[@]}" ps -aq --filter label=rst-test)
-  networks=$("${d[@]}" network ls -q --filter label=rst-test)
+  containers=$("${d[@]}" ps -a --filter label=rst-test --format '{{.Names}}' | grep -Ev "$keep")
+  networks=$("${d[@]}" network ls --filter label=rst-test --format '{{.Name}}' | grep -Ev "$keep")
   volumes=$("${d[@]}" volume ls -q --filter label=rst-test)
   [ -z "$containers$networks$volumes" ] && continue
   echo "    ${e:-local engine}: removing $(echo $containers | wc -w) container(s), $(echo $networks | wc -w) network(s), $(echo $volumes | wc -w) volume(s) left by an earlier run"
