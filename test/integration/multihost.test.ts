@@ -1,6 +1,7 @@
 // A 3+3 TLS cluster across three real Docker engines (scripts/test-hosts.sh: each dockerd in its own network
 // namespace, routed to the others without NAT), converged by converge(); then one host is cut off the network
-// (its veth down: the containers keep running, nobody reaches them) and brought back.
+// (its veth down: the containers keep running, nobody reaches them) and brought back; another host crashes (every
+// Redis on it killed, nothing saved) and is restarted.
 import { spawnSync } from "child_process";
 import { Cluster } from "ioredis";
 import * as path from "path";
@@ -34,6 +35,45 @@ if (unavailable) {
         });
         const written = new Map<string, string>(); // key -> value, every write acknowledged
         const lost = "h1";
+
+        /** Until the replicas of `lostMasters` are masters and every survivor reports cluster_state:ok. */
+        async function waitForFailover(lostMasters: PlannedNode[], survivors: PlannedNode[], what: string): Promise<void> {
+            const clients = await Promise.all(survivors.map(n => wire.connect({ host: n.ip, port: n.port }, { auth: admin, tls })));
+            const client = (n: PlannedNode) => clients[survivors.indexOf(n)];
+            try {
+                await wire.waitUntil(`the survivors to promote the lost masters' replicas and report cluster_state:ok (${what})`, async () => {
+                    for (const m of lostMasters) {
+                        const role = (await wire.info(client(replicaOf(m)), "replication")).role;
+                        if (role !== "master") return `${replicaOf(m).name} is ${role}`;
+                    }
+                    for (const n of survivors) {
+                        const state = (await wire.clusterInfo(client(n))).cluster_state;
+                        if (state !== "ok") return `${n.name}: cluster_state ${state}`;
+                    }
+                    return true;
+                }, 60_000, 100);
+            } finally {
+                await Promise.all(clients.map(wire.close));
+            }
+        }
+
+        /** Every node in its planned role (replicas following their planned master), every acknowledged key readable. */
+        async function expectPlannedWithEveryKey(): Promise<void> {
+            for (const n of plan) {
+                await on(n, async c => {
+                    expect((await wire.clusterInfo(c)).cluster_state).toBe("ok");
+                    const repl = await wire.info(c, "replication");
+                    expect([n.name, repl.role]).toEqual([n.name, n.role === "master" ? "master" : "slave"]);
+                    if (n.role === "replica") expect(repl.master_host).toBe(plan.find(p => p.name === n.masterName)!.ip);
+                });
+            }
+            const app = appClient(masters);
+            try {
+                for (const [k, v] of written) expect(await app.get(k)).toBe(v);
+            } finally {
+                app.disconnect();
+            }
+        }
 
         beforeAll(() => {
             // The subnets are fixed, so a run that died half-way would block this one: remove what it left, by name.
@@ -103,36 +143,20 @@ if (unavailable) {
             const lostMasters = masters.filter(m => m.host === lost);
             const survivors = plan.filter(n => n.host !== lost);
             expect(lostMasters.length).toBeGreaterThan(0);
-            const clients = await Promise.all(survivors.map(n => wire.connect({ host: n.ip, port: n.port }, { auth: admin, tls })));
-            const client = (n: PlannedNode) => clients[survivors.indexOf(n)];
-            try {
-                const t0 = Date.now();
-                setTestHostLink(lost, false);
-                await wire.waitUntil("the survivors to promote the lost masters' replicas and report cluster_state:ok", async () => {
-                    for (const m of lostMasters) {
-                        const role = (await wire.info(client(replicaOf(m)), "replication")).role;
-                        if (role !== "master") return `${replicaOf(m).name} is ${role}`;
-                    }
-                    for (const n of survivors) {
-                        const state = (await wire.clusterInfo(client(n))).cluster_state;
-                        if (state !== "ok") return `${n.name}: cluster_state ${state}`;
-                    }
-                    return true;
-                }, 60_000, 100);
-                console.log(`failover after cutting ${lost} off: ${Date.now() - t0} ms`);
+            const t0 = Date.now();
+            setTestHostLink(lost, false);
+            await waitForFailover(lostMasters, survivors, `${lost} cut off`);
+            console.log(`failover after cutting ${lost} off: ${Date.now() - t0} ms`);
 
-                // The cut is real: the host cannot reach the lost nodes and the survivors mark them failing (the
-                // lost replica may still be "fail?", not yet agreed by a majority).
-                await expect(wire.connect({ host: lostMasters[0].ip, port: lostMasters[0].port }, { auth: admin, tls, connectTimeoutMs: 1000 })).rejects.toThrow();
-                const view = await wire.clusterNodes(clients[0]);
-                for (const n of plan.filter(p => p.host === lost)) {
-                    expect(view.find(v => v.ip === n.ip)!.flags).toEqual(expect.arrayContaining([expect.stringMatching(/^fail\??$/)]));
-                }
-                for (const m of lostMasters) expect(view.find(v => v.ip === m.ip)!.flags).toContain("fail");
-                for (const m of lostMasters) expect(view.find(v => v.ip === replicaOf(m).ip)!.slots).toEqual([m.slots]);
-            } finally {
-                await Promise.all(clients.map(wire.close));
+            // The cut is real: the host cannot reach the lost nodes and the survivors mark them failing (the
+            // lost replica may still be "fail?", not yet agreed by a majority).
+            await expect(wire.connect({ host: lostMasters[0].ip, port: lostMasters[0].port }, { auth: admin, tls, connectTimeoutMs: 1000 })).rejects.toThrow();
+            const view = await on(survivors[0], wire.clusterNodes);
+            for (const n of plan.filter(p => p.host === lost)) {
+                expect(view.find(v => v.ip === n.ip)!.flags).toEqual(expect.arrayContaining([expect.stringMatching(/^fail\??$/)]));
             }
+            for (const m of lostMasters) expect(view.find(v => v.ip === m.ip)!.flags).toContain("fail");
+            for (const m of lostMasters) expect(view.find(v => v.ip === replicaOf(m).ip)!.slots).toEqual([m.slots]);
 
             const app = appClient(survivors);
             try {
@@ -158,20 +182,48 @@ if (unavailable) {
 
             const healed = await converge({ nodes, auth: admin, tls });
             expect(healed.actions).toContain(`${m.name}: CLUSTER FAILOVER (back to master)`);
-            for (const n of plan) {
-                await on(n, async c => {
-                    expect((await wire.clusterInfo(c)).cluster_state).toBe("ok");
-                    const repl = await wire.info(c, "replication");
-                    expect(repl.role).toBe(n.role === "master" ? "master" : "slave");
-                    if (n.role === "replica") expect(repl.master_host).toBe(plan.find(p => p.name === n.masterName)!.ip);
-                });
-            }
+            await expectPlannedWithEveryKey();
+            expect((await converge({ nodes, auth: admin, tls })).actions).toEqual([]);
+        });
+
+        test("a host crashes (every Redis on it killed, nothing saved): failover, every acknowledged key served; restarted, its nodes resync and converge restores the roles", async () => {
+            const crashed = "h2";
+            const scope = scopes[HOSTS.indexOf(crashed)];
+            const onHost = plan.filter(n => n.host === crashed);
+            const crashedMasters = masters.filter(n => n.host === crashed);
+            // Fresh writes on every master, acknowledged by its replica, right before the crash.
             const app = appClient(masters);
             try {
-                for (const [k, v] of written) expect(await app.get(k)).toBe(v);
+                for (let i = 0; i < 150; i++) { await app.set(`crash:${i}`, `v${i}`); written.set(`crash:${i}`, `v${i}`); }
+                for (const mm of app.nodes("master")) expect(Number(await mm.call("WAIT", "1", "5000"))).toBe(1);
             } finally {
                 app.disconnect();
             }
+            const t0 = Date.now();
+            scope.docker("kill", ...onHost.map(n => n.name)); // SIGKILL: no shutdown save
+            await waitForFailover(crashedMasters, plan.filter(n => n.host !== crashed), `${crashed} crashed`);
+            console.log(`failover after ${crashed} crashed: ${Date.now() - t0} ms`);
+            const survivorsApp = appClient(plan.filter(n => n.host !== crashed && n.role === "master"));
+            try {
+                for (const [k, v] of written) expect(await survivorsApp.get(k)).toBe(v);
+            } finally {
+                survivorsApp.disconnect();
+            }
+
+            scope.docker("start", ...onHost.map(n => n.name));
+            for (const n of onHost) {
+                await wire.waitUntil(`${n.name} to rejoin as a replica with its link up`, async () => {
+                    try {
+                        return await on(n, async c => {
+                            const repl = await wire.info(c, "replication");
+                            return repl.role === "slave" && repl.master_link_status === "up" ? true : `${repl.role}, link ${repl.master_link_status}`;
+                        });
+                    } catch (e) { return (e as Error).message; }
+                }, 60_000, 200);
+            }
+            const healed = await converge({ nodes, auth: admin, tls });
+            for (const m of crashedMasters) expect(healed.actions).toContain(`${m.name}: CLUSTER FAILOVER (back to master)`);
+            await expectPlannedWithEveryKey();
             expect((await converge({ nodes, auth: admin, tls })).actions).toEqual([]);
         });
 
