@@ -46,13 +46,15 @@ export function stackSettings(cfg: ConfigReader): StackSettings {
 }
 
 /** Which stack config key sets each component field (the first part of a field such as "hosts[1].subnet"). */
-const CONFIG_KEYS: Record<"chain" | "tunnel" | "cluster", Record<string, string>> = {
+const CONFIG_KEYS: Record<"chain" | "tunnel" | "cluster" | "stack", Record<string, string>> = {
     chain: { hops: "chainHops", subnet: "chainSubnet", maxmemory: "maxmemory" },
     tunnel: { listenPort: "tunnelListenPort", subnet: "tunnelSubnet" },
     cluster: {
         masters: "clusterMasters", replicasPerMaster: "clusterReplicasPerMaster", hosts: "clusterHosts", subnet: "clusterSubnet",
         antiAffinity: "clusterAntiAffinity", maxmemory: "maxmemory",
     },
+    // Checks across components name the keys themselves.
+    stack: { chainSubnet: "chainSubnet", tunnelSubnet: "tunnelSubnet", clusterSubnet: "clusterSubnet", clusterHosts: "clusterHosts" },
 };
 
 /** Runs `check`; a ValidationError is re-thrown naming the stack config key instead of the component's field. */
@@ -79,17 +81,12 @@ export function checkSettings(stack: string, s: StackSettings): void {
         local.push({ field: "chainSubnet", cidr: s.chain.subnet! }, { field: "tunnelSubnet", cidr: s.tunnel!.subnet });
     }
     if (s.cluster) {
-        const { subnets } = asConfig("cluster", `cluster-${stack}`, () => clusterPlan(`cluster-${stack}`, s.cluster));
+        const { hosts, subnets } = asConfig("cluster", `cluster-${stack}`, () => clusterPlan(`cluster-${stack}`, s.cluster));
         // At most one host is the local engine (clusterPlan checks): the one without a dockerHost.
-        const hosts = s.cluster.hosts ?? [{ name: "local" }];
         const i = hosts.findIndex(h => h.dockerHost === undefined);
         if (i >= 0) local.push({ field: hosts[i].subnet !== undefined ? `clusterHosts[${i}].subnet` : "clusterSubnet", cidr: subnets.get(hosts[i].name)! });
     }
-    try {
-        v.disjointSubnets(local);
-    } catch (e) {
-        throw e instanceof ValidationError ? new ValidationError(`stack config ${PROJECT}:${e.message}`, e.field) : e;
-    }
+    asConfig("stack", stack, () => v.disjointSubnets(local));
 }
 
 export function deploy(): Record<string, unknown> {

@@ -58,9 +58,10 @@ export interface RedisClusterArgs {
 
 /**
  * Every check RedisCluster makes, as a pure function of its name and args (a program can run it for all its
- * components before creating any): the planned nodes, each host's subnet and the node timeout.
+ * components before creating any): the planned nodes, the hosts (default: the local engine), each host's subnet and
+ * the node timeout.
  */
-export function clusterPlan(name: string, args: RedisClusterArgs = {}): { nodes: PlannedNode[]; subnets: Map<string, string>; nodeTimeoutMs: number } {
+export function clusterPlan(name: string, args: RedisClusterArgs = {}): { nodes: PlannedNode[]; hosts: ClusterHost[]; subnets: Map<string, string>; nodeTimeoutMs: number } {
     const hosts = args.hosts ?? [{ name: "local" }];
     if (!Array.isArray(hosts)) v.fail("hosts", "a list of hosts ({ name, dockerHost?, subnet? })", hosts);
     hosts.forEach((h, i) => {
@@ -82,7 +83,7 @@ export function clusterPlan(name: string, args: RedisClusterArgs = {}): { nodes:
     checkAntiAffinity(args.antiAffinity ?? "hard", hosts.length, shape.replicasPerMaster);
     if (args.maxmemory !== undefined) v.memorySize("maxmemory", args.maxmemory);
     const nodeTimeoutMs = v.intInRange("nodeTimeoutMs", args.nodeTimeoutMs ?? 5000, 500, 120_000);
-    return { nodes, subnets: new Map(Object.entries(hostSubnets(shape))), nodeTimeoutMs };
+    return { nodes, hosts, subnets: new Map(Object.entries(hostSubnets(shape))), nodeTimeoutMs };
 }
 
 export class RedisCluster extends pulumi.ComponentResource {
@@ -100,12 +101,12 @@ export class RedisCluster extends pulumi.ComponentResource {
 
     constructor(name: string, args: RedisClusterArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         super("redis-secure-topologies:cluster:RedisCluster", name, {}, opts);
-        const { nodes, subnets, nodeTimeoutMs } = clusterPlan(name, args);
+        const { nodes, hosts: hostArgs, subnets, nodeTimeoutMs } = clusterPlan(name, args);
         this.nodes = nodes;
         const internal = args.internalNetwork ?? subnets.size === 1;
         this.tls = args.tls ?? true;
         const mutual = this.tls && (args.mutualTls ?? false);
-        const hosts = (args.hosts ?? [{ name: "local" }]).map(h => ({
+        const hosts = hostArgs.map(h => ({
             ...h,
             provider: h.provider ?? (h.dockerHost ? new docker.Provider(`${name}-engine-${h.name}`, { host: h.dockerHost }, { parent: this }) : undefined),
         }));

@@ -57,6 +57,13 @@ if (unavailable) {
             }
         }
 
+        /** Until `n` answers again (connecting inside the poll: its route or process comes back late) as a replica
+         *  with its master link up; a returning master comes back as one. */
+        const waitForRejoin = (n: PlannedNode) => wire.waitUntil(`${n.name} to rejoin as a replica with its link up`, () => on(n, async c => {
+            const repl = await wire.info(c, "replication");
+            return repl.role === "slave" && repl.master_link_status === "up" ? true : `${repl.role}, link ${repl.master_link_status}`;
+        }), 60_000, 200);
+
         /** Every node in its planned role (replicas following their planned master), every acknowledged key readable. */
         async function expectPlannedWithEveryKey(): Promise<void> {
             for (const n of plan) {
@@ -174,11 +181,7 @@ if (unavailable) {
         test("the host comes back: converge restores the planned roles, every key is readable, a second converge does nothing", async () => {
             setTestHostLink(lost, true);
             const [m] = masters.filter(n => n.host === lost);
-            // Connect inside the poll: the host's route comes back with the link.
-            await wire.waitUntil(`${m.name} to rejoin as a replica`, () => on(m, async c => {
-                const repl = await wire.info(c, "replication");
-                return repl.role === "slave" && repl.master_link_status === "up" ? true : `${repl.role}, link ${repl.master_link_status}`;
-            }), 60_000, 200);
+            await waitForRejoin(m);
 
             const healed = await converge({ nodes, auth: admin, tls });
             expect(healed.actions).toContain(`${m.name}: CLUSTER FAILOVER (back to master)`);
@@ -211,16 +214,7 @@ if (unavailable) {
             }
 
             scope.docker("start", ...onHost.map(n => n.name));
-            for (const n of onHost) {
-                await wire.waitUntil(`${n.name} to rejoin as a replica with its link up`, async () => {
-                    try {
-                        return await on(n, async c => {
-                            const repl = await wire.info(c, "replication");
-                            return repl.role === "slave" && repl.master_link_status === "up" ? true : `${repl.role}, link ${repl.master_link_status}`;
-                        });
-                    } catch (e) { return (e as Error).message; }
-                }, 60_000, 200);
-            }
+            for (const n of onHost) await waitForRejoin(n);
             const healed = await converge({ nodes, auth: admin, tls });
             for (const m of crashedMasters) expect(healed.actions).toContain(`${m.name}: CLUSTER FAILOVER (back to master)`);
             await expectPlannedWithEveryKey();
