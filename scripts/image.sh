@@ -19,8 +19,7 @@ done
 
 copy_to_targets() {
   for host in ${targets[@]+"${targets[@]}"}; do
-    if docker -H "$host" image inspect "$TAG" >/dev/null 2>&1; then echo "==> image $TAG on $host: present"; continue; fi
-    step "load image $TAG on $host" docker -H "$host" load -q -i "$tarball" || { echo "image.sh: could not load $TAG on $host" >&2; exit 1; }
+    load_image_on "$host" || { echo "image.sh: could not load $TAG on $host" >&2; exit 1; }
   done
 }
 

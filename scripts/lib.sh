@@ -8,6 +8,11 @@ IMAGE_REVISION=1
 IMAGE_TAG="${RST_IMAGE:-redis-secure-topologies/redis:bookworm-r$IMAGE_REVISION}"
 IMAGE_TARBALL="$CACHE_ROOT/images/redis-bookworm-r$IMAGE_REVISION.tar"
 
+load_image_on() { # load_image_on <docker host>: the cached tarball onto that engine, unless it has the image already
+  if docker -H "$1" image inspect "$IMAGE_TAG" >/dev/null 2>&1; then echo "==> image $IMAGE_TAG on $1: present"; return 0; fi
+  step "load image $IMAGE_TAG on $1" docker -H "$1" load -q -i "$IMAGE_TARBALL"
+}
+
 step() { # step "what" command...
   local what="$1"; shift
   local t0=$SECONDS

@@ -62,17 +62,11 @@ wait_engine() {
   return 1
 }
 
-load_image() {
-  local n=$1
-  docker -H "$(engine "$n")" image inspect "$IMAGE_TAG" >/dev/null 2>&1 && return 0
-  docker -H "$(engine "$n")" load -q -i "$IMAGE_TARBALL" >/dev/null
-}
-
 networks() { local n; for n in $(seq 1 "$1"); do network "$n"; done; }
 engines() { local n; for n in "$@"; do start_engine "$n"; done; for n in "$@"; do wait_engine "$n"; done; }
 images() { # in parallel; fails if any load fails
   local n pids=() rc=0
-  for n in $(seq 1 "$1"); do load_image "$n" & pids+=($!); done
+  for n in $(seq 1 "$1"); do load_image_on "$(engine "$n")" & pids+=($!); done
   for n in "${pids[@]}"; do wait "$n" || rc=1; done
   return $rc
 }

@@ -1,5 +1,4 @@
 // ClusterBootstrap: a Pulumi dynamic resource that converges the live cluster to the plan on create and on
-// ClusterBootstrap: a Pulumi dynamic resource that converges the live cluster to the plan on create and on
 // every update (MEET, ADDSLOTS, REPLICATE, fail-back, moving slots on scale out/in). Pulumi runs the update after
 // creating added containers and before deleting removed ones, so removed nodes still answer while their slots move.
 // With unchanged inputs, diff reads the live cluster and asks for an update when it drifted from the plan, so a

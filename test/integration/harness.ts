@@ -19,9 +19,14 @@ export function docker(...args: string[]): string {
     return dockerOn(undefined, ...args);
 }
 
-/** The docker CLI against `engine` (a DOCKER_HOST address such as unix:///run/rst-hosts/h1.sock; none: local). */
+/** The docker CLI's arguments for `engine` (a DOCKER_HOST address such as unix:///run/rst-hosts/h1.sock; none: local). */
+export function onEngine(engine: string | undefined, ...args: string[]): string[] {
+    return engine ? ["-H", engine, ...args] : args;
+}
+
+/** The docker CLI against `engine` (see onEngine). */
 export function dockerOn(engine: string | undefined, ...args: string[]): string {
-    return execFileSync("docker", engine ? ["-H", engine, ...args] : args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+    return execFileSync("docker", onEngine(engine, ...args), { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
 }
 
 /** `docker ...` without blocking the event loop (so timers and Redis polls keep running); errors carry the exit code. */
@@ -83,7 +88,7 @@ export class Scope {
     logs(): string {
         const ids = this.docker("ps", "-aq", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
         return ids.map(id => {
-            const r = spawnSync("docker", [...(this.engine ? ["-H", this.engine] : []), "logs", id], { encoding: "utf8" });
+            const r = spawnSync("docker", onEngine(this.engine, "logs", id), { encoding: "utf8" });
             return r.stdout + r.stderr;
         }).join("\n");
     }
@@ -180,7 +185,7 @@ export function startClusterNodes(hosts: TestHost[], plan: PlannedNode[], pw: Te
  *  redisNode() gives it (created if missing, kept if there: a replacement finds the data and nodes.conf). */
 export function startClusterNode(host: TestHost, n: PlannedNode, network: string, pw: TestUsers, pki: TestPki, o: { volumes?: boolean } = {}): { cert: string; key: string } {
     const volume = o.volumes ? `${n.name}-data` : undefined;
-    if (volume && spawnSync("docker", [...(host.scope.engine ? ["-H", host.scope.engine] : []), "volume", "inspect", volume]).status !== 0) host.scope.volume(volume);
+    if (volume && spawnSync("docker", onEngine(host.scope.engine, "volume", "inspect", volume)).status !== 0) host.scope.volume(volume);
     const cert = pki.issue(n.name, "peer", [n.name, "localhost"], [n.ip, "127.0.0.1"]);
     const conf = renderRedisConf({
         port: 0,
@@ -229,9 +234,8 @@ export function testCluster(scope: Scope, name: string, placement: string | Test
             const nets = networks;
             await Promise.all(plan.map(async n => {
                 const h = hosts.find(x => x.name === n.host)!;
-                const on = h.scope.engine ? ["-H", h.scope.engine] : [];
-                await dockerAsync([...on, "stop", "-t", "10", n.name]);
-                await dockerAsync([...on, "rm", n.name]);
+                await dockerAsync(onEngine(h.scope.engine, "stop", "-t", "10", n.name));
+                await dockerAsync(onEngine(h.scope.engine, "rm", n.name));
             }));
             return new Map(plan.map(n => [n.name, startClusterNode(hosts.find(x => x.name === n.host)!, n, nets.get(n.host)!, pw, pki, o).cert]));
         },

@@ -23,7 +23,7 @@ describe("stack config errors on the real engine", () => {
 
     /** Runs `pulumi up` with `config` (path syntax) and returns its error output; fails if the update succeeds. */
     async function upFails(config: Record<string, string>): Promise<string> {
-        for (const key of Object.keys((await stack.getAllConfig()))) await stack.removeConfig(key);
+        await stack.removeAllConfig(Object.keys(await stack.getAllConfig()));
         for (const [key, value] of Object.entries(config)) await stack.setConfig(`${KEY}:${key}`, { value }, true);
         const r = spawnSync("npx", ["--no-install", "ts-node", "--transpile-only", path.join(__dirname, "fixtures/stack-up.ts"), "itcfg", backend, workDir],
             { encoding: "utf8", cwd: path.join(__dirname, "../..") });
@@ -56,7 +56,7 @@ describe("stack config errors on the real engine", () => {
     });
 
     test("valid config with nothing to deploy: up succeeds and the stack is empty", async () => {
-        for (const key of Object.keys((await stack.getAllConfig()))) await stack.removeConfig(key);
+        await stack.removeAllConfig(Object.keys(await stack.getAllConfig()));
         await stack.setAllConfig({ [`${KEY}:deployChain`]: { value: "false" }, [`${KEY}:deployCluster`]: { value: "false" } });
         const r = await stack.up();
         expect(r.summary.result).toBe("succeeded");
