@@ -228,11 +228,7 @@ async function main(): Promise<void> {
     const spipedAll = [...main.filter(m => m.target.startsWith("spiped")), ...variants];
     const score = (id: string) => spipedAll.filter(m => m.target === id && !m.error).reduce((s, m) => s + (m.set ?? 0) + (m.get ?? 0), 0);
     const best = SPIPED_VARIANTS.map(v => `spiped:${v.id}`).sort((a, b) => score(b) - score(a))[0];
-    let pulumiRow = "not measured: resource plugins unavailable";
-    try {
-        const missing = toolchain().missingPlugins;
-        if (missing.length) pulumiRow += ` (missing: ${missing.join(", ")})`;
-    } catch (e) { pulumiRow += ` (${(e as Error).message})`; }
+    const pulumiRow = "not measured yet";
 
     const b1 = boot[0];
     const summary = table(["comparison", "ours", "baseline", "ratio (ours / baseline)"], [

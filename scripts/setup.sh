@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything a fresh machine needs, idempotent and cached: Debian packages, node modules, a running Docker
-# engine, the Redis+spiped image, the test hosts' engines, and the Pulumi CLI (+ plugins where they can be had).
+# engine, the Redis+spiped image, and the Pulumi toolchain (CLI, Node language host, tls/random/docker plugins).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
@@ -13,7 +13,5 @@ if [ ! -d node_modules/@pulumi/pulumi ] || [ package.json -nt node_modules/.pack
 fi
 step "docker engine" bash scripts/docker-engine.sh
 step "redis image" bash scripts/image.sh
-# Extra engines for the multi-host tests; where they cannot run (no root, no network namespaces) those tests skip.
-step "test hosts" bash scripts/test-hosts.sh || echo "    test hosts did not start: test/integration/multihost.test.ts will be skipped"
 step "pulumi toolchain" bash scripts/toolchain.sh
 echo "==> setup done in $((SECONDS - t0))s"

@@ -11,13 +11,12 @@ import { deploy } from "../program";
 export const REPO = path.resolve(__dirname, "..");
 export const CACHE = process.env.RST_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "redis-secure-topologies");
 
-/** Where scripts/toolchain.sh put the pulumi CLI (binDir, its parent root), and which plugins it could not provide. */
-export function toolchain(): { binDir: string; root: string; missingPlugins: string[] } {
+/** Where scripts/toolchain.sh put the pulumi CLI and the Node language host (binDir) and its parent (root). */
+export function toolchain(): { binDir: string; root: string } {
     const pointer = path.join(CACHE, "pulumi-bin-dir");
     if (!fs.existsSync(pointer)) throw new Error(`no Pulumi toolchain yet: run \`npm run setup\` (${pointer} missing)`);
     const binDir = fs.readFileSync(pointer, "utf8").trim();
-    const missing = path.join(path.dirname(binDir), "missing-plugins");
-    return { binDir, root: path.dirname(binDir), missingPlugins: fs.existsSync(missing) ? fs.readFileSync(missing, "utf8").split("\n").filter(Boolean) : [] };
+    return { binDir, root: path.dirname(binDir) };
 }
 
 /** The offline Pulumi environment: file backend (default: the cache's shared state folder), passphrase file, the built CLI. */
@@ -36,24 +35,32 @@ export function stackEnv(backendDir = path.join(CACHE, "state")): Record<string,
 
 /**
  * Opens (or creates) a stack of the project. `backendDir` defaults to the cache's shared state folder; `workDir`
- * (default: the repo) holds Pulumi.yaml and the stacks/ folder where the stack's config file is written.
+ * (default: the repo) holds Pulumi.yaml and the stacks/ folder where the stack's config file is written; `program`
+ * (default: the project's deploy()) runs in-process.
  */
-export async function openStack(stackName: string, backendDir?: string, workDir = REPO): Promise<Stack> {
+export async function openStack(stackName: string, backendDir?: string, workDir = REPO, program: PulumiFn = async () => deploy()): Promise<Stack> {
     const ws = await LocalWorkspace.create({
         workDir,
-        program: async () => deploy(),
+        program,
         pulumiCommand: await PulumiCommand.get({ root: toolchain().root, skipVersionCheck: true }),
         envVars: stackEnv(backendDir),
     });
     return Stack.createOrSelect(stackName, ws);
 }
 
-/** A copy of the project's Pulumi.yaml and stacks/ under `dir`, so a test's stack config never lands in the repo. */
+/** What a copy of the project needs to run with the plain CLI as well as in-process. */
+const PROJECT_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts", "program.ts", "components", "stacks"];
+
+/**
+ * A copy of the project (program, components, Pulumi.yaml, stacks/) under `dir`, with the repo's node_modules linked
+ * in (the dynamic provider and the plain CLI's language host load @pulumi/pulumi from there), so a test's stack config
+ * never lands in the repo.
+ */
 export function projectCopy(dir: string): string {
     const to = path.join(dir, "project");
-    fs.mkdirSync(path.join(to, "stacks"), { recursive: true });
-    fs.copyFileSync(path.join(REPO, "Pulumi.yaml"), path.join(to, "Pulumi.yaml"));
-    for (const f of fs.readdirSync(path.join(REPO, "stacks"))) fs.copyFileSync(path.join(REPO, "stacks", f), path.join(to, "stacks", f));
+    fs.mkdirSync(to, { recursive: true });
+    for (const f of PROJECT_FILES) fs.cpSync(path.join(REPO, f), path.join(to, f), { recursive: true });
+    fs.symlinkSync(path.join(REPO, "node_modules"), path.join(to, "node_modules"), "dir");
     return to;
 }
 
@@ -61,7 +68,7 @@ export function projectCopy(dir: string): string {
 export async function inlineStack(projectName: string, stackName: string, backendDir: string, program: PulumiFn): Promise<Stack> {
     return LocalWorkspace.createOrSelectStack({ projectName, stackName, program }, {
         pulumiCommand: await PulumiCommand.get({ root: toolchain().root, skipVersionCheck: true }),
-        envVars: { ...stackEnv(backendDir), PULUMI_HOME: `${backendDir}.home` },
+        envVars: stackEnv(backendDir),
     });
 }
 
@@ -71,12 +78,6 @@ async function main(): Promise<void> {
         // The package's guard command, against this project's stack in the offline environment.
         Object.assign(process.env, stackEnv(), { PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true" });
         process.exit(await guardMain(["guard", "--stack", stackName, "--cwd", REPO, ...rest]));
-    }
-    const { missingPlugins } = toolchain();
-    if (missingPlugins.length && command !== "destroy") {
-        console.error(`cannot ${command} stack ${stackName}: the resource plugins ${missingPlugins.join(", ")} are not installed and ` +
-            "could not be built here (see the toolchain output above for the exact Go modules the proxy refused).");
-        process.exit(2);
     }
     const stack = await openStack(stackName);
     const onOutput = (s: string) => process.stdout.write(s);
