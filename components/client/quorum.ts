@@ -4,7 +4,6 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { Certificate, CertificateAuthority } from "../pki";
-import { renderRedisConf } from "../redis/conf";
 import { DEFAULT_IMAGE, redisNode } from "../redis/node";
 import { RedisUsers, UserCredential } from "../redis/users";
 import * as v from "../validate";
@@ -68,12 +67,12 @@ export class LockQuorum extends pulumi.ComponentResource {
                 image: args.image ?? DEFAULT_IMAGE,
                 networkName: network.name,
                 ipv4Address: n.ip,
-                redisConf: renderRedisConf({
+                conf: {
                     port: this.tls ? 0 : n.port,
                     tls: this.tls ? { port: n.port, mutual: false } : undefined,
                     appendonly: true,
                     appendfsync: "always",
-                }),
+                },
                 aclFile: users.aclFile,
                 tls: ca && cert && { caPem: ca.certPem, certPem: cert.certPem, keyPem: cert.privateKeyPem },
             }, child);

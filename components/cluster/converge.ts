@@ -27,6 +27,13 @@ type Client = Awaited<ReturnType<typeof wire.connect>>;
 /** Redis abandons a manual failover after 5 s (CLUSTER_MF_TIMEOUT); converge asks again after this long. */
 const MANUAL_FAILOVER_RETRY_MS = 6000;
 
+/** What a user reads when a planned node does not answer: the node, the likely cause and the fix. */
+export function unreachableNode(n: { name: string; ip: string; port: number }, lastError: string): string {
+    return `cluster node ${n.name} does not answer at ${n.ip}:${n.port} (${lastError}). Its container is most likely stopped or ` +
+        "was removed outside Pulumi, which the stored state cannot know: run `pulumi up --refresh` (or set `options: refresh: always` " +
+        `in Pulumi.yaml) so Pulumi starts it again. If it is running, read \`docker logs ${n.name}\` and check that this machine routes to ${n.ip}.`;
+}
+
 export async function converge(input: ConvergeInput): Promise<ConvergeResult> {
     const timeout = input.timeoutMs ?? 60_000;
     const opts: wire.ConnectOptions = { auth: input.auth, tls: input.tls };
@@ -47,7 +54,7 @@ export async function converge(input: ConvergeInput): Promise<ConvergeResult> {
                     lastError = (e as Error).message;
                     return lastError;
                 }
-            }, Math.min(timeout, 20_000), 100).catch(() => { throw new Error(`cluster node ${n.name}: ${lastError}`); });
+            }, Math.min(timeout, 20_000), 100).catch(() => { throw new Error(unreachableNode(n, lastError)); });
         }));
         const c = (name: string) => clients.get(name)!;
         const ids: Record<string, string> = {};

@@ -3,7 +3,6 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { Certificate, CertificateAuthority } from "../pki";
-import { renderRedisConf } from "../redis/conf";
 import { DEFAULT_IMAGE, redisNode } from "../redis/node";
 import { RedisUsers } from "../redis/users";
 import * as v from "../validate";
@@ -125,19 +124,19 @@ export class RedisCluster extends pulumi.ComponentResource {
             const cert = this.tls ? new Certificate(`${n.name}-tls`, {
                 ca, commonName: n.name, use: "peer", dnsNames: [n.name, "localhost"], ipAddresses: [n.ip, "127.0.0.1"],
             }, { parent: this }) : undefined;
-            const redisConf = users.replication.password.apply(password => renderRedisConf({
-                port: this.tls ? 0 : n.port,
-                tls: this.tls ? { port: n.port, mutual } : undefined,
-                cluster: { announceIp: n.ip, announcePort: n.port, announceBusPort: n.busPort, nodeTimeoutMs },
-                replicationUser: { name: users.replication.username, password },
-                maxmemory: args.maxmemory,
-                maxmemoryPolicy: args.maxmemoryPolicy,
-            }));
             return redisNode(n.name, {
                 image: args.image ?? DEFAULT_IMAGE,
                 networkName: networks.get(n.host)!.name,
                 ipv4Address: n.ip,
-                redisConf,
+                conf: {
+                    port: this.tls ? 0 : n.port,
+                    tls: this.tls ? { port: n.port, mutual } : undefined,
+                    cluster: { announceIp: n.ip, announcePort: n.port, announceBusPort: n.busPort, nodeTimeoutMs },
+                    replicationUser: { name: users.replication.username },
+                    maxmemory: args.maxmemory,
+                    maxmemoryPolicy: args.maxmemoryPolicy,
+                },
+                replicationPassword: users.replication.password,
                 aclFile: users.aclFile,
                 tls: cert && { caPem: ca.certPem, certPem: cert.certPem, keyPem: cert.privateKeyPem },
             }, { parent: this, provider: host.provider });

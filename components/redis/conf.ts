@@ -20,8 +20,8 @@ export interface NodeConf {
     replicaOf?: { host: string; port: number; tls: boolean };
     /** Cluster mode: the address this node announces to clients and peers. */
     cluster?: { announceIp: string; announcePort: number; announceBusPort: number; nodeTimeoutMs: number };
-    /** The user replicas authenticate as (`masteruser`), its password read from the ACL file's twin. */
-    replicationUser?: { name: string; password: string };
+    /** The user replicas authenticate as (`masteruser`/`masterauth`). */
+    replicationUser?: { name: string; password?: string };
     maxmemory?: string;
     maxmemoryPolicy?: string;
     appendonly?: boolean;
@@ -70,7 +70,7 @@ export function renderRedisConf(c: NodeConf): string {
         if (c.tls) lines.push("tls-replication yes", "tls-cluster yes");
     }
     if (c.replicationUser) {
-        lines.push(`masteruser ${c.replicationUser.name}`, `masterauth ${c.replicationUser.password}`);
+        lines.push(`masteruser ${c.replicationUser.name}`, `masterauth ${c.replicationUser.password ?? ""}`);
     }
     if (c.maxmemory) lines.push(`maxmemory ${c.maxmemory}`);
     if (c.maxmemoryPolicy) lines.push(`maxmemory-policy ${c.maxmemoryPolicy}`);

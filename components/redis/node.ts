@@ -2,7 +2,7 @@
 // Secrets reach the container only as uploaded files (Pulumi secrets in state), never on a command line or env.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { CONF_DIR, TLS_DIR } from "./conf";
+import { CONF_DIR, NodeConf, renderRedisConf, TLS_DIR } from "./conf";
 
 /** The image scripts/image.sh builds locally (Debian's redis-server 7.0 with TLS, and spiped). */
 export const DEFAULT_IMAGE = "redis-secure-topologies/redis:bookworm-r1";
@@ -15,17 +15,27 @@ export interface RedisNodeArgs {
     /** Static address on the network (keeps certificates' IP SANs and cluster nodes.conf valid). */
     ipv4Address?: string;
     aliases?: string[];
-    redisConf: pulumi.Input<string>;
+    /** What redis.conf says; with `replicationUser`, its password comes from `replicationPassword`. */
+    conf: NodeConf;
+    replicationPassword?: pulumi.Input<string>;
     aclFile: pulumi.Input<string>;
     tls?: NodeTls;
     /** Publish container port -> host address:port (nothing is published by default). */
     publish?: { internal: number; external: number; ip: string }[];
 }
 
+/** Label holding redis.conf with the password left out, so `pulumi preview --diff` shows a config change line by line
+ *  (the uploads hold secrets, so the provider shows all of them only as [secret]). */
+export const CONF_LABEL = "redis-secure-topologies.redis-conf";
+
 export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomResourceOptions): docker.Container {
     const secretFile = (file: string, content: pulumi.Input<string>) => ({ file, content: pulumi.secret(content), permissions: "0600" });
+    const withPassword = (password: string) => ({ ...a.conf, replicationUser: a.conf.replicationUser && { ...a.conf.replicationUser, password } });
+    const redisConf = a.conf.replicationUser
+        ? pulumi.output(a.replicationPassword ?? "").apply(p => renderRedisConf(withPassword(p)))
+        : renderRedisConf(a.conf);
     const uploads: docker.types.input.ContainerUpload[] = [
-        secretFile(`${CONF_DIR}/redis.conf`, a.redisConf),
+        secretFile(`${CONF_DIR}/redis.conf`, redisConf),
         secretFile(`${CONF_DIR}/users.acl`, a.aclFile),
     ];
     if (a.tls) {
@@ -40,6 +50,7 @@ export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomRes
         hostname: name,
         image: a.image,
         command: ["redis-server", `${CONF_DIR}/redis.conf`],
+        labels: [{ label: CONF_LABEL, value: renderRedisConf(withPassword("(secret)")) }],
         networksAdvanced: [{ name: a.networkName, ipv4Address: a.ipv4Address, aliases: [name, ...(a.aliases ?? [])] }],
         ports: a.publish?.map(p => ({ internal: p.internal, external: p.external, ip: p.ip })),
         uploads,

@@ -2,7 +2,6 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { Certificate, CertificateAuthority } from "../pki";
-import { renderRedisConf } from "../redis/conf";
 import { DEFAULT_IMAGE, redisNode } from "../redis/node";
 import { RedisUsers } from "../redis/users";
 import * as v from "../validate";
@@ -72,20 +71,20 @@ export class ReplicationChain extends pulumi.ComponentResource {
             const cert = new Certificate(`${n.name}-tls`, {
                 ca, commonName: n.name, use: "peer", dnsNames: [n.name, "localhost"], ipAddresses: [n.ip, "127.0.0.1"],
             }, { parent: this });
-            const redisConf = users.replication.password.apply(password => renderRedisConf({
-                port: n.plainPort,
-                tls: n.tlsPort ? { port: n.tlsPort, mutual: args.mutualTls ?? false } : undefined,
-                replicaOf: n.replicaOf && { host: n.replicaOf.ip, port: n.replicaOf.port, tls: n.replicaOf.tls },
-                replicationUser: n.replicaOf && { name: users.replication.username, password },
-                maxmemory: args.maxmemory,
-                maxmemoryPolicy: args.maxmemoryPolicy,
-            }));
             // Replicas start after their master so the first sync does not wait on a retry.
             containers.push(redisNode(n.name, {
                 image: args.image ?? DEFAULT_IMAGE,
                 networkName: network.name,
                 ipv4Address: n.ip,
-                redisConf,
+                conf: {
+                    port: n.plainPort,
+                    tls: n.tlsPort ? { port: n.tlsPort, mutual: args.mutualTls ?? false } : undefined,
+                    replicaOf: n.replicaOf && { host: n.replicaOf.ip, port: n.replicaOf.port, tls: n.replicaOf.tls },
+                    replicationUser: n.replicaOf && { name: users.replication.username },
+                    maxmemory: args.maxmemory,
+                    maxmemoryPolicy: args.maxmemoryPolicy,
+                },
+                replicationPassword: users.replication.password,
                 aclFile: users.aclFile,
                 tls: { caPem: ca.certPem, certPem: cert.certPem, keyPem: cert.privateKeyPem },
             }, { ...child, dependsOn: containers.slice(-1) }));

@@ -1,4 +1,4 @@
-// SpipedTunnel: a 32-byte key (@pulumi/random), a server container that decrypts and forwards to Redis, and a
+// SpipedTunnel: a random key (@pulumi/random), a server container that decrypts and forwards to Redis, and a
 // client container that listens (published on loopback by default) and encrypts. The key is an uploaded file.
 // The two ends talk over the tunnel's own network; only the server joins Redis's (internal) network.
 import * as docker from "@pulumi/docker";
@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { DEFAULT_IMAGE } from "../redis/node";
 import * as v from "../validate";
-import { clientCommand, KEY_BYTES, KEY_FILE, serverCommand, TunnelShape, validateTunnel } from "./plan";
+import { clientCommand, KEY_BYTES, KEY_CHARS, KEY_FILE, serverCommand, TunnelShape, validateTunnel } from "./plan";
 
 export { clientCommand, serverCommand, validateTunnel, TunnelShape, KEY_BYTES } from "./plan";
 
@@ -52,7 +52,7 @@ export function tunnelPlan(name: string, args: Omit<SpipedTunnelArgs, "networkNa
 }
 
 export class SpipedTunnel extends pulumi.ComponentResource {
-    /** Secret: the shared key, base64. */
+    /** Secret: the shared key file's content, base64. */
     readonly keyBase64: pulumi.Output<string>;
     readonly listenAddress: string;
     readonly listenPort: number;
@@ -62,8 +62,11 @@ export class SpipedTunnel extends pulumi.ComponentResource {
     constructor(name: string, args: SpipedTunnelArgs, opts?: pulumi.ComponentResourceOptions) {
         super("redis-secure-topologies:spiped:SpipedTunnel", name, {}, opts);
         const { shape, subnet } = tunnelPlan(name, args);
-        const key = new random.RandomBytes(`${name}-key`, { length: KEY_BYTES, keepers: { rotation: args.keyRotation ?? "" } }, { parent: this });
-        const keyUpload = [{ file: KEY_FILE, contentBase64: pulumi.secret(key.base64), permissions: "0600" }];
+        // spiped uses the SHA-256 of its key file, so any content with 256+ bits of entropy is a key. Not RandomBytes:
+        // its resource ID is the key itself, and IDs are stored in plain text in the state.
+        const key = new random.RandomPassword(`${name}-key`, { length: KEY_CHARS, special: false, keepers: { rotation: args.keyRotation ?? "" } }, { parent: this });
+        const keyBase64 = pulumi.secret(key.result.apply(k => Buffer.from(k).toString("base64")));
+        const keyUpload = [{ file: KEY_FILE, contentBase64: keyBase64, permissions: "0600" }];
         // Fixed container names: a replacement can only start once the old container is gone.
         const child = { parent: this, provider: args.provider, deleteBeforeReplace: true };
         // spiped waits for open connections on SIGTERM; long-lived Redis connections would hold it until Docker's
@@ -90,7 +93,7 @@ export class SpipedTunnel extends pulumi.ComponentResource {
             uploads: keyUpload,
             ...stop,
         }, { ...child, dependsOn: [server] });
-        this.keyBase64 = pulumi.secret(key.base64);
+        this.keyBase64 = keyBase64;
         this.listenAddress = shape.listenAddress;
         this.listenPort = shape.listenPort;
         this.registerOutputs({ keyBase64: this.keyBase64, listenAddress: this.listenAddress, listenPort: this.listenPort });

@@ -2,7 +2,10 @@
 import * as v from "../validate";
 
 export const KEY_FILE = "/etc/spiped/key";
+/** The key's strength in bytes of entropy (spiped's own advice: 32 random bytes). */
 export const KEY_BYTES = 32;
+/** The key file: this many random letters and digits (log2(62) = 5.95 bits each: 381 bits, well over KEY_BYTES). */
+export const KEY_CHARS = 64;
 
 export interface TunnelShape {
     name: string;

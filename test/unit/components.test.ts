@@ -8,7 +8,6 @@ interface Call { type: string; name: string; inputs: any; provider?: string }
 const calls: Call[] = [];
 const fake = (kind: string, name: string) => `-----BEGIN ${kind}-----\n${name}\n-----END ${kind}-----\n`;
 const password = (name: string) => crypto.createHash("sha256").update(name).digest("hex").slice(0, 32);
-const keyBytes = (name: string) => crypto.createHash("sha256").update(name).digest();
 
 /** What the real providers would add to a resource's inputs (only the outputs the components read). */
 function outputsOf(type: string, name: string, inputs: any): Record<string, unknown> {
@@ -18,7 +17,6 @@ function outputsOf(type: string, name: string, inputs: any): Record<string, unkn
         case "tls:index/locallySignedCert:LocallySignedCert": return { certPem: fake("CERTIFICATE", name) };
         case "tls:index/certRequest:CertRequest": return { certRequestPem: fake("CERTIFICATE REQUEST", name) };
         case "random:index/randomPassword:RandomPassword": return { result: password(name) };
-        case "random:index/randomBytes:RandomBytes": return { base64: keyBytes(name).toString("base64"), hex: keyBytes(name).toString("hex") };
         case "pulumi-nodejs:dynamic/redis:ClusterBootstrap":
             return { nodeIds: Object.fromEntries(inputs.nodes.map((n: { name: string }) => [n.name, password(`id-${n.name}`)])) };
         default: return {};
@@ -131,6 +129,15 @@ describe("RedisCluster", () => {
             "cluster-announce-ip 172.30.0.17", "cluster-announce-tls-port 6379", "cluster-announce-bus-port 16379",
             "masteruser replication", `masterauth ${password("rc-users-replication")}`,
         ]));
+    });
+
+    test("a label shows redis.conf to `preview --diff` in plain text, the password left out", () => {
+        for (const c of ofType(CONTAINER, "rc-")) {
+            expect(isSecretValue(c.inputs.labels)).toBe(false);
+            const conf = upload(c, "/etc/redis-secure/redis.conf").content!;
+            expect(c.inputs.labels).toEqual([{ label: "redis-secure-topologies.redis-conf", value: conf.replace(/^masterauth .*$/m, "masterauth (secret)") }]);
+            expect(c.inputs.labels[0].value).not.toContain(password("rc-users-replication"));
+        }
     });
 
     test("users.acl holds the three generated passwords; no password on a command line", () => {
@@ -270,20 +277,21 @@ describe("SpipedTunnel", () => {
         await settle();
     }, 60_000);
 
-    test("one 32-byte key and two containers", () => {
-        const keys = ofType("random:index/randomBytes:RandomBytes", "tun-");
-        expect(keys.map(k => [k.name, k.inputs.length])).toEqual([["tun-key", 32]]);
+    test("one 64-character key (381 bits; not RandomBytes, whose ID is the key) and two containers", () => {
+        expect(ofType("random:index/randomBytes:RandomBytes", "tun-")).toEqual([]);
+        const keys = ofType("random:index/randomPassword:RandomPassword", "tun-");
+        expect(keys.map(k => [k.name, k.inputs.length, k.inputs.special])).toEqual([["tun-key", 64, false]]);
         expect(ofType(CONTAINER, "tun-").map(c => c.name)).toEqual(["tun-server", "tun-client"]);
     });
 
     test("the key reaches both ends as an uploaded file and never appears on a command line", () => {
-        const key = keyBytes("tun-key");
+        const key = Buffer.from(password("tun-key"));
         for (const c of ofType(CONTAINER, "tun-")) {
             expect(uploadsOf(c)).toEqual([{ file: "/etc/spiped/key", contentBase64: key.toString("base64"), permissions: "0600" }]);
             const argv = JSON.stringify(c.inputs.command);
             expect(argv).toContain("/etc/spiped/key");
             expect(argv).not.toContain(key.toString("base64"));
-            expect(argv).not.toContain(key.toString("hex"));
+            expect(argv).not.toContain(password("tun-key"));
             expect(c.inputs.env).toBeUndefined();
         }
     });
@@ -378,6 +386,6 @@ describe("secrets", () => {
         expect(await pulumi.isSecret(ca.certPem)).toBe(false);
         expect(await pulumi.isSecret(cert.certPem)).toBe(false);
         expect(await promiseOf(users.aclFile)).toMatch(/^user default off\n/);
-        expect(await promiseOf(tunnel.keyBase64)).toBe(keyBytes("sec-tun-key").toString("base64"));
+        expect(await promiseOf(tunnel.keyBase64)).toBe(Buffer.from(password("sec-tun-key")).toString("base64"));
     });
 });
