@@ -163,11 +163,13 @@ describe("the package as users install it", () => {
         for (const [key, value] of Object.entries(CONFIG)) await pulumi("config", "set", key, value, "--stack", STACK);
         destroyed = false;
         const up = await pulumi("up", "--yes", "--stack", STACK);
-        expect(up.out).toMatch(/\d+ created/);
+        const created = /\+ (\d+) created/.exec(up.out);
+        expect(created).not.toBeNull();
+        console.log(`pulumi up: ${created![1]} resources created`);
         out = JSON.parse((await pulumi("stack", "output", "--json", "--show-secrets", "--stack", STACK)).stdout);
         expect(out.cluster.nodes).toHaveLength(6);
         const preview = await pulumi("preview", "--expect-no-changes", "--stack", STACK);
-        expect(preview.out).toMatch(/\d+ unchanged/);
+        expect(preview.out).toMatch(new RegExp(`${Number(created![1])} unchanged`));
     });
 
     test("connect() from the installed client toolkit writes and reads keys through the cluster, and through the tunnel", async () => {
