@@ -9,8 +9,8 @@ import { docker, IMAGE, Scope } from "../test/integration/harness";
 import { benchBootstrap, BootstrapSize, BootstrapSummary } from "./bootstrap";
 import { DataPath, Measurement, SPIPED_VARIANTS } from "./datapath";
 import { cleanupScope, freeSubnets } from "./common";
-import { benchEngine, EngineTimes } from "./engine";
-import { benchLocks, locksSection, LockTimes } from "./locks";
+import { benchEngine } from "./engine";
+import { benchLocks, locksSection } from "./locks";
 
 // The last size repeats 3+3 with nodes up longer than Redis's 2 s CLUSTER_WRITABLE_DELAY (see the note in results.md).
 const SIZES: BootstrapSize[] = [{ masters: 3, reps: 9 }, { masters: 10, reps: 4 }, { masters: 30, reps: 3 }, { masters: 3, reps: 7, settleMs: 2500 }];
@@ -162,6 +162,23 @@ unset multiplot
     }
 }
 
+/** One part of the run in its own scope, cleaned up after; a failure is logged and returned (first line), not thrown. */
+async function part<T>(what: string, run: (scope: Scope) => Promise<T>): Promise<{ value?: T; error: string }> {
+    const scope = new Scope();
+    scopes.add(scope);
+    try {
+        return { value: await run(scope), error: "" };
+    } catch (e) {
+        const error = (e as Error).message.split("\n")[0].slice(0, 300);
+        log(`  ${what}: FAILED ${error}`);
+        return { error };
+    } finally {
+        const left = await cleanupScope(scope);
+        if (left) log(`warning: ${left}`);
+        scopes.delete(scope);
+    }
+}
+
 // --- main -------------------------------------------------------------------------------------------------------------
 async function main(): Promise<void> {
     const started = new Date();
@@ -206,35 +223,9 @@ async function main(): Promise<void> {
     }
 
     log("3/4 engine fixed costs (real pulumi CLI)");
-    let engine: EngineTimes | undefined;
-    let engineError = "";
-    const engineScope = new Scope();
-    scopes.add(engineScope);
-    try {
-        engine = await benchEngine(engineScope, engineNet, 5, log);
-    } catch (e) {
-        engineError = (e as Error).message.split("\n")[0].slice(0, 300);
-        log(`  engine: FAILED ${engineError}`);
-    } finally {
-        const left = await cleanupScope(engineScope);
-        if (left) log(`warning: ${left}`);
-        scopes.delete(engineScope);
-    }
+    const { value: engine, error: engineError } = await part("engine", s => benchEngine(s, engineNet, 5, log));
     log("4/4 locks and transactions (LockQuorum through the engine)");
-    let locks: LockTimes | undefined;
-    let locksError = "";
-    const locksScope = new Scope();
-    scopes.add(locksScope);
-    try {
-        locks = await benchLocks(locksScope, locksNet, log);
-    } catch (e) {
-        locksError = (e as Error).message.split("\n")[0].slice(0, 300);
-        log(`  locks: FAILED ${locksError}`);
-    } finally {
-        const left = await cleanupScope(locksScope);
-        if (left) log(`warning: ${left}`);
-        scopes.delete(locksScope);
-    }
+    const { value: locks, error: locksError } = await part("locks", s => benchLocks(s, locksNet, log));
     const secs = (ms?: number) => (ms === undefined ? "n/a" : `${(ms / 1000).toFixed(2)} s`);
 
     // --- report ---------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import type { Stack } from "@pulumi/pulumi/automation";
 import { ChainNodeOutput, ReplicationChain } from "../../components/replication";
 import { renderRedisConf } from "../../components/redis/conf";
 import * as wire from "../../components/redis/wire";
-import { plainOutputs, stateSecrets, testStack } from "./deploy";
+import { plainOutputs, stateSecrets, tearDown, testStack } from "./deploy";
 import { aclFor, docker, expectNoSecrets, nodeFiles, redisCommand, Scope, testUsers } from "./harness";
 
 jest.setTimeout(300_000);
@@ -41,15 +41,8 @@ describe("ReplicationChain deployed through the engine", () => {
         });
         Object.assign(chains, plainOutputs((await stack.up()).outputs));
     });
-    afterAll(async () => {
-        try {
-            // The rogue replica sits on the component's network: it must go first, or the network cannot be deleted.
-            if (handBuilt.length) docker("rm", "-f", "-v", ...handBuilt);
-            await stack?.destroy();
-        } finally {
-            scope.cleanup();
-        }
-    });
+    // Hand-built containers sit on the component's network: tearDown removes them first.
+    afterAll(() => tearDown(scope, stack, handBuilt));
 
     test("the default chain: A plain, B plain + TLS, C TLS only replicating B over TLS, on an internal network", () => {
         const { nodes, networkName } = chains.seed;

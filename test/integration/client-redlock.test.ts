@@ -5,7 +5,7 @@ import type { Stack } from "@pulumi/pulumi/automation";
 import type { Redis } from "ioredis";
 import * as wire from "../../components/redis/wire";
 import { connect, LockQuorum, QuorumNode, redlock, RedlockResult } from "../../components/client";
-import { plainOutputs, testStack } from "./deploy";
+import { plainOutputs, tearDown, testStack } from "./deploy";
 import { docker, Scope } from "./harness";
 
 jest.setTimeout(300_000);
@@ -36,11 +36,7 @@ describe("Redlock on a LockQuorum of 5 deployed through the engine", () => {
     });
     afterAll(async () => {
         await Promise.all(contenders.flat().map(c => c.quit().catch(() => c.disconnect())));
-        try {
-            await stack?.destroy();
-        } finally {
-            scope.cleanup();
-        }
+        await tearDown(scope, stack);
     });
 
     test("five independent masters on the quorum's network, each with appendonly yes and appendfsync always", async () => {

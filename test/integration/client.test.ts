@@ -9,7 +9,7 @@ import * as wire from "../../components/redis/wire";
 import {
     acquireLock, addToCounter, compareAndSet, connect, decrementStock, fencedWrite, LockQuorum, NodeTarget, optimisticTransaction, QuorumNode, readFenced, readVersioned,
 } from "../../components/client";
-import { plainOutputs, testStack } from "./deploy";
+import { plainOutputs, tearDown, testStack } from "./deploy";
 import { freePort, Scope, testPki } from "./harness";
 
 jest.setTimeout(300_000);
@@ -49,11 +49,7 @@ describe("client toolkit on Redis deployed through the engine", () => {
     });
     afterAll(async () => {
         await Promise.all(clients.map(c => c.quit().catch(() => c.disconnect())));
-        try {
-            await stack?.destroy();
-        } finally {
-            scope.cleanup();
-        }
+        await tearDown(scope, stack);
     });
 
     describe("connect()", () => {

@@ -28,6 +28,19 @@ export function testStack(scope: Scope, stackName: string, program: PulumiFn): P
     });
 }
 
+/**
+ * A suite's afterAll: its hand-built containers first (they may sit on a component's network, which could not be
+ * deleted while they do), then the stack, then the scope, even when destroy fails.
+ */
+export async function tearDown(scope: Scope, stack: Stack | undefined, handBuilt: string[] = []): Promise<void> {
+    try {
+        if (handBuilt.length) scope.docker("rm", "-f", "-v", ...handBuilt);
+        await stack?.destroy();
+    } finally {
+        scope.cleanup();
+    }
+}
+
 /** The plain values of an update's outputs (secrets decrypted, as the Automation API returns them). */
 export function plainOutputs(outputs: Record<string, { value: unknown }>): Record<string, any> {
     return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.value]));

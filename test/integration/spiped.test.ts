@@ -9,7 +9,7 @@ import { ReplicationChain } from "../../components/replication";
 import { clientCommand, KEY_BYTES, SpipedTunnel, SpipedTunnelArgs, tunnelPlan } from "../../components/spiped";
 import { KEY_FILE } from "../../components/spiped/plan";
 import * as wire from "../../components/redis/wire";
-import { plainOutputs, stateSecrets, testStack } from "./deploy";
+import { plainOutputs, stateSecrets, tearDown, testStack } from "./deploy";
 import { docker, expectNoSecrets, freePort, Scope } from "./harness";
 
 jest.setTimeout(300_000);
@@ -74,15 +74,8 @@ describe("SpipedTunnel deployed through the engine, in front of a ReplicationCha
         });
         await up();
     });
-    afterAll(async () => {
-        try {
-            // Hand-built clients sit on the component's network: they go first, or the network cannot be deleted.
-            if (handBuilt.length) docker("rm", "-f", "-v", ...handBuilt);
-            await stack?.destroy();
-        } finally {
-            scope.cleanup();
-        }
-    });
+    // Hand-built containers sit on the component's network: tearDown removes them first.
+    afterAll(() => tearDown(scope, stack, handBuilt));
 
     /** The component's key file in `container`: mode, size and content (base64). */
     const keyFile = (container: string) => docker("exec", container, "sh", "-c", `stat -c '%a %s' ${KEY_FILE} && base64 -w0 ${KEY_FILE}`).split("\n");
