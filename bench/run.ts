@@ -9,7 +9,8 @@ import { docker, IMAGE, Scope } from "../test/integration/harness";
 import { benchBootstrap, BootstrapSize, BootstrapSummary } from "./bootstrap";
 import { DataPath, Measurement, SPIPED_VARIANTS } from "./datapath";
 import { cleanupScope, freeSubnets } from "./common";
-import { benchEngine, EngineTimes } from "./engine";
+import { benchEngine } from "./engine";
+import { benchLocks, locksSection } from "./locks";
 
 // The last size repeats 3+3 with nodes up longer than Redis's 2 s CLUSTER_WRITABLE_DELAY (see the note in results.md).
 const SIZES: BootstrapSize[] = [{ masters: 3, reps: 9 }, { masters: 10, reps: 4 }, { masters: 30, reps: 3 }, { masters: 3, reps: 7, settleMs: 2500 }];
@@ -161,6 +162,23 @@ unset multiplot
     }
 }
 
+/** One part of the run in its own scope, cleaned up after; a failure is logged and returned (first line), not thrown. */
+async function part<T>(what: string, run: (scope: Scope) => Promise<T>): Promise<{ value?: T; error: string }> {
+    const scope = new Scope();
+    scopes.add(scope);
+    try {
+        return { value: await run(scope), error: "" };
+    } catch (e) {
+        const error = (e as Error).message.split("\n")[0].slice(0, 300);
+        log(`  ${what}: FAILED ${error}`);
+        return { error };
+    } finally {
+        const left = await cleanupScope(scope);
+        if (left) log(`warning: ${left}`);
+        scopes.delete(scope);
+    }
+}
+
 // --- main -------------------------------------------------------------------------------------------------------------
 async function main(): Promise<void> {
     const started = new Date();
@@ -174,15 +192,15 @@ async function main(): Promise<void> {
         docker: sh("docker", "version", "--format", "{{.Server.Version}}"), node: process.version, date: started.toISOString(),
     };
     log(`machine: ${JSON.stringify(machine)}`);
-    const [ours, cli, datapath, engineNet] = freeSubnets(4);
+    const [ours, cli, datapath, engineNet, locksNet] = freeSubnets(5);
     const notes: string[] = [raiseNeighbourLimit(2 * Math.max(...SIZES.map(s => s.masters)))];
     log(notes[0]);
 
-    log("1/3 cluster bootstrap");
+    log("1/4 cluster bootstrap");
     const boot = await benchBootstrap(SIZES, { ours, "redis-cli": cli }, scopes, log);
     restoreNeigh();
 
-    log("2/3 data path");
+    log("2/4 data path");
     const scope = new Scope();
     scopes.add(scope);
     const main: Measurement[] = [], variants: Measurement[] = [], sweep: Measurement[] = [];
@@ -204,21 +222,10 @@ async function main(): Promise<void> {
         scopes.delete(scope);
     }
 
-    log("3/3 engine fixed costs (real pulumi CLI)");
-    let engine: EngineTimes | undefined;
-    let engineError = "";
-    const engineScope = new Scope();
-    scopes.add(engineScope);
-    try {
-        engine = await benchEngine(engineScope, engineNet, 5, log);
-    } catch (e) {
-        engineError = (e as Error).message.split("\n")[0].slice(0, 300);
-        log(`  engine: FAILED ${engineError}`);
-    } finally {
-        const left = await cleanupScope(engineScope);
-        if (left) log(`warning: ${left}`);
-        scopes.delete(engineScope);
-    }
+    log("3/4 engine fixed costs (real pulumi CLI)");
+    const { value: engine, error: engineError } = await part("engine", s => benchEngine(s, engineNet, 5, log));
+    log("4/4 locks and transactions (LockQuorum through the engine)");
+    const { value: locks, error: locksError } = await part("locks", s => benchLocks(s, locksNet, log));
     const secs = (ms?: number) => (ms === undefined ? "n/a" : `${(ms / 1000).toFixed(2)} s`);
 
     // --- report ---------------------------------------------------------------------------------------------------
@@ -238,6 +245,8 @@ async function main(): Promise<void> {
         ["no-op `pulumi up` (3+3 ClusterBootstrap stack) vs `pulumi preview` (empty program)", secs(engine?.clusterNoopUp), secs(engine?.emptyPreview), ratio(engine?.clusterNoopUp, engine?.emptyPreview)],
         ["no-op `pulumi up` vs `pulumi preview`, both of an empty program", secs(engine?.emptyNoopUp), secs(engine?.emptyPreview), ratio(engine?.emptyNoopUp, engine?.emptyPreview)],
         ["`pulumi up` from empty vs plain `docker run`", pulumiRow, "", ""],
+        ["Redlock acquire (LockQuorum of 5): 4/5 up vs 5/5 up", `${locks?.acquire["4/5"].median.toFixed(1) ?? "n/a"} ms`, `${locks?.acquire["5/5"].median.toFixed(1) ?? "n/a"} ms`, ratio(locks?.acquire["4/5"].median, locks?.acquire["5/5"].median)],
+        ["20 workers x 10 increments of one key: WATCH/MULTI vs Lua", secs(locks?.watchMs), secs(locks?.luaMs), ratio(locks?.watchMs, locks?.luaMs)],
     ]);
     const runtime = ((Date.now() - t0) / 1000).toFixed(0);
     const md = `# redis-secure-topologies benchmark
@@ -323,6 +332,14 @@ ${secs(engine?.emptyNoopUp)}; a no-op \`pulumi up\` of a stack holding one Clust
 loads and diffs; nothing changes) ${secs(engine?.clusterNoopUp)}; that stack's first \`up\` (bootstrap on fresh nodes) ${secs(engine?.clusterFirstUp)}.${engineError ? ` Failed: ${engineError}.` : ""}
 
 \`pulumi up\` from empty of each topology vs a script doing the same \`docker run\`s: ${pulumiRow}.
+
+## 4. Locks and transactions (bench/locks.ts)
+
+A \`LockQuorum\` of 5 (appendonly, \`appendfsync always\`) deployed through the engine; the client on this machine. Redlock
+with a 1 s TTL, 2 retries, 100 ms instance timeout; the transactions run against node 0. The integration tests check
+mutual exclusion and the counts; these are the speeds.
+
+${locksSection(locks, locksError)}
 `;
     fs.writeFileSync(path.join(__dirname, "results.md"), md);
     console.log(`\n${summary}\n\n${bootstrapTable(boot)}\n`);

@@ -46,6 +46,10 @@ export interface LockQuorumArgs {
 export class LockQuorum extends pulumi.ComponentResource {
     readonly nodes: QuorumNode[];
     readonly appUser: UserCredential;
+    /** Operations (INFO, CONFIG); its password is secret. */
+    readonly adminUser: UserCredential;
+    /** The quorum's Docker network (e.g. for a SpipedTunnel in front of a node). */
+    readonly networkName: pulumi.Output<string>;
     readonly tls: boolean;
     /** The CA clients trust when `tls` is on. */
     readonly caCertPem?: pulumi.Output<string>;
@@ -78,7 +82,9 @@ export class LockQuorum extends pulumi.ComponentResource {
             }, child);
         }
         this.appUser = users.app;
+        this.adminUser = users.admin;
+        this.networkName = network.name;
         this.caCertPem = ca?.certPem;
-        this.registerOutputs({ nodes: this.nodes, appUser: this.appUser, caCertPem: this.caCertPem });
+        this.registerOutputs({ nodes: this.nodes, appUser: this.appUser, adminUser: this.adminUser, networkName: this.networkName, caCertPem: this.caCertPem });
     }
 }

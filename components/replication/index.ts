@@ -53,6 +53,8 @@ export class ReplicationChain extends pulumi.ComponentResource {
     readonly clientCertPem: pulumi.Output<string>;
     readonly clientKeyPem: pulumi.Output<string>;
     readonly appUser: { username: string; password: pulumi.Output<string> };
+    /** Operations (INFO, replication state, CONFIG); its password is secret. */
+    readonly adminUser: { username: string; password: pulumi.Output<string> };
 
     constructor(name: string, args: ReplicationChainArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         super("redis-secure-topologies:replication:ReplicationChain", name, {}, opts);
@@ -95,9 +97,10 @@ export class ReplicationChain extends pulumi.ComponentResource {
         this.clientCertPem = client.certPem;
         this.clientKeyPem = client.privateKeyPem;
         this.appUser = users.app;
+        this.adminUser = users.admin;
         this.registerOutputs({
             nodes: this.nodes, networkName: this.networkName, caCertPem: this.caCertPem,
-            clientCertPem: this.clientCertPem, clientKeyPem: this.clientKeyPem, appUser: this.appUser,
+            clientCertPem: this.clientCertPem, clientKeyPem: this.clientKeyPem, appUser: this.appUser, adminUser: this.adminUser,
         });
     }
 }

@@ -1,82 +1,154 @@
-// spiped on real containers: the client end (loopback-published) encrypts to the server end, which forwards
-// to redis-server. The same key on both ends carries traffic; a client with another key gets nothing through.
-import * as crypto from "crypto";
-import { clientCommand, KEY_BYTES, serverCommand, TunnelShape } from "../../components/spiped/plan";
-import { APP_USER_RULES, renderAclFile, renderRedisConf } from "../../components/redis/conf";
-import * as wire from "../../components/redis/wire";
+// SpipedTunnel deployed by the real engine and providers in front of a real Redis (the head of a ReplicationChain,
+// on its internal network): the component's client end (published on loopback) encrypts to its server end, which
+// forwards to Redis. The checks inspect the component's own containers; the only hand-built containers are spiped
+// clients with a chosen key (no component makes a client with another key), the controls for "the key matters".
+import type { Stack } from "@pulumi/pulumi/automation";
 import { spawnSync } from "child_process";
-import { docker, expectNoSecrets, freePort, nodeFiles, password, redisCommand, Scope } from "./harness";
+import * as crypto from "crypto";
+import { ReplicationChain } from "../../components/replication";
+import { clientCommand, KEY_BYTES, SpipedTunnel, SpipedTunnelArgs, tunnelPlan } from "../../components/spiped";
+import { KEY_FILE } from "../../components/spiped/plan";
+import * as wire from "../../components/redis/wire";
+import { plainOutputs, stateSecrets, tearDown, testStack } from "./deploy";
+import { docker, expectNoSecrets, freePort, Scope } from "./harness";
 
-jest.setTimeout(120_000);
+jest.setTimeout(300_000);
 
-describe("SpipedTunnel on real spiped containers", () => {
+const REDIS_SUBNET = "172.25.11.0/24";
+const TUNNEL_SUBNET = "172.25.14.0/24";
+const TUNNEL_NET = "itsp-net"; // SpipedTunnel "itsp" names its network <name>-net
+
+describe("SpipedTunnel deployed through the engine, in front of a ReplicationChain head", () => {
     const scope = new Scope();
-    const app = { username: "app", password: password() };
-    const key = crypto.randomBytes(KEY_BYTES);
-    const REDIS_IP = "172.25.11.10";
-    let shape: TunnelShape;
-    let wrongPort: number;
+    let stack: Stack | undefined;
+    let rotation = "";
+    let tunnelArgs: SpipedTunnelArgs;
+    let out: {
+        redis: { ip: string; networkName: string; appUser: wire.Auth };
+        tunnel: { keyBase64: string; listenAddress: string; listenPort: number; serverName: string; clientName: string };
+    };
+    const keysSeen: string[] = [];
+    const handBuilt: string[] = [];
+
+    const up = async () => {
+        out = plainOutputs((await stack!.up()).outputs) as typeof out;
+        keysSeen.push(out.tunnel.keyBase64);
+    };
+    const through = (port: number, f: (c: Awaited<ReturnType<typeof wire.connect>>) => Promise<unknown>) =>
+        wire.withClient({ host: "127.0.0.1", port }, { auth: out.redis.appUser, connectTimeoutMs: 2000, commandTimeoutMs: 3000 }, f);
+    const waitForTunnel = (port: number) => wire.waitUntil(`the tunnel on 127.0.0.1:${port} to carry PING`,
+        async () => (await through(port, c => c.ping())) === "PONG", 30_000, 200);
+    /**
+     * Hand-built control: a spiped client end like the component's (same command line from the same plan), on the
+     * tunnel's network, published on its own loopback port, with the key given here instead of the component's.
+     */
+    const clientWithKey = async (name: string, keyBase64: string): Promise<number> => {
+        const port = await freePort();
+        const shape = tunnelPlan("itsp", { ...tunnelArgs, listenPort: port }).shape;
+        handBuilt.push(scope.container(name, {
+            network: TUNNEL_NET, command: clientCommand(shape, out.tunnel.serverName),
+            files: { [KEY_FILE]: Buffer.from(keyBase64, "base64") }, publish: [`127.0.0.1:${port}:${port}`],
+        }));
+        return port;
+    };
+    /** A spiped end whose handshake fails closes the application's connection before Redis ever answers (AUTH). */
+    const nothingThrough = (port: number) => new RegExp(`cannot reach Redis at 127\\.0\\.0\\.1:${port}: Connection is closed`);
 
     beforeAll(async () => {
-        // As the components build it: Redis on an internal network that only the server end joins.
-        const redisNet = scope.network("itspiped-redis-net", "172.25.11.0/24", { internal: true });
-        const net = scope.network("itspiped-net", "172.25.14.0/24");
-        const acl = renderAclFile([{ name: "app", password: app.password, rules: APP_USER_RULES }]);
-        scope.container("itspiped-redis", { network: redisNet, ip: REDIS_IP, command: redisCommand, files: nodeFiles(renderRedisConf({ port: 6379 }), acl) });
-        shape = {
-            name: "itspiped", targetHost: "itspiped-redis", targetPort: 6379, serverPort: 8379,
-            listenAddress: "127.0.0.1", listenPort: await freePort(), allowNonLoopbackListener: false,
-            maxConnections: 10, keepalive: true, connectTimeoutSeconds: 5, keyBytes: KEY_BYTES,
-        };
-        const keyFile = (k: Buffer) => ({ "/etc/spiped/key": k });
-        scope.container("itspiped-server", { network: net, alsoOn: [redisNet], command: serverCommand(shape), files: keyFile(key) });
-        scope.container("itspiped-client", {
-            network: net, command: clientCommand(shape, "itspiped-server"), files: keyFile(key),
-            publish: [`${shape.listenAddress}:${shape.listenPort}:${shape.listenPort}`],
+        const listenPort = await freePort();
+        stack = await testStack(scope, "itsp", async () => {
+            const redis = new ReplicationChain("itsp-redis", { hops: ["plain"], subnet: REDIS_SUBNET });
+            const head = redis.nodes[0];
+            tunnelArgs = {
+                networkName: redis.networkName, targetHost: head.name, targetPort: head.plainPort, subnet: TUNNEL_SUBNET,
+                listenPort, maxConnections: 10, keyRotation: rotation,
+            };
+            const tunnel = new SpipedTunnel("itsp", tunnelArgs);
+            return {
+                redis: { ip: head.ip, networkName: redis.networkName, appUser: redis.appUser },
+                tunnel: {
+                    keyBase64: tunnel.keyBase64, listenAddress: tunnel.listenAddress, listenPort: tunnel.listenPort,
+                    serverName: tunnel.serverName, clientName: tunnel.clientName,
+                },
+            };
         });
-        wrongPort = await freePort();
-        scope.container("itspiped-wrongkey", {
-            network: net, command: clientCommand({ ...shape, listenPort: wrongPort }, "itspiped-server"),
-            files: keyFile(crypto.randomBytes(KEY_BYTES)), publish: [`127.0.0.1:${wrongPort}:${wrongPort}`],
-        });
+        await up();
     });
-    afterAll(() => scope.cleanup());
+    // Hand-built containers sit on the component's network: tearDown removes them first.
+    afterAll(() => tearDown(scope, stack, handBuilt));
 
-    test("the key is a file, not on the command line", () => {
-        const args = docker("inspect", "-f", "{{json .Args}}", "itspiped-server");
-        expect(args).toContain("/etc/spiped/key");
-        expect(args).not.toContain(key.toString("base64"));
-        expect(docker("inspect", "-f", "{{json .Config.Env}}", "itspiped-server")).not.toMatch(/key/i);
+    /** The component's key file in `container`: mode, size and content (base64). */
+    const keyFile = (container: string) => docker("exec", container, "sh", "-c", `stat -c '%a %s' ${KEY_FILE} && base64 -w0 ${KEY_FILE}`).split("\n");
+
+    test("both ends hold the key only as a 32-byte file with mode 0600, the key of the outputs; not in argv or env", () => {
+        const key = Buffer.from(out.tunnel.keyBase64, "base64");
+        expect(key).toHaveLength(KEY_BYTES);
+        for (const c of [out.tunnel.serverName, out.tunnel.clientName]) {
+            expect([c, ...keyFile(c)]).toEqual([c, `600 ${KEY_BYTES}`, out.tunnel.keyBase64]);
+            const args = docker("inspect", "-f", "{{json .Path}} {{json .Args}}", c);
+            expect(args).toContain(KEY_FILE);
+            for (const form of [key.toString("base64"), key.toString("hex")]) expect(args).not.toContain(form);
+            expect(docker("inspect", "-f", "{{json .Config.Env}}", c)).not.toMatch(/key/i);
+        }
     });
 
-    test("the client listener is published on loopback only", () => {
-        const ports = JSON.parse(docker("inspect", "-f", "{{json .HostConfig.PortBindings}}", "itspiped-client"));
-        expect(ports[`${shape.listenPort}/tcp`]).toEqual([{ HostIp: "127.0.0.1", HostPort: String(shape.listenPort) }]);
+    test("the client end is published on 127.0.0.1 only; the server end publishes nothing", () => {
+        const bindings = (c: string) => JSON.parse(docker("inspect", "-f", "{{json .HostConfig.PortBindings}}", c)) ?? {};
+        expect(out.tunnel.listenAddress).toBe("127.0.0.1");
+        expect(bindings(out.tunnel.clientName)).toEqual({ [`${out.tunnel.listenPort}/tcp`]: [{ HostIp: "127.0.0.1", HostPort: String(out.tunnel.listenPort) }] });
+        expect(bindings(out.tunnel.serverName)).toEqual({});
     });
 
-    test("PING, SET and GET go through the tunnel", async () => {
-        await wire.waitUntil("the tunnel to carry PING", async () =>
-            wire.withClient({ host: "127.0.0.1", port: shape.listenPort }, { auth: app, connectTimeoutMs: 1000 }, async c => (await c.ping()) === "PONG"), 30_000, 200);
-        await wire.withClient({ host: "127.0.0.1", port: shape.listenPort }, { auth: app }, async c => {
+    test("PING, SET and GET go through the tunnel's loopback listener", async () => {
+        await waitForTunnel(out.tunnel.listenPort);
+        await through(out.tunnel.listenPort, async c => {
             expect(await c.set("through", "spiped")).toBe("OK");
             expect(await c.get("through")).toBe("spiped");
         });
     });
 
-    test("a client with a wrong key gets nothing through", async () => {
-        const attempt = wire.withClient({ host: "127.0.0.1", port: wrongPort }, { auth: app, connectTimeoutMs: 2000 }, c => c.ping());
-        await expect(attempt).rejects.toThrow();
+    test("a client end with another key gets nothing through (a client with the outputs' key does: the control)", async () => {
+        const right = await clientWithKey("itsp-rightkey", out.tunnel.keyBase64);
+        const wrong = await clientWithKey("itsp-wrongkey", crypto.randomBytes(KEY_BYTES).toString("base64"));
+        await waitForTunnel(right);
+        await expect(through(wrong, c => c.ping())).rejects.toThrow(nothingThrough(wrong));
     });
 
-    test("Redis is reachable from the server end only, not from the tunnel's network", () => {
-        const probe = (container: string) => spawnSync("docker", ["exec", container, "timeout", "3", "redis-cli", "-h", REDIS_IP, "ping"], { encoding: "utf8" });
-        expect(probe("itspiped-server").stdout).toContain("NOAUTH");
-        const fromClient = probe("itspiped-client");
-        expect(fromClient.stdout + fromClient.stderr).not.toContain("NOAUTH");
-        expect(fromClient.status).not.toBe(0);
+    test("only the server end joins Redis's network: Redis answers from there, and is unreachable from the client end", () => {
+        const networks = (c: string) => Object.keys(JSON.parse(docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", c))).sort();
+        expect(networks(out.tunnel.serverName)).toEqual([out.redis.networkName, TUNNEL_NET].sort());
+        expect(networks(out.tunnel.clientName)).toEqual([TUNNEL_NET]);
+        const probe = (c: string) => spawnSync("docker", ["exec", c, "timeout", "3", "redis-cli", "-h", out.redis.ip, "ping"], { encoding: "utf8" });
+        const fromServer = probe(out.tunnel.serverName);
+        expect(fromServer.stdout).toContain("NOAUTH"); // the control: the same probe works where there is a route
+        const fromClient = probe(out.tunnel.clientName);
+        // Docker's network isolation drops the packets: redis-cli waits until `timeout` kills it (exit 124, nothing
+        // printed). An exec that could not run at all would exit 125-127 with a message.
+        expect([fromClient.status, fromClient.stdout + fromClient.stderr]).toEqual([124, ""]);
     });
 
-    test("no container logged the key or the password", () => {
-        expectNoSecrets(scope.logs(), { key: key.toString("base64"), keyHex: key.toString("hex"), password: app.password });
+    test("keyRotation: a new key in both ends after `pulumi up`; the old key gets nothing through, the new one does", async () => {
+        const old = out.tunnel.keyBase64;
+        rotation = "rotated-1";
+        await up();
+        expect(out.tunnel.keyBase64).not.toBe(old);
+        for (const c of [out.tunnel.serverName, out.tunnel.clientName]) expect([c, ...keyFile(c)]).toEqual([c, `600 ${KEY_BYTES}`, out.tunnel.keyBase64]);
+        // The component's tunnel carries traffic with the new key; the data behind it is the same Redis.
+        await waitForTunnel(out.tunnel.listenPort);
+        expect(await through(out.tunnel.listenPort, c => c.get("through"))).toBe("spiped");
+        // Two hand-built clients started now, alike but for the key (both resolve the new server end).
+        const withNew = await clientWithKey("itsp-newkey", out.tunnel.keyBase64);
+        const withOld = await clientWithKey("itsp-oldkey", old);
+        await waitForTunnel(withNew);
+        await expect(through(withOld, c => c.ping())).rejects.toThrow(nothingThrough(withOld));
+    });
+
+    test("no container logged a key or the password", async () => {
+        const logs = scope.logs();
+        expect(docker("logs", "itsp-redis-a")).toMatch(/Ready to accept connections/); // the logs were read
+        const secrets = await stateSecrets(stack!);
+        expect(Object.keys(secrets)).toEqual(expect.arrayContaining(["itsp-key.base64", "itsp-key.hex", "itsp-redis-users-app.result"]));
+        const old = Object.fromEntries(keysSeen.flatMap((k, i) => [[`key${i}`, k], [`key${i}.hex`, Buffer.from(k, "base64").toString("hex")]]));
+        expectNoSecrets(logs, { ...secrets, ...old });
     });
 });
