@@ -9,6 +9,7 @@ import { docker, IMAGE, Scope } from "../test/integration/harness";
 import { benchBootstrap, BootstrapSize, BootstrapSummary } from "./bootstrap";
 import { DataPath, Measurement, SPIPED_VARIANTS } from "./datapath";
 import { cleanupScope, freeSubnets } from "./common";
+import { benchDurability, durabilityTable, DurabilityRow, DURABILITY_CLIENTS } from "./durability";
 import { benchEngine, EngineTimes } from "./engine";
 
 // The last size repeats 3+3 with nodes up longer than Redis's 2 s CLUSTER_WRITABLE_DELAY (see the note in results.md).
@@ -174,15 +175,15 @@ async function main(): Promise<void> {
         docker: sh("docker", "version", "--format", "{{.Server.Version}}"), node: process.version, date: started.toISOString(),
     };
     log(`machine: ${JSON.stringify(machine)}`);
-    const [ours, cli, datapath, engineNet] = freeSubnets(4);
+    const [ours, cli, datapath, engineNet, durabilityNet] = freeSubnets(5);
     const notes: string[] = [raiseNeighbourLimit(2 * Math.max(...SIZES.map(s => s.masters)))];
     log(notes[0]);
 
-    log("1/3 cluster bootstrap");
+    log("1/4 cluster bootstrap");
     const boot = await benchBootstrap(SIZES, { ours, "redis-cli": cli }, scopes, log);
     restoreNeigh();
 
-    log("2/3 data path");
+    log("2/4 data path");
     const scope = new Scope();
     scopes.add(scope);
     const main: Measurement[] = [], variants: Measurement[] = [], sweep: Measurement[] = [];
@@ -204,7 +205,7 @@ async function main(): Promise<void> {
         scopes.delete(scope);
     }
 
-    log("3/3 engine fixed costs (real pulumi CLI)");
+    log("3/4 engine fixed costs (real pulumi CLI)");
     let engine: EngineTimes | undefined;
     let engineError = "";
     const engineScope = new Scope();
@@ -218,6 +219,17 @@ async function main(): Promise<void> {
         const left = await cleanupScope(engineScope);
         if (left) log(`warning: ${left}`);
         scopes.delete(engineScope);
+    }
+    log("4/4 durability: appendonly no / everysec / always");
+    let durability: DurabilityRow[] = [];
+    const durabilityScope = new Scope();
+    scopes.add(durabilityScope);
+    try {
+        durability = await benchDurability(durabilityScope, durabilityNet, log);
+    } finally {
+        const left = await cleanupScope(durabilityScope);
+        if (left) log(`warning: ${left}`);
+        scopes.delete(durabilityScope);
     }
     const secs = (ms?: number) => (ms === undefined ? "n/a" : `${(ms / 1000).toFixed(2)} s`);
 
@@ -238,6 +250,10 @@ async function main(): Promise<void> {
         ["no-op `pulumi up` (3+3 ClusterBootstrap stack) vs `pulumi preview` (empty program)", secs(engine?.clusterNoopUp), secs(engine?.emptyPreview), ratio(engine?.clusterNoopUp, engine?.emptyPreview)],
         ["no-op `pulumi up` vs `pulumi preview`, both of an empty program", secs(engine?.emptyNoopUp), secs(engine?.emptyPreview), ratio(engine?.emptyNoopUp, engine?.emptyPreview)],
         ["`pulumi up` from empty vs plain `docker run`", pulumiRow, "", ""],
+        ...durability.filter(r => r.setting !== "appendonly no").map(r => {
+            const base = durability.find(b => b.setting === "appendonly no" && b.pipeline === r.pipeline);
+            return [`SET P=${r.pipeline} c=${DURABILITY_CLIENTS}: ${r.setting} vs appendonly no`, r.error ?? `${rps(r.set)}/s`, `${rps(base?.set)}/s`, ratio(r.set, base?.set)];
+        }),
     ]);
     const runtime = ((Date.now() - t0) / 1000).toFixed(0);
     const md = `# redis-secure-topologies benchmark
@@ -323,6 +339,13 @@ ${secs(engine?.emptyNoopUp)}; a no-op \`pulumi up\` of a stack holding one Clust
 loads and diffs; nothing changes) ${secs(engine?.clusterNoopUp)}; that stack's first \`up\` (bootstrap on fresh nodes) ${secs(engine?.clusterFirstUp)}.${engineError ? ` Failed: ${engineError}.` : ""}
 
 \`pulumi up\` from empty of each topology vs a script doing the same \`docker run\`s: ${pulumiRow}.
+
+## 4. Durability: what the append-only file costs
+
+bench/durability.ts: one redis-server per setting, /data on a Docker volume as every node has it, redis-benchmark
+\`-t set -d 64 -r 100000\` with ${DURABILITY_CLIENTS} clients from a container on the same network, median of 3 runs.
+
+${durabilityTable(durability)}
 `;
     fs.writeFileSync(path.join(__dirname, "results.md"), md);
     console.log(`\n${summary}\n\n${bootstrapTable(boot)}\n`);
