@@ -15,7 +15,7 @@ const SETTINGS: { setting: string; appendonly: boolean; appendfsync?: AppendFsyn
     { setting: "appendfsync always", appendonly: true, appendfsync: "always" },
 ];
 export const DURABILITY_CLIENTS = 50;
-const REQUESTS: Record<number, number> = { 1: 50_000, 16: 200_000 };
+const REQUESTS: Record<number, number> = { 1: 200_000, 16: 1_000_000 };
 
 /** SET req/s per setting, unpipelined and with -P 16, median of `reps` runs, 50 clients, from a container on the same network. */
 export async function benchDurability(scope: Scope, subnet: string, log: (s: string) => void, prefix = "bench-dur", reps = 3): Promise<DurabilityRow[]> {
