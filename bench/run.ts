@@ -9,6 +9,7 @@ import { docker, IMAGE, Scope } from "../test/integration/harness";
 import { benchBootstrap, BootstrapSize, BootstrapSummary } from "./bootstrap";
 import { DataPath, Measurement, SPIPED_VARIANTS } from "./datapath";
 import { cleanupScope, freeSubnets } from "./common";
+import { benchDurability, durabilityTable, DurabilityRow, DURABILITY_CLIENTS } from "./durability";
 import { benchEngine } from "./engine";
 import { benchLocks, locksSection } from "./locks";
 
@@ -192,15 +193,15 @@ async function main(): Promise<void> {
         docker: sh("docker", "version", "--format", "{{.Server.Version}}"), node: process.version, date: started.toISOString(),
     };
     log(`machine: ${JSON.stringify(machine)}`);
-    const [ours, cli, datapath, engineNet, locksNet] = freeSubnets(5);
+    const [ours, cli, datapath, engineNet, locksNet, durabilityNet] = freeSubnets(6);
     const notes: string[] = [raiseNeighbourLimit(2 * Math.max(...SIZES.map(s => s.masters)))];
     log(notes[0]);
 
-    log("1/4 cluster bootstrap");
+    log("1/5 cluster bootstrap");
     const boot = await benchBootstrap(SIZES, { ours, "redis-cli": cli }, scopes, log);
     restoreNeigh();
 
-    log("2/4 data path");
+    log("2/5 data path");
     const scope = new Scope();
     scopes.add(scope);
     const main: Measurement[] = [], variants: Measurement[] = [], sweep: Measurement[] = [];
@@ -222,10 +223,12 @@ async function main(): Promise<void> {
         scopes.delete(scope);
     }
 
-    log("3/4 engine fixed costs (real pulumi CLI)");
+    log("3/5 engine fixed costs (real pulumi CLI)");
     const { value: engine, error: engineError } = await part("engine", s => benchEngine(s, engineNet, 5, log));
-    log("4/4 locks and transactions (LockQuorum through the engine)");
+    log("4/5 locks and transactions (LockQuorum through the engine)");
     const { value: locks, error: locksError } = await part("locks", s => benchLocks(s, locksNet, log));
+    log("5/5 durability: appendonly no / everysec / always");
+    const { value: durability = [] as DurabilityRow[] } = await part("durability", s => benchDurability(s, durabilityNet, log));
     const secs = (ms?: number) => (ms === undefined ? "n/a" : `${(ms / 1000).toFixed(2)} s`);
 
     // --- report ---------------------------------------------------------------------------------------------------
@@ -247,6 +250,10 @@ async function main(): Promise<void> {
         ["`pulumi up` from empty vs plain `docker run`", pulumiRow, "", ""],
         ["Redlock acquire (LockQuorum of 5): 4/5 up vs 5/5 up", `${locks?.acquire["4/5"].median.toFixed(1) ?? "n/a"} ms`, `${locks?.acquire["5/5"].median.toFixed(1) ?? "n/a"} ms`, ratio(locks?.acquire["4/5"].median, locks?.acquire["5/5"].median)],
         ["20 workers x 10 increments of one key: WATCH/MULTI vs Lua", secs(locks?.watchMs), secs(locks?.luaMs), ratio(locks?.watchMs, locks?.luaMs)],
+        ...durability.filter(r => r.setting !== "appendonly no").map(r => {
+            const base = durability.find(b => b.setting === "appendonly no" && b.pipeline === r.pipeline);
+            return [`SET P=${r.pipeline} c=${DURABILITY_CLIENTS}: ${r.setting} vs appendonly no`, r.error ?? `${rps(r.set)}/s`, `${rps(base?.set)}/s`, ratio(r.set, base?.set)];
+        }),
     ]);
     const runtime = ((Date.now() - t0) / 1000).toFixed(0);
     const md = `# redis-secure-topologies benchmark
@@ -340,6 +347,13 @@ with a 1 s TTL, 2 retries, 100 ms instance timeout; the transactions run against
 mutual exclusion and the counts; these are the speeds.
 
 ${locksSection(locks, locksError)}
+
+## 5. Durability: what the append-only file costs
+
+bench/durability.ts: one redis-server per setting, /data on a Docker volume as every node has it, redis-benchmark
+\`-t set -d 64 -r 100000\` with ${DURABILITY_CLIENTS} clients from a container on the same network, median of 3 runs.
+
+${durabilityTable(durability)}
 `;
     fs.writeFileSync(path.join(__dirname, "results.md"), md);
     console.log(`\n${summary}\n\n${bootstrapTable(boot)}\n`);

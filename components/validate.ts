@@ -97,3 +97,8 @@ export function memorySize(field: string, v: unknown): string {
     if (typeof v !== "string" || !/^[1-9][0-9]*(b|kb|mb|gb)?$/i.test(v)) fail(field, "a size like \"256mb\" or \"1gb\"", v);
     return v as string;
 }
+
+export function flag(field: string, v: unknown): boolean {
+    if (typeof v !== "boolean") fail(field, "true or false", v);
+    return v;
+}

@@ -3,6 +3,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { Certificate, CertificateAuthority } from "../pki";
+import { APPENDFSYNC, AppendFsync, crashRestartDelayMs } from "../redis/conf";
 import { DEFAULT_IMAGE, redisNode } from "../redis/node";
 import { RedisUsers } from "../redis/users";
 import * as v from "../validate";
@@ -48,6 +49,11 @@ export interface RedisClusterArgs {
     /** Require client certificates from the CA (default false). */
     mutualTls?: boolean;
     nodeTimeoutMs?: number;
+    /** Every write logged to an append-only file on the node's volume (default true). With it off a node restarts from
+     *  its last RDB snapshot; a crashed master still waits for its replica's promotion (see README, Durability). */
+    appendonly?: boolean;
+    /** When the AOF is fsynced (default "everysec": a power loss can drop about 1 s; "always": each write, slower). */
+    appendfsync?: AppendFsync;
     maxmemory?: string;
     maxmemoryPolicy?: string;
     /** ACL rules of the application user (default: no @dangerous or @admin commands). */
@@ -60,7 +66,9 @@ export interface RedisClusterArgs {
  * components before creating any): the planned nodes, the hosts (default: the local engine), each host's subnet and
  * the node timeout.
  */
-export function clusterPlan(name: string, args: RedisClusterArgs = {}): { nodes: PlannedNode[]; hosts: ClusterHost[]; subnets: Map<string, string>; nodeTimeoutMs: number } {
+export function clusterPlan(name: string, args: RedisClusterArgs = {}): {
+    nodes: PlannedNode[]; hosts: ClusterHost[]; subnets: Map<string, string>; nodeTimeoutMs: number; appendonly: boolean; appendfsync: AppendFsync;
+} {
     const hosts = args.hosts ?? [{ name: "local" }];
     if (!Array.isArray(hosts)) v.fail("hosts", "a list of hosts ({ name, dockerHost?, subnet? })", hosts);
     hosts.forEach((h, i) => {
@@ -82,7 +90,9 @@ export function clusterPlan(name: string, args: RedisClusterArgs = {}): { nodes:
     checkAntiAffinity(args.antiAffinity ?? "hard", hosts.length, shape.replicasPerMaster);
     if (args.maxmemory !== undefined) v.memorySize("maxmemory", args.maxmemory);
     const nodeTimeoutMs = v.intInRange("nodeTimeoutMs", args.nodeTimeoutMs ?? 5000, 500, 120_000);
-    return { nodes, hosts, subnets: new Map(Object.entries(hostSubnets(shape))), nodeTimeoutMs };
+    const appendonly = v.flag("appendonly", args.appendonly ?? true);
+    const appendfsync = v.oneOf("appendfsync", args.appendfsync ?? "everysec", APPENDFSYNC);
+    return { nodes, hosts, subnets: new Map(Object.entries(hostSubnets(shape))), nodeTimeoutMs, appendonly, appendfsync };
 }
 
 export class RedisCluster extends pulumi.ComponentResource {
@@ -100,7 +110,7 @@ export class RedisCluster extends pulumi.ComponentResource {
 
     constructor(name: string, args: RedisClusterArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         super("redis-secure-topologies:cluster:RedisCluster", name, {}, opts);
-        const { nodes, hosts: hostArgs, subnets, nodeTimeoutMs } = clusterPlan(name, args);
+        const { nodes, hosts: hostArgs, subnets, nodeTimeoutMs, appendonly, appendfsync } = clusterPlan(name, args);
         this.nodes = nodes;
         const internal = args.internalNetwork ?? subnets.size === 1;
         this.tls = args.tls ?? true;
@@ -135,10 +145,13 @@ export class RedisCluster extends pulumi.ComponentResource {
                     replicationUser: { name: users.replication.username },
                     maxmemory: args.maxmemory,
                     maxmemoryPolicy: args.maxmemoryPolicy,
+                    appendonly,
+                    appendfsync,
                 },
                 replicationPassword: users.replication.password,
                 aclFile: users.aclFile,
                 tls: cert && { caPem: ca.certPem, certPem: cert.certPem, keyPem: cert.privateKeyPem },
+                crashRestartDelayMs: crashRestartDelayMs(nodeTimeoutMs),
             }, { parent: this, provider: host.provider });
         });
 

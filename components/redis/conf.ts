@@ -4,6 +4,13 @@
 /** Where the files a component uploads live inside every container. */
 export const CONF_DIR = "/etc/redis-secure";
 export const TLS_DIR = `${CONF_DIR}/tls`;
+/** The container's command: a small sh script (renderStartScript) that runs redis-server as its child. */
+export const START_SCRIPT = `${CONF_DIR}/start.sh`;
+/** Exists while redis-server runs; removed only when it exits 0 (a clean shutdown), so finding it at start means a crash. */
+export const RUNNING_MARKER = "/data/.redis-running";
+
+export const APPENDFSYNC = ["always", "everysec", "no"] as const;
+export type AppendFsync = typeof APPENDFSYNC[number];
 
 export interface TlsListener {
     /** TLS port; `port` (plain) may be 0 to make the node TLS-only. */
@@ -25,7 +32,7 @@ export interface NodeConf {
     maxmemory?: string;
     maxmemoryPolicy?: string;
     appendonly?: boolean;
-    appendfsync?: "always" | "everysec" | "no";
+    appendfsync?: AppendFsync;
 }
 
 /** redis.conf lines for one node. Secrets (the replication password) appear only here, in an uploaded file. */
@@ -76,6 +83,45 @@ export function renderRedisConf(c: NodeConf): string {
     if (c.maxmemoryPolicy) lines.push(`maxmemory-policy ${c.maxmemoryPolicy}`);
     if (c.appendonly) lines.push("appendonly yes", `appendfsync ${c.appendfsync ?? "everysec"}`);
     return lines.join("\n") + "\n";
+}
+
+/**
+ * How long a cluster node that was a master when it died uncleanly (SIGKILL, OOM kill, crash) waits before starting
+ * redis-server again. Its replica is promoted about nodeTimeout + 1-2 s after the crash (PFAIL after the timeout, FAIL
+ * once a majority of masters agree, then the election after 0.5-1 s); until then a quick restart would come back as the
+ * master with whatever its disk holds and make its replica resync from it, dropping writes the replica acknowledged
+ * (WAIT). Twice the timeout plus 2 s leaves room; the node then rejoins as its old replica's replica (nodes.conf) and
+ * Redis keeps it read-only for 2 s after start (CLUSTER_WRITABLE_DELAY) while it learns that.
+ */
+export function crashRestartDelayMs(nodeTimeoutMs: number): number {
+    return 2 * nodeTimeoutMs + 2000;
+}
+
+/**
+ * The container's start script (POSIX sh). It keeps RUNNING_MARKER on /data while redis-server runs, forwards
+ * SIGTERM/SIGINT to it, and removes the marker only when redis-server exits 0 (a clean shutdown: it saved). With
+ * `crashRestartDelayMs` > 0 (cluster nodes), a marker found at start on a node whose nodes.conf says it was a master
+ * means it died uncleanly: it waits that long first, so the cluster fails over to its replica (see crashRestartDelayMs).
+ */
+export function renderStartScript(o: { crashRestartDelayMs: number }): string {
+    const wait = o.crashRestartDelayMs > 0 ? [
+        `if [ -e ${RUNNING_MARKER} ] && grep -qs 'myself,master' /data/nodes.conf; then`,
+        `  echo "start.sh: this master did not shut down cleanly: waiting ${o.crashRestartDelayMs} ms so the cluster fails over to its replica"`,
+        `  sleep ${(o.crashRestartDelayMs / 1000).toFixed(3)} & wait $!`,
+        "fi",
+    ] : [];
+    return [
+        "#!/bin/sh",
+        "trap 'exit 143' TERM INT",
+        ...wait,
+        `touch ${RUNNING_MARKER}`,
+        `redis-server ${CONF_DIR}/redis.conf & pid=$!`,
+        "trap 'kill -TERM $pid' TERM INT",
+        // wait returns early when a trapped signal arrives: wait again until redis-server is gone, for its exit status.
+        "while :; do wait $pid; rc=$?; kill -0 $pid 2>/dev/null || break; done",
+        `if [ $rc -eq 0 ]; then rm -f ${RUNNING_MARKER}; fi`,
+        "exit $rc",
+    ].join("\n") + "\n";
 }
 
 export interface AclUser {

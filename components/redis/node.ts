@@ -2,7 +2,7 @@
 // Secrets reach the container only as uploaded files (Pulumi secrets in state), never on a command line or env.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { CONF_DIR, NodeConf, renderRedisConf, TLS_DIR } from "./conf";
+import { CONF_DIR, NodeConf, renderRedisConf, renderStartScript, START_SCRIPT, TLS_DIR } from "./conf";
 
 /** The image scripts/image.sh builds locally (Debian's redis-server 7.0 with TLS, and spiped). */
 export const DEFAULT_IMAGE = "redis-secure-topologies/redis:bookworm-r1";
@@ -20,6 +20,8 @@ export interface RedisNodeArgs {
     replicationPassword?: pulumi.Input<string>;
     aclFile: pulumi.Input<string>;
     tls?: NodeTls;
+    /** Cluster nodes: how long a master that died uncleanly waits before restarting (crashRestartDelayMs; default 0). */
+    crashRestartDelayMs?: number;
     /** Publish container port -> host address:port (nothing is published by default). */
     publish?: { internal: number; external: number; ip: string }[];
 }
@@ -37,6 +39,7 @@ export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomRes
     const uploads: docker.types.input.ContainerUpload[] = [
         secretFile(`${CONF_DIR}/redis.conf`, redisConf),
         secretFile(`${CONF_DIR}/users.acl`, a.aclFile),
+        { file: START_SCRIPT, content: renderStartScript({ crashRestartDelayMs: a.crashRestartDelayMs ?? 0 }), permissions: "0755" },
     ];
     if (a.tls) {
         uploads.push({ file: `${TLS_DIR}/ca.crt`, content: a.tls.caPem, permissions: "0644" });
@@ -49,14 +52,15 @@ export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomRes
         name,
         hostname: name,
         image: a.image,
-        command: ["redis-server", `${CONF_DIR}/redis.conf`],
+        // The start script runs redis-server as its child and tells a crash from a clean exit (renderStartScript).
+        command: ["sh", START_SCRIPT],
         labels: [{ label: CONF_LABEL, value: renderRedisConf(withPassword("(secret)")) }],
         networksAdvanced: [{ name: a.networkName, ipv4Address: a.ipv4Address, aliases: [name, ...(a.aliases ?? [])] }],
         ports: a.publish?.map(p => ({ internal: p.internal, external: p.external, ip: p.ip })),
         uploads,
         volumes: [{ volumeName: data.name, containerPath: "/data" }],
         restart: "unless-stopped",
-        // Redis saves and exits on SIGTERM quickly; give it a few seconds before Docker kills it.
+        // Redis saves and exits on SIGTERM quickly (the start script forwards it); give it a few seconds before Docker kills it.
         stopSignal: "SIGTERM",
         stopTimeout: 10,
         destroyGraceSeconds: 10,

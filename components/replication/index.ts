@@ -2,6 +2,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { Certificate, CertificateAuthority } from "../pki";
+import { APPENDFSYNC, AppendFsync } from "../redis/conf";
 import { DEFAULT_IMAGE, redisNode } from "../redis/node";
 import { RedisUsers } from "../redis/users";
 import * as v from "../validate";
@@ -25,6 +26,10 @@ export interface ReplicationChainArgs {
     image?: string;
     maxmemory?: string;
     maxmemoryPolicy?: string;
+    /** When the head (the only writable node) fsyncs its append-only file (default "always": every write is on disk
+     *  before it is acknowledged). A chain has no failover: B and C resync from whatever the head restarts with, so
+     *  what the head loses they lose too. Replicas log with "everysec". */
+    appendfsync?: AppendFsync;
     /** Docker provider (default: the local engine). */
     provider?: docker.Provider;
 }
@@ -33,6 +38,7 @@ export interface ChainNodeOutput extends ChainNode { role: "master" | "replica" 
 
 /** Every check ReplicationChain makes, as a pure function (a program can run it before creating anything): its nodes. */
 export function chainPlan(name: string, args: ReplicationChainArgs = {}): ChainNode[] {
+    v.oneOf("appendfsync", args.appendfsync ?? "always", APPENDFSYNC);
     const plan = planChain({
         name,
         hops: args.hops ?? ["plain", "tls"],
@@ -85,6 +91,8 @@ export class ReplicationChain extends pulumi.ComponentResource {
                     replicationUser: n.replicaOf && { name: users.replication.username },
                     maxmemory: args.maxmemory,
                     maxmemoryPolicy: args.maxmemoryPolicy,
+                    appendonly: true,
+                    appendfsync: n.replicaOf ? "everysec" : args.appendfsync ?? "always",
                 },
                 replicationPassword: users.replication.password,
                 aclFile: users.aclFile,

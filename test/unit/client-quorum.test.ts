@@ -61,6 +61,9 @@ describe("LockQuorum under mocks", () => {
             expect(conf).toContain("appendfsync always");
             expect(conf).not.toMatch(/replicaof|cluster-enabled/);
             expect(conf).toContain("port 6379");
+            // The start script, with no crash wait: nothing fails over to in a quorum, and every write is on disk.
+            expect(c.inputs.command).toEqual(["sh", "/etc/redis-secure/start.sh"]);
+            expect(uploaded(c, "/etc/redis-secure/start.sh")).not.toContain("sleep");
         }
         expect(created.some(c => c.type.startsWith("tls:"))).toBe(false);
         expect(q.appUser.username).toBe("app");

@@ -99,7 +99,7 @@ describe("RedisCluster", () => {
     test("every container: uploaded files only, no env, no published ports, the same command, its static IP", () => {
         for (const c of ofType(CONTAINER, "rc-")) {
             const node = cluster.nodes.find(n => n.name === c.name)!;
-            expect(c.inputs.command).toEqual(["redis-server", "/etc/redis-secure/redis.conf"]);
+            expect(c.inputs.command).toEqual(["sh", "/etc/redis-secure/start.sh"]);
             expect(c.inputs.env).toBeUndefined();
             expect(c.inputs.ports).toBeUndefined();
             expect(c.inputs.networksAdvanced).toEqual([{ name: "rc-net-local", ipv4Address: node.ip, aliases: [c.name] }]);
@@ -107,6 +107,7 @@ describe("RedisCluster", () => {
             expect(uploadsOf(c).map(u => [u.file, u.permissions])).toEqual([
                 ["/etc/redis-secure/redis.conf", "0600"],
                 ["/etc/redis-secure/users.acl", "0600"],
+                ["/etc/redis-secure/start.sh", "0755"],
                 ["/etc/redis-secure/tls/ca.crt", "0644"],
                 ["/etc/redis-secure/tls/node.crt", "0644"],
                 ["/etc/redis-secure/tls/node.key", "0600"],
@@ -121,6 +122,31 @@ describe("RedisCluster", () => {
     test("uploads carrying secrets arrive as secrets", () => {
         for (const c of ofType(CONTAINER, "rc-")) expect(isSecretValue(c.inputs.uploads)).toBe(true);
     });
+
+    test("durability by default: AOF fsynced every second, and a crashed master waits 2 x node timeout + 2 s before it restarts", () => {
+        for (const c of ofType(CONTAINER, "rc-")) {
+            expect(upload(c, "/etc/redis-secure/redis.conf").content!.split("\n")).toEqual(expect.arrayContaining(["appendonly yes", "appendfsync everysec"]));
+            expect(upload(c, "/etc/redis-secure/start.sh").content).toContain("waiting 12000 ms so the cluster fails over to its replica");
+        }
+    });
+
+    test("appendfsync always and a node timeout of 3 s reach every node", async () => {
+        new components.RedisCluster("dur", { appendfsync: "always", nodeTimeoutMs: 3000, subnet: "172.28.0.0/24", antiAffinity: "soft" });
+        await settle();
+        for (const c of ofType(CONTAINER, "dur-")) {
+            expect(upload(c, "/etc/redis-secure/redis.conf").content).toContain("appendonly yes\nappendfsync always\n");
+            expect(upload(c, "/etc/redis-secure/start.sh").content).toContain("sleep 8.000");
+        }
+    }, 60_000);
+
+    test("appendonly false: no AOF, the crash wait stays", async () => {
+        new components.RedisCluster("noaof", { appendonly: false, subnet: "172.27.0.0/24", antiAffinity: "soft" });
+        await settle();
+        for (const c of ofType(CONTAINER, "noaof-")) {
+            expect(upload(c, "/etc/redis-secure/redis.conf").content).not.toContain("appendonly");
+            expect(upload(c, "/etc/redis-secure/start.sh").content).toContain("sleep 12.000");
+        }
+    }, 60_000);
 
     test("redis.conf: TLS-only cluster node announcing its own address, replication password inside", () => {
         const conf = upload(one(CONTAINER, "rc-m1-r0"), "/etc/redis-secure/redis.conf").content!.split("\n");
@@ -223,6 +249,8 @@ describe("RedisCluster", () => {
         ["bad3", { nodeTimeoutMs: 100, antiAffinity: "soft" }, /nodeTimeoutMs must be an integer from 500 to 120000/],
         ["bad5", {}, /hosts must be at least 2 hosts, so no master shares a host with its replica \(antiAffinity "hard"; set antiAffinity: "soft" to allow one host\); got 1/],
         ["bad6", { antiAffinity: "maybe" as never }, /antiAffinity must be one of "hard", "soft"/],
+        ["bad9", { appendfsync: "sometimes" as never, antiAffinity: "soft" }, /^appendfsync must be one of "always", "everysec", "no"; got "sometimes"$/],
+        ["bad10", { appendonly: "yes" as never, antiAffinity: "soft" }, /^appendonly must be true or false; got "yes"$/],
         ["bad4", { hosts: [{ name: "a", subnet: "172.26.0.0/16", dockerHost: "ssh://a" }, { name: "b", subnet: "172.26.2.0/24", dockerHost: "ssh://b" }] },
             /hosts\[1\]\.subnet must be a subnet that does not overlap hosts\[0\]\.subnet/],
         ["bad7", { hosts: [{ name: "a" }, { name: "b", subnet: "172.26.2.0/24" }] }, /hosts\[1\] must be on a Docker engine of its own/],
@@ -253,6 +281,20 @@ describe("ReplicationChain", () => {
         expect(conf("ch-c")).toEqual(expect.arrayContaining([
             "port 0", "tls-port 6380", "replicaof 172.31.0.11 6380", "tls-replication yes", "masteruser replication",
         ]));
+    });
+
+    test("the head fsyncs every write (no failover: B and C resync from what it restarts with); replicas every second; no crash wait", () => {
+        const conf = (name: string) => upload(one(CONTAINER, name), "/etc/redis-secure/redis.conf").content!.split("\n");
+        expect(conf("ch-a")).toEqual(expect.arrayContaining(["appendonly yes", "appendfsync always"]));
+        for (const r of ["ch-b", "ch-c"]) expect(conf(r)).toEqual(expect.arrayContaining(["appendonly yes", "appendfsync everysec"]));
+        for (const c of ofType(CONTAINER, "ch-")) {
+            expect(c.inputs.command).toEqual(["sh", "/etc/redis-secure/start.sh"]);
+            expect(upload(c, "/etc/redis-secure/start.sh").content).not.toContain("sleep");
+        }
+    });
+
+    test("appendfsync is validated", () => {
+        expect(() => new components.ReplicationChain("badfsync", { appendfsync: "never" as never })).toThrow(/^appendfsync must be one of "always", "everysec", "no"; got "never"$/);
     });
 
     test("node certificates: server and client auth, SANs for the name, localhost, the IP and loopback", () => {

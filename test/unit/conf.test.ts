@@ -1,6 +1,6 @@
 // redis.conf and ACL rendering, and the parsers for what Redis answers (CLUSTER NODES, INFO).
 import { rangesOf } from "../../components/cluster/slots";
-import { ADMIN_USER_RULES, APP_USER_RULES, renderAclFile, renderRedisConf, REPLICATION_USER_RULES } from "../../components/redis/conf";
+import { ADMIN_USER_RULES, APP_USER_RULES, crashRestartDelayMs, renderAclFile, renderRedisConf, renderStartScript, REPLICATION_USER_RULES } from "../../components/redis/conf";
 import { parseClusterNodes, parseInfo } from "../../components/redis/wire";
 
 const lines = (conf: string) => conf.trimEnd().split("\n");
@@ -88,6 +88,37 @@ describe("renderRedisConf", () => {
         expect(lines(conf)).toEqual(expect.arrayContaining(["appendonly yes", "appendfsync everysec"]));
         expect(lines(renderRedisConf({ port: 6379, appendonly: true, appendfsync: "always" }))).toContain("appendfsync always");
         expect(renderRedisConf({ port: 6379 })).not.toContain("appendonly");
+    });
+});
+
+describe("start script and crash wait", () => {
+    test("a crashed master waits past the failover window: 2 x node timeout + 2 s", () => {
+        expect(crashRestartDelayMs(3000)).toBe(8000);
+        expect(crashRestartDelayMs(5000)).toBe(12000);
+        // Never shorter than the detection (node timeout) plus the longest first election delay (1 s).
+        for (const t of [500, 3000, 15000, 120000]) expect(crashRestartDelayMs(t)).toBeGreaterThan(t + 1000);
+    });
+
+    test("a cluster node: marker while redis-server runs, removed only on exit 0, wait only when a master left it behind", () => {
+        const script = lines(renderStartScript({ crashRestartDelayMs: 8000 }));
+        expect(script[0]).toBe("#!/bin/sh");
+        const at = (l: string) => { const i = script.indexOf(l); expect(i).toBeGreaterThanOrEqual(0); return i; };
+        const check = at("if [ -e /data/.redis-running ] && grep -qs 'myself,master' /data/nodes.conf; then");
+        const sleep = at("  sleep 8.000 & wait $!");
+        const touch = at("touch /data/.redis-running");
+        const start = at("redis-server /etc/redis-secure/redis.conf & pid=$!");
+        const forward = at("trap 'kill -TERM $pid' TERM INT");
+        const remove = at("if [ $rc -eq 0 ]; then rm -f /data/.redis-running; fi");
+        expect(check < sleep && sleep < touch && touch < start && start < forward && forward < remove).toBe(true);
+        expect(script[script.length - 1]).toBe("exit $rc");
+        // A stop while it waits ends it at once (no redis-server to save yet).
+        expect(script.indexOf("trap 'exit 143' TERM INT")).toBeLessThan(check);
+    });
+
+    test("no crash wait (chain, lock quorum): the same marker and signal handling, no sleep", () => {
+        const script = renderStartScript({ crashRestartDelayMs: 0 });
+        expect(script).not.toMatch(/sleep|nodes\.conf/);
+        expect(lines(script)).toEqual(expect.arrayContaining(["touch /data/.redis-running", "trap 'kill -TERM $pid' TERM INT", "exit $rc"]));
     });
 });
 
