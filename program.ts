@@ -2,7 +2,7 @@
 // stack config fails at preview naming its key, with nothing half-created), then passes plain Args to the components
 // (which never read config). index.ts exports its outputs for `pulumi up`; scripts/stack.ts and the tests run it in-process.
 import * as pulumi from "@pulumi/pulumi";
-import { chainPlan, clusterPlan, RedisCluster, RedisClusterArgs, ReplicationChain, ReplicationChainArgs, SpipedTunnel, tunnelPlan, ValidationError } from "./components";
+import { chainPlan, clusterOutputs, clusterPlan, RedisCluster, RedisClusterArgs, ReplicationChain, ReplicationChainArgs, SpipedTunnel, tunnelPlan, ValidationError } from "./components";
 import * as v from "./components/validate";
 
 export const PROJECT = "redis-secure-topologies";
@@ -114,11 +114,7 @@ export function deploy(): Record<string, unknown> {
     if (s.cluster) {
         const cluster = new RedisCluster(`cluster-${stack}`, s.cluster);
         // Also what `redis-secure-topologies guard --stack` reads: the plan, tls, the CA/client cert and the admin user.
-        out.cluster = {
-            nodes: cluster.nodes, nodeIds: cluster.nodeIds, drift: cluster.drift, tls: cluster.tls, caCertPem: cluster.caCertPem,
-            clientCertPem: cluster.clientCertPem, clientKeyPem: cluster.clientKeyPem,
-            appUser: cluster.appUser, adminUser: cluster.adminUser,
-        };
+        out.cluster = clusterOutputs(cluster);
     }
     return out;
 }

@@ -38,6 +38,12 @@ async function liveDrift(p: Props): Promise<{ findings: string[]; answered: bool
     return { findings: drift(p.nodes, live), answered: live.some(l => l.report) };
 }
 
+/** What converge did, one line each (`itsc-m3-r0: CLUSTER REPLICATE itsc-m3`), on the provider's stderr, which the
+ *  engine shows with the update: the dynamic-provider protocol has no other channel for it. No line holds a secret. */
+function printActions(clusterName: string, actions: string[]): void {
+    for (const a of actions) console.error(`${clusterName}: ${a}`);
+}
+
 /** What decides the cluster's shape; anything else changing (e.g. a rotated password) is a plain update. */
 function layout(p: Props): string {
     return JSON.stringify(p.nodes.map(n => [n.name, n.ip, n.port, n.busPort, n.role, n.masterName ?? null, n.slots ?? null]));
@@ -74,11 +80,13 @@ export const clusterBootstrapProvider: pulumi.dynamic.ResourceProvider = {
 
     async create(inputs: Props) {
         const r = await converge({ nodes: inputs.nodes, auth: inputs.auth, tls: inputs.tls, timeoutMs: inputs.timeoutMs });
+        printActions(inputs.clusterName, r.actions);
         return { id: inputs.clusterName, outs: { ...inputs, nodeIds: r.nodeIds, drift: (await liveDrift(inputs)).findings } };
     },
 
     async update(_id: string, _olds: Props, news: Props) {
         const r = await converge({ nodes: news.nodes, auth: news.auth, tls: news.tls, timeoutMs: news.timeoutMs });
+        printActions(news.clusterName, r.actions);
         return { outs: { ...news, nodeIds: r.nodeIds, drift: (await liveDrift(news)).findings } };
     },
 

@@ -95,6 +95,17 @@ export function clusterPlan(name: string, args: RedisClusterArgs = {}): {
     return { nodes, hosts, subnets: new Map(Object.entries(hostSubnets(shape))), nodeTimeoutMs, appendonly, appendfsync };
 }
 
+/**
+ * What a program exports for a cluster (program.ts's `cluster` output): the plan, the node ids and drift, the TLS
+ * material and the users. The guard reads this shape (`guard --stack`, `targetFromOutputs`).
+ */
+export function clusterOutputs(c: RedisCluster) {
+    return {
+        nodes: c.nodes, nodeIds: c.nodeIds, drift: c.drift, tls: c.tls, caCertPem: c.caCertPem,
+        clientCertPem: c.clientCertPem, clientKeyPem: c.clientKeyPem, appUser: c.appUser, adminUser: c.adminUser,
+    };
+}
+
 export class RedisCluster extends pulumi.ComponentResource {
     readonly nodes: PlannedNode[];
     readonly nodeIds: pulumi.Output<Record<string, string>>;
@@ -170,9 +181,6 @@ export class RedisCluster extends pulumi.ComponentResource {
         this.clientKeyPem = client.privateKeyPem;
         this.appUser = users.app;
         this.adminUser = users.admin;
-        this.registerOutputs({
-            nodes: this.nodes, nodeIds: this.nodeIds, drift: this.drift, tls: this.tls, caCertPem: this.caCertPem,
-            clientCertPem: this.clientCertPem, clientKeyPem: this.clientKeyPem, appUser: this.appUser, adminUser: this.adminUser,
-        });
+        this.registerOutputs(clusterOutputs(this));
     }
 }

@@ -1,128 +1,140 @@
-// The cluster bootstrap's dynamic provider, called directly (mocks never run it) against 6 real, TLS-only,
-// ACL-protected redis-server containers laid out by planCluster().
-import { Cluster } from "ioredis";
-import { clusterBootstrapProvider } from "../../components/cluster/bootstrap";
+// RedisCluster (components/cluster) deployed through the real engine and the tls/random/docker plugins, in the two
+// shapes users deploy on one engine: the default (TLS-only, no client certificates, the default node timeout) and
+// mutual TLS. One stack holds both; every check runs against what the component made: its containers, uploads,
+// networks, certificates, generated users and the ClusterBootstrap it wired after its containers.
+import { Stack } from "@pulumi/pulumi/automation";
+import { spawnSync } from "child_process";
 import { converge } from "../../components/cluster/converge";
-import { TLS_DIR } from "../../components/redis/conf";
+import { CONF_DIR, TLS_DIR } from "../../components/redis/conf";
 import * as wire from "../../components/redis/wire";
-import { docker, expectNoSecrets, pemBody, Scope, testCluster, testPki } from "./harness";
+import { clusterStack, DeployedCluster, plainOutputs } from "./deploy";
+import { expectNoSecrets, pemBody, Scope, testPki } from "./harness";
 
-jest.setTimeout(180_000);
+jest.setTimeout(300_000);
 
-describe("ClusterBootstrap on 6 real redis-server containers (3 masters x 1 replica, TLS-only)", () => {
+describe("RedisCluster on the real engine: the default cluster and a mutual-TLS one (3 masters x 1 replica, one engine)", () => {
     const scope = new Scope();
-    const { pw, admin, plan, pki, client, tls, nodes, start } = testCluster(scope, "itcl", "172.25.12.0/24");
-    const props = () => ({
-        clusterName: "itcl",
-        nodes,
-        auth: admin,
-        tls,
+    // One local engine: "hard" anti-affinity would refuse a master and its replica on one host.
+    const clusters = {
+        itcl: { subnet: "172.25.51.0/24", antiAffinity: "soft" as const },
+        itclm: { subnet: "172.25.52.0/24", antiAffinity: "soft" as const, mutualTls: true },
+    };
+    let stack: Stack;
+    let def: DeployedCluster, mtls: DeployedCluster;
+    const log: string[] = [];
+    const onOutput = (s: string) => { log.push(s); };
+
+    beforeAll(async () => {
+        stack = await clusterStack(scope, "itcl", clusters);
+    });
+    afterAll(async () => {
+        await stack?.destroy({ onOutput });
+        scope.cleanup();
     });
 
-    beforeAll(start);
-    afterAll(() => scope.cleanup());
-
-    test("create on 6 fresh nodes gives a healthy 3+3 cluster", async () => {
-        const t0 = Date.now();
-        const r = await clusterBootstrapProvider.create!(props());
-        const ms = Date.now() - t0;
-        console.log(`bootstrap of 3+3 TLS cluster: ${ms} ms`);
-        expect(Object.keys(r.outs.nodeIds)).toHaveLength(6);
-        for (const n of plan) {
-            await wire.withClient({ host: n.ip, port: n.port }, { auth: admin, tls }, async c => {
-                expect((await wire.clusterInfo(c)).cluster_state).toBe("ok");
-                const repl = await wire.info(c, "replication");
-                expect(repl.role).toBe(n.role === "master" ? "master" : "slave");
-                if (n.role === "replica") {
-                    const master = plan.find(m => m.name === n.masterName)!;
-                    expect(repl.master_host).toBe(master.ip);
-                    expect(repl.master_link_status).toBe("up");
-                }
+    test("up from empty gives two healthy 3+3 clusters in their planned roles and slots, with no drift", async () => {
+        const r = await stack.up({ onOutput });
+        const out = plainOutputs(r.outputs);
+        [def, mtls] = [new DeployedCluster(out, "itcl"), new DeployedCluster(out, "itclm")];
+        for (const c of [def, mtls]) {
+            expect(c.plan).toHaveLength(6);
+            expect(Object.keys(out[c.name].nodeIds).sort()).toEqual(c.plan.map(n => n.name).sort());
+            expect(out[c.name].drift).toEqual([]);
+            await c.expectPlannedRoles();
+            await c.on(c.plan[0], async cl => {
+                const byIp = new Map((await wire.clusterNodes(cl)).map(v => [v.ip, v]));
+                expect(c.masters.map(n => byIp.get(n.ip)!.slots)).toEqual([[[0, 5460]], [[5461, 10922]], [[10923, 16383]]]);
             });
         }
-    });
-
-    test("a master and its replica are different nodes with the planned slots", async () => {
-        await wire.withClient({ host: plan[0].ip, port: plan[0].port }, { auth: admin, tls }, async c => {
-            const view = await wire.clusterNodes(c);
-            const byIp = new Map(view.map(v => [v.ip, v]));
-            expect(plan.filter(n => n.role === "master").map(n => byIp.get(n.ip)!.slots)).toEqual([[[0, 5460]], [[5461, 10922]], [[10923, 16383]]]);
+        // The default shape really is the default: node timeout 5000 ms, no client certificates asked for.
+        await def.on(def.plan[0], async cl => {
+            expect(await cl.call("CONFIG", "GET", "cluster-node-timeout")).toEqual(["cluster-node-timeout", "5000"]);
+            expect(await cl.call("CONFIG", "GET", "tls-auth-clients")).toEqual(["tls-auth-clients", "no"]);
         });
+        await mtls.on(mtls.plan[0], async cl => expect(await cl.call("CONFIG", "GET", "tls-auth-clients")).toEqual(["tls-auth-clients", "yes"]));
     });
 
-    test("create again is a no-op", async () => {
-        const r = await converge({ nodes: props().nodes, auth: admin, tls });
-        expect(r.actions).toEqual([]);
-        const d = await clusterBootstrapProvider.diff!("itcl", props(), props());
-        expect(d.changes).toBe(false);
+    test("a re-run changes nothing: a preview expects no changes and a second up leaves every resource as it was", async () => {
+        await stack.preview({ expectNoChanges: true, onOutput });
+        const r = await stack.up({ onOutput });
+        expect(Object.keys(r.summary.resourceChanges ?? {})).toEqual(["same"]);
+        for (const c of [def, mtls]) expect((await converge(c.target)).actions).toEqual([]);
     });
 
-    test("the cluster serves SET/GET through MOVED redirects, as the app user", async () => {
-        const cluster = new Cluster(plan.filter(n => n.role === "master").map(n => ({ host: n.ip, port: n.port })), {
-            redisOptions: { username: "app", password: pw.app, tls: { ca: pki.ca, cert: client.cert, key: client.key }, enableReadyCheck: false },
-            enableReadyCheck: false,
-        });
-        try {
-            for (let i = 0; i < 50; i++) await cluster.set(`key:${i}`, String(i));
-            for (let i = 0; i < 50; i++) expect(await cluster.get(`key:${i}`)).toBe(String(i));
-            await expect(cluster.call("FLUSHALL")).rejects.toThrow(/NOPERM/);
-        } finally {
-            cluster.disconnect();
+    test("the app user's cluster client (connect() from the outputs) SETs and GETs through MOVED redirects; FLUSHALL is denied", async () => {
+        // The default cluster takes a client with the CA only; the mutual-TLS one gets the client certificate too.
+        for (const [c, tls] of [[def, { ca: def.target.tls!.ca }], [mtls, mtls.target.tls!]] as const) {
+            await c.withApp(async app => {
+                for (let i = 0; i < 50; i++) await app.set(`key:${i}`, String(i));
+                for (let i = 0; i < 50; i++) expect(await app.get(`key:${i}`)).toBe(String(i));
+                // The keys really spread over every master (so the client followed redirects).
+                expect(new Set(await Promise.all(Array.from({ length: 50 }, (_, i) => app.cluster("KEYSLOT", `key:${i}`).then(s => c.masters.findIndex(m => Number(s) <= m.slots![1]))))).size).toBe(3);
+                await expect(app.call("FLUSHALL")).rejects.toThrow(/^NOPERM this user has no permissions to run the 'flushall' command$/);
+            }, { tls });
         }
     });
 
-    test("redis-cli --cluster check passes", () => {
-        const n = plan[0];
-        const out = docker("exec", "-e", `REDISCLI_AUTH=${pw.admin}`, n.name, "redis-cli", "--tls", "--cacert", `${TLS_DIR}/ca.crt`,
-            "--cert", `${TLS_DIR}/node.crt`, "--key", `${TLS_DIR}/node.key`, "--user", "admin", "--cluster", "check", `${n.ip}:${n.port}`);
-        expect(out).toContain("[OK] All 16384 slots covered.");
-        expect(out).toContain("[OK] All nodes agree about slots configuration.");
+    test("redis-cli --cluster check, run inside a node's container, passes on both", () => {
+        def.expectCheckPasses();
+        mtls.expectCheckPasses();
     });
 
-    test("a client without a certificate is refused (mutual TLS)", async () => {
-        await expect(wire.withClient({ host: plan[0].ip, port: plan[0].port }, { auth: admin, tls: { ca: pki.ca }, connectTimeoutMs: 1500 }, c => c.ping())).rejects.toThrow();
+    test("mutual TLS: a client without a certificate is refused, and one from another CA too; the default cluster takes the first", async () => {
+        const ca = mtls.target.tls!.ca;
+        const [m, d] = [{ host: mtls.plan[0].ip, port: mtls.plan[0].port }, { host: def.plan[0].ip, port: def.plan[0].port }];
+        const ping = (to: wire.Endpoint, o: wire.ConnectOptions) => wire.withClient(to, { ...o, connectTimeoutMs: 1500 }, cl => cl.ping());
+        // TLS 1.3: the server checks the client's certificate after the handshake and drops the connection; its log says why.
+        const log = () => { const r = spawnSync("docker", ["logs", mtls.plan[0].name], { encoding: "utf8" }); return r.stdout + r.stderr; };
+        const count = (text: string, what: string) => text.split(what).length - 1;
+        const before = log();
+        await expect(ping(m, { auth: mtls.target.auth, tls: { ca } })).rejects.toThrow(/^cannot reach Redis at 172\.25\.52\.10:6379 \(TLS\): (write|read) ECONNRESET$/);
+        const intruder = testPki(scope.dir, "other-ca").issue("intruder", "client", [], []);
+        await expect(ping(m, { auth: mtls.target.auth, tls: { ca, ...intruder } })).rejects.toThrow(/^cannot reach Redis at 172\.25\.52\.10:6379 \(TLS\): (write|read) ECONNRESET$/);
+        const after = log();
+        expect(count(after, "peer did not return a certificate") - count(before, "peer did not return a certificate")).toBe(1);
+        expect(count(after, "certificate verify failed") - count(before, "certificate verify failed")).toBe(1);
+        // Controls: the same certificate-less client is served by the default cluster, and the client certificate here.
+        expect(await ping(d, { auth: def.target.auth, tls: { ca: def.target.tls!.ca } })).toBe("PONG");
+        expect(await ping(m, { auth: mtls.target.auth, tls: mtls.target.tls })).toBe("PONG");
     });
 
-    test("heals: a killed master fails over, and the next converge restores the planned roles with no acknowledged write lost", async () => {
-        const [m0, r0] = [plan[0], plan.find(n => n.masterName === plan[0].name)!];
-        const on = <T>(n: typeof m0, f: (c: Awaited<ReturnType<typeof wire.connect>>) => Promise<T>) => wire.withClient({ host: n.ip, port: n.port }, { auth: admin, tls }, f);
+    test("heals: a killed master fails over, and converge restores the planned roles with no acknowledged write lost", async () => {
+        const [m0, r0] = [def.plan[0], def.replicaOf(def.plan[0])];
         const keys: string[] = [];
-        await on(m0, async c => {
+        await def.on(m0, async c => {
             for (let i = 0; keys.length < 100; i++) if (Number(await c.call("CLUSTER", "KEYSLOT", `w:${i}`)) <= m0.slots![1]) keys.push(`w:${i}`);
             for (const k of keys) await c.set(k, k);
             expect(Number(await c.call("WAIT", "1", "5000"))).toBe(1); // acknowledged by the replica
         });
-        docker("kill", m0.name);
-        await on(r0, c => wire.waitUntil("the replica to be promoted", async () => (await wire.info(c, "replication")).role === "master", 30_000, 100));
-        docker("start", m0.name);
+        def.docker(m0, "kill", m0.name);
+        await def.on(r0, c => wire.waitUntil("the replica to be promoted", async () => (await wire.info(c, "replication")).role === "master", 30_000, 100));
+        def.docker(m0, "start", m0.name);
         // Connect inside the poll: the restarted container takes a moment to listen again.
-        await wire.waitUntil("the old master to rejoin as a replica", () => on(m0, async c => (await wire.info(c, "replication")).master_link_status === "up"), 30_000, 100);
+        await wire.waitUntil("the old master to rejoin as a replica", () => def.on(m0, async c => (await wire.info(c, "replication")).master_link_status === "up"), 30_000, 100);
 
-        const healed = await converge({ nodes: props().nodes, auth: admin, tls });
+        const healed = await converge(def.target);
         expect(healed.actions).toContain(`${m0.name}: CLUSTER FAILOVER (back to master)`);
-        await on(m0, async c => {
-            expect((await wire.info(c, "replication")).role).toBe("master");
-            for (const k of keys) expect(await c.get(k)).toBe(k);
-        });
-        await on(r0, async c => expect((await wire.info(c, "replication")).master_host).toBe(m0.ip));
-        expect((await converge({ nodes: props().nodes, auth: admin, tls })).actions).toEqual([]);
-    });
-
-    test("a client certificate from another CA is refused (mutual TLS)", async () => {
-        const other = testPki(scope.dir, "other-ca").issue("intruder", "client", [], []);
-        const ok = await wire.withClient({ host: plan[0].ip, port: plan[0].port }, { auth: admin, tls: { ca: pki.ca, ...other }, connectTimeoutMs: 1500 }, c => c.ping())
-            .then(() => true, () => false);
-        expect(ok).toBe(false);
+        await def.expectPlannedRoles();
+        await def.on(m0, async c => { for (const k of keys) expect(await c.get(k)).toBe(k); });
+        expect((await converge(def.target)).actions).toEqual([]);
     });
 
     test("a wrong address gives a clear error naming the node", async () => {
-        const nodes = props().nodes.map((n, i) => (i === 2 ? { ...n, ip: "172.25.12.250" } : n));
-        await expect(converge({ nodes, auth: admin, tls, timeoutMs: 3000 })).rejects.toThrow(/cluster node itcl-m2 does not answer at 172\.25\.12\.250:6379 \(cannot reach Redis/);
+        // A direct converge call: the component derives every address from its plan, so it cannot be handed a wrong
+        // one; this is what the bootstrap meets when a node's address stops answering (an engine gone, a moved node).
+        const nodes = def.target.nodes.map((n, i) => (i === 2 ? { ...n, ip: "172.25.51.250" } : n));
+        await expect(converge({ ...def.target, nodes, timeoutMs: 3000 })).rejects.toThrow(/^cluster node itcl-m2 does not answer at 172\.25\.51\.250:6379 \(cannot reach Redis at 172\.25\.51\.250:6379 \(TLS\): /);
     });
 
-    test("no node logged a password or the client key (after failovers and refused clients)", () => {
+    test("no node log and nothing the engine printed holds a password or a private key", () => {
         const logs = scope.logs();
         expect(logs).toMatch(/Cluster state changed: ok/); // the logs were read
-        expectNoSecrets(logs, { ...pw, clientKey: pemBody(client.key) });
+        expect(log.join("")).toContain("ClusterBootstrap"); // and so was the engine's output
+        for (const c of [def, mtls]) {
+            const n = c.plan[0];
+            const replication = c.docker(n, "exec", n.name, "sed", "-n", "s/^masterauth //p", `${CONF_DIR}/redis.conf`);
+            const nodeKey = pemBody(c.docker(n, "exec", n.name, "cat", `${TLS_DIR}/node.key`));
+            expectNoSecrets(logs + log.join(""), { admin: c.target.auth.password, app: c.app.password, replication, clientKey: pemBody(c.target.tls!.key!), nodeKey });
+        }
     });
 });

@@ -4,9 +4,17 @@
 // what a killed run left behind.
 import * as pulumi from "@pulumi/pulumi";
 import { PulumiFn, Stack } from "@pulumi/pulumi/automation";
+import { spawnSync } from "child_process";
+import type { Cluster } from "ioredis";
 import * as path from "path";
+import { ClientOptions, connect, Credentials } from "../../components/client";
+import { clusterOutputs, PlannedNode, RedisCluster, RedisClusterArgs } from "../../components/cluster";
+import { GuardTarget, targetFromOutputs } from "../../components/guard";
+import { TLS_DIR } from "../../components/redis/conf";
+import * as wire from "../../components/redis/wire";
+import type { TlsMaterial } from "../../components/redis/wire";
 import { inlineStack } from "../../scripts/stack";
-import { pemBody, Scope } from "./harness";
+import { dockerOn, onEngine, pemBody, Scope } from "./harness";
 
 const DOCKER_LABELLED = new Set(["docker:index/container:Container", "docker:index/network:Network", "docker:index/volume:Volume"]);
 
@@ -69,4 +77,87 @@ export async function stateSecrets(stack: Stack): Promise<Record<string, string>
     };
     for (const r of (await stack.exportStack()).deployment.resources ?? []) walk(r.outputs, String(r.urn).split("::").pop()!);
     return out;
+}
+
+/**
+ * A stack of RedisClusters (components/cluster), each exported under its own name as program.ts exports `cluster`.
+ * `clusters` is read at every `up`, so a test changes a cluster's args (say `masters`) and runs `stack.up()` again.
+ */
+export function clusterStack(scope: Scope, stackName: string, clusters: Record<string, RedisClusterArgs>): Promise<Stack> {
+    return testStack(scope, stackName, async () =>
+        Object.fromEntries(Object.entries(clusters).map(([name, args]) => [name, clusterOutputs(new RedisCluster(name, args))])));
+}
+
+type RedisClient = Awaited<ReturnType<typeof wire.connect>>;
+
+/** A RedisCluster as deployed: its plan, admin user and TLS material read from the stack outputs under `name`. */
+export class DeployedCluster {
+    /** The plan the component made (with each node's host). */
+    readonly plan: PlannedNode[];
+    /** What the bootstrap and the guard take: the nodes without placement, the admin user, CA and client certificate. */
+    readonly target: GuardTarget;
+    readonly app: Credentials;
+
+    /** `engines`: host name -> DOCKER_HOST address, for nodes not on the local engine. */
+    constructor(outputs: Record<string, any>, readonly name: string, readonly engines: Record<string, string> = {}) {
+        this.plan = outputs[name].nodes;
+        this.target = targetFromOutputs(outputs, name);
+        this.app = outputs[name].appUser;
+    }
+
+    get masters(): PlannedNode[] { return this.plan.filter(n => n.role === "master"); }
+    node(name: string): PlannedNode { return this.plan.find(n => n.name === name)!; }
+    replicaOf(master: PlannedNode): PlannedNode { return this.plan.find(n => n.masterName === master.name)!; }
+
+    /** A client on one node as the admin user. */
+    on<T>(n: { ip: string; port: number }, f: (c: RedisClient) => Promise<T>, o: { connectTimeoutMs?: number } = {}): Promise<T> {
+        return wire.withClient({ host: n.ip, port: n.port }, { auth: this.target.auth, tls: this.target.tls, ...o }, f);
+    }
+
+    /** A cluster client as the application user (components/client connect(), seeded with `from`, default the masters). */
+    appClient(o: { from?: PlannedNode[]; tls?: TlsMaterial; client?: ClientOptions } = {}): Promise<Cluster> {
+        return connect({ kind: "cluster", nodes: o.from ?? this.masters, tls: o.tls ?? this.target.tls, ...this.app }, o.client);
+    }
+
+    async withApp<T>(f: (c: Cluster) => Promise<T>, o: { from?: PlannedNode[]; tls?: TlsMaterial } = {}): Promise<T> {
+        const c = await this.appClient(o);
+        try {
+            return await f(c);
+        } finally {
+            c.disconnect();
+        }
+    }
+
+    /** `docker` against the engine `n` runs on. */
+    docker(n: PlannedNode, ...args: string[]): string {
+        return dockerOn(this.engines[n.host], ...args);
+    }
+
+    /** redis-cli --cluster check's report, run inside `n`'s container with its own certificate (it exits 1 when it
+     *  finds errors, so the output is read either way). */
+    check(n: PlannedNode): string {
+        const r = spawnSync("docker", onEngine(this.engines[n.host], "exec", "-e", `REDISCLI_AUTH=${this.target.auth.password}`, n.name,
+            "redis-cli", "--tls", "--cacert", `${TLS_DIR}/ca.crt`, "--cert", `${TLS_DIR}/node.crt`, "--key", `${TLS_DIR}/node.key`,
+            "--user", this.target.auth.username, "--cluster", "check", `${n.ip}:${n.port}`), { encoding: "utf8" });
+        return r.stdout + r.stderr;
+    }
+
+    expectCheckPasses(n: PlannedNode = this.plan[0]): void {
+        const out = this.check(n);
+        expect(out).toContain("[OK] All nodes agree about slots configuration.");
+        expect(out).toContain("[OK] All 16384 slots covered.");
+        expect(out).not.toMatch(/\[(WARNING|ERR)\]/);
+    }
+
+    /** Every node in its planned role with cluster_state:ok, each replica linked to its planned master. */
+    async expectPlannedRoles(): Promise<void> {
+        for (const n of this.plan) {
+            await this.on(n, async c => {
+                const repl = await wire.info(c, "replication");
+                const master = n.masterName ? this.node(n.masterName) : undefined;
+                expect([n.name, (await wire.clusterInfo(c)).cluster_state, repl.role, repl.master_host, repl.master_link_status])
+                    .toEqual([n.name, "ok", n.role === "master" ? "master" : "slave", master?.ip, master && "up"]);
+            });
+        }
+    }
 }
