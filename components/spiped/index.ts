@@ -8,7 +8,7 @@ import { DEFAULT_IMAGE } from "../redis/node";
 import * as v from "../validate";
 import { clientCommand, KEY_BYTES, KEY_CHARS, KEY_FILE, serverCommand, TunnelShape, validateTunnel } from "./plan";
 
-export { clientCommand, serverCommand, validateTunnel, TunnelShape, KEY_BYTES } from "./plan";
+export { clientCommand, serverCommand, validateTunnel, TunnelShape, KEY_BYTES, KEY_CHARS } from "./plan";
 
 export interface SpipedTunnelArgs {
     /** The Docker network the Redis target is on; only the server container joins it. */
