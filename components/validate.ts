@@ -102,3 +102,44 @@ export function flag(field: string, v: unknown): boolean {
     if (typeof v !== "boolean") fail(field, "true or false", v);
     return v;
 }
+
+/** An IPv4 address in dotted form. */
+export function ipv4(field: string, v: unknown): string {
+    const m = typeof v === "string" ? /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(v) : null;
+    if (!m || m.slice(1).some(o => Number(o) > 255 || (o.length > 1 && o.startsWith("0")))) fail(field, "an IPv4 address such as \"127.0.0.1\"", v);
+    return v as string;
+}
+
+/** A Docker image reference (repository[:tag][@digest]), as the engine takes it. */
+export function imageRef(field: string, v: unknown): string {
+    if (typeof v !== "string" || !/^[a-z0-9][a-z0-9._\/-]*(:[0-9]{1,5}\/[a-z0-9._\/-]+)?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/.test(v)) {
+        fail(field, "a Docker image reference such as \"redis-secure-topologies/redis:bookworm-r1\"", v);
+    }
+    return v as string;
+}
+
+/** Redis's eviction policies (maxmemory-policy). */
+export const MAXMEMORY_POLICIES = [
+    "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
+] as const;
+
+export function maxmemoryPolicy(field: string, v: unknown): string {
+    return oneOf(field, v, MAXMEMORY_POLICIES);
+}
+
+/**
+ * ACL rules for a user whose password and state the component manages: key (~, %R~, %W~, %RW~, allkeys,
+ * resetkeys), channel (&, allchannels, resetchannels) and command (+cmd, -cmd, +cmd|sub, +@category, allcommands,
+ * nocommands) rules, separated by single spaces. Anything else is refused: password rules (>, <, #, !, nopass,
+ * resetpass), on/off, reset, selectors, and any character outside printable ASCII (a newline would start a new
+ * users.acl line, i.e. a new user).
+ */
+const ACL_RULE = /^(~|%(R|W|RW)~|&)[\x21-\x7e]+$|^[+-]@?[A-Za-z][A-Za-z0-9_-]*(\|[A-Za-z0-9_-]+)?$|^(allkeys|resetkeys|allchannels|resetchannels|allcommands|nocommands)$/;
+
+export function aclRules(field: string, v: unknown): string {
+    const allowed = "ACL key, channel and command rules separated by spaces (~pattern, %R~pattern, &channel, +command, "
+        + "-@category, allkeys, ...), without password, on/off, reset or selector rules";
+    if (typeof v !== "string" || v.trim() === "") fail(field, allowed, v);
+    for (const rule of v.split(" ").filter(r => r !== "")) if (!ACL_RULE.test(rule)) fail(field, allowed, rule);
+    return v;
+}

@@ -58,7 +58,9 @@ export class LockQuorum extends pulumi.ComponentResource {
         super("redis-secure-topologies:client:LockQuorum", name, {}, opts);
         const subnet = args.subnet ?? "172.29.0.0/24";
         this.nodes = planQuorum({ name, size: args.size ?? 5, subnet, port: args.port ?? 6379 });
-        this.tls = args.tls ?? false;
+        this.tls = v.flag("tls", args.tls ?? false);
+        if (args.appRules !== undefined) v.aclRules("appRules", args.appRules);
+        if (args.image !== undefined) v.imageRef("image", args.image);
         const child = { parent: this, provider: args.provider };
         const network = new docker.Network(`${name}-net`, { name: `${name}-net`, ipamConfigs: [{ subnet }] }, child);
         const users = new RedisUsers(`${name}-users`, { appRules: args.appRules }, { parent: this });

@@ -89,6 +89,15 @@ export function clusterPlan(name: string, args: RedisClusterArgs = {}): {
     const nodes = planCluster(shape);
     checkAntiAffinity(args.antiAffinity ?? "hard", hosts.length, shape.replicasPerMaster);
     if (args.maxmemory !== undefined) v.memorySize("maxmemory", args.maxmemory);
+    if (args.maxmemoryPolicy !== undefined) v.maxmemoryPolicy("maxmemoryPolicy", args.maxmemoryPolicy);
+    if (args.appRules !== undefined) v.aclRules("appRules", args.appRules);
+    if (args.image !== undefined) v.imageRef("image", args.image);
+    const tls = v.flag("tls", args.tls ?? true);
+    if (v.flag("mutualTls", args.mutualTls ?? false) && !tls) v.fail("mutualTls", "false when tls is false (client certificates need TLS)", args.mutualTls);
+    // Internal networks have no route out, so nodes on different engines could not reach each other.
+    if (v.flag("internalNetwork", args.internalNetwork ?? hosts.length === 1) && hosts.length > 1) {
+        v.fail("internalNetwork", "false (or unset) when the cluster spans several hosts (internal networks have no route between engines)", args.internalNetwork);
+    }
     const nodeTimeoutMs = v.intInRange("nodeTimeoutMs", args.nodeTimeoutMs ?? 5000, 500, 120_000);
     const appendonly = v.flag("appendonly", args.appendonly ?? true);
     const appendfsync = v.oneOf("appendfsync", args.appendfsync ?? "everysec", APPENDFSYNC);

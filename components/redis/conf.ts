@@ -82,6 +82,9 @@ export function renderRedisConf(c: NodeConf): string {
     if (c.maxmemory) lines.push(`maxmemory ${c.maxmemory}`);
     if (c.maxmemoryPolicy) lines.push(`maxmemory-policy ${c.maxmemoryPolicy}`);
     if (c.appendonly) lines.push("appendonly yes", `appendfsync ${c.appendfsync ?? "everysec"}`);
+    // The components validate every value at preview; this is the last line of defence against a new directive.
+    const bad = lines.find(l => /[\r\n]/.test(l));
+    if (bad) throw new Error(`redis.conf line ${JSON.stringify(bad)} holds a line break`);
     return lines.join("\n") + "\n";
 }
 
@@ -144,6 +147,7 @@ export function renderAclFile(users: AclUser[]): string {
         if (/\s/.test(u.password) || u.password.length < 16) {
             throw new Error(`ACL user "${u.name}": password must be at least 16 characters without spaces`);
         }
+        if (/[\r\n]/.test(u.rules)) throw new Error(`ACL user "${u.name}": rules hold a line break (it would start a new user)`);
     }
     return ["user default off", ...users.map(u => `user ${u.name} on >${u.password} ${u.rules}`)].join("\n") + "\n";
 }

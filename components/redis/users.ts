@@ -2,6 +2,7 @@
 // (masteruser/masterauth) and the application's least-privilege user. The `default` user is off.
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import * as v from "../validate";
 import { ADMIN_USER_RULES, APP_USER_RULES, renderAclFile, REPLICATION_USER_RULES } from "./conf";
 
 export interface RedisUsersArgs {
@@ -30,7 +31,7 @@ export class RedisUsers extends pulumi.ComponentResource {
         this.admin = { username: "admin", password: password("admin") };
         this.replication = { username: "replication", password: password("replication") };
         this.app = { username: "app", password: password("app") };
-        const appRules = args.appRules ?? APP_USER_RULES;
+        const appRules = v.aclRules("appRules", args.appRules ?? APP_USER_RULES);
         this.aclFile = pulumi.secret(pulumi.all([this.admin.password, this.replication.password, this.app.password])
             .apply(([a, r, p]) => renderAclFile([
                 { name: "admin", password: a, rules: ADMIN_USER_RULES },

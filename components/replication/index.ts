@@ -48,6 +48,12 @@ export function chainPlan(name: string, args: ReplicationChainArgs = {}): ChainN
         subnet: args.subnet ?? "172.31.0.0/24",
     });
     if (args.maxmemory !== undefined) v.memorySize("maxmemory", args.maxmemory);
+    if (args.maxmemoryPolicy !== undefined) v.maxmemoryPolicy("maxmemoryPolicy", args.maxmemoryPolicy);
+    if (args.image !== undefined) v.imageRef("image", args.image);
+    v.flag("internalNetwork", args.internalNetwork ?? true);
+    if (v.flag("mutualTls", args.mutualTls ?? false) && plan.every(n => n.tlsPort === 0)) {
+        v.fail("mutualTls", "false when no node has a TLS listener (every hop and headListener are \"plain\")", args.mutualTls);
+    }
     return plan;
 }
 

@@ -48,6 +48,7 @@ export function tunnelPlan(name: string, args: Omit<SpipedTunnelArgs, "networkNa
         keyBytes: KEY_BYTES,
     };
     validateTunnel(shape);
+    if (args.image !== undefined) v.imageRef("image", args.image);
     return { shape, subnet: v.subnet("subnet", args.subnet ?? "172.31.1.0/24").cidr };
 }
 

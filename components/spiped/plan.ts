@@ -33,7 +33,9 @@ export function validateTunnel(s: TunnelShape): void {
     v.port("targetPort", s.targetPort);
     v.port("serverPort", s.serverPort);
     v.port("listenPort", s.listenPort);
-    if (typeof s.listenAddress !== "string" || !/^(\d{1,3}\.){3}\d{1,3}$/.test(s.listenAddress)) v.fail("listenAddress", "an IPv4 address", s.listenAddress);
+    v.ipv4("listenAddress", s.listenAddress);
+    v.flag("allowNonLoopbackListener", s.allowNonLoopbackListener);
+    v.flag("keepalive", s.keepalive);
     if (!s.listenAddress.startsWith("127.") && !s.allowNonLoopbackListener) {
         v.fail("listenAddress", "a loopback address (127.x.x.x) unless allowNonLoopbackListener is true", s.listenAddress);
     }

@@ -1,10 +1,12 @@
 // Bad input throws before any resource exists, with a message naming the field and what is allowed.
 import { planCluster, ClusterShape } from "../../components/cluster/plan";
 import { validateCertificate } from "../../components/pki/validate";
-import { APP_USER_RULES, renderAclFile } from "../../components/redis/conf";
+import { clusterPlan, RedisClusterArgs } from "../../components/cluster";
+import { APP_USER_RULES, renderAclFile, renderRedisConf } from "../../components/redis/conf";
+import { chainPlan, ReplicationChainArgs } from "../../components/replication";
 import { ChainShape, planChain, validateChain } from "../../components/replication/plan";
 import { KEY_BYTES, TunnelShape, validateTunnel } from "../../components/spiped/plan";
-import { memorySize, ValidationError } from "../../components/validate";
+import { aclRules, MAXMEMORY_POLICIES, memorySize, ValidationError } from "../../components/validate";
 
 const cluster: ClusterShape = { name: "rc", masters: 3, replicasPerMaster: 1, hosts: ["local"], subnet: "172.30.0.0/24", port: 6379 };
 const chain: ChainShape = { name: "ch", hops: ["plain", "tls"], headListener: "plain", plainPort: 6379, tlsPort: 6380, subnet: "172.31.0.0/24" };
@@ -95,7 +97,12 @@ describe("planChain / validateChain", () => {
 describe("validateTunnel", () => {
     test.each<[string, Partial<TunnelShape>, RegExp]>([
         ["listenAddress 0.0.0.0", { listenAddress: "0.0.0.0" }, /^listenAddress must be a loopback address \(127\.x\.x\.x\) unless allowNonLoopbackListener is true; got "0.0.0.0"$/],
-        ["listenAddress not an address", { listenAddress: "localhost" }, /^listenAddress must be an IPv4 address; got "localhost"$/],
+        ["listenAddress not an address", { listenAddress: "localhost" }, /^listenAddress must be an IPv4 address such as "127.0.0.1"; got "localhost"$/],
+        ["listenAddress octet > 255", { listenAddress: "127.0.0.256" }, /^listenAddress must be an IPv4 address such as "127.0.0.1"; got "127.0.0.256"$/],
+        // Stack config read with get() instead of getBoolean() gives strings: "false" must not enable the option.
+        ["allowNonLoopbackListener as the string \"false\"", { listenAddress: "0.0.0.0", allowNonLoopbackListener: "false" as never },
+            /^allowNonLoopbackListener must be true or false; got "false"$/],
+        ["keepalive as the string \"no\"", { keepalive: "no" as never }, /^keepalive must be true or false; got "no"$/],
         ["keyBytes 16", { keyBytes: 16 }, /^keyBytes must be 32 \(spiped keys are 32 random bytes\); got 16$/],
         ["targetPort 0", { targetPort: 0 }, /^targetPort must be an integer from 1 to 65535; got 0$/],
         ["serverPort 0", { serverPort: 0 }, /^serverPort must be an integer from 1 to 65535; got 0$/],
@@ -169,5 +176,68 @@ describe("renderAclFile", () => {
     test("accepts a 16-character password and names with _ and -", () => {
         expect(renderAclFile([{ name: "app_user-1", password: ok, rules: APP_USER_RULES }]))
             .toBe(`user default off\nuser app_user-1 on >${ok} ${APP_USER_RULES}\n`);
+    });
+});
+
+describe("renderAclFile and renderRedisConf refuse a line break that reached them", () => {
+    test("ACL rules with a newline would add a user", () => {
+        expect(() => renderAclFile([{ name: "app", password: "a".repeat(16), rules: "~* +@all\nuser evil on nopass +@all" }]))
+            .toThrow('ACL user "app": rules hold a line break (it would start a new user)');
+    });
+    test("a redis.conf value with a newline would add a directive", () => {
+        expect(() => renderRedisConf({ port: 6379, maxmemoryPolicy: "noeviction\nrename-command CONFIG \"\"" }))
+            .toThrow('redis.conf line "maxmemory-policy noeviction\\nrename-command CONFIG \\"\\"" holds a line break');
+    });
+});
+
+// Every string a component writes into redis.conf, users.acl, a command line or a container setting is checked at
+// preview (the plan functions run before any resource exists), naming the field and what is allowed.
+describe("component args that reach config files and containers", () => {
+    const aclAllowed = "ACL key, channel and command rules separated by spaces (~pattern, %R~pattern, &channel, +command, "
+        + "-@category, allkeys, ...), without password, on/off, reset or selector rules";
+    const policies = MAXMEMORY_POLICIES.map(p => `"${p}"`).join(", ");
+    test.each<[string, RedisClusterArgs, string]>([
+        ["an unknown maxmemoryPolicy", { maxmemoryPolicy: "bogus" }, `maxmemoryPolicy must be one of ${policies}; got "bogus"`],
+        ["a maxmemoryPolicy with a newline", { maxmemoryPolicy: "noeviction\nrequirepass x" }, `maxmemoryPolicy must be one of ${policies}; got "noeviction\\nrequirepass x"`],
+        ["appRules adding a user", { appRules: "~* +@all\nuser evil on nopass +@all" }, `appRules must be ${aclAllowed}; got "+@all\\nuser"`],
+        ["appRules with nopass", { appRules: "~* +@all nopass" }, `appRules must be ${aclAllowed}; got "nopass"`],
+        ["appRules adding a password", { appRules: "~* +@all >mine" }, `appRules must be ${aclAllowed}; got ">mine"`],
+        ["appRules removing a password", { appRules: "<other ~*" }, `appRules must be ${aclAllowed}; got "<other"`],
+        ["appRules with a password hash", { appRules: "#0123 ~*" }, `appRules must be ${aclAllowed}; got "#0123"`],
+        ["appRules turning the user off", { appRules: "off" }, `appRules must be ${aclAllowed}; got "off"`],
+        ["appRules resetting the user", { appRules: "reset ~* +@all" }, `appRules must be ${aclAllowed}; got "reset"`],
+        ["appRules resetting passwords", { appRules: "resetpass" }, `appRules must be ${aclAllowed}; got "resetpass"`],
+        ["appRules with a selector", { appRules: "(~x +get)" }, `appRules must be ${aclAllowed}; got "(~x"`],
+        ["empty appRules", { appRules: " " }, `appRules must be ${aclAllowed}; got " "`],
+        ["an image with a space", { image: "redis --privileged" }, 'image must be a Docker image reference such as "redis-secure-topologies/redis:bookworm-r1"; got "redis --privileged"'],
+        ["tls as a string", { tls: "false" as never }, 'tls must be true or false; got "false"'],
+        ["mutualTls without TLS", { tls: false, mutualTls: true }, "mutualTls must be false when tls is false (client certificates need TLS); got true"],
+        ["internalNetwork as a string", { internalNetwork: "true" as never }, 'internalNetwork must be true or false; got "true"'],
+        ["internalNetwork across hosts", { internalNetwork: true, hosts: [{ name: "a" }, { name: "b", dockerHost: "tcp://10.0.0.2:2375" }] },
+            "internalNetwork must be false (or unset) when the cluster spans several hosts (internal networks have no route between engines); got true"],
+        ["the same engine twice", { hosts: [{ name: "a", dockerHost: "tcp://10.0.0.2:2375" }, { name: "b", dockerHost: "tcp://10.0.0.2:2375" }] },
+            'hosts[1] must be on a Docker engine of its own (a provider or dockerHost that hosts[0] does not have; one host at most may be the local engine); got "b"'],
+    ])("RedisCluster: %s", (_what, args, message) => {
+        expect(errorOf(() => clusterPlan("rc", { antiAffinity: "soft", ...args })).message).toBe(message);
+    });
+
+    test.each<[string, ReplicationChainArgs, string]>([
+        ["an unknown maxmemoryPolicy", { maxmemoryPolicy: "lru" }, `maxmemoryPolicy must be one of ${policies}; got "lru"`],
+        ["mutualTls with no TLS listener", { hops: ["plain", "plain"], mutualTls: true },
+            'mutualTls must be false when no node has a TLS listener (every hop and headListener are "plain"); got true'],
+        ["internalNetwork as a string", { internalNetwork: "false" as never }, 'internalNetwork must be true or false; got "false"'],
+        ["an image with a newline", { image: "redis\nx" }, 'image must be a Docker image reference such as "redis-secure-topologies/redis:bookworm-r1"; got "redis\\nx"'],
+    ])("ReplicationChain: %s", (_what, args, message) => {
+        expect(errorOf(() => chainPlan("ch", args)).message).toBe(message);
+    });
+
+    test.each(["~* &* +@all -@dangerous -@admin", "%R~cache:* %W~jobs:* resetchannels &events:* -@all +get +set +client|setname",
+        "allkeys allchannels allcommands -flushall", "resetkeys ~app:* nocommands +@read"])("accepts the ACL rules %j", rules => {
+        expect(aclRules("appRules", rules)).toBe(rules);
+        expect(() => clusterPlan("rc", { antiAffinity: "soft", appRules: rules })).not.toThrow();
+    });
+
+    test.each([...MAXMEMORY_POLICIES])("accepts maxmemoryPolicy %s", policy => {
+        expect(() => chainPlan("ch", { maxmemoryPolicy: policy })).not.toThrow();
     });
 });
