@@ -28,7 +28,9 @@ export function stackSettings(cfg: ConfigReader): StackSettings {
     const maxmemory = cfg.get("maxmemory") ?? "256mb";
     const out: StackSettings = {};
     if (cfg.getBoolean("deployChain") ?? true) {
-        out.chain = { hops: cfg.getObject("chainHops") ?? ["plain", "tls"], subnet: cfg.get("chainSubnet") ?? "172.31.0.0/24", maxmemory };
+        // The spiped tunnel in front of the head decrypts to Redis's plain protocol, so the head listens in plain text
+        // (on the chain's internal network only) whatever the hops are.
+        out.chain = { hops: cfg.getObject("chainHops") ?? ["plain", "tls"], headListener: "plain", subnet: cfg.get("chainSubnet") ?? "172.31.0.0/24", maxmemory };
         out.tunnel = { listenPort: cfg.getNumber("tunnelListenPort") ?? 6390, subnet: cfg.get("tunnelSubnet") ?? "172.31.1.0/24" };
     }
     if (cfg.getBoolean("deployCluster") ?? true) {

@@ -13,7 +13,7 @@ export { ChainNode, planChain, Transport, validateChain } from "./plan";
 export interface ReplicationChainArgs {
     /** Transport of each replication hop; the chain has hops.length + 1 nodes (default ["plain", "tls"]). */
     hops?: Transport[];
-    /** How clients reach the master (default "plain", as in the seed). */
+    /** How clients reach the master (default "tls" when every hop is TLS, else "plain" as in the seed). */
     headListener?: Transport;
     /** Require client certificates on TLS listeners (default false). */
     mutualTls?: boolean;
@@ -39,10 +39,12 @@ export interface ChainNodeOutput extends ChainNode { role: "master" | "replica" 
 /** Every check ReplicationChain makes, as a pure function (a program can run it before creating anything): its nodes. */
 export function chainPlan(name: string, args: ReplicationChainArgs = {}): ChainNode[] {
     v.oneOf("appendfsync", args.appendfsync ?? "always", APPENDFSYNC);
+    const hops = args.hops ?? ["plain", "tls"];
     const plan = planChain({
         name,
-        hops: args.hops ?? ["plain", "tls"],
-        headListener: args.headListener ?? "plain",
+        hops,
+        // A chain that replicates over TLS only does not take the app password in plain text at its head either.
+        headListener: args.headListener ?? (Array.isArray(hops) && hops.every(h => h === "tls") ? "tls" : "plain"),
         plainPort: args.plainPort ?? 6379,
         tlsPort: args.tlsPort ?? 6380,
         subnet: args.subnet ?? "172.31.0.0/24",

@@ -1,6 +1,6 @@
 // ReplicationChain deployed by the real engine and providers (tls, random, docker), one stack with two chains: the
 // default shape A (plain) -> B (plain + TLS) -> C (TLS only, port 0), and a TLS-only chain (every hop TLS, so the
-// head listens on TLS too: headListener "tls"). Every check is against the containers, network, certificates and
+// head listens on TLS too, by default). Every check is against the containers, network, certificates and
 // users the component made; only the rogue replica is built by hand (no component makes a wrong-password replica).
 import type { Stack } from "@pulumi/pulumi/automation";
 import { ChainNodeOutput, ReplicationChain } from "../../components/replication";
@@ -36,7 +36,7 @@ describe("ReplicationChain deployed through the engine", () => {
             const out = (c: ReplicationChain) => ({ nodes: c.nodes, networkName: c.networkName, caCertPem: c.caCertPem, appUser: c.appUser, adminUser: c.adminUser });
             return {
                 seed: out(new ReplicationChain("itchain", { subnet: SUBNETS.seed })),
-                tlsOnly: out(new ReplicationChain("itchain-tls", { hops: ["tls", "tls"], headListener: "tls", subnet: SUBNETS.tlsOnly })),
+                tlsOnly: out(new ReplicationChain("itchain-tls", { hops: ["tls", "tls"], subnet: SUBNETS.tlsOnly })),
             };
         });
         Object.assign(chains, plainOutputs((await stack.up()).outputs));

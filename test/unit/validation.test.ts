@@ -241,3 +241,11 @@ describe("component args that reach config files and containers", () => {
         expect(() => chainPlan("ch", { maxmemoryPolicy: policy })).not.toThrow();
     });
 });
+
+describe("chainPlan: a chain that replicates over TLS only", () => {
+    test("listens only on TLS at its head too, unless headListener says otherwise", () => {
+        expect(chainPlan("ch", { hops: ["tls", "tls"] }).map(n => [n.plainPort, n.tlsPort])).toEqual([[0, 6380], [0, 6380], [0, 6380]]);
+        expect(chainPlan("ch", { hops: ["tls", "tls"], headListener: "plain" })[0]).toMatchObject({ plainPort: 6379, tlsPort: 6380 });
+        expect(chainPlan("ch", {})[0]).toMatchObject({ plainPort: 6379, tlsPort: 0 });
+    });
+});
