@@ -53,7 +53,17 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 function fromFile(file: string): { outputs: Record<string, any>; lease: string } {
+    checkPrivate(file);
     return { outputs: JSON.parse(fs.readFileSync(file, "utf8")), lease: `${path.resolve(file)}.guard-lease` };
+}
+
+/** The outputs file holds the admin password and the client key: refuse one that group or others can read. */
+export function checkPrivate(file: string): void {
+    const mode = fs.statSync(file).mode & 0o777;
+    if (mode & 0o077) {
+        throw new Error(`--outputs ${file} is readable by ${mode & 0o007 ? "others" : "its group"} (mode ${mode.toString(8).padStart(4, "0")}); `
+            + `it holds secrets: chmod 600 ${file}`);
+    }
 }
 
 async function fromStack(stackName: string, workDir: string): Promise<{ outputs: Record<string, any>; lease: string }> {

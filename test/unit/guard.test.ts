@@ -1,7 +1,8 @@
 // The guard's inputs: the target read from RedisCluster's outputs, and the command line's refusals (exit 2).
+import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { defaultLease, main } from "../../components/guard/cli";
+import { checkPrivate, defaultLease, main } from "../../components/guard/cli";
 import { targetFromOutputs } from "../../components/guard";
 
 const cluster = {
@@ -72,5 +73,22 @@ describe("defaultLease", () => {
         expect(lease).toBe(path.join(os.tmpdir(), "redis-secure-topologies-guard-org_prod.lease"));
         expect(warning).toContain(`is on this machine only (the backend ${backend} is not a folder)`);
         expect(warning).toContain("--lease <path> on a shared filesystem");
+    });
+});
+
+describe("checkPrivate: --outputs holds the admin password and the client key", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rst-guard-"));
+    afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+    test.each<[number, string]>([[0o644, "others (mode 0644)"], [0o640, "its group (mode 0640)"], [0o604, "others (mode 0604)"]])(
+        "refuses a file of mode %o, readable by %s", (mode, by) => {
+            const file = path.join(dir, `o-${mode.toString(8)}.json`);
+            fs.writeFileSync(file, "{}", { mode });
+            fs.chmodSync(file, mode); // whatever the umask
+            expect(() => checkPrivate(file)).toThrow(`--outputs ${file} is readable by ${by}; it holds secrets: chmod 600 ${file}`);
+        });
+    test("takes a file of mode 0600", () => {
+        const file = path.join(dir, "ok.json");
+        fs.writeFileSync(file, "{}", { mode: 0o600 });
+        expect(() => checkPrivate(file)).not.toThrow();
     });
 });
