@@ -46,8 +46,12 @@ export interface RedisClusterArgs {
     port?: number;
     /** TLS for clients, replication and the cluster bus, with the plain port off (default true). */
     tls?: boolean;
-    /** Require client certificates from the CA (default false). */
+    /** Require client certificates from the CA (default false). Only then is a client certificate issued and exported:
+     *  the cluster bus takes any certificate of the cluster's CA, so a client holding one could speak the bus protocol. */
     mutualTls?: boolean;
+    /** Also put localhost and 127.0.0.1 in node certificates (default false), for clients that reach a node through a
+     *  port forwarded to loopback. */
+    loopbackSans?: boolean;
     nodeTimeoutMs?: number;
     /** Every write logged to an append-only file on the node's volume (default true). With it off a node restarts from
      *  its last RDB snapshot; a crashed master still waits for its replica's promotion (see README, Durability). */
@@ -101,6 +105,7 @@ export function clusterPlan(name: string, args: RedisClusterArgs = {}): {
     const nodeTimeoutMs = v.intInRange("nodeTimeoutMs", args.nodeTimeoutMs ?? 5000, 500, 120_000);
     const appendonly = v.flag("appendonly", args.appendonly ?? true);
     const appendfsync = v.oneOf("appendfsync", args.appendfsync ?? "everysec", APPENDFSYNC);
+    v.flag("loopbackSans", args.loopbackSans ?? false);
     return { nodes, hosts, subnets: new Map(Object.entries(hostSubnets(shape))), nodeTimeoutMs, appendonly, appendfsync };
 }
 
@@ -111,7 +116,7 @@ export function clusterPlan(name: string, args: RedisClusterArgs = {}): {
 export function clusterOutputs(c: RedisCluster) {
     return {
         nodes: c.nodes, nodeIds: c.nodeIds, drift: c.drift, tls: c.tls, caCertPem: c.caCertPem,
-        clientCertPem: c.clientCertPem, clientKeyPem: c.clientKeyPem, appUser: c.appUser, adminUser: c.adminUser,
+        ...(c.clientCertPem && { clientCertPem: c.clientCertPem, clientKeyPem: c.clientKeyPem }), appUser: c.appUser, adminUser: c.adminUser,
     };
 }
 
@@ -121,9 +126,10 @@ export class RedisCluster extends pulumi.ComponentResource {
     /** Where the live cluster differed from the plan at the last `pulumi up` or `refresh` (empty: it matched). */
     readonly drift: pulumi.Output<string[]>;
     readonly caCertPem: pulumi.Output<string>;
-    readonly clientCertPem: pulumi.Output<string>;
-    /** Secret. */
-    readonly clientKeyPem: pulumi.Output<string>;
+    /** With `mutualTls` only: the application's client certificate. */
+    readonly clientCertPem?: pulumi.Output<string>;
+    /** Secret; with `mutualTls` only. */
+    readonly clientKeyPem?: pulumi.Output<string>;
     readonly appUser: { username: string; password: pulumi.Output<string> };
     readonly adminUser: { username: string; password: pulumi.Output<string> };
     readonly tls: boolean;
@@ -142,7 +148,8 @@ export class RedisCluster extends pulumi.ComponentResource {
 
         const users = new RedisUsers(`${name}-users`, { appRules: args.appRules }, { parent: this });
         const ca = new CertificateAuthority(`${name}-ca`, {}, { parent: this });
-        const client = new Certificate(`${name}-client`, { ca, commonName: `${name}-client`, use: "client" }, { parent: this });
+        const client = mutual ? new Certificate(`${name}-client`, { ca, commonName: `${name}-client`, use: "client" }, { parent: this }) : undefined;
+        const loopback = args.loopbackSans ?? false;
         const networks = new Map(hosts.map(h => [h.name, new docker.Network(`${name}-net-${h.name}`, {
             name: `${name}-net-${h.name}`,
             ipamConfigs: [{ subnet: subnets.get(h.name) }],
@@ -152,7 +159,8 @@ export class RedisCluster extends pulumi.ComponentResource {
         const containers = this.nodes.map(n => {
             const host = hosts.find(h => h.name === n.host)!;
             const cert = this.tls ? new Certificate(`${n.name}-tls`, {
-                ca, commonName: n.name, use: "peer", dnsNames: [n.name, "localhost"], ipAddresses: [n.ip, "127.0.0.1"],
+                ca, commonName: n.name, use: "peer",
+                dnsNames: loopback ? [n.name, "localhost"] : [n.name], ipAddresses: loopback ? [n.ip, "127.0.0.1"] : [n.ip],
             }, { parent: this }) : undefined;
             return redisNode(n.name, {
                 image: args.image ?? DEFAULT_IMAGE,
@@ -179,15 +187,16 @@ export class RedisCluster extends pulumi.ComponentResource {
             clusterName: name,
             nodes: this.nodes.map(({ host: _host, ...n }) => n),
             auth: pulumi.secret(users.admin.password.apply(password => ({ username: users.admin.username, password }))),
-            tls: this.tls ? pulumi.secret(pulumi.all([ca.certPem, client.certPem, client.privateKeyPem])
-                .apply(([caPem, cert, key]) => ({ ca: caPem, cert, key }))) : undefined,
+            // The bootstrap is a client like any other: a client certificate only when the nodes ask for one.
+            tls: this.tls ? pulumi.secret(pulumi.all([ca.certPem, client?.certPem, client?.privateKeyPem])
+                .apply(([caPem, cert, key]) => (cert ? { ca: caPem, cert, key } : { ca: caPem }))) : undefined,
         }, { parent: this, dependsOn: containers });
 
         this.nodeIds = bootstrap.nodeIds;
         this.drift = bootstrap.drift;
         this.caCertPem = ca.certPem;
-        this.clientCertPem = client.certPem;
-        this.clientKeyPem = client.privateKeyPem;
+        this.clientCertPem = client?.certPem;
+        this.clientKeyPem = client?.privateKeyPem;
         this.appUser = users.app;
         this.adminUser = users.admin;
         this.registerOutputs(clusterOutputs(this));

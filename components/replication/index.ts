@@ -17,6 +17,8 @@ export interface ReplicationChainArgs {
     headListener?: Transport;
     /** Require client certificates on TLS listeners (default false). */
     mutualTls?: boolean;
+    /** Also put localhost and 127.0.0.1 in node certificates (default false), for clients of a port forwarded to loopback. */
+    loopbackSans?: boolean;
     plainPort?: number;
     tlsPort?: number;
     /** The chain's own Docker network (default "172.31.0.0/24"). */
@@ -53,6 +55,7 @@ export function chainPlan(name: string, args: ReplicationChainArgs = {}): ChainN
     if (args.maxmemoryPolicy !== undefined) v.maxmemoryPolicy("maxmemoryPolicy", args.maxmemoryPolicy);
     if (args.image !== undefined) v.imageRef("image", args.image);
     v.flag("internalNetwork", args.internalNetwork ?? true);
+    v.flag("loopbackSans", args.loopbackSans ?? false);
     if (v.flag("mutualTls", args.mutualTls ?? false) && plan.every(n => n.tlsPort === 0)) {
         v.fail("mutualTls", "false when no node has a TLS listener (every hop and headListener are \"plain\")", args.mutualTls);
     }
@@ -85,7 +88,8 @@ export class ReplicationChain extends pulumi.ComponentResource {
         const containers: docker.Container[] = [];
         for (const n of plan) {
             const cert = new Certificate(`${n.name}-tls`, {
-                ca, commonName: n.name, use: "peer", dnsNames: [n.name, "localhost"], ipAddresses: [n.ip, "127.0.0.1"],
+                ca, commonName: n.name, use: "peer",
+                dnsNames: args.loopbackSans ? [n.name, "localhost"] : [n.name], ipAddresses: args.loopbackSans ? [n.ip, "127.0.0.1"] : [n.ip],
             }, { parent: this });
             // Replicas start after their master so the first sync does not wait on a retry.
             containers.push(redisNode(n.name, {

@@ -4,6 +4,7 @@
 // networks, certificates, generated users and the ClusterBootstrap it wired after its containers.
 import { Stack } from "@pulumi/pulumi/automation";
 import { spawnSync } from "child_process";
+import * as tls from "tls";
 import { converge } from "../../components/cluster/converge";
 import { CONF_DIR, TLS_DIR } from "../../components/redis/conf";
 import * as wire from "../../components/redis/wire";
@@ -98,6 +99,23 @@ describe("RedisCluster on the real engine: the default cluster and a mutual-TLS 
         expect(await ping(m, { auth: mtls.target.auth, tls: mtls.target.tls })).toBe("PONG");
     });
 
+    test("cluster bus: the default cluster exports no client certificate, so its outputs open no bus port; mutual TLS's does", async () => {
+        // The bus takes any certificate of the cluster's CA (Redis always asks bus peers for one). TLS 1.3 completes
+        // the client's side of the handshake before the server checks, so "refused" is the server's alert, not a timeout.
+        const bus = (n: { ip: string; busPort: number }, m: wire.TlsMaterial) => new Promise<string>(resolve => {
+            const s = tls.connect({ host: n.ip, port: n.busPort, ca: m.ca, cert: m.cert, key: m.key });
+            s.on("error", e => resolve((e as NodeJS.ErrnoException).code ?? e.message));
+            setTimeout(() => { resolve(s.authorized ? "open" : "unverified"); s.destroy(); }, 2000);
+        });
+        const out = plainOutputs(await stack.outputs());
+        expect(Object.keys(out.itcl)).not.toContain("clientKeyPem");
+        expect(Object.keys(out.itcl)).not.toContain("clientCertPem");
+        for (const n of def.plan) expect(await bus(n, { ca: out.itcl.caCertPem })).toBe("ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED");
+        // The residual risk with mutual TLS (README, Security): its client certificate is of the same CA, so a holder
+        // who can route to a node's bus port opens it. Keep applications off the nodes' network.
+        expect(await bus(mtls.plan[0], mtls.target.tls!)).toBe("open");
+    });
+
     test("heals: a killed master fails over, and converge restores the planned roles with no acknowledged write lost", async () => {
         const [m0, r0] = [def.plan[0], def.replicaOf(def.plan[0])];
         const keys: string[] = [];
@@ -134,7 +152,8 @@ describe("RedisCluster on the real engine: the default cluster and a mutual-TLS 
             const n = c.plan[0];
             const replication = c.docker(n, "exec", n.name, "sed", "-n", "s/^masterauth //p", `${CONF_DIR}/redis.conf`);
             const nodeKey = pemBody(c.docker(n, "exec", n.name, "cat", `${TLS_DIR}/node.key`));
-            expectNoSecrets(logs + log.join(""), { admin: c.target.auth.password, app: c.app.password, replication, clientKey: pemBody(c.target.tls!.key!), nodeKey });
+            const clientKey: Record<string, string> = c.target.tls!.key ? { clientKey: pemBody(c.target.tls!.key) } : {};
+            expectNoSecrets(logs + log.join(""), { admin: c.target.auth.password, app: c.app.password, replication, nodeKey, ...clientKey });
         }
     });
 });

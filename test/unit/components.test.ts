@@ -182,13 +182,16 @@ describe("RedisCluster", () => {
         for (const p of passwords) expect(JSON.stringify(c.inputs.command)).not.toContain(password(p.name));
     });
 
-    test("the bootstrap authenticates as admin over TLS with the client certificate, both secret", () => {
+    test("the bootstrap authenticates as admin over TLS with the CA only: no client certificate exists without mutual TLS", () => {
         const b = one("pulumi-nodejs:dynamic/redis:ClusterBootstrap", "rc-bootstrap");
         expect(b.inputs.auth).toEqual({ ...SECRET, value: { username: "admin", password: password("rc-users-admin") } });
         expect(isSecretValue(b.inputs.tls)).toBe(true);
-        expect(reveal(b.inputs.tls)).toEqual({
-            ca: fake("CERTIFICATE", "rc-ca-cert"), cert: fake("CERTIFICATE", "rc-client-cert"), key: fake("PRIVATE KEY", "rc-client-key"),
-        });
+        expect(reveal(b.inputs.tls)).toEqual({ ca: fake("CERTIFICATE", "rc-ca-cert") });
+        // The cluster bus takes any certificate of the cluster's CA: none is issued for applications.
+        expect(calls.filter(c => c.name.startsWith("rc-client"))).toEqual([]);
+        expect([cluster.clientCertPem, cluster.clientKeyPem]).toEqual([undefined, undefined]);
+        const csr = one("tls:index/certRequest:CertRequest", "rc-m0-tls-csr").inputs;
+        expect([csr.dnsNames, csr.ipAddresses]).toEqual([["rc-m0"], ["172.30.0.10"]]);
     });
 
     test("nodeIds come from the bootstrap", async () => {
@@ -202,6 +205,10 @@ describe("RedisCluster", () => {
         await settle();
         const conf = upload(one(CONTAINER, "mtls-m0"), "/etc/redis-secure/redis.conf").content!;
         expect(conf).toContain("tls-auth-clients yes\n");
+        // With mutual TLS the bootstrap and the applications get a client certificate.
+        expect(reveal(one("pulumi-nodejs:dynamic/redis:ClusterBootstrap", "mtls-bootstrap").inputs.tls)).toEqual({
+            ca: fake("CERTIFICATE", "mtls-ca-cert"), cert: fake("CERTIFICATE", "mtls-client-cert"), key: fake("PRIVATE KEY", "mtls-client-key"),
+        });
         expect(conf).toContain("cluster-announce-ip 172.29.0.10\n");
     }, 60_000);
 
@@ -297,12 +304,15 @@ describe("ReplicationChain", () => {
         expect(() => new components.ReplicationChain("badfsync", { appendfsync: "never" as never })).toThrow(/^appendfsync must be one of "always", "everysec", "no"; got "never"$/);
     });
 
-    test("node certificates: server and client auth, SANs for the name, localhost, the IP and loopback", () => {
+    test("node certificates: server and client auth, SANs for the name and the IP only (loopback when asked)", async () => {
         expect(one("tls:index/locallySignedCert:LocallySignedCert", "ch-c-tls-cert").inputs.allowedUses)
             .toEqual(expect.arrayContaining(["server_auth", "client_auth"]));
         const csr = one("tls:index/certRequest:CertRequest", "ch-c-tls-csr").inputs;
-        expect(csr.dnsNames).toEqual(["ch-c", "localhost"]);
-        expect(csr.ipAddresses).toEqual(["172.31.0.12", "127.0.0.1"]);
+        expect([csr.dnsNames, csr.ipAddresses]).toEqual([["ch-c"], ["172.31.0.12"]]);
+        new components.ReplicationChain("lo", { subnet: "172.29.9.0/24", loopbackSans: true });
+        await settle();
+        const lo = one("tls:index/certRequest:CertRequest", "lo-a-tls-csr").inputs;
+        expect([lo.dnsNames, lo.ipAddresses]).toEqual([["lo-a", "localhost"], ["172.29.9.10", "127.0.0.1"]]);
     });
 
     test("an unknown transport throws before any child resource exists", async () => {
