@@ -46,6 +46,8 @@ export interface RedisClusterArgs {
     port?: number;
     /** TLS for clients, replication and the cluster bus, with the plain port off (default true). */
     tls?: boolean;
+    /** Let `tls: false` span several hosts (default false: passwords, e.g. MIGRATE's AUTH2, would cross the network in clear). */
+    allowPlaintextAcrossHosts?: boolean;
     /** Require client certificates from the CA (default false). Only then is a client certificate issued and exported:
      *  the cluster bus takes any certificate of the cluster's CA, so a client holding one could speak the bus protocol. */
     mutualTls?: boolean;
@@ -97,6 +99,9 @@ export function clusterPlan(name: string, args: RedisClusterArgs = {}): {
     if (args.appRules !== undefined) v.aclRules("appRules", args.appRules);
     if (args.image !== undefined) v.imageRef("image", args.image);
     const tls = v.flag("tls", args.tls ?? true);
+    if (!tls && hosts.length > 1 && !v.flag("allowPlaintextAcrossHosts", args.allowPlaintextAcrossHosts ?? false)) {
+        v.fail("tls", "true when the cluster spans several hosts (passwords would cross the network in clear, e.g. MIGRATE's AUTH2), unless allowPlaintextAcrossHosts is true", false);
+    }
     if (v.flag("mutualTls", args.mutualTls ?? false) && !tls) v.fail("mutualTls", "false when tls is false (client certificates need TLS)", args.mutualTls);
     // Internal networks have no route out, so nodes on different engines could not reach each other.
     if (v.flag("internalNetwork", args.internalNetwork ?? hosts.length === 1) && hosts.length > 1) {

@@ -134,8 +134,9 @@ export interface AclUser {
     rules: string;
 }
 
-/** The application user's default rules: every key and channel, nothing dangerous or administrative. */
-export const APP_USER_RULES = "~* &* +@all -@dangerous -@admin";
+/** The application user's default rules: every key, no pub/sub channel (ask with `&pattern` in appRules), nothing
+ *  dangerous or administrative. */
+export const APP_USER_RULES = "~* resetchannels +@all -@dangerous -@admin";
 /** A replica needs only these three commands on its master. */
 export const REPLICATION_USER_RULES = "+psync +replconf +ping";
 export const ADMIN_USER_RULES = "~* &* +@all";

@@ -3,6 +3,8 @@
 // head listens on TLS too, by default). Every check is against the containers, network, certificates and
 // users the component made; only the rogue replica is built by hand (no component makes a wrong-password replica).
 import type { Stack } from "@pulumi/pulumi/automation";
+import * as fs from "fs";
+import * as path from "path";
 import { ChainNodeOutput, ReplicationChain } from "../../components/replication";
 import { renderRedisConf } from "../../components/redis/conf";
 import * as wire from "../../components/redis/wire";
@@ -18,6 +20,12 @@ const ROGUE_IP = "172.25.10.30";
 interface ChainOutputs { nodes: ChainNodeOutput[]; networkName: string; caCertPem: string; appUser: wire.Auth; adminUser: wire.Auth }
 type Shape = "seed" | "tlsOnly";
 const SHAPES: Shape[] = ["seed", "tlsOnly"];
+/** Commands whose permission the README's "what each user can do" table shows (ACL DRYRUN, nothing runs). */
+const ACL_PROBES = [
+    ["GET", "k"], ["SET", "k", "v"], ["EVAL", "return 1", "0"], ["MULTI"], ["WATCH", "k"], ["SUBSCRIBE", "events"], ["PUBLISH", "events", "m"],
+    ["KEYS", "*"], ["FLUSHALL"], ["CONFIG", "GET", "maxmemory"], ["INFO"], ["CLIENT", "LIST"], ["ACL", "LIST"], ["DEBUG", "SLEEP", "0"],
+    ["SHUTDOWN"], ["CLUSTER", "NODES"], ["PSYNC", "?", "-1"], ["REPLCONF", "ack", "0"], ["PING"],
+];
 
 describe("ReplicationChain deployed through the engine", () => {
     const scope = new Scope();
@@ -116,6 +124,21 @@ describe("ReplicationChain deployed through the engine", () => {
             // Were `default` on with nopass (Redis's default), any password would do.
             await expect(cl.call("AUTH", "default", "any-password-at-all")).rejects.toThrow(/WRONGPASS/);
         });
+    });
+
+    test("what each user can do, from ACL DRYRUN on a live node, is the README's table", async () => {
+        const c = chains.seed;
+        const rows = await on(c, c.nodes[0], c.adminUser, async cl => {
+            const may = async (user: string, cmd: string[]) => (await cl.call("ACL", "DRYRUN", user, ...cmd).then(String, e => String(e.message))) === "OK";
+            const out: string[] = [];
+            for (const cmd of ACL_PROBES) {
+                out.push(`| \`${cmd.join(" ")}\` | ${(await Promise.all(["admin", "app", "replication"].map(u => may(u, cmd)))).map(ok => (ok ? "yes" : "no")).join(" | ")} |`);
+            }
+            return out;
+        });
+        const table = ["| command | admin | app | replication |", "| --- | --- | --- | --- |", ...rows].join("\n");
+        // A change of the users' rules changes this table: paste the expected one into README.md (Security).
+        expect(fs.readFileSync(path.join(__dirname, "../../README.md"), "utf8")).toContain(table);
     });
 
     test("a preview after the update has nothing to change", async () => {

@@ -172,7 +172,7 @@ describe("RedisCluster", () => {
             "user default off",
             `user admin on >${password("rc-users-admin")} ~* &* +@all`,
             `user replication on >${password("rc-users-replication")} +psync +replconf +ping`,
-            `user app on >${password("rc-users-app")} ~* &* +@all -@dangerous -@admin`,
+            `user app on >${password("rc-users-app")} ~* resetchannels +@all -@dangerous -@admin`,
             "",
         ].join("\n"));
         const passwords = ofType("random:index/randomPassword:RandomPassword", "rc-users-");

@@ -134,7 +134,7 @@ describe("renderAclFile", () => {
             "user default off",
             `user admin on >${"a".repeat(32)} ~* &* +@all`,
             `user replication on >${"r".repeat(32)} +psync +replconf +ping`,
-            `user app on >${"p".repeat(32)} ~* &* +@all -@dangerous -@admin`,
+            `user app on >${"p".repeat(32)} ~* resetchannels +@all -@dangerous -@admin`,
         ]);
     });
 

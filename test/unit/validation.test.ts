@@ -211,6 +211,8 @@ describe("component args that reach config files and containers", () => {
         ["empty appRules", { appRules: " " }, `appRules must be ${aclAllowed}; got " "`],
         ["an image with a space", { image: "redis --privileged" }, 'image must be a Docker image reference such as "redis-secure-topologies/redis:bookworm-r1"; got "redis --privileged"'],
         ["tls as a string", { tls: "false" as never }, 'tls must be true or false; got "false"'],
+        ["plain text across hosts", { tls: false, hosts: [{ name: "a" }, { name: "b", dockerHost: "tcp://10.0.0.2:2375" }] },
+            "tls must be true when the cluster spans several hosts (passwords would cross the network in clear, e.g. MIGRATE's AUTH2), unless allowPlaintextAcrossHosts is true; got false"],
         ["mutualTls without TLS", { tls: false, mutualTls: true }, "mutualTls must be false when tls is false (client certificates need TLS); got true"],
         ["internalNetwork as a string", { internalNetwork: "true" as never }, 'internalNetwork must be true or false; got "true"'],
         ["internalNetwork across hosts", { internalNetwork: true, hosts: [{ name: "a" }, { name: "b", dockerHost: "tcp://10.0.0.2:2375" }] },
@@ -235,6 +237,10 @@ describe("component args that reach config files and containers", () => {
         "allkeys allchannels allcommands -flushall", "resetkeys ~app:* nocommands +@read"])("accepts the ACL rules %j", rules => {
         expect(aclRules("appRules", rules)).toBe(rules);
         expect(() => clusterPlan("rc", { antiAffinity: "soft", appRules: rules })).not.toThrow();
+    });
+
+    test("plain text across hosts when explicitly allowed", () => {
+        expect(() => clusterPlan("rc", { tls: false, allowPlaintextAcrossHosts: true, hosts: [{ name: "a" }, { name: "b", dockerHost: "tcp://10.0.0.2:2375" }] })).not.toThrow();
     });
 
     test.each([...MAXMEMORY_POLICIES])("accepts maxmemoryPolicy %s", policy => {
