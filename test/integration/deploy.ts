@@ -18,10 +18,15 @@ import { dockerOn, onEngine, pemBody, Scope } from "./harness";
 
 const DOCKER_LABELLED = new Set(["docker:index/container:Container", "docker:index/network:Network", "docker:index/volume:Volume"]);
 
-/** Adds the scope's label to every Docker container, network and volume of the program (a resource transform). */
+/**
+ * Adds the scope's label to every Docker container, network and volume of the program. A stack transformation, not
+ * registerResourceTransform: measured here (SDK 3.259.0), the latter hands props through the engine and back, and a
+ * secret nested in a list (a container's uploads: redis.conf, users.acl, node.key) came back plain, so the state held
+ * it in clear text. The in-process transformation sees the program's own Outputs, secrets intact.
+ */
 export function labelDockerResources(scope: Scope): void {
     const [label, value] = scope.label.split("=");
-    pulumi.runtime.registerResourceTransform(a => {
+    pulumi.runtime.registerStackTransformation(a => {
         if (!DOCKER_LABELLED.has(a.type)) return undefined;
         const labels = [...((a.props.labels as unknown[] | undefined) ?? []), { label, value }];
         return { props: { ...a.props, labels }, opts: a.opts };
