@@ -3,7 +3,7 @@
 // components create labelled with the Scope's label, so Scope.cleanup() and scripts/clean-test-leftovers.sh remove
 // what a killed run left behind.
 import * as pulumi from "@pulumi/pulumi";
-import { PulumiFn, Stack } from "@pulumi/pulumi/automation";
+import { DiagnosticEvent, PulumiFn, Stack } from "@pulumi/pulumi/automation";
 import { spawnSync } from "child_process";
 import type { Cluster } from "ioredis";
 import * as path from "path";
@@ -165,4 +165,15 @@ export class DeployedCluster {
             });
         }
     }
+}
+
+/**
+ * What a RedisCluster's bootstrap did in one update, in order: the lines it prints as `<cluster>: <action>` on its
+ * provider's stderr, which the engine passes on as `info#err` diagnostics (collect them with onEvent); its drift
+ * findings (`<cluster>: drift: ...`) left out.
+ */
+export function bootstrapActions(diagnostics: DiagnosticEvent[], clusterName: string): string[] {
+    const prefix = `${clusterName}: `;
+    return diagnostics.filter(e => e.severity === "info#err").flatMap(e => e.message.split("\n")).map(l => l.trim())
+        .filter(l => l.startsWith(prefix) && !l.startsWith(`${prefix}drift: `)).map(l => l.slice(prefix.length));
 }
