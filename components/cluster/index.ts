@@ -2,7 +2,7 @@
 // ACL users, bootstrapped and kept in its planned roles by the ClusterBootstrap dynamic resource.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { Certificate, CertificateAuthority } from "../pki";
+import { Certificate, CertificateAuthority, CertificateLifetime, certificateLifetime } from "../pki";
 import { APPENDFSYNC, AppendFsync, crashRestartDelayMs } from "../redis/conf";
 import { DEFAULT_IMAGE, redisNode } from "../redis/node";
 import { RedisUsers } from "../redis/users";
@@ -48,6 +48,9 @@ export interface RedisClusterArgs {
     tls?: boolean;
     /** Require client certificates from the CA (default false). */
     mutualTls?: boolean;
+    /** The node and client certificates' validity and early renewal. A `pulumi up` inside the renewal window issues new
+     *  ones, which replaces every node's container (on its volume: data and nodes.conf stay). */
+    certificates?: CertificateLifetime;
     nodeTimeoutMs?: number;
     /** Every write logged to an append-only file on the node's volume (default true). With it off a node restarts from
      *  its last RDB snapshot; a crashed master still waits for its replica's promotion (see README, Durability). */
@@ -68,6 +71,7 @@ export interface RedisClusterArgs {
  */
 export function clusterPlan(name: string, args: RedisClusterArgs = {}): {
     nodes: PlannedNode[]; hosts: ClusterHost[]; subnets: Map<string, string>; nodeTimeoutMs: number; appendonly: boolean; appendfsync: AppendFsync;
+    certificates: Required<CertificateLifetime>;
 } {
     const hosts = args.hosts ?? [{ name: "local" }];
     if (!Array.isArray(hosts)) v.fail("hosts", "a list of hosts ({ name, dockerHost?, subnet? })", hosts);
@@ -92,7 +96,8 @@ export function clusterPlan(name: string, args: RedisClusterArgs = {}): {
     const nodeTimeoutMs = v.intInRange("nodeTimeoutMs", args.nodeTimeoutMs ?? 5000, 500, 120_000);
     const appendonly = v.flag("appendonly", args.appendonly ?? true);
     const appendfsync = v.oneOf("appendfsync", args.appendfsync ?? "everysec", APPENDFSYNC);
-    return { nodes, hosts, subnets: new Map(Object.entries(hostSubnets(shape))), nodeTimeoutMs, appendonly, appendfsync };
+    const certificates = certificateLifetime("certificates", args.certificates);
+    return { nodes, hosts, subnets: new Map(Object.entries(hostSubnets(shape))), nodeTimeoutMs, appendonly, appendfsync, certificates };
 }
 
 /**
@@ -121,7 +126,7 @@ export class RedisCluster extends pulumi.ComponentResource {
 
     constructor(name: string, args: RedisClusterArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         super("redis-secure-topologies:cluster:RedisCluster", name, {}, opts);
-        const { nodes, hosts: hostArgs, subnets, nodeTimeoutMs, appendonly, appendfsync } = clusterPlan(name, args);
+        const { nodes, hosts: hostArgs, subnets, nodeTimeoutMs, appendonly, appendfsync, certificates } = clusterPlan(name, args);
         this.nodes = nodes;
         const internal = args.internalNetwork ?? subnets.size === 1;
         this.tls = args.tls ?? true;
@@ -133,7 +138,7 @@ export class RedisCluster extends pulumi.ComponentResource {
 
         const users = new RedisUsers(`${name}-users`, { appRules: args.appRules }, { parent: this });
         const ca = new CertificateAuthority(`${name}-ca`, {}, { parent: this });
-        const client = new Certificate(`${name}-client`, { ca, commonName: `${name}-client`, use: "client" }, { parent: this });
+        const client = new Certificate(`${name}-client`, { ca, commonName: `${name}-client`, use: "client", ...certificates }, { parent: this });
         const networks = new Map(hosts.map(h => [h.name, new docker.Network(`${name}-net-${h.name}`, {
             name: `${name}-net-${h.name}`,
             ipamConfigs: [{ subnet: subnets.get(h.name) }],
@@ -143,7 +148,7 @@ export class RedisCluster extends pulumi.ComponentResource {
         const containers = this.nodes.map(n => {
             const host = hosts.find(h => h.name === n.host)!;
             const cert = this.tls ? new Certificate(`${n.name}-tls`, {
-                ca, commonName: n.name, use: "peer", dnsNames: [n.name, "localhost"], ipAddresses: [n.ip, "127.0.0.1"],
+                ca, commonName: n.name, use: "peer", dnsNames: [n.name, "localhost"], ipAddresses: [n.ip, "127.0.0.1"], ...certificates,
             }, { parent: this }) : undefined;
             return redisNode(n.name, {
                 image: args.image ?? DEFAULT_IMAGE,
