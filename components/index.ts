@@ -1,4 +1,4 @@
-export { CertificateAuthority, Certificate, CertificateAuthorityArgs, CertificateArgs } from "./pki";
+export { CertificateAuthority, Certificate, CertificateAuthorityArgs, CertificateArgs, CertificateLifetime } from "./pki";
 export { SpipedTunnel, SpipedTunnelArgs, tunnelPlan } from "./spiped";
 export { ReplicationChain, ReplicationChainArgs, chainPlan } from "./replication";
 export { RedisCluster, RedisClusterArgs, ClusterHost, ClusterBootstrap, clusterOutputs, clusterPlan } from "./cluster";

@@ -2,7 +2,7 @@
 // ACL users, bootstrapped and kept in its planned roles by the ClusterBootstrap dynamic resource.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { Certificate, CertificateAuthority } from "../pki";
+import { Certificate, CertificateAuthority, CertificateLifetime, certificateLifetime } from "../pki";
 import { APPENDFSYNC, AppendFsync, crashRestartDelayMs } from "../redis/conf";
 import { DEFAULT_IMAGE, redisNode } from "../redis/node";
 import { RedisUsers } from "../redis/users";
@@ -54,6 +54,9 @@ export interface RedisClusterArgs {
     /** Also put localhost and 127.0.0.1 in node certificates (default false), for clients that reach a node through a
      *  port forwarded to loopback. */
     loopbackSans?: boolean;
+    /** The node and client certificates' validity and early renewal. A `pulumi up` inside the renewal window issues new
+     *  ones, which replaces every node's container (on its volume: data and nodes.conf stay). */
+    certificates?: CertificateLifetime;
     nodeTimeoutMs?: number;
     /** Every write logged to an append-only file on the node's volume (default true). With it off a node restarts from
      *  its last RDB snapshot; a crashed master still waits for its replica's promotion (see README, Durability). */
@@ -74,6 +77,7 @@ export interface RedisClusterArgs {
  */
 export function clusterPlan(name: string, args: RedisClusterArgs = {}): {
     nodes: PlannedNode[]; hosts: ClusterHost[]; subnets: Map<string, string>; nodeTimeoutMs: number; appendonly: boolean; appendfsync: AppendFsync;
+    certificates: Required<CertificateLifetime>;
 } {
     const hosts = args.hosts ?? [{ name: "local" }];
     if (!Array.isArray(hosts)) v.fail("hosts", "a list of hosts ({ name, dockerHost?, subnet? })", hosts);
@@ -111,7 +115,8 @@ export function clusterPlan(name: string, args: RedisClusterArgs = {}): {
     const appendonly = v.flag("appendonly", args.appendonly ?? true);
     const appendfsync = v.oneOf("appendfsync", args.appendfsync ?? "everysec", APPENDFSYNC);
     v.flag("loopbackSans", args.loopbackSans ?? false);
-    return { nodes, hosts, subnets: new Map(Object.entries(hostSubnets(shape))), nodeTimeoutMs, appendonly, appendfsync };
+    const certificates = certificateLifetime("certificates", args.certificates);
+    return { nodes, hosts, subnets: new Map(Object.entries(hostSubnets(shape))), nodeTimeoutMs, appendonly, appendfsync, certificates };
 }
 
 /**
@@ -141,7 +146,7 @@ export class RedisCluster extends pulumi.ComponentResource {
 
     constructor(name: string, args: RedisClusterArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         super("redis-secure-topologies:cluster:RedisCluster", name, {}, opts);
-        const { nodes, hosts: hostArgs, subnets, nodeTimeoutMs, appendonly, appendfsync } = clusterPlan(name, args);
+        const { nodes, hosts: hostArgs, subnets, nodeTimeoutMs, appendonly, appendfsync, certificates } = clusterPlan(name, args);
         this.nodes = nodes;
         const internal = args.internalNetwork ?? subnets.size === 1;
         this.tls = args.tls ?? true;
@@ -153,7 +158,7 @@ export class RedisCluster extends pulumi.ComponentResource {
 
         const users = new RedisUsers(`${name}-users`, { appRules: args.appRules }, { parent: this });
         const ca = new CertificateAuthority(`${name}-ca`, {}, { parent: this });
-        const client = mutual ? new Certificate(`${name}-client`, { ca, commonName: `${name}-client`, use: "client" }, { parent: this }) : undefined;
+        const client = mutual ? new Certificate(`${name}-client`, { ca, commonName: `${name}-client`, use: "client", ...certificates }, { parent: this }) : undefined;
         const loopback = args.loopbackSans ?? false;
         const networks = new Map(hosts.map(h => [h.name, new docker.Network(`${name}-net-${h.name}`, {
             name: `${name}-net-${h.name}`,
@@ -165,7 +170,7 @@ export class RedisCluster extends pulumi.ComponentResource {
             const host = hosts.find(h => h.name === n.host)!;
             const cert = this.tls ? new Certificate(`${n.name}-tls`, {
                 ca, commonName: n.name, use: "peer",
-                dnsNames: loopback ? [n.name, "localhost"] : [n.name], ipAddresses: loopback ? [n.ip, "127.0.0.1"] : [n.ip],
+                dnsNames: loopback ? [n.name, "localhost"] : [n.name], ipAddresses: loopback ? [n.ip, "127.0.0.1"] : [n.ip], ...certificates,
             }, { parent: this }) : undefined;
             return redisNode(n.name, {
                 image: args.image ?? DEFAULT_IMAGE,

@@ -2,9 +2,17 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import * as v from "../validate";
-import { allowedUses, CertUse, defaultEarlyRenewalHours, validateCertificate } from "./validate";
+import { allowedUses, CertUse, DEFAULT_CERT_VALIDITY_HOURS, defaultEarlyRenewalHours, validateCertificate } from "./validate";
 
-export { allowedUses, CertUse, validateCertificate } from "./validate";
+export { allowedUses, certificateLifetime, CertUse, validateCertificate } from "./validate";
+
+/** How long a topology's node and client certificates live and when `pulumi up` renews them (as in CertificateArgs). */
+export interface CertificateLifetime {
+    /** Validity in hours (default 1 year, at least 24). */
+    validityHours?: number;
+    /** Renew this many hours before expiry on the next `pulumi up` (default 30 days, or half the validity if shorter). */
+    earlyRenewalHours?: number;
+}
 
 export interface CertificateAuthorityArgs {
     /** Subject common name (default: the resource name). */
@@ -59,7 +67,7 @@ export class Certificate extends pulumi.ComponentResource {
 
     constructor(name: string, args: CertificateArgs, opts?: pulumi.ComponentResourceOptions) {
         super("redis-secure-topologies:pki:Certificate", name, {}, opts);
-        const validityHours = args.validityHours ?? 24 * 365;
+        const validityHours = args.validityHours ?? DEFAULT_CERT_VALIDITY_HOURS;
         const earlyRenewalHours = args.earlyRenewalHours ?? defaultEarlyRenewalHours(validityHours);
         validateCertificate({ ...args, validityHours, earlyRenewalHours });
         const key = new tls.PrivateKey(`${name}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, { parent: this });

@@ -1,6 +1,9 @@
 import { isIP } from "net";
 import * as v from "../validate";
 
+/** A leaf certificate's validity unless told (1 year). */
+export const DEFAULT_CERT_VALIDITY_HOURS = 24 * 365;
+
 export const CERT_USES = ["server", "client", "peer"] as const;
 export type CertUse = typeof CERT_USES[number];
 
@@ -31,4 +34,13 @@ export function allowedUses(use: CertUse): string[] {
 /** Renew 30 days before expiry, or halfway through for certificates that live less than two months. */
 export function defaultEarlyRenewalHours(validityHours: number): number {
     return Math.min(24 * 30, Math.floor(validityHours / 2));
+}
+
+/** A topology's `certificates` (its node and client certificates), checked and defaulted as Certificate does, with
+ *  the fields named under `field` ("certificates.earlyRenewalHours"). */
+export function certificateLifetime(field: string, l: { validityHours?: unknown; earlyRenewalHours?: unknown } = {}): { validityHours: number; earlyRenewalHours: number } {
+    if (!l || typeof l !== "object") v.fail(field, "{ validityHours?, earlyRenewalHours? }", l);
+    const validityHours = v.validityHours(`${field}.validityHours`, l.validityHours ?? DEFAULT_CERT_VALIDITY_HOURS);
+    const earlyRenewalHours = v.intInRange(`${field}.earlyRenewalHours`, l.earlyRenewalHours ?? defaultEarlyRenewalHours(validityHours), 0, validityHours - 1);
+    return { validityHours, earlyRenewalHours };
 }

@@ -1,7 +1,7 @@
 // ReplicationChain: a master and a chain of replicas, each hop plain or TLS (seed: A plain -> B -> C over TLS only).
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { Certificate, CertificateAuthority } from "../pki";
+import { Certificate, CertificateAuthority, CertificateLifetime, certificateLifetime } from "../pki";
 import { APPENDFSYNC, AppendFsync } from "../redis/conf";
 import { DEFAULT_IMAGE, redisNode } from "../redis/node";
 import { RedisUsers } from "../redis/users";
@@ -19,6 +19,9 @@ export interface ReplicationChainArgs {
     mutualTls?: boolean;
     /** Also put localhost and 127.0.0.1 in node certificates (default false), for clients of a port forwarded to loopback. */
     loopbackSans?: boolean;
+    /** The node and client certificates' validity and early renewal. A `pulumi up` inside the renewal window issues new
+     *  ones, which replaces the nodes' containers (on their volumes: the data stays). */
+    certificates?: CertificateLifetime;
     plainPort?: number;
     tlsPort?: number;
     /** The chain's own Docker network (default "172.31.0.0/24"). */
@@ -42,6 +45,7 @@ export interface ChainNodeOutput extends ChainNode { role: "master" | "replica" 
 export function chainPlan(name: string, args: ReplicationChainArgs = {}): ChainNode[] {
     v.oneOf("appendfsync", args.appendfsync ?? "always", APPENDFSYNC);
     const hops = args.hops ?? ["plain", "tls"];
+    certificateLifetime("certificates", args.certificates);
     const plan = planChain({
         name,
         hops,
@@ -76,6 +80,7 @@ export class ReplicationChain extends pulumi.ComponentResource {
     constructor(name: string, args: ReplicationChainArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         super("redis-secure-topologies:replication:ReplicationChain", name, {}, opts);
         const plan = chainPlan(name, args);
+        const certificates = certificateLifetime("certificates", args.certificates);
         const child = { parent: this, provider: args.provider };
         const network = new docker.Network(`${name}-net`, {
             name: `${name}-net`,
@@ -84,12 +89,12 @@ export class ReplicationChain extends pulumi.ComponentResource {
         }, child);
         const users = new RedisUsers(`${name}-users`, {}, { parent: this });
         const ca = new CertificateAuthority(`${name}-ca`, {}, { parent: this });
-        const client = new Certificate(`${name}-client`, { ca, commonName: `${name}-client`, use: "client" }, { parent: this });
+        const client = new Certificate(`${name}-client`, { ca, commonName: `${name}-client`, use: "client", ...certificates }, { parent: this });
         const containers: docker.Container[] = [];
         for (const n of plan) {
             const cert = new Certificate(`${n.name}-tls`, {
                 ca, commonName: n.name, use: "peer",
-                dnsNames: args.loopbackSans ? [n.name, "localhost"] : [n.name], ipAddresses: args.loopbackSans ? [n.ip, "127.0.0.1"] : [n.ip],
+                dnsNames: args.loopbackSans ? [n.name, "localhost"] : [n.name], ipAddresses: args.loopbackSans ? [n.ip, "127.0.0.1"] : [n.ip], ...certificates,
             }, { parent: this });
             // Replicas start after their master so the first sync does not wait on a retry.
             containers.push(redisNode(n.name, {

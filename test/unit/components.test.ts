@@ -424,6 +424,35 @@ describe("CertificateAuthority / Certificate", () => {
     });
 });
 
+describe("certificates: the validity and early renewal of a topology's node and client certificates", () => {
+    const SIGNED = "tls:index/locallySignedCert:LocallySignedCert";
+    beforeAll(async () => {
+        new components.RedisCluster("lt", { antiAffinity: "soft", certificates: { validityHours: 24, earlyRenewalHours: 12 } });
+        new components.ReplicationChain("ltc", { certificates: { validityHours: 48 } });
+        await settle();
+    }, 60_000);
+
+    test("RedisCluster: every node certificate and the client's get them; the CA keeps its 10 years", () => {
+        const signed = ofType(SIGNED, "lt-");
+        expect(signed.map(c => c.name).sort()).toEqual(["lt-client-cert", ...["m0", "m0-r0", "m1", "m1-r0", "m2", "m2-r0"].map(n => `lt-${n}-tls-cert`)].sort());
+        for (const c of signed) expect([c.name, c.inputs.validityPeriodHours, c.inputs.earlyRenewalHours]).toEqual([c.name, 24, 12]);
+        expect(one("tls:index/selfSignedCert:SelfSignedCert", "lt-ca-cert").inputs.validityPeriodHours).toBe(87600);
+    });
+
+    test("ReplicationChain: the same, early renewal half the validity when not given", () => {
+        const signed = ofType(SIGNED, "ltc-");
+        expect(signed.map(c => c.name).sort()).toEqual(["ltc-a-tls-cert", "ltc-b-tls-cert", "ltc-c-tls-cert", "ltc-client-cert"]);
+        for (const c of signed) expect([c.name, c.inputs.validityPeriodHours, c.inputs.earlyRenewalHours]).toEqual([c.name, 48, 24]);
+    });
+
+    test("validated up front, naming the field: a certificate inside its renewal window from the start is refused", () => {
+        expect(() => components.clusterPlan("x", { antiAffinity: "soft", certificates: { validityHours: 24, earlyRenewalHours: 24 } }))
+            .toThrow(/^certificates\.earlyRenewalHours must be an integer from 0 to 23; got 24$/);
+        expect(() => components.chainPlan("x", { certificates: { validityHours: 1 } }))
+            .toThrow(/^certificates\.validityHours must be an integer from 24 to 87600; got 1$/);
+    });
+});
+
 describe("secrets", () => {
     test("private keys, the spiped key and the ACL file are secret outputs; certificates are not", async () => {
         const ca = new components.CertificateAuthority("sec-ca");
