@@ -247,6 +247,7 @@ async function main(): Promise<void> {
             m.error ?? `${rps(m[k])}/s`, `${rps(plainOf(main)(m)?.[k])}/s`, ratio(m[k], plainOf(main)(m)?.[k])])),
         ["no-op `pulumi up` (3+3 ClusterBootstrap stack) vs `pulumi preview` (empty program)", secs(engine?.clusterNoopUp), secs(engine?.emptyPreview), ratio(engine?.clusterNoopUp, engine?.emptyPreview)],
         ["no-op `pulumi up` vs `pulumi preview`, both of an empty program", secs(engine?.emptyNoopUp), secs(engine?.emptyPreview), ratio(engine?.emptyNoopUp, engine?.emptyPreview)],
+        ["`pulumi preview` of the 3+3 ClusterBootstrap stack with every node paused vs `pulumi preview` of an empty program", secs(engine?.unreachablePreview), secs(engine?.emptyPreview), ratio(engine?.unreachablePreview, engine?.emptyPreview)],
         ["`pulumi up` from empty vs plain `docker run`", pulumiRow, "", ""],
         ["Redlock acquire (LockQuorum of 5): 4/5 up vs 5/5 up", `${locks?.acquire["4/5"].median.toFixed(1) ?? "n/a"} ms`, `${locks?.acquire["5/5"].median.toFixed(1) ?? "n/a"} ms`, ratio(locks?.acquire["4/5"].median, locks?.acquire["5/5"].median)],
         ["20 workers x 10 increments of one key: WATCH/MULTI vs Lua", secs(locks?.watchMs), secs(locks?.luaMs), ratio(locks?.watchMs, locks?.luaMs)],
@@ -336,7 +337,10 @@ ${pathTable([...sweep], plainOf(sweep), label)}
 The real \`pulumi\` CLI (built by scripts/toolchain.sh) through the Automation API with a local file backend, medians of
 ${engine?.reps ?? 0} runs: \`pulumi preview\` of an empty program ${secs(engine?.emptyPreview)}; a no-op \`pulumi up\` of the same empty program
 ${secs(engine?.emptyNoopUp)}; a no-op \`pulumi up\` of a stack holding one ClusterBootstrap over a live 3+3 cluster (the dynamic provider
-loads and diffs; nothing changes) ${secs(engine?.clusterNoopUp)}; that stack's first \`up\` (bootstrap on fresh nodes) ${secs(engine?.clusterFirstUp)}.${engineError ? ` Failed: ${engineError}.` : ""}
+loads and diffs; nothing changes) ${secs(engine?.clusterNoopUp)}; that stack's first \`up\` (bootstrap on fresh nodes) ${secs(engine?.clusterFirstUp)}. With every node paused (a connection opens,
+nothing answers on it), the bootstrap's diff gives up and reports no change in ${secs(engine?.unreachableDiff)} (each node read
+in parallel, at most 2.5 s: \`LIVE_READ_MS\` in components/cluster/bootstrap.ts), and a preview of the stack shows no changes in
+${secs(engine?.unreachablePreview)}.${engineError ? ` Failed: ${engineError}.` : ""}
 
 \`pulumi up\` from empty of each topology vs a script doing the same \`docker run\`s: ${pulumiRow}.
 

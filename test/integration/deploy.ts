@@ -4,7 +4,8 @@
 // what a killed run left behind.
 import * as pulumi from "@pulumi/pulumi";
 import { DiagnosticEvent, PulumiFn, Stack } from "@pulumi/pulumi/automation";
-import { spawnSync } from "child_process";
+import { execFile, spawnSync } from "child_process";
+import * as fs from "fs";
 import type { Cluster } from "ioredis";
 import * as path from "path";
 import { ClientOptions, connect, Credentials } from "../../components/client";
@@ -13,7 +14,7 @@ import { GuardTarget, targetFromOutputs } from "../../components/guard";
 import { TLS_DIR } from "../../components/redis/conf";
 import * as wire from "../../components/redis/wire";
 import type { TlsMaterial } from "../../components/redis/wire";
-import { inlineStack } from "../../scripts/stack";
+import { inlineStack, toolchain } from "../../scripts/stack";
 import { dockerOn, onEngine, pemBody, Scope } from "./harness";
 
 const DOCKER_LABELLED = new Set(["docker:index/container:Container", "docker:index/network:Network", "docker:index/volume:Volume"]);
@@ -61,6 +62,16 @@ export function plainOutputs(outputs: Record<string, { value: unknown }>): Recor
 
 const SECRET_SIG = ["4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"] as const;
 
+/** `x` from exportStack() (which decrypts) with each secret `{ <sig>, plaintext }` replaced by its value. */
+function revealed(x: unknown): unknown {
+    if (Array.isArray(x)) return x.map(revealed);
+    if (!x || typeof x !== "object") return x;
+    const o = x as Record<string, unknown>;
+    // The plaintext is the value's JSON.
+    if (o[SECRET_SIG[0]] === SECRET_SIG[1]) return JSON.parse(String(o.plaintext));
+    return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, revealed(v)]));
+}
+
 /**
  * Every string value the stack's state marks secret (generated passwords, spiped keys, private keys, secret
  * outputs), decrypted, named `<resource>.<property>`; a PEM by its first line of key material (what a leak shows).
@@ -73,8 +84,7 @@ export async function stateSecrets(stack: Stack): Promise<Record<string, string>
         if (!x || typeof x !== "object") return;
         const o = x as Record<string, unknown>;
         if (o[SECRET_SIG[0]] === SECRET_SIG[1]) {
-            // The plaintext is the value's JSON.
-            const value: unknown = JSON.parse(String(o.plaintext));
+            const value = revealed(o);
             if (typeof value === "string") out[at] = value.startsWith("-----BEGIN") ? pemBody(value) : value;
             return;
         }
@@ -84,6 +94,34 @@ export async function stateSecrets(stack: Stack): Promise<Record<string, string>
     return out;
 }
 
+/** One resource of the stack's state by its name, secrets decrypted: the id, inputs and outputs the engine hands its provider. */
+export async function stateOf(stack: Stack, name: string): Promise<{ type: string; id: string; inputs: any; outputs: any }> {
+    const r = ((await stack.exportStack()).deployment.resources ?? []).find((x: { urn: string }) => String(x.urn).endsWith(`::${name}`));
+    if (!r) throw new Error(`no resource ${name} in the state of stack ${stack.name}`);
+    return { type: r.type, id: r.id, inputs: revealed(r.inputs), outputs: revealed(r.outputs) };
+}
+
+/** Everything the stack's file backend (testStack's, in the scope) holds, as stored: secrets should be ciphertext there. */
+export function storedState(scope: Scope): string {
+    const filesUnder = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap(e =>
+        e.isDirectory() ? filesUnder(path.join(dir, e.name)) : [path.join(dir, e.name)]);
+    return filesUnder(path.join(scope.dir, "state")).map(f => fs.readFileSync(f, "utf8")).join("\n");
+}
+
+/** The environment a separate process needs to use the stack as an operator would: its backend, passphrase, the CLI on PATH. */
+export function stackProcessEnv(stack: Stack): Record<string, string> {
+    return { ...stack.workspace.envVars, PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true" };
+}
+
+/** The plain `pulumi` CLI (the one scripts/toolchain.sh built) on the stack, e.g. `pulumiCli(stack, "stack", "export")`: its stdout. */
+export function pulumiCli(stack: Stack, ...args: string[]): Promise<string> {
+    return new Promise((resolve, reject) => {
+        execFile(path.join(toolchain().binDir, "pulumi"), [...args, "--stack", stack.name, "--cwd", stack.workspace.workDir],
+            { encoding: "utf8", env: { ...process.env, ...stackProcessEnv(stack) }, maxBuffer: 64 << 20, timeout: 120_000 },
+            (e, stdout, stderr) => (e ? reject(new Error(`pulumi ${args.join(" ")}: ${stderr.trim() || e.message}`)) : resolve(stdout)));
+    });
+}
+
 /**
  * A stack of RedisClusters (components/cluster), each exported under its own name as program.ts exports `cluster`.
  * `clusters` is read at every `up`, so a test changes a cluster's args (say `masters`) and runs `stack.up()` again.
@@ -91,6 +129,14 @@ export async function stateSecrets(stack: Stack): Promise<Record<string, string>
 export function clusterStack(scope: Scope, stackName: string, clusters: Record<string, RedisClusterArgs>): Promise<Stack> {
     return testStack(scope, stackName, async () =>
         Object.fromEntries(Object.entries(clusters).map(([name, args]) => [name, clusterOutputs(new RedisCluster(name, args))])));
+}
+
+/**
+ * A stack `name` holding one RedisCluster `name` (3+1) on the local engine in `subnet`, as the drift and guard suites
+ * deploy it: "soft" anti-affinity (one engine) and a 3 s node timeout, so that a killed master fails over quickly.
+ */
+export function localClusterStack(scope: Scope, name: string, subnet: string): Promise<Stack> {
+    return clusterStack(scope, name, { [name]: { antiAffinity: "soft", subnet, nodeTimeoutMs: 3000 } });
 }
 
 type RedisClient = Awaited<ReturnType<typeof wire.connect>>;
