@@ -427,12 +427,12 @@ describe("CertificateAuthority / Certificate", () => {
 describe("certificates: the validity and early renewal of a topology's node and client certificates", () => {
     const SIGNED = "tls:index/locallySignedCert:LocallySignedCert";
     beforeAll(async () => {
-        new components.RedisCluster("lt", { antiAffinity: "soft", certificates: { validityHours: 24, earlyRenewalHours: 12 } });
+        new components.RedisCluster("lt", { antiAffinity: "soft", mutualTls: true, certificates: { validityHours: 24, earlyRenewalHours: 12 } });
         new components.ReplicationChain("ltc", { certificates: { validityHours: 48 } });
         await settle();
     }, 60_000);
 
-    test("RedisCluster: every node certificate and the client's get them; the CA keeps its 10 years", () => {
+    test("RedisCluster: every node certificate and (mutual TLS) the client's get them; the CA keeps its 10 years", () => {
         const signed = ofType(SIGNED, "lt-");
         expect(signed.map(c => c.name).sort()).toEqual(["lt-client-cert", ...["m0", "m0-r0", "m1", "m1-r0", "m2", "m2-r0"].map(n => `lt-${n}-tls-cert`)].sort());
         for (const c of signed) expect([c.name, c.inputs.validityPeriodHours, c.inputs.earlyRenewalHours]).toEqual([c.name, 24, 12]);
