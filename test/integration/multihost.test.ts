@@ -4,14 +4,19 @@
 // to the others without NAT); the image reaches them with `scripts/image.sh --to`, as the README tells users to.
 // Then one host is cut off the network (its veth down: the containers keep running, nobody reaches them) and
 // brought back; another host crashes (every Redis on it killed, nothing saved) and is restarted; a fail-back whose
-// first request is lost is asked again.
+// first request is lost is asked again. Last, the project's prod example stack (stacks/Pulumi.prod.yaml) is deployed
+// by program.ts onto the same three hosts.
 import { Stack } from "@pulumi/pulumi/automation";
 import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as yaml from "js-yaml";
 import * as path from "path";
 import { converge } from "../../components/cluster/converge";
 import type { PlannedNode } from "../../components/cluster/plan";
 import * as wire from "../../components/redis/wire";
-import { clusterStack, DeployedCluster, plainOutputs, tearDown } from "./deploy";
+import { deploy, PROJECT } from "../../program";
+import { openStack, projectCopy, REPO } from "../../scripts/stack";
+import { clusterStack, DeployedCluster, labelDockerResources, plainOutputs, tearDown } from "./deploy";
 import { dockerOn, IMAGE, inTestHostNetwork, Scope, setTestHostLink, startTestHosts, testHostEngine } from "./harness";
 
 jest.setTimeout(300_000);
@@ -20,8 +25,8 @@ const HOSTS = ["h1", "h2", "h3"];
 const ENGINES: Record<string, string> = Object.fromEntries(HOSTS.map(h => [h, testHostEngine(h)]));
 /** test-hosts.sh routes 172.26.N.0/24 to host hN. */
 const hostSubnet = (h: string) => `172.26.${h.slice(1)}.0/24`;
-/** What this file deploys: the RedisCluster `itmh`. */
-const OURS = /^itmh-/;
+/** What this file deploys: the RedisCluster `itmh` and the prod example as stack `itprod` (`cluster-itprod-*`). */
+const OURS = /^(itmh-|cluster-itprod-)/;
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 /** The names of the containers, networks or volumes on `engine` that this file's deployments make. */
@@ -274,4 +279,76 @@ describe("RedisCluster over 3 Docker engines by dockerHost (3 masters x 1 replic
         expect((await converge(c.target)).actions).toEqual([]);
         await stack.preview({ expectNoChanges: true, onOutput });
     });
+});
+
+describe("the prod example stack (stacks/Pulumi.prod.yaml: 6 x 2, mutual TLS, hard anti-affinity) deployed by program.ts onto the 3 test hosts", () => {
+    const scope = new Scope(undefined, Object.values(ENGINES));
+    const workDir = projectCopy(scope.dir);
+    const key = (k: string) => `${PROJECT}:${k}`;
+    const prod = (yaml.load(fs.readFileSync(path.join(REPO, "stacks/Pulumi.prod.yaml"), "utf8")) as { config: Record<string, unknown> }).config;
+    const prodHosts = prod[key("clusterHosts")] as { name: string; dockerHost: string; subnet: string }[];
+    /** The prod hosts in order on h1..h3. Their subnets are the test hosts' routed ones, so only the addresses change. */
+    const engines = Object.fromEntries(prodHosts.map((h, i) => [h.name, ENGINES[HOSTS[i]]]));
+    let stack: Stack;
+    let c: DeployedCluster;
+
+    beforeAll(async () => {
+        // The prod file as this stack's config file, then the engine addresses set over it (`config set --path`).
+        fs.copyFileSync(path.join(workDir, "stacks/Pulumi.prod.yaml"), path.join(workDir, "stacks/Pulumi.itprod.yaml"));
+        stack = await openStack("itprod", path.join(scope.dir, "state"), workDir, async () => { labelDockerResources(scope); return deploy(); });
+        for (const [i, h] of prodHosts.entries()) await stack.setConfig(`${key("clusterHosts")}[${i}].dockerHost`, { value: engines[h.name] }, true);
+    });
+    afterAll(() => tearDown(scope, stack), 600_000);
+
+    test("the stack's config file is the prod file, with only each host's dockerHost pointing at a test host", () => {
+        // The prod hosts' subnets are the ones test-hosts.sh routes (the README's multi-host example uses them too).
+        expect(prodHosts.map(h => h.subnet)).toEqual(HOSTS.map(hostSubnet));
+        expect(prod[key("clusterAntiAffinity")]).toBe("hard");
+        const file = yaml.load(fs.readFileSync(path.join(workDir, "stacks/Pulumi.itprod.yaml"), "utf8")) as { config: Record<string, unknown> };
+        // `config set` rewrites the file and stores top-level scalars as strings (6 -> "6"); the program reads them the same.
+        const stored = Object.fromEntries(Object.entries(prod).map(([k, v]) => [k, typeof v === "object" ? v : String(v)]));
+        expect(file.config).toEqual({ ...stored, [key("clusterHosts")]: prodHosts.map(h => ({ ...h, dockerHost: engines[h.name] })) });
+    });
+
+    test("up from empty: 18 nodes, each on its planned engine, a master and its replicas on three different hosts, in their planned roles", async () => {
+        const t0 = Date.now();
+        const r = await stack.up();
+        console.log(`up from empty of the prod stack (6 x 2 across 3 engines): ${Date.now() - t0} ms`);
+        const out = plainOutputs(r.outputs);
+        expect(Object.keys(out)).toEqual(["cluster"]); // deployChain: false
+        c = new DeployedCluster(out, "cluster", engines);
+        expect([c.plan.length, c.masters.length]).toEqual([18, 6]);
+        expect(out.cluster.drift).toEqual([]);
+        const { engineOf } = whereRunning("cluster-itprod-", engines);
+        expect(c.plan.map(n => [n.name, engineOf.get(n.name)])).toEqual(c.plan.map(n => [n.name, n.host]));
+        for (const m of c.masters) {
+            const shard = [m, ...c.plan.filter(n => n.masterName === m.name)];
+            expect([m.name, new Set(shard.map(n => n.host)).size]).toEqual([m.name, 3]);
+        }
+        await c.expectPlannedRoles();
+        c.expectCheckPasses();
+        await c.on(c.plan[0], async cl => {
+            expect(await cl.call("CONFIG", "GET", "tls-auth-clients")).toEqual(["tls-auth-clients", "yes"]);
+            expect(await cl.call("CONFIG", "GET", "maxmemory")).toEqual(["maxmemory", String(4 * 1024 ** 3)]);
+        });
+    }, 900_000);
+
+    test("the app user's cluster client with the client certificate writes and reads 100 keys; without one it is refused", async () => {
+        await c.withApp(async app => {
+            for (let i = 0; i < 100; i++) await app.set(`prod:${i}`, String(i));
+            for (let i = 0; i < 100; i++) expect(await app.get(`prod:${i}`)).toBe(String(i));
+        });
+        const n = c.plan[0];
+        // TLS 1.3: the server checks the client's certificate after the handshake and drops the connection.
+        await expect(wire.withClient({ host: n.ip, port: n.port }, { auth: c.target.auth, tls: { ca: c.target.tls!.ca }, connectTimeoutMs: 1500 }, cl => cl.ping()))
+            .rejects.toThrow(new RegExp(`^cannot reach Redis at ${esc(n.ip)}:${n.port} \\(TLS\\): (write|read) ECONNRESET$`));
+    });
+
+    test("a re-run changes nothing; destroy leaves no container, network or volume on any engine", async () => {
+        await stack.preview({ expectNoChanges: true });
+        await stack.destroy();
+        for (const engine of Object.values(engines)) {
+            expect([engine, ours(engine, "container"), ours(engine, "network"), ours(engine, "volume")]).toEqual([engine, [], [], []]);
+        }
+    }, 600_000);
 });
