@@ -43,8 +43,9 @@ export class Scope {
     readonly label = `rst-test=${crypto.randomBytes(4).toString("hex")}`;
     readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), "rst-"));
 
-    /** `engine`: a DOCKER_HOST address (default: the local engine). */
-    constructor(readonly engine?: string) {}
+    /** `engine`: a DOCKER_HOST address (default: the local engine); `alsoOn`: more engines its stack deploys to (a
+     *  cluster over several hosts), which logs() and cleanup() cover too. */
+    constructor(readonly engine?: string, readonly alsoOn: string[] = []) {}
 
     docker(...args: string[]): string {
         return dockerOn(this.engine, ...args);
@@ -86,20 +87,25 @@ export class Scope {
 
     /** Everything the scope's containers wrote to stdout/stderr (Redis and spiped log there). */
     logs(): string {
-        const ids = this.docker("ps", "-aq", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
-        return ids.map(id => {
-            const r = spawnSync("docker", onEngine(this.engine, "logs", id), { encoding: "utf8" });
-            return r.stdout + r.stderr;
+        return [this.engine, ...this.alsoOn].flatMap(engine => {
+            const ids = dockerOn(engine, "ps", "-aq", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
+            return ids.map(id => {
+                const r = spawnSync("docker", onEngine(engine, "logs", id), { encoding: "utf8" });
+                return r.stdout + r.stderr;
+            });
         }).join("\n");
     }
 
     cleanup(): void {
-        const ids = this.docker("ps", "-aq", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
-        if (ids.length) this.docker("rm", "-f", "-v", ...ids);
-        const nets = this.docker("network", "ls", "-q", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
-        if (nets.length) this.docker("network", "rm", ...nets);
-        const vols = this.docker("volume", "ls", "-q", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
-        if (vols.length) this.docker("volume", "rm", ...vols);
+        for (const engine of [this.engine, ...this.alsoOn]) {
+            const labelled = (...what: string[]) => dockerOn(engine, ...what, "-q", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
+            const ids = labelled("ps", "-a");
+            if (ids.length) dockerOn(engine, "rm", "-f", "-v", ...ids);
+            const nets = labelled("network", "ls");
+            if (nets.length) dockerOn(engine, "network", "rm", ...nets);
+            const vols = labelled("volume", "ls");
+            if (vols.length) dockerOn(engine, "volume", "rm", ...vols);
+        }
         fs.rmSync(this.dir, { recursive: true, force: true });
     }
 }
@@ -284,13 +290,13 @@ export function testHostEngine(name: string): string {
 
 /**
  * Starts (or checks) `count` test hosts h1..hN with scripts/test-hosts.sh (seconds when they are up already).
- * Returns why they cannot run, or undefined when every engine answers.
+ * Throws saying why when they cannot start: a suite that needs them fails, it never turns into a skip.
  */
-export function startTestHosts(count: number): string | undefined {
+export function startTestHosts(count: number): void {
     const r = spawnSync("bash", [TEST_HOSTS_SCRIPT, "start", String(count)], { encoding: "utf8" });
-    if (r.status === 0) return undefined;
+    if (r.status === 0) return;
     const lines = `${r.stderr ?? ""}\n${r.stdout ?? ""}`.split("\n").map(l => l.trim()).filter(Boolean);
-    return `scripts/test-hosts.sh start ${count} failed (exit ${r.status ?? r.signal}): ${lines.slice(-3).join(" | ") || r.error?.message}`;
+    throw new Error(`the test hosts cannot start: scripts/test-hosts.sh start ${count} failed (exit ${r.status ?? r.signal}): ${lines.slice(-3).join(" | ") || r.error?.message}`);
 }
 
 /** Runs `argv` (e.g. iptables) inside test host `hN`'s network namespace, where its containers' traffic is routed. */
