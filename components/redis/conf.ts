@@ -89,6 +89,18 @@ export function renderRedisConf(c: NodeConf): string {
 }
 
 /**
+ * The container memory limit for a node with `maxmemory` (none without it): twice maxmemory, since a BGSAVE or AOF
+ * rewrite forks and copy-on-write can touch every page once more, plus 128 MiB for Redis itself, buffers and the shell.
+ * Redis units: kb, mb, gb are powers of 1024; a bare number is bytes.
+ */
+export function memoryLimitMb(maxmemory: string | undefined): number | undefined {
+    const m = maxmemory === undefined ? null : /^([0-9]+)(b|kb|mb|gb)?$/i.exec(maxmemory);
+    if (!m) return undefined;
+    const bytes = Number(m[1]) * 1024 ** ["b", "kb", "mb", "gb"].indexOf((m[2] ?? "b").toLowerCase());
+    return Math.ceil((2 * bytes) / 2 ** 20) + 128;
+}
+
+/**
  * How long a cluster node that was a master when it died uncleanly (SIGKILL, OOM kill, crash) waits before starting
  * redis-server again. Its replica is promoted about nodeTimeout + 1-2 s after the crash (PFAIL after the timeout, FAIL
  * once a majority of masters agree, then the election after 0.5-1 s); until then a quick restart would come back as the

@@ -2,7 +2,7 @@
 // Secrets reach the container only as uploaded files (Pulumi secrets in state), never on a command line or env.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { CONF_DIR, NodeConf, renderRedisConf, renderStartScript, START_SCRIPT, TLS_DIR } from "./conf";
+import { CONF_DIR, memoryLimitMb, NodeConf, renderRedisConf, renderStartScript, START_SCRIPT, TLS_DIR } from "./conf";
 
 /** The image scripts/image.sh builds locally (Debian's redis-server 7.0 with TLS, and spiped). */
 export const DEFAULT_IMAGE = "redis-secure-topologies/redis:bookworm-r1";
@@ -25,6 +25,18 @@ export interface RedisNodeArgs {
     /** Publish container port -> host address:port (nothing is published by default). */
     publish?: { internal: number; external: number; ip: string }[];
 }
+
+/**
+ * Settings every container of the project runs with (Redis and spiped): no Linux capability (both run as the image's
+ * root user on ports above 1024 and read files that user owns, so they need none), no privilege gain through setuid
+ * binaries, and Docker's json-file log rotated at 10 MB x 3.
+ */
+export const LOCKED_DOWN = {
+    capabilities: { drops: ["ALL"] },
+    securityOpts: ["no-new-privileges:true"],
+    logDriver: "json-file",
+    logOpts: { "max-size": "10m", "max-file": "3" },
+};
 
 /** Label holding redis.conf with the password left out, so `pulumi preview --diff` shows a config change line by line
  *  (the uploads hold secrets, so the provider shows all of them only as [secret]). */
@@ -65,6 +77,8 @@ export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomRes
         stopTimeout: 10,
         destroyGraceSeconds: 10,
         mustRun: true,
+        ...LOCKED_DOWN,
+        memory: memoryLimitMb(a.conf.maxmemory),
     // Fixed names and addresses: the old container must go before its replacement can start.
     }, { ...opts, deleteBeforeReplace: true });
 }

@@ -6,19 +6,20 @@ import { Stack } from "@pulumi/pulumi/automation";
 import { spawnSync } from "child_process";
 import * as tls from "tls";
 import { converge } from "../../components/cluster/converge";
-import { CONF_DIR, TLS_DIR } from "../../components/redis/conf";
+import { CONF_DIR, memoryLimitMb, TLS_DIR } from "../../components/redis/conf";
 import * as wire from "../../components/redis/wire";
 import { clusterStack, DeployedCluster, plainOutputs } from "./deploy";
 import { expectNoSecrets, pemBody, Scope, testPki } from "./harness";
 
 jest.setTimeout(300_000);
+const MAXMEMORY = "64mb";
 
 describe("RedisCluster on the real engine: the default cluster and a mutual-TLS one (3 masters x 1 replica, one engine)", () => {
     const scope = new Scope();
     // One local engine: "hard" anti-affinity would refuse a master and its replica on one host.
     const clusters = {
         itcl: { subnet: "172.25.51.0/24", antiAffinity: "soft" as const },
-        itclm: { subnet: "172.25.52.0/24", antiAffinity: "soft" as const, mutualTls: true },
+        itclm: { subnet: "172.25.52.0/24", antiAffinity: "soft" as const, mutualTls: true, maxmemory: MAXMEMORY },
     };
     let stack: Stack;
     let def: DeployedCluster, mtls: DeployedCluster;
@@ -72,6 +73,17 @@ describe("RedisCluster on the real engine: the default cluster and a mutual-TLS 
                 expect(new Set(await Promise.all(Array.from({ length: 50 }, (_, i) => app.cluster("KEYSLOT", `key:${i}`).then(s => c.masters.findIndex(m => Number(s) <= m.slots![1]))))).size).toBe(3);
                 await expect(app.call("FLUSHALL")).rejects.toThrow(/^NOPERM this user has no permissions to run the 'flushall' command$/);
             }, { tls });
+        }
+    });
+
+    test("every node container is locked down: no capability, no privilege gain, a memory limit from maxmemory, rotated logs", () => {
+        // The mutual-TLS cluster sets maxmemory; the default one does not, so it gets no limit.
+        for (const [n, memory] of [...def.plan.map(n => [n, 0] as const), ...mtls.plan.map(n => [n, memoryLimitMb(MAXMEMORY)! * 2 ** 20] as const)]) {
+            const hc = JSON.parse(def.docker(n, "inspect", "-f", "{{json .HostConfig}}", n.name));
+            expect([n.name, hc.CapDrop, hc.CapAdd, hc.SecurityOpt, hc.Memory, hc.LogConfig]).toEqual([n.name, ["ALL"], null,
+                ["no-new-privileges:true"], memory, { Type: "json-file", Config: { "max-size": "10m", "max-file": "3" } }]);
+            // With no capability, root in the container has only what it owns: redis-server runs, as it does above.
+            expect(def.docker(n, "exec", n.name, "sh", "-c", "grep CapEff /proc/1/status")).toBe("CapEff:\t0000000000000000");
         }
     });
 

@@ -53,7 +53,8 @@ const PROGRAM = `import * as pulumi from "@pulumi/pulumi";
 import { RedisCluster, SpipedTunnel } from "redis-secure-topologies";
 
 const config = new pulumi.Config();
-const redis = new RedisCluster("itpkg", { antiAffinity: "soft", subnet: config.require("clusterSubnet"), maxmemory: "64mb" });
+// loopbackSans: clients of the tunnel below reach a node's TLS port at 127.0.0.1, so its certificate must name it.
+const redis = new RedisCluster("itpkg", { antiAffinity: "soft", subnet: config.require("clusterSubnet"), maxmemory: "64mb", loopbackSans: true });
 // spiped in front of the first master's TLS port, on this machine's loopback (the cluster's network is internal).
 const tunnel = new SpipedTunnel("itpkg-tunnel", {
     networkName: "itpkg-net-local", targetHost: redis.nodes[0].name, targetPort: redis.nodes[0].port,

@@ -97,6 +97,11 @@ describe("SpipedTunnel deployed through the engine, in front of a ReplicationCha
         expect(out.tunnel.listenAddress).toBe("127.0.0.1");
         expect(bindings(out.tunnel.clientName)).toEqual({ [`${out.tunnel.listenPort}/tcp`]: [{ HostIp: "127.0.0.1", HostPort: String(out.tunnel.listenPort) }] });
         expect(bindings(out.tunnel.serverName)).toEqual({});
+        // Both ends locked down like every container of the project (components/redis/node.ts LOCKED_DOWN).
+        for (const c of [out.tunnel.clientName, out.tunnel.serverName]) {
+            const hc = JSON.parse(docker("inspect", "-f", "{{json .HostConfig}}", c));
+            expect([c, hc.CapDrop, hc.SecurityOpt, hc.LogConfig.Config]).toEqual([c, ["ALL"], ["no-new-privileges:true"], { "max-size": "10m", "max-file": "3" }]);
+        }
     });
 
     test("PING, SET and GET go through the tunnel's loopback listener", async () => {

@@ -119,6 +119,13 @@ describe("RedisCluster", () => {
         }
     });
 
+    test("every node container drops all capabilities, gains no privilege, rotates its log; no maxmemory, no memory limit", () => {
+        for (const c of ofType(CONTAINER, "rc-")) {
+            expect([c.inputs.capabilities, c.inputs.securityOpts, c.inputs.logDriver, c.inputs.logOpts, c.inputs.memory]).toEqual([
+                { drops: ["ALL"] }, ["no-new-privileges:true"], "json-file", { "max-size": "10m", "max-file": "3" }, undefined]);
+        }
+    });
+
     test("uploads carrying secrets arrive as secrets", () => {
         for (const c of ofType(CONTAINER, "rc-")) expect(isSecretValue(c.inputs.uploads)).toBe(true);
     });

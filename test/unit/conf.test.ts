@@ -1,6 +1,6 @@
 // redis.conf and ACL rendering, and the parsers for what Redis answers (CLUSTER NODES, INFO).
 import { rangesOf } from "../../components/cluster/slots";
-import { ADMIN_USER_RULES, APP_USER_RULES, crashRestartDelayMs, renderAclFile, renderRedisConf, renderStartScript, REPLICATION_USER_RULES } from "../../components/redis/conf";
+import { ADMIN_USER_RULES, APP_USER_RULES, crashRestartDelayMs, memoryLimitMb, renderAclFile, renderRedisConf, renderStartScript, REPLICATION_USER_RULES } from "../../components/redis/conf";
 import { parseClusterNodes, parseInfo } from "../../components/redis/wire";
 
 const lines = (conf: string) => conf.trimEnd().split("\n");
@@ -236,5 +236,13 @@ describe("rangesOf", () => {
         ["only the tail", [10923, 16383], s => s >= 16000, [[16000, 16383]]],
     ])("%s", (_what, range, keep, expected) => {
         expect(rangesOf(range, keep)).toEqual(expected);
+    });
+});
+
+describe("memoryLimitMb: the container limit for a node with maxmemory", () => {
+    test.each<[string | undefined, number | undefined]>([
+        [undefined, undefined], ["256mb", 640], ["1gb", 2176], ["4GB", 8320], ["512kb", 129], ["1048576", 130],
+    ])("%s -> %s MB (twice maxmemory for a fork's copy-on-write, plus 128 MB)", (maxmemory, mb) => {
+        expect(memoryLimitMb(maxmemory)).toBe(mb);
     });
 });
