@@ -140,7 +140,8 @@ describe("the project's stack on the real engine and plugins", () => {
             "replication password": docker("exec", node, "sed", "-n", "s/^masterauth //p", `${CONF_DIR}/redis.conf`),
             "spiped key": docker("exec", `tunnel-itstack-server`, "base64", "-w0", KEY_FILE),
             "node private key": pemBody(docker("exec", node, "cat", `${TLS_DIR}/node.key`)),
-            "client private key": pemBody(out.cluster.clientKeyPem),
+            // The dev cluster has no mutual TLS, so no client certificate; the chain's is there.
+            "client private key": pemBody(out.chain.clientKeyPem),
             "CA private key": pemBody(exported.deployment.resources.find((r: { urn: string }) => r.urn.endsWith("::cluster-itstack-ca-key")).outputs.privateKeyPem.plaintext ?? ""),
         };
         const files = (d: string): string[] => fs.readdirSync(d, { withFileTypes: true }).flatMap(e => e.isDirectory() ? files(path.join(d, e.name)) : [path.join(d, e.name)]);
