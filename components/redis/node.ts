@@ -78,7 +78,10 @@ export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomRes
         destroyGraceSeconds: 10,
         mustRun: true,
         ...LOCKED_DOWN,
+        // No swap on top (Redis swapping is slower than failing over); said explicitly, else Docker sets twice the limit
+        // and every refresh shows memorySwap as a change.
         memory: memoryLimitMb(a.conf.maxmemory),
+        memorySwap: memoryLimitMb(a.conf.maxmemory),
     // Fixed names and addresses: the old container must go before its replacement can start.
     }, { ...opts, deleteBeforeReplace: true });
 }
