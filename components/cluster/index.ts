@@ -2,7 +2,7 @@
 // ACL users, bootstrapped and kept in its planned roles by the ClusterBootstrap dynamic resource.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { Certificate, CertificateAuthority, CertificateLifetime, certificateLifetime } from "../pki";
+import { Certificate, CertificateAuthority, CertificateLifetime, certificateLifetime, nodeSans } from "../pki";
 import { APPENDFSYNC, AppendFsync, crashRestartDelayMs } from "../redis/conf";
 import { DEFAULT_IMAGE, redisNode } from "../redis/node";
 import { RedisUsers } from "../redis/users";
@@ -169,8 +169,7 @@ export class RedisCluster extends pulumi.ComponentResource {
         const containers = this.nodes.map(n => {
             const host = hosts.find(h => h.name === n.host)!;
             const cert = this.tls ? new Certificate(`${n.name}-tls`, {
-                ca, commonName: n.name, use: "peer",
-                dnsNames: loopback ? [n.name, "localhost"] : [n.name], ipAddresses: loopback ? [n.ip, "127.0.0.1"] : [n.ip], ...certificates,
+                ca, commonName: n.name, use: "peer", ...nodeSans(n, loopback), ...certificates,
             }, { parent: this }) : undefined;
             return redisNode(n.name, {
                 image: args.image ?? DEFAULT_IMAGE,

@@ -6,6 +6,11 @@ import { allowedUses, CertUse, DEFAULT_CERT_VALIDITY_HOURS, defaultEarlyRenewalH
 
 export { allowedUses, certificateLifetime, CertUse, validateCertificate } from "./validate";
 
+/** A Redis node certificate's SANs: its name and address, and loopback only when asked (`loopbackSans`). */
+export function nodeSans(n: { name: string; ip: string }, loopback: boolean): { dnsNames: string[]; ipAddresses: string[] } {
+    return loopback ? { dnsNames: [n.name, "localhost"], ipAddresses: [n.ip, "127.0.0.1"] } : { dnsNames: [n.name], ipAddresses: [n.ip] };
+}
+
 /** How long a topology's node and client certificates live and when `pulumi up` renews them (as in CertificateArgs). */
 export interface CertificateLifetime {
     /** Validity in hours (default 1 year, at least 24). */

@@ -59,6 +59,7 @@ export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomRes
         uploads.push(secretFile(`${TLS_DIR}/node.key`, a.tls.keyPem));
     }
     // Data and nodes.conf live on a volume, so a config change that replaces the container keeps them.
+    const memoryMb = memoryLimitMb(a.conf.maxmemory);
     const data = new docker.Volume(`${name}-data`, { name: `${name}-data` }, opts);
     return new docker.Container(name, {
         name,
@@ -80,8 +81,8 @@ export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomRes
         ...LOCKED_DOWN,
         // No swap on top (Redis swapping is slower than failing over); said explicitly, else Docker sets twice the limit
         // and every refresh shows memorySwap as a change.
-        memory: memoryLimitMb(a.conf.maxmemory),
-        memorySwap: memoryLimitMb(a.conf.maxmemory),
+        memory: memoryMb,
+        memorySwap: memoryMb,
     // Fixed names and addresses: the old container must go before its replacement can start.
     }, { ...opts, deleteBeforeReplace: true });
 }

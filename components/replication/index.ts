@@ -1,7 +1,7 @@
 // ReplicationChain: a master and a chain of replicas, each hop plain or TLS (seed: A plain -> B -> C over TLS only).
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { Certificate, CertificateAuthority, CertificateLifetime, certificateLifetime } from "../pki";
+import { Certificate, CertificateAuthority, CertificateLifetime, certificateLifetime, nodeSans } from "../pki";
 import { APPENDFSYNC, AppendFsync } from "../redis/conf";
 import { DEFAULT_IMAGE, redisNode } from "../redis/node";
 import { RedisUsers } from "../redis/users";
@@ -93,8 +93,7 @@ export class ReplicationChain extends pulumi.ComponentResource {
         const containers: docker.Container[] = [];
         for (const n of plan) {
             const cert = new Certificate(`${n.name}-tls`, {
-                ca, commonName: n.name, use: "peer",
-                dnsNames: args.loopbackSans ? [n.name, "localhost"] : [n.name], ipAddresses: args.loopbackSans ? [n.ip, "127.0.0.1"] : [n.ip], ...certificates,
+                ca, commonName: n.name, use: "peer", ...nodeSans(n, args.loopbackSans ?? false), ...certificates,
             }, { parent: this });
             // Replicas start after their master so the first sync does not wait on a retry.
             containers.push(redisNode(n.name, {
