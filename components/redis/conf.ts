@@ -6,8 +6,12 @@ export const CONF_DIR = "/etc/redis-secure";
 export const TLS_DIR = `${CONF_DIR}/tls`;
 /** The container's command: a small sh script (renderStartScript) that runs redis-server as its child. */
 export const START_SCRIPT = `${CONF_DIR}/start.sh`;
+/** The node's data volume: AOF, RDB and the cluster's nodes.conf. */
+export const DATA_DIR = "/data";
 /** Exists while redis-server runs; removed only when it exits 0 (a clean shutdown), so finding it at start means a crash. */
-export const RUNNING_MARKER = "/data/.redis-running";
+export const RUNNING_MARKER = `${DATA_DIR}/.redis-running`;
+/** The unprivileged user redis-server runs as (the Debian package's). */
+export const REDIS_USER = "redis";
 
 export const APPENDFSYNC = ["always", "everysec", "no"] as const;
 export type AppendFsync = typeof APPENDFSYNC[number];
@@ -42,7 +46,7 @@ export function renderRedisConf(c: NodeConf): string {
         "protected-mode yes",
         `port ${c.port}`,
         `aclfile ${CONF_DIR}/users.acl`,
-        "dir /data",
+        `dir ${DATA_DIR}`,
         // Replicas link up without waiting for more replicas to arrive.
         "repl-diskless-sync yes",
         "repl-diskless-sync-delay 0",
@@ -67,7 +71,7 @@ export function renderRedisConf(c: NodeConf): string {
     if (c.cluster) {
         lines.push(
             "cluster-enabled yes",
-            "cluster-config-file /data/nodes.conf",
+            `cluster-config-file ${DATA_DIR}/nodes.conf`,
             `cluster-node-timeout ${c.cluster.nodeTimeoutMs}`,
             `cluster-announce-ip ${c.cluster.announceIp}`,
             c.tls ? `cluster-announce-tls-port ${c.cluster.announcePort}` : `cluster-announce-port ${c.cluster.announcePort}`,
@@ -113,20 +117,23 @@ export function crashRestartDelayMs(nodeTimeoutMs: number): number {
 }
 
 /**
- * The container's start script (POSIX sh). It keeps RUNNING_MARKER on /data while redis-server runs, forwards
+ * The container's start script (POSIX sh). It keeps RUNNING_MARKER on the data volume while redis-server runs, forwards
  * SIGTERM/SIGINT to it, and removes the marker only when redis-server exits 0 (a clean shutdown: it saved). With
  * `crashRestartDelayMs` > 0 (cluster nodes), a marker found at start on a node whose nodes.conf says it was a master
  * means it died uncleanly: it waits that long first, so the cluster fails over to its replica (see crashRestartDelayMs).
  */
 export function renderStartScript(o: { crashRestartDelayMs: number }): string {
     const wait = o.crashRestartDelayMs > 0 ? [
-        `if [ -e ${RUNNING_MARKER} ] && grep -qs 'myself,master' /data/nodes.conf; then`,
+        `if [ -e ${RUNNING_MARKER} ] && grep -qs 'myself,master' ${DATA_DIR}/nodes.conf; then`,
         `  echo "start.sh: this master did not shut down cleanly: waiting ${o.crashRestartDelayMs} ms so the cluster fails over to its replica"`,
         `  sleep ${(o.crashRestartDelayMs / 1000).toFixed(3)} & wait $!`,
         "fi",
     ] : [];
     return [
         "#!/bin/sh",
+        // Started as root with only CHOWN, SETUID and SETGID (node.ts REDIS_START_CAPABILITIES): give the uploaded
+        // files (root-owned) and the data to redis, then run this script again as redis, which leaves no capability.
+        `if [ "$(id -u)" = 0 ]; then chown -R ${REDIS_USER}:${REDIS_USER} ${CONF_DIR} ${DATA_DIR} && exec setpriv --reuid=${REDIS_USER} --regid=${REDIS_USER} --clear-groups -- sh "$0"; exit 1; fi`,
         "trap 'exit 143' TERM INT",
         ...wait,
         `touch ${RUNNING_MARKER}`,

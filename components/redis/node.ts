@@ -2,7 +2,7 @@
 // Secrets reach the container only as uploaded files (Pulumi secrets in state), never on a command line or env.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { CONF_DIR, memoryLimitMb, NodeConf, renderRedisConf, renderStartScript, START_SCRIPT, TLS_DIR } from "./conf";
+import { CONF_DIR, DATA_DIR, memoryLimitMb, NodeConf, renderRedisConf, renderStartScript, START_SCRIPT, TLS_DIR } from "./conf";
 
 /** The image scripts/image.sh builds locally (Debian's redis-server 7.0 with TLS, and spiped). */
 export const DEFAULT_IMAGE = "redis-secure-topologies/redis:bookworm-r1";
@@ -27,16 +27,25 @@ export interface RedisNodeArgs {
 }
 
 /**
- * Settings every container of the project runs with (Redis and spiped): no Linux capability (both run as the image's
- * root user on ports above 1024 and read files that user owns, so they need none), no privilege gain through setuid
- * binaries, and Docker's json-file log rotated at 10 MB x 3.
+ * Settings every container of the project runs with (Redis and spiped): every Linux capability dropped except the few
+ * `startCapabilities` its entry point needs for a moment, as root, to hand its uploaded files (root-owned, 0600: the
+ * docker provider cannot set an owner) to an unprivileged user and switch to it (REDIS_USER, SPIPED_USER); after the switch the
+ * process has no capability at all. No privilege gain through setuid binaries, and Docker's json-file log rotated at
+ * 10 MB x 3.
  */
-export const LOCKED_DOWN = {
-    capabilities: { drops: ["ALL"] },
-    securityOpts: ["no-new-privileges:true"],
-    logDriver: "json-file",
-    logOpts: { "max-size": "10m", "max-file": "3" },
-};
+export function lockedDown(startCapabilities: string[]) {
+    return {
+        capabilities: { drops: ["ALL"], adds: startCapabilities },
+        securityOpts: ["no-new-privileges:true"],
+        logDriver: "json-file",
+        logOpts: { "max-size": "10m", "max-file": "3" },
+    };
+}
+/** A Redis node's start script chowns its files and data, then runs as redis (renderStartScript). Docker's own spelling
+ *  (CAP_...), as `docker inspect` reports them, so a refresh reads back what was set. */
+export const REDIS_START_CAPABILITIES = ["CAP_CHOWN", "CAP_SETGID", "CAP_SETUID"];
+/** spiped reads its key as root, binds, then becomes SPIPED_USER itself (`-u`). */
+export const SPIPED_START_CAPABILITIES = ["CAP_SETGID", "CAP_SETUID"];
 
 /** Label holding redis.conf with the password left out, so `pulumi preview --diff` shows a config change line by line
  *  (the uploads hold secrets, so the provider shows all of them only as [secret]). */
@@ -71,14 +80,14 @@ export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomRes
         networksAdvanced: [{ name: a.networkName, ipv4Address: a.ipv4Address, aliases: [name, ...(a.aliases ?? [])] }],
         ports: a.publish?.map(p => ({ internal: p.internal, external: p.external, ip: p.ip })),
         uploads,
-        volumes: [{ volumeName: data.name, containerPath: "/data" }],
+        volumes: [{ volumeName: data.name, containerPath: DATA_DIR }],
         restart: "unless-stopped",
         // Redis saves and exits on SIGTERM quickly (the start script forwards it); give it a few seconds before Docker kills it.
         stopSignal: "SIGTERM",
         stopTimeout: 10,
         destroyGraceSeconds: 10,
         mustRun: true,
-        ...LOCKED_DOWN,
+        ...lockedDown(REDIS_START_CAPABILITIES),
         // No swap on top (Redis swapping is slower than failing over); said explicitly, else Docker sets twice the limit
         // and every refresh shows memorySwap as a change.
         memory: memoryMb,

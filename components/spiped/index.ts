@@ -4,7 +4,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { DEFAULT_IMAGE, LOCKED_DOWN } from "../redis/node";
+import { DEFAULT_IMAGE, lockedDown, SPIPED_START_CAPABILITIES } from "../redis/node";
 import * as v from "../validate";
 import { clientCommand, KEY_BYTES, KEY_CHARS, KEY_FILE, serverCommand, TunnelShape, validateTunnel } from "./plan";
 
@@ -72,7 +72,7 @@ export class SpipedTunnel extends pulumi.ComponentResource {
         const child = { parent: this, provider: args.provider, deleteBeforeReplace: true };
         // spiped waits for open connections on SIGTERM; long-lived Redis connections would hold it until Docker's
         // kill, so stop it with SIGINT and a short timeout instead.
-        const stop = { stopSignal: "SIGINT", stopTimeout: 2, destroyGraceSeconds: 2, restart: "unless-stopped", mustRun: true, ...LOCKED_DOWN };
+        const stop = { stopSignal: "SIGINT", stopTimeout: 2, destroyGraceSeconds: 2, restart: "unless-stopped", mustRun: true, ...lockedDown(SPIPED_START_CAPABILITIES) };
         // Encrypted traffic crosses this network; Redis stays on its own, which the client end never joins.
         const tunnelNet = new docker.Network(`${name}-net`, { name: `${name}-net`, ipamConfigs: [{ subnet }] }, child);
         this.serverName = `${name}-server`;

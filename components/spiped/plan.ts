@@ -2,6 +2,8 @@
 import * as v from "../validate";
 
 export const KEY_FILE = "/etc/spiped/key";
+/** spiped reads its key (root-owned, 0600) as root, binds, then runs as this user (`-u`; it exists in the image). */
+export const SPIPED_USER = "nobody:nogroup";
 /** The key's strength in bytes of entropy (spiped's own advice: 32 random bytes). */
 export const KEY_BYTES = 32;
 /** The key file: this many random letters and digits (log2(62) = 5.95 bits each: 381 bits, well over KEY_BYTES). */
@@ -45,7 +47,7 @@ export function validateTunnel(s: TunnelShape): void {
 }
 
 function common(s: TunnelShape): string[] {
-    return ["-F", "-D", "-k", KEY_FILE, "-n", String(s.maxConnections), "-o", String(s.connectTimeoutSeconds), ...(s.keepalive ? [] : ["-j"])];
+    return ["-F", "-D", "-k", KEY_FILE, "-u", SPIPED_USER, "-n", String(s.maxConnections), "-o", String(s.connectTimeoutSeconds), ...(s.keepalive ? [] : ["-j"])];
 }
 
 /** Server side: decrypts traffic on serverPort and forwards it to the Redis target. */

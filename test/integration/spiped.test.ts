@@ -7,6 +7,7 @@ import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import { ReplicationChain } from "../../components/replication";
 import { clientCommand, KEY_BYTES, KEY_CHARS, SpipedTunnel, SpipedTunnelArgs, tunnelPlan } from "../../components/spiped";
+import { SPIPED_START_CAPABILITIES } from "../../components/redis/node";
 import { KEY_FILE } from "../../components/spiped/plan";
 import * as wire from "../../components/redis/wire";
 import { plainOutputs, stateSecrets, tearDown, testStack } from "./deploy";
@@ -97,10 +98,13 @@ describe("SpipedTunnel deployed through the engine, in front of a ReplicationCha
         expect(out.tunnel.listenAddress).toBe("127.0.0.1");
         expect(bindings(out.tunnel.clientName)).toEqual({ [`${out.tunnel.listenPort}/tcp`]: [{ HostIp: "127.0.0.1", HostPort: String(out.tunnel.listenPort) }] });
         expect(bindings(out.tunnel.serverName)).toEqual({});
-        // Both ends locked down like every container of the project (components/redis/node.ts LOCKED_DOWN).
+        // Both ends locked down like every container of the project (components/redis/node.ts lockedDown): spiped
+        // (PID 1) reads its key as root, then runs as nobody with no capability left.
         for (const c of [out.tunnel.clientName, out.tunnel.serverName]) {
             const hc = JSON.parse(docker("inspect", "-f", "{{json .HostConfig}}", c));
-            expect([c, hc.CapDrop, hc.SecurityOpt, hc.LogConfig.Config]).toEqual([c, ["ALL"], ["no-new-privileges:true"], { "max-size": "10m", "max-file": "3" }]);
+            expect([c, hc.CapDrop, hc.CapAdd, hc.SecurityOpt, hc.LogConfig.Config]).toEqual([c, ["ALL"], SPIPED_START_CAPABILITIES, ["no-new-privileges:true"], { "max-size": "10m", "max-file": "3" }]);
+            expect(docker("exec", c, "sh", "-c", "echo $(cat /proc/1/comm) $(grep -E '^(Uid|CapPrm|CapEff)' /proc/1/status)"))
+                .toBe("spiped Uid: 65534 65534 65534 65534 CapPrm: 0000000000000000 CapEff: 0000000000000000");
         }
     });
 

@@ -119,10 +119,10 @@ describe("RedisCluster", () => {
         }
     });
 
-    test("every node container drops all capabilities, gains no privilege, rotates its log; no maxmemory, no memory limit", () => {
+    test("every node container drops all capabilities but the three its start script needs to become redis, gains no privilege, rotates its log; no maxmemory, no memory limit", () => {
         for (const c of ofType(CONTAINER, "rc-")) {
             expect([c.inputs.capabilities, c.inputs.securityOpts, c.inputs.logDriver, c.inputs.logOpts, c.inputs.memory]).toEqual([
-                { drops: ["ALL"] }, ["no-new-privileges:true"], "json-file", { "max-size": "10m", "max-file": "3" }, undefined]);
+                { drops: ["ALL"], adds: ["CAP_CHOWN", "CAP_SETGID", "CAP_SETUID"] }, ["no-new-privileges:true"], "json-file", { "max-size": "10m", "max-file": "3" }, undefined]);
         }
     });
 
