@@ -4,8 +4,9 @@ CACHE_ROOT="${RST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/redis-secure-topologies
 mkdir -p "$CACHE_ROOT"
 
 # The Redis+spiped image (scripts/image.sh builds it) and its cached tarball, which other engines load from.
-IMAGE_REVISION=2
-IMAGE_TAG="${RST_IMAGE:-redis-secure-topologies/redis:bookworm-r$IMAGE_REVISION}"
+# The tag is the components' DEFAULT_IMAGE (components/redis/node.ts), read from there so it is written once.
+IMAGE_TAG="${RST_IMAGE:-$(sed -n 's/^export const DEFAULT_IMAGE = "\(.*\)";$/\1/p' "$(dirname "${BASH_SOURCE[0]:-$0}")/../components/redis/node.ts")}"
+[ -n "$IMAGE_TAG" ] || echo "lib.sh: found no DEFAULT_IMAGE line in components/redis/node.ts" >&2
 IMAGE_TARBALL="$CACHE_ROOT/images/$(echo "$IMAGE_TAG" | tr "/:" "__").tar" # named by tag, so RST_IMAGE gets its own
 
 load_image_on() { # load_image_on <docker host>: the cached tarball onto that engine, unless it has this very build already

@@ -4,7 +4,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { CONF_DIR, DATA_DIR, memoryLimitMb, NodeConf, renderRedisConf, renderStartScript, START_SCRIPT, TLS_DIR } from "./conf";
 
-/** The image scripts/image.sh builds locally (Debian's redis-server 7.0 with TLS, and spiped). */
+/** The image scripts/image.sh builds locally (Debian's redis-server 7.0 with TLS, and spiped); scripts/lib.sh reads the tag from this line. */
 export const DEFAULT_IMAGE = "redis-secure-topologies/redis:bookworm-r2";
 
 export interface NodeTls { caPem: pulumi.Input<string>; certPem: pulumi.Input<string>; keyPem: pulumi.Input<string> }
