@@ -55,6 +55,7 @@ build() {
       'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get upgrade -y -qq >/dev/null'
     as_root rm -rf "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"*
     as_root mkdir -p "$root/etc/redis-secure" "$root/data"
+    as_root chroot "$root" chown redis:redis /data # a new volume on /data takes this owner
     step "docker import $TAG" bash -c "tar -C '$root' -c . | docker import \
       -c 'WORKDIR /data' -c 'CMD [\"redis-server\", \"/etc/redis-secure/redis.conf\"]' - '$TAG' >/dev/null"
   fi

@@ -1,8 +1,9 @@
 // One Redis container: the image, its network address, and the uploaded redis.conf, users.acl and TLS files.
 // Secrets reach the container only as uploaded files (Pulumi secrets in state), never on a command line or env.
 import * as docker from "@pulumi/docker";
+import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { CONF_DIR, DATA_DIR, memoryLimitMb, NodeConf, renderRedisConf, renderStartScript, START_SCRIPT, TLS_DIR } from "./conf";
+import { CONF_DIR, DATA_DIR, memoryLimitMb, NodeConf, REDIS_USER, renderRedisConf, renderStartScript, START_SCRIPT, TLS_DIR } from "./conf";
 
 /** The image scripts/image.sh builds locally (Debian's redis-server 7.0 with TLS, and spiped); scripts/lib.sh reads the tag from this line. */
 export const DEFAULT_IMAGE = "redis-secure-topologies/redis:bookworm-r2";
@@ -37,25 +38,65 @@ export interface RedisNodeArgs {
 }
 
 /**
- * Settings every container of the project runs with (Redis and spiped): every Linux capability dropped except the few
- * `startCapabilities` its entry point needs for a moment, as root, to hand its uploaded files (root-owned, 0600: the
- * docker provider cannot set an owner) to an unprivileged user and switch to it (REDIS_USER, SPIPED_USER); after the switch the
- * process has no capability at all. No privilege gain through setuid binaries, and Docker's json-file log rotated at
- * 10 MB x 3.
+ * Settings every container of the project runs with (Redis, spiped and their file writers): every Linux capability
+ * dropped but `capabilities` (none for Redis and spiped, which run as their own unprivileged users from the start),
+ * no privilege gain through setuid binaries, and Docker's json-file log rotated at 10 MB x 3.
  */
-export function lockedDown(startCapabilities: string[]) {
+export function lockedDown(capabilities: string[] = []) {
     return {
-        capabilities: { drops: ["ALL"], adds: startCapabilities },
+        capabilities: { drops: ["ALL"], adds: capabilities.length ? capabilities : undefined },
         securityOpts: ["no-new-privileges:true"],
         logDriver: "json-file",
         logOpts: { "max-size": "10m", "max-file": "3" },
     };
 }
-/** A Redis node's start script chowns its files and data, then runs as redis (renderStartScript). Docker's own spelling
- *  (CAP_...), as `docker inspect` reports them, so a refresh reads back what was set. */
-export const REDIS_START_CAPABILITIES = ["CAP_CHOWN", "CAP_SETGID", "CAP_SETUID"];
-/** spiped reads its key as root, binds, then becomes SPIPED_USER itself (`-u`). */
-export const SPIPED_START_CAPABILITIES = ["CAP_SETGID", "CAP_SETUID"];
+/** What a file writer needs, as root, to replace a volume's files and hand them to the service's user: Docker's own
+ *  spelling (CAP_...), as `docker inspect` reports them, so a refresh reads back what was set. */
+export const WRITER_CAPABILITIES = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"];
+/** A read-only root filesystem, with a small private /tmp. */
+export const READ_ONLY_ROOT = { readOnly: true, tmpfs: { "/tmp": "rw,noexec,nosuid,size=16m" } };
+/** Label on a service container naming the file writer run it reads (a new run replaces the container). */
+export const FILES_LABEL = "redis-secure-topologies.files";
+const WRITER_MOUNT = "/target";
+
+/**
+ * Files for a container with a read-only root filesystem, on a volume mounted read-only at `dir`. The docker provider
+ * can deliver files only through a container's root filesystem (which Docker refuses when it is read-only), so a
+ * short-lived writer container `<name>-files` receives them as uploads at their final paths, replaces the volume's
+ * content with them owned by `owner`, and exits (no network, no restart). `run` resolves to the writer's ID once it
+ * exited 0 (a failed copy fails the update) to a digest of the files, for the service's FILES_LABEL: new files, new
+ * container.
+ * `chownAlso` hands another volume (the data) to `owner` the first time.
+ */
+export function filesVolume(name: string, a: {
+    image: pulumi.Input<string>; dir: string; owner: string; uploads: docker.types.input.ContainerUpload[];
+    chownAlso?: { volumeName: pulumi.Input<string>; path: string };
+}, opts: pulumi.CustomResourceOptions): { volumeName: pulumi.Output<string>; run: pulumi.Output<string> } {
+    const volume = new docker.Volume(`${name}-files`, { name: `${name}-files` }, opts);
+    const also = a.chownAlso ? `; [ "$(stat -c %U ${a.chownAlso.path})" = ${a.owner.split(":")[0]} ] || chown -R ${a.owner} ${a.chownAlso.path}` : "";
+    const writer = new docker.Container(`${name}-files`, {
+        name: `${name}-files`,
+        image: a.image,
+        command: ["sh", "-ec", `find ${WRITER_MOUNT} -mindepth 1 -delete; cp -Rp ${a.dir}/. ${WRITER_MOUNT}/; chown -R ${a.owner} ${WRITER_MOUNT}${also}`],
+        uploads: a.uploads,
+        volumes: [{ volumeName: volume.name, containerPath: WRITER_MOUNT },
+            ...(a.chownAlso ? [{ volumeName: a.chownAlso.volumeName, containerPath: a.chownAlso.path }] : [])],
+        networkMode: "none",
+        attach: true,
+        mustRun: false,
+        restart: "no",
+        ...lockedDown(WRITER_CAPABILITIES),
+    }, { ...opts, deleteBeforeReplace: true });
+    // A digest of the files, not the writer's ID: a writer removed by `docker container prune` and run again writes
+    // the same files, and the service keeps running. It reveals nothing of the secrets in them (SHA-256 of keys and
+    // 32-character random passwords), so it is shown in plain text.
+    const digest = pulumi.unsecret(pulumi.output(a.uploads).apply(u => crypto.createHash("sha256").update(JSON.stringify(u)).digest("hex")));
+    const run = pulumi.all([writer.exitCode, digest]).apply(([code, d]) => {
+        if (code !== undefined && code !== 0) throw new Error(`${name}-files exited ${code} writing the files of ${name}: see \`docker logs ${name}-files\``);
+        return d;
+    });
+    return { volumeName: volume.name, run };
+}
 
 /** Label holding redis.conf with the password left out, so `pulumi preview --diff` shows a config change line by line
  *  (the uploads hold secrets, so the provider shows all of them only as [secret]). */
@@ -80,24 +121,26 @@ export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomRes
     // Data and nodes.conf live on a volume, so a config change that replaces the container keeps them.
     const memoryMb = memoryLimitMb(a.conf.maxmemory);
     const data = new docker.Volume(`${name}-data`, { name: `${name}-data` }, opts);
+    const files = filesVolume(name, { image: a.image, dir: CONF_DIR, owner: `${REDIS_USER}:${REDIS_USER}`, uploads, chownAlso: { volumeName: data.name, path: DATA_DIR } }, opts);
     return new docker.Container(name, {
         name,
         hostname: name,
         image: a.image,
+        user: REDIS_USER,
         // The start script runs redis-server as its child and tells a crash from a clean exit (renderStartScript).
         command: ["sh", START_SCRIPT],
-        labels: [{ label: CONF_LABEL, value: renderRedisConf(withPassword("(secret)")) }],
+        labels: [{ label: CONF_LABEL, value: renderRedisConf(withPassword("(secret)")) }, { label: FILES_LABEL, value: files.run }],
         networksAdvanced: [{ name: a.networkName, ipv4Address: a.ipv4Address, aliases: [name, ...(a.aliases ?? [])] }],
         ports: a.publish?.map(p => ({ internal: p.internal, external: p.external, ip: p.ip })),
-        uploads,
-        volumes: [{ volumeName: data.name, containerPath: DATA_DIR }],
+        volumes: [{ volumeName: files.volumeName, containerPath: CONF_DIR, readOnly: true }, { volumeName: data.name, containerPath: DATA_DIR }],
+        ...READ_ONLY_ROOT,
         restart: "unless-stopped",
         // Redis saves and exits on SIGTERM quickly (the start script forwards it); give it a few seconds before Docker kills it.
         stopSignal: "SIGTERM",
         stopTimeout: 10,
         destroyGraceSeconds: 10,
         mustRun: true,
-        ...lockedDown(REDIS_START_CAPABILITIES),
+        ...lockedDown(),
         // No swap on top (Redis swapping is slower than failing over); said explicitly, else Docker sets twice the limit
         // and every refresh shows memorySwap as a change.
         memory: memoryMb,

@@ -4,9 +4,9 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { DEFAULT_IMAGE, engineImage, lockedDown, SPIPED_START_CAPABILITIES } from "../redis/node";
+import { DEFAULT_IMAGE, engineImage, filesVolume, FILES_LABEL, lockedDown, READ_ONLY_ROOT } from "../redis/node";
 import * as v from "../validate";
-import { clientCommand, KEY_BYTES, KEY_CHARS, KEY_FILE, serverCommand, TunnelShape, validateTunnel } from "./plan";
+import { clientCommand, KEY_BYTES, KEY_CHARS, KEY_DIR, KEY_FILE, serverCommand, SPIPED_USER, TunnelShape, validateTunnel } from "./plan";
 
 export { clientCommand, serverCommand, validateTunnel, TunnelShape, KEY_BYTES, KEY_CHARS } from "./plan";
 
@@ -72,27 +72,33 @@ export class SpipedTunnel extends pulumi.ComponentResource {
         const child = { parent: this, provider: args.provider, deleteBeforeReplace: true };
         // spiped waits for open connections on SIGTERM; long-lived Redis connections would hold it until Docker's
         // kill, so stop it with SIGINT and a short timeout instead.
-        const stop = { stopSignal: "SIGINT", stopTimeout: 2, destroyGraceSeconds: 2, restart: "unless-stopped", mustRun: true, ...lockedDown(SPIPED_START_CAPABILITIES) };
+        const stop = { stopSignal: "SIGINT", stopTimeout: 2, destroyGraceSeconds: 2, restart: "unless-stopped", mustRun: true, user: SPIPED_USER, ...READ_ONLY_ROOT, ...lockedDown() };
         // Encrypted traffic crosses this network; Redis stays on its own, which the client end never joins.
         const tunnelNet = new docker.Network(`${name}-net`, { name: `${name}-net`, ipamConfigs: [{ subnet }] }, child);
         const image = engineImage(name, args.image ?? DEFAULT_IMAGE, { parent: this, provider: args.provider });
         this.serverName = `${name}-server`;
         this.clientName = `${name}-client`;
+        // Each end reads the key from its own read-only volume (filesVolume), owned by SPIPED_USER.
+        const keyFiles = (end: string) => filesVolume(end, { image, dir: KEY_DIR, owner: SPIPED_USER, uploads: keyUpload }, child);
+        const serverKey = keyFiles(this.serverName);
         const server = new docker.Container(this.serverName, {
             name: this.serverName,
             image,
             command: serverCommand(shape),
             networksAdvanced: [{ name: args.networkName, aliases: [this.serverName] }, { name: tunnelNet.name, aliases: [this.serverName] }],
-            uploads: keyUpload,
+            volumes: [{ volumeName: serverKey.volumeName, containerPath: KEY_DIR, readOnly: true }],
+            labels: [{ label: FILES_LABEL, value: serverKey.run }],
             ...stop,
         }, child);
+        const clientKey = keyFiles(this.clientName);
         new docker.Container(this.clientName, {
             name: this.clientName,
             image,
             command: clientCommand(shape, this.serverName),
             networksAdvanced: [{ name: tunnelNet.name, aliases: [this.clientName] }],
             ports: [{ internal: shape.listenPort, external: shape.listenPort, ip: shape.listenAddress }],
-            uploads: keyUpload,
+            volumes: [{ volumeName: clientKey.volumeName, containerPath: KEY_DIR, readOnly: true }],
+            labels: [{ label: FILES_LABEL, value: clientKey.run }],
             ...stop,
         }, { ...child, dependsOn: [server] });
         this.keyBase64 = keyBase64;

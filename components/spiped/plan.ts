@@ -1,8 +1,9 @@
 // spiped command lines and argument checks, as pure functions.
 import * as v from "../validate";
 
-export const KEY_FILE = "/etc/spiped/key";
-/** spiped reads its key (root-owned, 0600) as root, binds, then runs as this user (`-u`; it exists in the image). */
+export const KEY_DIR = "/etc/spiped";
+export const KEY_FILE = `${KEY_DIR}/key`;
+/** spiped runs as this user of the image, which owns its key file (0600). */
 export const SPIPED_USER = "nobody:nogroup";
 /** The key's strength in bytes of entropy (spiped's own advice: 32 random bytes). */
 export const KEY_BYTES = 32;
@@ -47,7 +48,7 @@ export function validateTunnel(s: TunnelShape): void {
 }
 
 function common(s: TunnelShape): string[] {
-    return ["-F", "-D", "-k", KEY_FILE, "-u", SPIPED_USER, "-n", String(s.maxConnections), "-o", String(s.connectTimeoutSeconds), ...(s.keepalive ? [] : ["-j"])];
+    return ["-F", "-D", "-k", KEY_FILE, "-n", String(s.maxConnections), "-o", String(s.connectTimeoutSeconds), ...(s.keepalive ? [] : ["-j"])];
 }
 
 /** Server side: decrypts traffic on serverPort and forwards it to the Redis target. */

@@ -7,7 +7,6 @@ import { spawnSync } from "child_process";
 import * as tls from "tls";
 import { converge } from "../../components/cluster/converge";
 import { CONF_DIR, memoryLimitMb, TLS_DIR } from "../../components/redis/conf";
-import { REDIS_START_CAPABILITIES } from "../../components/redis/node";
 import * as wire from "../../components/redis/wire";
 import { clusterStack, DeployedCluster, plainOutputs } from "./deploy";
 import { expectNoSecrets, pemBody, Scope, testPki } from "./harness";
@@ -77,23 +76,24 @@ describe("RedisCluster on the real engine: the default cluster and a mutual-TLS 
         }
     });
 
-    test("every node container is locked down: redis-server runs as redis with no capability, no privilege gain, a memory limit from maxmemory, rotated logs", () => {
+    test("every node container is locked down: redis as redis with no capability, read-only root, no privilege gain, a memory limit from maxmemory, rotated logs", () => {
         // The mutual-TLS cluster sets maxmemory; the default one does not, so it gets no limit.
         for (const [n, memory] of [...def.plan.map(n => [n, 0] as const), ...mtls.plan.map(n => [n, memoryLimitMb(MAXMEMORY)! * 2 ** 20] as const)]) {
             const hc = JSON.parse(def.docker(n, "inspect", "-f", "{{json .HostConfig}}", n.name));
-            expect([n.name, hc.CapDrop, hc.CapAdd, hc.SecurityOpt, hc.Memory, hc.LogConfig]).toEqual([n.name, ["ALL"], REDIS_START_CAPABILITIES,
+            expect([n.name, hc.CapDrop, hc.CapAdd, hc.ReadonlyRootfs, hc.SecurityOpt, hc.Memory, hc.LogConfig]).toEqual([n.name, ["ALL"], null, true,
                 ["no-new-privileges:true"], memory, { Type: "json-file", Config: { "max-size": "10m", "max-file": "3" } }]);
-            // The start script (PID 1) and redis-server run as redis (uid 100 in the image) and keep no capability:
-            // the three above are used once, as root, to hand the uploaded files to redis.
+            // The start script (PID 1) and redis-server run as redis (uid 100 in the image) and hold no capability.
             const status = def.docker(n, "exec", n.name, "sh", "-c",
                 "for p in 1 $(grep -l '^redis-server$' /proc/[0-9]*/comm | cut -d/ -f3); do echo $(cat /proc/$p/comm) $(grep -E '^(Uid|CapPrm|CapEff)' /proc/$p/status); done");
             expect(status.split("\n").sort()).toEqual([
                 "redis-server Uid: 100 100 100 100 CapPrm: 0000000000000000 CapEff: 0000000000000000",
                 "sh Uid: 100 100 100 100 CapPrm: 0000000000000000 CapEff: 0000000000000000",
             ]);
-            // So Redis cannot write outside its data and its own files, even if told to (CONFIG SET dir is a normal
-            // config in 7.0): the image's directories stay root's.
-            expect(def.docker(n, "exec", "-u", "redis", n.name, "sh", "-c", "touch /usr/local/x 2>&1; echo $?")).toMatch(/Permission denied\n1$/);
+            // Nothing outside /data and /tmp is writable, not even by root (the image, and its config on a read-only volume).
+            for (const [user, path] of [["redis", "/usr/local/x"], ["root", "/etc/x"], ["redis", `${CONF_DIR}/x`], ["root", `${CONF_DIR}/x`]]) {
+                expect([user, path, def.docker(n, "exec", "-u", user, n.name, "sh", "-c", `touch ${path} 2>&1; echo $?`)]).toEqual([user, path, `touch: cannot touch '${path}': Read-only file system\n1`]);
+            }
+            expect(def.docker(n, "exec", n.name, "sh", "-c", "touch /data/x /tmp/x && rm /data/x /tmp/x && echo writable")).toBe("writable");
         }
     });
 

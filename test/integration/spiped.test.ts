@@ -7,8 +7,8 @@ import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import { ReplicationChain } from "../../components/replication";
 import { clientCommand, KEY_BYTES, KEY_CHARS, SpipedTunnel, SpipedTunnelArgs, tunnelPlan } from "../../components/spiped";
-import { DEFAULT_IMAGE, SPIPED_START_CAPABILITIES } from "../../components/redis/node";
-import { KEY_FILE } from "../../components/spiped/plan";
+import { DEFAULT_IMAGE } from "../../components/redis/node";
+import { KEY_DIR, KEY_FILE } from "../../components/spiped/plan";
 import * as wire from "../../components/redis/wire";
 import { plainOutputs, stateSecrets, tearDown, testStack } from "./deploy";
 import { docker, expectNoSecrets, freePort, Scope } from "./harness";
@@ -105,12 +105,15 @@ describe("SpipedTunnel deployed through the engine, in front of a ReplicationCha
         expect(bindings(out.tunnel.clientName)).toEqual({ [`${out.tunnel.listenPort}/tcp`]: [{ HostIp: "127.0.0.1", HostPort: String(out.tunnel.listenPort) }] });
         expect(bindings(out.tunnel.serverName)).toEqual({});
         // Both ends locked down like every container of the project (components/redis/node.ts lockedDown): spiped
-        // (PID 1) reads its key as root, then runs as nobody with no capability left.
+        // (PID 1) runs as nobody with no capability, on a read-only root filesystem, its key on a read-only volume.
         for (const c of [out.tunnel.clientName, out.tunnel.serverName]) {
             const hc = JSON.parse(docker("inspect", "-f", "{{json .HostConfig}}", c));
-            expect([c, hc.CapDrop, hc.CapAdd, hc.SecurityOpt, hc.LogConfig.Config]).toEqual([c, ["ALL"], SPIPED_START_CAPABILITIES, ["no-new-privileges:true"], { "max-size": "10m", "max-file": "3" }]);
+            expect([c, hc.CapDrop, hc.CapAdd, hc.ReadonlyRootfs, hc.SecurityOpt, hc.LogConfig.Config]).toEqual([c, ["ALL"], null, true, ["no-new-privileges:true"], { "max-size": "10m", "max-file": "3" }]);
             expect(docker("exec", c, "sh", "-c", "echo $(cat /proc/1/comm) $(grep -E '^(Uid|CapPrm|CapEff)' /proc/1/status)"))
                 .toBe("spiped Uid: 65534 65534 65534 65534 CapPrm: 0000000000000000 CapEff: 0000000000000000");
+            for (const path of ["/etc/x", `${KEY_DIR}/x`]) {
+                expect(docker("exec", "-u", "root", c, "sh", "-c", `touch ${path} 2>&1; echo $?`)).toBe(`touch: cannot touch '${path}': Read-only file system\n1`);
+            }
         }
     });
 
@@ -168,7 +171,7 @@ describe("SpipedTunnel deployed through the engine, in front of a ReplicationCha
         const rebuilt = docker("image", "inspect", "-f", "{{.Id}}", TUNNEL_IMAGE);
         expect(rebuilt).not.toBe(before);
         const preview = await stack!.preview({ refresh: true });
-        expect(preview.changeSummary.replace).toBe(2);
+        expect(preview.changeSummary.replace).toBe(4); // both ends and their key writers
         await stack!.up({ refresh: true });
         for (const c of [out.tunnel.serverName, out.tunnel.clientName]) expect([c, docker("inspect", "-f", "{{.Image}}", c)]).toEqual([c, rebuilt]);
         await waitForTunnel(out.tunnel.listenPort);

@@ -39,10 +39,12 @@ async function construct(name: string, args: LockQuorumArgs): Promise<{ quorum?:
     await Promise.all(built.map(r => promiseOf(r.urn)));
     return { quorum, error, built };
 }
-const uploaded = (c: { inputs: Record<string, any> }, file: string): string | undefined => {
+/** A file a node gets, from the uploads of its writer container (`<name>-files`). */
+const uploaded = (c: { name: string }, file: string): string | undefined => {
     // Secret inputs arrive wrapped ({ <sig>: ..., value }) under mocks.
     const unwrap = (x: any): any => (x && typeof x === "object" && "value" in x && !("file" in x) ? x.value : x);
-    return (unwrap(c.inputs.uploads) as { file: string; content: unknown }[]).map(unwrap).find(u => u.file === file)?.content as string | undefined;
+    const writer = created.find(w => w.type === CONTAINER && w.name === `${c.name}-files`)!;
+    return (unwrap(writer.inputs.uploads) as { file: string; content: unknown }[]).map(unwrap).find(u => u.file === file)?.content as string | undefined;
 };
 
 describe("LockQuorum under mocks", () => {
@@ -51,7 +53,7 @@ describe("LockQuorum under mocks", () => {
     test("5 independent masters by default, appendonly + appendfsync always, static IPs", async () => {
         const q = (await construct("locks", { subnet: "172.28.5.0/24" })).quorum!;
         expect(q.nodes.map(n => n.ip)).toEqual(["172.28.5.10", "172.28.5.11", "172.28.5.12", "172.28.5.13", "172.28.5.14"]);
-        const containers = created.filter(c => c.type === CONTAINER);
+        const containers = created.filter(c => c.type === CONTAINER && !c.name.endsWith("-files"));
         expect(containers.map(c => c.name)).toEqual(q.nodes.map(n => n.name));
         const net = created.find(c => c.type === "docker:index/network:Network")!;
         expect(net.inputs.ipamConfigs).toEqual([{ subnet: "172.28.5.0/24" }]);
@@ -74,7 +76,7 @@ describe("LockQuorum under mocks", () => {
     test("tls: TLS-only listeners and a CA", async () => {
         const q = (await construct("tlocks", { size: 3, tls: true })).quorum!;
         expect(await promiseOf(q.caCertPem!)).toBe("CA");
-        const containers = created.filter(c => c.type === CONTAINER);
+        const containers = created.filter(c => c.type === CONTAINER && !c.name.endsWith("-files"));
         expect(containers).toHaveLength(3);
         const conf = uploaded(containers[0], "/etc/redis-secure/redis.conf")!;
         expect(conf).toContain("port 0");

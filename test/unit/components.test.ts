@@ -31,6 +31,8 @@ jest.mock("../../components/cluster/engines", () => ({
     checkEngine: (_field: string, _name: string, dockerHost: string) => { mockAskedEngines.push(dockerHost); return Promise.resolve(); },
 }));
 
+const CONTAINER = "docker:index/container:Container";
+
 void pulumi.runtime.setMocks({
     newResource: args => {
         calls.push({ type: args.type, name: args.name, inputs: args.inputs, provider: args.provider });
@@ -64,15 +66,17 @@ function reveal(v: any): any {
     return v;
 }
 
-const ofType = (type: string, prefix: string) => calls.filter(c => c.type === type && c.name.startsWith(prefix));
+/** The service containers (Redis, spiped) of a type and prefix; their file writers (`<name>-files`) are writerOf's. */
+const ofType = (type: string, prefix: string) => calls.filter(c => c.type === type && c.name.startsWith(prefix) && !(type === CONTAINER && c.name.endsWith("-files")));
 const one = (type: string, name: string) => {
     const found = calls.filter(c => c.type === type && c.name === name);
     expect(found).toHaveLength(1);
     return found[0];
 };
-const CONTAINER = "docker:index/container:Container";
 interface Upload { file: string; content?: string; contentBase64?: string; permissions: string }
-const uploadsOf = (c: Call): Upload[] => reveal(c.inputs.uploads);
+/** The writer container that delivers a service container's files (filesVolume), and what it uploads. */
+const writerOf = (c: Call) => one(CONTAINER, `${c.name}-files`);
+const uploadsOf = (c: Call): Upload[] => reveal(writerOf(c).inputs.uploads);
 const upload = (c: Call, file: string) => {
     const u = uploadsOf(c).find(x => x.file === file);
     if (!u) throw new Error(`${c.name} has no upload ${file}`);
@@ -92,7 +96,8 @@ describe("RedisCluster", () => {
         expect(containers.map(c => c.name).sort()).toEqual(["rc-m0", "rc-m0-r0", "rc-m1", "rc-m1-r0", "rc-m2", "rc-m2-r0"]);
         expect(ofType("docker:index/network:Network", "rc-")).toHaveLength(1);
         expect(one("docker:index/network:Network", "rc-net-local").inputs.ipamConfigs).toEqual([{ subnet: "172.30.0.0/24" }]);
-        expect(ofType("docker:index/volume:Volume", "rc-")).toHaveLength(6);
+        // Per node: its data, and its files (written by its writer container, read-only in the node).
+        expect(ofType("docker:index/volume:Volume", "rc-").map(v => v.name).sort()).toEqual(containers.flatMap(c => [`${c.name}-data`, `${c.name}-files`]).sort());
         const bootstrap = ofType("pulumi-nodejs:dynamic/redis:ClusterBootstrap", "rc-");
         expect(bootstrap).toHaveLength(1);
         expect(bootstrap[0].inputs.nodes).toHaveLength(6);
@@ -110,14 +115,15 @@ describe("RedisCluster", () => {
         expect(one("docker:index/network:Network", "rc-net-local").inputs.internal).toBe(true);
     });
 
-    test("every container: uploaded files only, no env, no published ports, the same command, its static IP", () => {
+    test("every container: files from its writer only, no env, no published ports, the same command, its static IP", () => {
         for (const c of ofType(CONTAINER, "rc-")) {
             const node = cluster.nodes.find(n => n.name === c.name)!;
             expect(c.inputs.command).toEqual(["sh", "/etc/redis-secure/start.sh"]);
             expect(c.inputs.env).toBeUndefined();
             expect(c.inputs.ports).toBeUndefined();
             expect(c.inputs.networksAdvanced).toEqual([{ name: "rc-net-local", ipv4Address: node.ip, aliases: [c.name] }]);
-            expect(c.inputs.volumes).toEqual([{ volumeName: `${c.name}-data`, containerPath: "/data" }]);
+            expect(c.inputs.volumes).toEqual([{ volumeName: `${c.name}-files`, containerPath: "/etc/redis-secure", readOnly: true }, { volumeName: `${c.name}-data`, containerPath: "/data" }]);
+            expect(c.inputs.uploads).toBeUndefined();
             expect(uploadsOf(c).map(u => [u.file, u.permissions])).toEqual([
                 ["/etc/redis-secure/redis.conf", "0600"],
                 ["/etc/redis-secure/users.acl", "0600"],
@@ -133,15 +139,25 @@ describe("RedisCluster", () => {
         }
     });
 
-    test("every node container drops all capabilities but the three its start script needs to become redis, gains no privilege, rotates its log; no maxmemory, no memory limit", () => {
+    test("every node container runs as redis with no capability on a read-only root, gains no privilege, rotates its log; no maxmemory, no memory limit", () => {
         for (const c of ofType(CONTAINER, "rc-")) {
-            expect([c.inputs.capabilities, c.inputs.securityOpts, c.inputs.logDriver, c.inputs.logOpts, c.inputs.memory]).toEqual([
-                { drops: ["ALL"], adds: ["CAP_CHOWN", "CAP_SETGID", "CAP_SETUID"] }, ["no-new-privileges:true"], "json-file", { "max-size": "10m", "max-file": "3" }, undefined]);
+            expect([c.inputs.user, c.inputs.capabilities, c.inputs.readOnly, c.inputs.tmpfs, c.inputs.securityOpts, c.inputs.logDriver, c.inputs.logOpts, c.inputs.memory]).toEqual([
+                "redis", { drops: ["ALL"] }, true, { "/tmp": "rw,noexec,nosuid,size=16m" }, ["no-new-privileges:true"], "json-file", { "max-size": "10m", "max-file": "3" }, undefined]);
+        }
+    });
+
+    test("each node's writer: its files to the volume as redis's, then exits; no network, no restart, only the capabilities to write them", () => {
+        for (const c of ofType(CONTAINER, "rc-")) {
+            const w = writerOf(c).inputs;
+            expect([w.command, w.volumes, w.networkMode, w.attach, w.mustRun, w.restart, w.capabilities]).toEqual([
+                ["sh", "-ec", 'find /target -mindepth 1 -delete; cp -Rp /etc/redis-secure/. /target/; chown -R redis:redis /target; [ "$(stat -c %U /data)" = redis ] || chown -R redis:redis /data'],
+                [{ volumeName: `${c.name}-files`, containerPath: "/target" }, { volumeName: `${c.name}-data`, containerPath: "/data" }],
+                "none", true, false, "no", { drops: ["ALL"], adds: ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"] }]);
         }
     });
 
     test("uploads carrying secrets arrive as secrets", () => {
-        for (const c of ofType(CONTAINER, "rc-")) expect(isSecretValue(c.inputs.uploads)).toBe(true);
+        for (const c of ofType(CONTAINER, "rc-")) expect(isSecretValue(writerOf(c).inputs.uploads)).toBe(true);
     });
 
     test("durability by default: AOF fsynced every second, and a crashed master waits 2 x node timeout + 2 s before it restarts", () => {
@@ -182,7 +198,9 @@ describe("RedisCluster", () => {
         for (const c of ofType(CONTAINER, "rc-")) {
             expect(isSecretValue(c.inputs.labels)).toBe(false);
             const conf = upload(c, "/etc/redis-secure/redis.conf").content!;
-            expect(c.inputs.labels).toEqual([{ label: "redis-secure-topologies.redis-conf", value: conf.replace(/^masterauth .*$/m, "masterauth (secret)") }]);
+            // Beside it, a digest of the files the writer delivered, so new files replace the container.
+            expect(c.inputs.labels).toEqual([{ label: "redis-secure-topologies.redis-conf", value: conf.replace(/^masterauth .*$/m, "masterauth (secret)") },
+                { label: "redis-secure-topologies.files", value: expect.stringMatching(/^[0-9a-f]{64}$/) }]);
             expect(c.inputs.labels[0].value).not.toContain(password("rc-users-replication"));
         }
     });
