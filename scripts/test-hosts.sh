@@ -38,8 +38,12 @@ network() { # namespace, veth, forwarding inside the namespace
   local n=$1 ns=rst-h$1
   [ -e "/run/netns/$ns" ] || { echo "    ip netns add $ns"; as_root ip netns add "$ns"; }
   ip link show "$ns" >/dev/null 2>&1 || { echo "    veth $ns (host) <-> eth0 ($ns)"; as_root ip link add "$ns" type veth peer name eth0 netns "$ns"; }
-  as_root ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1
   link_up "$n"
+}
+
+without_inherited_fds() { # "$@" with only stdin, stdout and stderr open, in a subshell: a dockerd left running must
+  # not keep the caller's files open, e.g. the lock of `flock /tmp/rst-test-hosts.lock test-hosts.sh start`
+  ( local fd; for fd in $(ls "/proc/$BASHPID/fd"); do [ "$fd" -gt 2 ] && [ "$fd" -lt 255 ] && eval "exec $fd>&-"; done; "$@" )
 }
 
 start_engine() { # dockerd inside the namespace (nsenter keeps the host's mounts, so cgroups stay visible)
@@ -47,11 +51,13 @@ start_engine() { # dockerd inside the namespace (nsenter keeps the host's mounts
   answers "$n" && return 0
   as_root mkdir -p "$dir" "$DATA/h$n"
   echo '{}' | as_root tee "$dir/daemon.json" >/dev/null # ignore /etc/docker/daemon.json (the main engine's)
+  # As on a fresh host, forwarding is off until dockerd turns it on, which is when it sets FORWARD's policy to DROP.
+  as_root ip netns exec "rst-h$n" sysctl -qw net.ipv4.ip_forward=0
   echo "    starting dockerd h$n (log: $CACHE_ROOT/rst-h$n.log)"
-  as_root bash -c "nohup nsenter --net=/run/netns/rst-h$n dockerd --config-file '$dir/daemon.json' \
+  without_inherited_fds as_root bash -c "nohup nsenter --net=/run/netns/rst-h$n dockerd --config-file '$dir/daemon.json' \
     -H '$(engine "$n")' --data-root '$DATA/h$n' --exec-root '$dir/exec' --pidfile '$dir/dockerd.pid' \
     --containerd-namespace rst-h$n --containerd-plugins-namespace rst-h$n-plugins \
-    --iptables=false --ip-masq=false --bridge=none --storage-driver=overlay2 >'$CACHE_ROOT/rst-h$n.log' 2>&1 &"
+    --storage-driver=overlay2 >'$CACHE_ROOT/rst-h$n.log' 2>&1 &"
 }
 
 wait_engine() {
