@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The project's test hosts: K extra Docker engines on this machine (rst-h1..rst-hK), each a dockerd in its own
 # network namespace behind a veth to the host, so multi-host tests place nodes on different engines and can cut
-# one host off the network. Routed, no NAT: containers keep their addresses (Redis Cluster announces them).
+# one host off the network. Routed: containers are reached at their own addresses (Redis Cluster announces them).
+# Each dockerd keeps Docker's default firewall in its namespace (FORWARD drops what is not published, MASQUERADE
+# out), and scripts/host-firewall.sh adds what the README tells users to add on each Redis host.
 #
 #   host: rst-hN 10.231.N.1/30  <-veth->  netns rst-hN: eth0 10.231.N.2/30, dockerd, container networks 172.26.N.0/24
 #   engine: unix:///run/rst-hosts/hN.sock; the host routes 172.26.N.0/24 via 10.231.N.2 and forwards between rst-h*.
@@ -34,7 +36,7 @@ link_up() { # veth up, addresses and routes on both sides (all idempotent)
   as_root ip route replace blackhole "172.26.$n.0/24" metric 4096
 }
 
-network() { # namespace, veth, forwarding inside the namespace
+network() { # namespace and veth (dockerd turns forwarding on inside)
   local n=$1 ns=rst-h$1
   [ -e "/run/netns/$ns" ] || { echo "    ip netns add $ns"; as_root ip netns add "$ns"; }
   ip link show "$ns" >/dev/null 2>&1 || { echo "    veth $ns (host) <-> eth0 ($ns)"; as_root ip link add "$ns" type veth peer name eth0 netns "$ns"; }
@@ -68,6 +70,15 @@ wait_engine() {
   return 1
 }
 
+firewall() { # each host: its subnet from the other hosts (their veth addresses) and the client port from this machine
+  local k=$1 n m peers
+  for n in $(seq 1 "$k"); do
+    peers=(); for m in $(seq 1 "$k"); do [ "$m" = "$n" ] || peers+=(--peer "10.231.$m.2"); done
+    [ ${#peers[@]} -eq 0 ] || as_root ip netns exec "rst-h$n" bash "$(dirname "$0")/host-firewall.sh" \
+      --subnet "172.26.$n.0/24" "${peers[@]}" --client "10.231.$n.1"
+  done
+}
+
 networks() { local n; for n in $(seq 1 "$1"); do network "$n"; done; }
 engines() { local n; for n in "$@"; do start_engine "$n"; done; for n in "$@"; do wait_engine "$n"; done; }
 images() { # in parallel; fails if any load fails
@@ -90,6 +101,7 @@ start() {
   for n in $(seq 1 "$k"); do answers "$n" || missing+=("$n"); done
   if [ ${#missing[@]} -gt 0 ]; then step "dockerd on$(printf " h%s" "${missing[@]}")" engines "${missing[@]}"
   else echo "==> dockerd h1..h$k: already running"; fi
+  step "firewall: scripts/host-firewall.sh on h1..h$k" firewall "$k"
   step "image $IMAGE_TAG on h1..h$k" images "$k"
 }
 
