@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The project's test hosts: K extra Docker engines on this machine (rst-h1..rst-hK), each a dockerd in its own
 # network namespace behind a veth to the host, so multi-host tests place nodes on different engines and can cut
-# one host off the network. Routed, no NAT: containers keep their addresses (Redis Cluster announces them).
+# one host off the network. Routed: containers are reached at their own addresses (Redis Cluster announces them).
+# Each dockerd keeps Docker's default firewall in its namespace (FORWARD drops what is not published, MASQUERADE
+# out), and scripts/host-firewall.sh adds what the README tells users to add on each Redis host.
 #
 #   host: rst-hN 10.231.N.1/30  <-veth->  netns rst-hN: eth0 10.231.N.2/30, dockerd, container networks 172.26.N.0/24
 #   engine: unix:///run/rst-hosts/hN.sock; the host routes 172.26.N.0/24 via 10.231.N.2 and forwards between rst-h*.
@@ -34,12 +36,16 @@ link_up() { # veth up, addresses and routes on both sides (all idempotent)
   as_root ip route replace blackhole "172.26.$n.0/24" metric 4096
 }
 
-network() { # namespace, veth, forwarding inside the namespace
+network() { # namespace and veth (dockerd turns forwarding on inside)
   local n=$1 ns=rst-h$1
   [ -e "/run/netns/$ns" ] || { echo "    ip netns add $ns"; as_root ip netns add "$ns"; }
   ip link show "$ns" >/dev/null 2>&1 || { echo "    veth $ns (host) <-> eth0 ($ns)"; as_root ip link add "$ns" type veth peer name eth0 netns "$ns"; }
-  as_root ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1
   link_up "$n"
+}
+
+without_inherited_fds() { # "$@" with only stdin, stdout and stderr open, in a subshell: a dockerd left running must
+  # not keep the caller's files open, e.g. the lock of `flock /tmp/rst-test-hosts.lock test-hosts.sh start`
+  ( local fd; for fd in $(ls "/proc/$BASHPID/fd"); do [ "$fd" -gt 2 ] && [ "$fd" -lt 255 ] && eval "exec $fd>&-"; done; "$@" )
 }
 
 start_engine() { # dockerd inside the namespace (nsenter keeps the host's mounts, so cgroups stay visible)
@@ -47,11 +53,13 @@ start_engine() { # dockerd inside the namespace (nsenter keeps the host's mounts
   answers "$n" && return 0
   as_root mkdir -p "$dir" "$DATA/h$n"
   echo '{}' | as_root tee "$dir/daemon.json" >/dev/null # ignore /etc/docker/daemon.json (the main engine's)
+  # As on a fresh host, forwarding is off until dockerd turns it on, which is when it sets FORWARD's policy to DROP.
+  as_root ip netns exec "rst-h$n" sysctl -qw net.ipv4.ip_forward=0
   echo "    starting dockerd h$n (log: $CACHE_ROOT/rst-h$n.log)"
-  as_root bash -c "nohup nsenter --net=/run/netns/rst-h$n dockerd --config-file '$dir/daemon.json' \
+  without_inherited_fds as_root bash -c "nohup nsenter --net=/run/netns/rst-h$n dockerd --config-file '$dir/daemon.json' \
     -H '$(engine "$n")' --data-root '$DATA/h$n' --exec-root '$dir/exec' --pidfile '$dir/dockerd.pid' \
     --containerd-namespace rst-h$n --containerd-plugins-namespace rst-h$n-plugins \
-    --iptables=false --ip-masq=false --bridge=none --storage-driver=overlay2 >'$CACHE_ROOT/rst-h$n.log' 2>&1 &"
+    --storage-driver=overlay2 >'$CACHE_ROOT/rst-h$n.log' 2>&1 &"
 }
 
 wait_engine() {
@@ -60,6 +68,15 @@ wait_engine() {
   tail -5 "$CACHE_ROOT/rst-h$n.log" >&2
   echo "test host h$n: dockerd did not answer within 30s" >&2
   return 1
+}
+
+firewall() { # each host: its subnet from the other hosts (their veth addresses) and the client port from this machine
+  local k=$1 n m peers
+  for n in $(seq 1 "$k"); do
+    peers=(); for m in $(seq 1 "$k"); do [ "$m" = "$n" ] || peers+=(--peer "10.231.$m.2"); done
+    [ ${#peers[@]} -eq 0 ] || as_root ip netns exec "rst-h$n" bash "$(dirname "$0")/host-firewall.sh" \
+      --subnet "172.26.$n.0/24" "${peers[@]}" --client "10.231.$n.1"
+  done
 }
 
 networks() { local n; for n in $(seq 1 "$1"); do network "$n"; done; }
@@ -84,6 +101,7 @@ start() {
   for n in $(seq 1 "$k"); do answers "$n" || missing+=("$n"); done
   if [ ${#missing[@]} -gt 0 ]; then step "dockerd on$(printf " h%s" "${missing[@]}")" engines "${missing[@]}"
   else echo "==> dockerd h1..h$k: already running"; fi
+  step "firewall: scripts/host-firewall.sh on h1..h$k" firewall "$k"
   step "image $IMAGE_TAG on h1..h$k" images "$k"
 }
 

@@ -31,7 +31,8 @@ const MANUAL_FAILOVER_RETRY_MS = 6000;
 export function unreachableNode(n: { name: string; ip: string; port: number }, lastError: string): string {
     return `cluster node ${n.name} does not answer at ${n.ip}:${n.port} (${lastError}). Its container is most likely stopped or ` +
         "was removed outside Pulumi, which the stored state cannot know: run `pulumi up --refresh` (or set `options: refresh: always` " +
-        `in Pulumi.yaml) so Pulumi starts it again. If it is running, read \`docker logs ${n.name}\` and check that this machine routes to ${n.ip}.`;
+        `in Pulumi.yaml) so Pulumi starts it again. If it is running, read \`docker logs ${n.name}\` and check that this machine routes to ${n.ip} ` +
+        `and that its host's firewall lets this machine reach port ${n.port} (README: Firewall on the Redis hosts).`;
 }
 
 export async function converge(input: ConvergeInput): Promise<ConvergeResult> {

@@ -299,9 +299,9 @@ export function startTestHosts(count: number): void {
     throw new Error(`the test hosts cannot start: scripts/test-hosts.sh start ${count} failed (exit ${r.status ?? r.signal}): ${lines.slice(-3).join(" | ") || r.error?.message}`);
 }
 
-/** Runs `argv` (e.g. iptables) inside test host `hN`'s network namespace, where its containers' traffic is routed. */
-export function inTestHostNetwork(name: string, ...argv: string[]): void {
-    execFileSync("nsenter", [`--net=/run/netns/rst-${name}`, ...argv], { stdio: "pipe" });
+/** Runs `argv` (e.g. iptables) inside test host `hN`'s network namespace, where its containers' traffic is routed; its stdout. */
+export function inTestHostNetwork(name: string, ...argv: string[]): string {
+    return execFileSync("nsenter", [`--net=/run/netns/rst-${name}`, ...argv], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 }
 
 /** Takes test host `hN` off the network (its veth down) or brings it back. */

@@ -1,7 +1,8 @@
 // RedisCluster (components/cluster) over three real Docker engines, deployed through the real engine and the
 // tls/random/docker plugins: `hosts` with a `dockerHost` each, from which the component makes one docker provider
 // per host. The engines are the test hosts (scripts/test-hosts.sh: each dockerd in its own network namespace, routed
-// to the others without NAT); the image reaches them with `scripts/image.sh --to`, as the README tells users to.
+// to the others, with Docker's default firewall and the rules scripts/host-firewall.sh adds, as the README tells
+// users to); the image reaches them with `scripts/image.sh --to`, as the README tells users to.
 // Then one host is cut off the network (its veth down: the containers keep running, nobody reaches them) and
 // brought back; another host crashes (every Redis on it killed, nothing saved) and is restarted; a fail-back whose
 // first request is lost is asked again. Last, the project's prod example stack (stacks/Pulumi.prod.yaml) is deployed
@@ -10,6 +11,7 @@ import { Stack } from "@pulumi/pulumi/automation";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as yaml from "js-yaml";
+import * as net from "net";
 import * as path from "path";
 import { converge } from "../../components/cluster/converge";
 import type { PlannedNode } from "../../components/cluster/plan";
@@ -46,6 +48,21 @@ function whereRunning(prefix: string, engines: Record<string, string>): { engine
         }
     }
     return { engineOf, engineOfIp };
+}
+
+/** A TCP connect to ip:port, from this machine or (`from`: [engine, container]) from inside a container: "open",
+ *  "refused" (a reset: reached, nothing listens) or "no answer" within 2 s (a firewall dropped the SYN). */
+async function probe(ip: string, port: number, from?: [string, string]): Promise<string> {
+    if (from) {
+        const rc = dockerOn(from[0], "exec", from[1], "bash", "-c", `timeout 2 bash -c '</dev/tcp/${ip}/${port}' 2>/dev/null; echo $?`);
+        return ({ 0: "open", 1: "refused", 124: "no answer" } as Record<string, string>)[rc] ?? `exit ${rc}`;
+    }
+    return new Promise(done => {
+        const s = net.connect({ host: ip, port, timeout: 2000 });
+        const end = (what: string) => { s.destroy(); done(what); };
+        s.on("connect", () => end("open")).on("timeout", () => end("no answer"))
+            .on("error", (e: NodeJS.ErrnoException) => end(e.code === "ECONNREFUSED" ? "refused" : e.code ?? e.message));
+    });
 }
 
 beforeAll(() => {
@@ -176,6 +193,26 @@ describe("RedisCluster over 3 Docker engines by dockerHost (3 masters x 1 replic
         }
         c.expectCheckPasses();
         await stack.preview({ expectNoChanges: true, onOutput });
+    });
+
+    test("the hosts keep Docker's default firewall plus scripts/host-firewall.sh: between hosts only the client and bus ports pass, from this machine only the client port", async () => {
+        for (const h of HOSTS) {
+            const forward = inTestHostNetwork(h, "iptables", "-S", "FORWARD").split("\n");
+            expect([h, forward[0], forward[1]]).toEqual([h, "-P FORWARD DROP", "-A FORWARD -j DOCKER-USER"]);
+            expect(inTestHostNetwork(h, "iptables", "-S", "DOCKER-USER")).toContain("-A DOCKER-USER -j REDIS-CLUSTER");
+        }
+        const target = c.plan.find(n => n.host === "h1")!;
+        const sameHost = c.plan.find(n => n.host === "h1" && n !== target)!;
+        const otherHost = c.plan.find(n => n.host === "h2")!;
+        const closed = target.port + 1; // nothing listens there
+        // On its own bridge a node reaches the closed port (refused: no firewall between them); from another host the
+        // same port gets no answer (dropped), while the bus port, which the cluster needs, is open.
+        expect(await probe(target.ip, closed, [ENGINES.h1, sameHost.name])).toBe("refused");
+        expect(await probe(target.ip, closed, [ENGINES.h2, otherHost.name])).toBe("no answer");
+        expect(await probe(target.ip, target.busPort, [ENGINES.h2, otherHost.name])).toBe("open");
+        // This machine is a client network: the client port only; the cluster bus stays between the hosts.
+        expect(await probe(target.ip, target.port)).toBe("open");
+        expect(await probe(target.ip, target.busPort)).toBe("no answer");
     });
 
     test("a host cut off the network: its master fails over to a replica on another engine and every key is still served", async () => {
@@ -339,9 +376,10 @@ describe("the prod example stack (stacks/Pulumi.prod.yaml: 6 x 2, mutual TLS, ha
             for (let i = 0; i < 100; i++) expect(await app.get(`prod:${i}`)).toBe(String(i));
         });
         const n = c.plan[0];
-        // TLS 1.3: the server checks the client's certificate after the handshake and drops the connection.
+        // TLS 1.3: the server checks the client's certificate after the handshake and drops the connection; the client
+        // reads its alert or, when the close comes first, a reset (as in cluster.test).
         await expect(wire.withClient({ host: n.ip, port: n.port }, { auth: c.target.auth, tls: { ca: c.target.tls!.ca }, connectTimeoutMs: 1500 }, cl => cl.ping()))
-            .rejects.toThrow(new RegExp(`^cannot reach Redis at ${esc(n.ip)}:${n.port} \\(TLS\\): (write|read) ECONNRESET$`));
+            .rejects.toThrow(new RegExp(`^cannot reach Redis at ${esc(n.ip)}:${n.port} \\(TLS\\): ((write|read) ECONNRESET|\\S+:error:\\S+:SSL routines:ssl3_read_bytes:tlsv13 alert certificate required:\\S+:SSL alert number \\d+\\s*)$`));
     });
 
     test("a re-run changes nothing; destroy leaves no container, network or volume on any engine", async () => {
