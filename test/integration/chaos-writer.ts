@@ -4,6 +4,7 @@
 // commands, lost unacknowledged writes, and the longest gaps between accepted / acknowledged writes on the victim's
 // shard (its unavailability).
 import Redis, { Cluster } from "ioredis";
+import type { ClientOptions } from "../../components/client";
 import type { PlannedNode } from "../../components/cluster/plan";
 import * as wire from "../../components/redis/wire";
 
@@ -11,6 +12,9 @@ import * as wire from "../../components/redis/wire";
 const MAX_WRITES_PER_SHARD = 6000;
 const PACE_MS = 5;
 const CASE_DEADLINE_MS = 150_000;
+
+/** The app client's options in every case: a command fails after 3 s, it reconnects through long outages. */
+export const WRITER_CLIENT: ClientOptions = { commandTimeoutMs: 3000, maxReconnects: 1000, maxRetriesPerRequest: 1 };
 
 export const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 /** Each key is written once, with a value of its own. */
@@ -149,6 +153,10 @@ export async function shardTags(plan: PlannedNode[], conn: wire.ConnectOptions, 
     });
     return tags;
 }
+
+/** A case's cluster writers: per master, keys `{tag}:<case>:<i>` in its slots (tags from shardTags). */
+export const clusterKeys = (plan: PlannedNode[], tags: Map<string, string>, caseId: string): Map<string, (i: number) => string> =>
+    new Map(plan.filter(n => n.role === "master").map(m => [m.name, (i: number) => `{${tags.get(m.name)}}:${caseId}:${i}`]));
 
 /** Until every node answers with cluster_state ok, as many masters as planned, and every replica linked. */
 export async function clusterHealthy(plan: PlannedNode[], conn: wire.ConnectOptions, timeoutMs = 90_000): Promise<void> {

@@ -15,7 +15,7 @@ import { PlannedNode } from "../../components/cluster/plan";
 import { ReplicationChain } from "../../components/replication";
 import * as wire from "../../components/redis/wire";
 import { plainOutputs, testStack } from "./deploy";
-import { ChaosTally, clusterHealthy as healthy, shardTags, sleep, Tally } from "./chaos-writer";
+import { ChaosTally, clusterHealthy as healthy, clusterKeys, shardTags, sleep, Tally, WRITER_CLIENT } from "./chaos-writer";
 import { docker, dockerAsync, Scope } from "./harness";
 
 jest.setTimeout(600_000);
@@ -69,22 +69,19 @@ describe("chaos: no write acknowledged by WAIT 1 is lost", () => {
     // --- the app client -----------------------------------------------------------------------------------------
     async function clusterApp(): Promise<Cluster> {
         const target: ClusterTarget = { kind: "cluster", nodes: plan, ...out.cluster.appUser, tls: { ca: out.cluster.caCertPem } };
-        return appConnect(target,
-            { commandTimeoutMs: 3000, maxReconnects: 1000, maxRetriesPerRequest: 1 });
+        return appConnect(target, WRITER_CLIENT);
     }
 
     async function chainApp(n: { ip: string; plainPort: number; tlsPort: number }): Promise<Redis> {
         const tls = n.plainPort ? undefined : { ca: out.chain.caCertPem };
-        return appConnect({ kind: "node", host: n.ip, port: n.plainPort || n.tlsPort, tls, ...out.chain.appUser } as NodeTarget,
-            { commandTimeoutMs: 3000, maxReconnects: 1000, maxRetriesPerRequest: 1 });
+        return appConnect({ kind: "node", host: n.ip, port: n.plainPort || n.tlsPort, tls, ...out.chain.appUser } as NodeTarget, WRITER_CLIENT);
     }
 
     /** A case on the cluster: a writer per master's slots, read back through the cluster client. */
     async function clusterCase(caseId: string, victim: string, fault: () => Promise<void>, healed: () => Promise<void>): Promise<Tally> {
         const app = await clusterApp();
         try {
-            const keyOf = new Map(masters().map(m => [m.name, (i: number) => `{${tags.get(m.name)}}:${caseId}:${i}`]));
-            return await tally.chaosCase(caseId, victim, { client: app, keyOf, acknowledged: clusterAcked, readers: async () => [app], fault, healed });
+            return await tally.chaosCase(caseId, victim, { client: app, keyOf: clusterKeys(plan, tags, caseId), acknowledged: clusterAcked, readers: async () => [app], fault, healed });
         } finally {
             app.disconnect();
         }
