@@ -3,8 +3,8 @@
 // (scripts/test-hosts.sh), whose dockerd is then restarted cleanly (`test-hosts.sh restart 1`: it stops every
 // container with its stop signal, SIGTERM, and starts them again by their restart policy) while the app writes with
 // WAIT 1 to every shard. No write WAIT 1 acknowledged may be lost; the nodes must come back in their planned roles
-// and serve every slot by themselves (no `pulumi up`, no converge). Uses test host h1 alone: hold
-// /tmp/rst-test-hosts.lock around the run (see the README's Tests).
+// and serve every slot by themselves (no `pulumi up`, no converge). Test host h1 is shared with multihost.test.ts
+// (the same subnet): never run the two at once.
 import type { Stack } from "@pulumi/pulumi/automation";
 import { ChaosTally, clusterHealthy, clusterKeys, isAcked, shardTags, WRITER_CLIENT } from "./chaos-writer";
 import { clusterStack, DeployedCluster, plainOutputs, tearDown } from "./deploy";
