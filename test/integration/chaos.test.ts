@@ -91,8 +91,9 @@ describe("chaos: no write acknowledged by WAIT 1 is lost", () => {
     const clusterHealthy = (timeoutMs?: number) => healthy(plan, admin(), timeoutMs);
     const roleOf = (n: PlannedNode) => onNode(n, async c => (await wire.info(c, "replication")).role);
     const restarts = (name: string) => Number(docker("inspect", "-f", "{{.RestartCount}}", name));
-    /** Kills the container's redis-server with SIGKILL (from inside: the start script's child); Docker restarts the container. */
-    const killRedis = (name: string) => docker("exec", name, "sh", "-c", "kill -KILL $(cat /proc/1/task/1/children)");
+    /** Kills the container's redis-server with SIGKILL (from inside, as redis: root there has no capability to signal
+     *  another user's process; redis-server is the start script's child); Docker restarts the container. */
+    const killRedis = (name: string) => docker("exec", "-u", "redis", name, "sh", "-c", "kill -KILL $(cat /proc/1/task/1/children)");
     const bootstrapNodes = () => plan.map(({ host: _host, ...n }) => n);
     /** Back to the planned roles (what `pulumi up` does through the bootstrap), then healthy. */
     async function restorePlan(): Promise<void> {
@@ -253,7 +254,7 @@ describe("chaos: no write acknowledged by WAIT 1 is lost", () => {
             } finally {
                 head.disconnect();
             }
-            expect(docker("exec", a.name, "grep", "^append", "/etc/redis-secure/redis.conf")).toBe("appendonly yes\nappendfsync always");
+            expect(docker("exec", "-u", "redis", a.name, "grep", "^append", "/etc/redis-secure/redis.conf")).toBe("appendonly yes\nappendfsync always");
         });
 
         test("SIGKILL of the head's redis-server: back at once, B and C resync from it and keep every acknowledged write", async () => {
