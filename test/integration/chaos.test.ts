@@ -211,7 +211,7 @@ describe("chaos: no write acknowledged by WAIT 1 is lost", () => {
         expect(sizes[1]).toBe(sizes[0]);
     });
 
-    test("4. every node down at once (all six containers SIGKILLed in parallel, then started): the masters wait, nobody can fail over, all come back with every acknowledged write", async () => {
+    test("4a. every node down at once (all six containers SIGKILLed in parallel, then started): the masters wait, nobody can fail over, all come back with every acknowledged write", async () => {
         const m = node("m0");
         await clusterCase("all-down", m.name, async () => {
             // docker kill marks a container stopped by hand: Docker does not restart it; start them all again, one by one
