@@ -184,11 +184,10 @@ export class DeployedCluster {
         return dockerOn(this.engines[n.host], ...args);
     }
 
-    /** redis-cli --cluster check's report, run inside `n`'s container with its own certificate, as redis (the key is
-     *  redis's 0600 file, which root there, with no capability, cannot read; it exits 1 when it finds errors, so the
-     *  output is read either way). */
+    /** redis-cli --cluster check's report, run inside `n`'s container with its own certificate (it exits 1 when it
+     *  finds errors, so the output is read either way). */
     check(n: PlannedNode): string {
-        const r = spawnSync("docker", onEngine(this.engines[n.host], "exec", "-u", "redis", "-e", `REDISCLI_AUTH=${this.target.auth.password}`, n.name,
+        const r = spawnSync("docker", onEngine(this.engines[n.host], "exec", "-e", `REDISCLI_AUTH=${this.target.auth.password}`, n.name,
             "redis-cli", "--tls", "--cacert", `${TLS_DIR}/ca.crt`, "--cert", `${TLS_DIR}/node.crt`, "--key", `${TLS_DIR}/node.key`,
             "--user", this.target.auth.username, "--cluster", "check", `${n.ip}:${n.port}`), { encoding: "utf8" });
         return r.stdout + r.stderr;
