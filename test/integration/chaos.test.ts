@@ -254,7 +254,7 @@ describe("chaos: no write acknowledged by WAIT 1 is lost", () => {
             } finally {
                 head.disconnect();
             }
-            expect(docker("exec", "-u", "redis", a.name, "grep", "^append", "/etc/redis-secure/redis.conf")).toBe("appendonly yes\nappendfsync always");
+            expect(docker("exec", a.name, "grep", "^append", "/etc/redis-secure/redis.conf")).toBe("appendonly yes\nappendfsync always");
         });
 
         test("SIGKILL of the head's redis-server: back at once, B and C resync from it and keep every acknowledged write", async () => {
