@@ -3,6 +3,7 @@
 // (which never read config). index.ts exports its outputs for `pulumi up`; scripts/stack.ts and the tests run it in-process.
 import * as pulumi from "@pulumi/pulumi";
 import { chainPlan, checkEngines, clusterOutputs, clusterPlan, RedisCluster, RedisClusterArgs, ReplicationChain, ReplicationChainArgs, SpipedTunnel, tunnelPlan, ValidationError } from "./components";
+import { AppendFsync } from "./components/redis/conf";
 import * as v from "./components/validate";
 
 export const PROJECT = "redis-secure-topologies";
@@ -30,7 +31,10 @@ export function stackSettings(cfg: ConfigReader): StackSettings {
     if (cfg.getBoolean("deployChain") ?? true) {
         // The spiped tunnel in front of the head decrypts to Redis's plain protocol, so the head listens in plain text
         // (on the chain's internal network only) whatever the hops are.
-        out.chain = { hops: cfg.getObject("chainHops") ?? ["plain", "tls"], headListener: "plain", subnet: cfg.get("chainSubnet") ?? "172.31.0.0/24", maxmemory };
+        out.chain = {
+            hops: cfg.getObject("chainHops") ?? ["plain", "tls"], headListener: "plain", subnet: cfg.get("chainSubnet") ?? "172.31.0.0/24", maxmemory,
+            appendfsync: (cfg.get("chainAppendfsync") ?? "always") as AppendFsync,
+        };
         out.tunnel = { listenPort: cfg.getNumber("tunnelListenPort") ?? 6390, subnet: cfg.get("tunnelSubnet") ?? "172.31.1.0/24" };
     }
     if (cfg.getBoolean("deployCluster") ?? true) {
@@ -42,6 +46,8 @@ export function stackSettings(cfg: ConfigReader): StackSettings {
             mutualTls: cfg.getBoolean("clusterMutualTls") ?? false,
             antiAffinity: (cfg.get("clusterAntiAffinity") ?? "hard") as "hard" | "soft",
             maxmemory,
+            appendonly: cfg.getBoolean("clusterAppendonly") ?? true,
+            appendfsync: (cfg.get("clusterAppendfsync") ?? "everysec") as AppendFsync,
         };
     }
     return out;
@@ -49,11 +55,11 @@ export function stackSettings(cfg: ConfigReader): StackSettings {
 
 /** Which stack config key sets each component field (the first part of a field such as "hosts[1].subnet"). */
 const CONFIG_KEYS: Record<"chain" | "tunnel" | "cluster" | "stack", Record<string, string>> = {
-    chain: { hops: "chainHops", subnet: "chainSubnet", maxmemory: "maxmemory" },
+    chain: { hops: "chainHops", subnet: "chainSubnet", maxmemory: "maxmemory", appendfsync: "chainAppendfsync" },
     tunnel: { listenPort: "tunnelListenPort", subnet: "tunnelSubnet" },
     cluster: {
         masters: "clusterMasters", replicasPerMaster: "clusterReplicasPerMaster", hosts: "clusterHosts", subnet: "clusterSubnet",
-        antiAffinity: "clusterAntiAffinity", maxmemory: "maxmemory",
+        antiAffinity: "clusterAntiAffinity", maxmemory: "maxmemory", appendonly: "clusterAppendonly", appendfsync: "clusterAppendfsync",
     },
     // Checks across components name the keys themselves.
     stack: { chainSubnet: "chainSubnet", tunnelSubnet: "tunnelSubnet", clusterSubnet: "clusterSubnet", clusterHosts: "clusterHosts" },

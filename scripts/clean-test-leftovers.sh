@@ -3,7 +3,7 @@
 # and volumes labelled rst-test (every test Scope labels what it creates, and test/integration/deploy.ts labels what
 # the components deploy for it) on the local engine and the test hosts, and those of the programs the tests run
 # unmodified, whose resources carry no label: the project's own test stack (stacks.test.ts, named *-itstack*) and the
-# separate project that installs the packed package (package.test.ts, named itpkg*).
+# separate project that installs the packed package (package.test.ts, named itpkg*); and chaos-disk.test.ts's loop mount.
 # Otherwise the next run fails on "network with name ... already exists". Never run it beside a test run.
 set -uo pipefail
 # A benchmark in progress (its lock names a live process) keeps its own containers and networks (bench*).
@@ -25,4 +25,8 @@ for e in "${engines[@]}"; do
   [ -n "$networks" ] && "${d[@]}" network rm $networks >/dev/null
   [ -n "$volumes" ] && "${d[@]}" volume rm -f $volumes >/dev/null
 done
+# chaos-disk.test.ts's small file system (a loop mount behind a volume removed above).
+disk=/tmp/rst-chaos-disk
+if mountpoint -q "$disk/mnt" 2>/dev/null; then echo "    unmounting $disk/mnt left by an earlier run"; umount "$disk/mnt"; fi
+rm -rf "$disk"
 exit 0

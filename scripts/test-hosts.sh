@@ -12,6 +12,7 @@
 #        test-hosts.sh stop [K]      stop the engines, delete namespaces, data and the forward rule
 #        test-hosts.sh cut N         take host N off the network (its veth down)
 #        test-hosts.sh join N        bring host N back (veth up, route again)
+#        test-hosts.sh restart N     restart host N's dockerd cleanly (it stops its containers; they start again by their restart policy)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -122,11 +123,24 @@ stop() {
   as_root rmdir "$RUN" "$DATA" 2>/dev/null || true
 }
 
+restart_engine() { # SIGTERM: dockerd stops its containers (their stop signal and timeout) and exits; then start it again
+  local n=$1 pid
+  pid="$(cat "$RUN/h$n/dockerd.pid" 2>/dev/null || true)"
+  if [ -n "$pid" ] && as_root kill -0 "$pid" 2>/dev/null; then
+    as_root kill "$pid"
+    for _ in $(seq 1 160); do as_root kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    if as_root kill -0 "$pid" 2>/dev/null; then echo "test host h$n: dockerd (pid $pid) did not stop within 40s" >&2; return 1; fi
+  fi
+  start_engine "$n"
+  wait_engine "$n"
+}
+
 k="${RST_TEST_HOSTS:-3}"
 case "${1:-start}" in
   start) t0=$SECONDS; start "${2:-$k}"; echo "==> test hosts h1..h${2:-$k} ready in $((SECONDS - t0))s" ;;
   stop) t0=$SECONDS; stop "${2:-$k}"; echo "==> test hosts h1..h${2:-$k} stopped in $((SECONDS - t0))s" ;;
   cut) echo "==> cutting host h$2 off (rst-h$2 down)"; as_root ip link set "rst-h$2" down ;;
   join) echo "==> host h$2 back (rst-h$2 up)"; link_up "$2" ;;
-  *) echo "usage: $0 [start [K]] | stop [K] | cut N | join N" >&2; exit 2 ;;
+  restart) t0=$SECONDS; echo "==> restarting dockerd h$2"; restart_engine "$2"; echo "==> dockerd h$2 back in $((SECONDS - t0))s" ;;
+  *) echo "usage: $0 [start [K]] | stop [K] | cut N | join N | restart N" >&2; exit 2 ;;
 esac

@@ -15,6 +15,7 @@ import { PlannedNode } from "../../components/cluster/plan";
 import { ReplicationChain } from "../../components/replication";
 import * as wire from "../../components/redis/wire";
 import { plainOutputs, testStack } from "./deploy";
+import { ChaosTally, clusterHealthy as healthy, clusterKeys, shardTags, sleep, Tally, WRITER_CLIENT } from "./chaos-writer";
 import { docker, dockerAsync, Scope } from "./harness";
 
 jest.setTimeout(600_000);
@@ -23,27 +24,13 @@ const NAME = "itcr";
 const CLUSTER_SUBNET = "172.25.150.0/24";
 const CHAIN_SUBNET = "172.25.151.0/24";
 const NODE_TIMEOUT_MS = 3000;
-/** Bounds of each case's writers: at most this many writes per shard, paced, and a hard stop. */
-const MAX_WRITES_PER_SHARD = 6000;
-const PACE_MS = 5;
-const CASE_DEADLINE_MS = 150_000;
-
-const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
-/** Each key is written once, with a value of its own. */
-const valueOf = (key: string) => `v:${key}`;
-
-interface Write { key: string; t: number; setOk: boolean; replicas: number }
-interface Tally {
-    case: string; writes: number; acked: number; unacked: number; failed: number; lostAcked: number;
-    lostUnacked: number; lostUnackedWindowMs: number; victimSetGapMs: number; victimAckGapMs: number; errors: string[];
-}
 
 describe("chaos: no write acknowledged by WAIT 1 is lost", () => {
     const scope = new Scope();
     let stack: Stack;
     let out: Record<string, any>;
     let plan: PlannedNode[];
-    const tally: Tally[] = [];
+    const tally = new ChaosTally();
     /** Every acknowledged write of every case so far, on the cluster and on the chain (a key's value is valueOf(key)). */
     const clusterAcked = new Set<string>();
     const chainAcked = new Set<string>();
@@ -54,7 +41,7 @@ describe("chaos: no write acknowledged by WAIT 1 is lost", () => {
     const node = (name: string) => plan.find(n => n.name === `${NAME}-${name}`)!;
     const masters = () => plan.filter(n => n.role === "master");
     /** A hash tag per shard: every key of a shard's writer sits in one of that master's slots. */
-    const tags = new Map<string, string>();
+    let tags: Map<string, string>;
 
     beforeAll(async () => {
         stack = await testStack(scope, NAME, async () => {
@@ -70,21 +57,11 @@ describe("chaos: no write acknowledged by WAIT 1 is lost", () => {
         });
         out = plainOutputs((await stack.up()).outputs);
         plan = out.cluster.nodes;
-        await onNode(masters()[0], async c => {
-            for (const m of masters()) {
-                for (let i = 0; !tags.has(m.name); i++) {
-                    const slot = Number(await c.call("CLUSTER", "KEYSLOT", `{${NAME}${i}}`));
-                    if (slot >= m.slots![0] && slot <= m.slots![1]) tags.set(m.name, `${NAME}${i}`);
-                }
-            }
-        });
+        tags = await shardTags(plan, admin(), NAME);
     }, 600_000);
 
     afterAll(async () => {
-        const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-        const row = (t: Tally) => `| ${t.case} | ${t.writes} | ${t.acked} | ${t.lostAcked} | ${t.unacked} | ${t.failed} | ${t.lostUnacked} (${s(t.lostUnackedWindowMs)}) | ${s(t.victimSetGapMs)} | ${s(t.victimAckGapMs)} |`;
-        console.log(["| case | writes | acked (WAIT 1 = 1) | acked lost | not acked | failed | not-acked lost (window) | victim: no write accepted | victim: no write acked |",
-            "|---|---|---|---|---|---|---|---|---|", ...tally.map(row)].join("\n"));
+        tally.print();
         await stack?.destroy().catch(e => console.error(`destroy: ${(e as Error).message}`));
         scope.cleanup();
     }, 300_000);
@@ -92,140 +69,31 @@ describe("chaos: no write acknowledged by WAIT 1 is lost", () => {
     // --- the app client -----------------------------------------------------------------------------------------
     async function clusterApp(): Promise<Cluster> {
         const target: ClusterTarget = { kind: "cluster", nodes: plan, ...out.cluster.appUser, tls: { ca: out.cluster.caCertPem } };
-        return appConnect(target,
-            { commandTimeoutMs: 3000, maxReconnects: 1000, maxRetriesPerRequest: 1 });
+        return appConnect(target, WRITER_CLIENT);
     }
 
     async function chainApp(n: { ip: string; plainPort: number; tlsPort: number }): Promise<Redis> {
         const tls = n.plainPort ? undefined : { ca: out.chain.caCertPem };
-        return appConnect({ kind: "node", host: n.ip, port: n.plainPort || n.tlsPort, tls, ...out.chain.appUser } as NodeTarget,
-            { commandTimeoutMs: 3000, maxReconnects: 1000, maxRetriesPerRequest: 1 });
-    }
-
-    /**
-     * One writer per shard, each key written once: SET then WAIT 1 1000 in one pipeline, so both go to the key's node
-     * on one connection, until stop() or the bounds. A failed write refreshes a cluster client's slot map (ioredis
-     * does not on CLUSTERDOWN).
-     */
-    function startWriters(client: Cluster | Redis, keyOf: Map<string, (i: number) => string>): { stop: () => Promise<{ byShard: Map<string, Write[]>; errors: string[] }> } {
-        let stopped = false;
-        const deadline = Date.now() + CASE_DEADLINE_MS;
-        const errors = new Set<string>();
-        const loops = [...keyOf].map(async ([shard, key]) => {
-            const writes: Write[] = [];
-            for (let i = 0; !stopped && i < MAX_WRITES_PER_SHARD && Date.now() < deadline; i++) {
-                const w: Write = { key: key(i), t: Date.now(), setOk: false, replicas: 0 };
-                try {
-                    const [[setErr, set] = [], [waitErr, replicas] = []] = (await client.pipeline().set(w.key, valueOf(w.key)).call("WAIT", "1", "1000").exec()) ?? [];
-                    w.setOk = !setErr && set === "OK";
-                    w.replicas = waitErr ? 0 : Number(replicas);
-                    if (setErr) errors.add(setErr.message.split(" ")[0]);
-                } catch (e) {
-                    errors.add((e as Error).message.slice(0, 60));
-                }
-                writes.push(w);
-                if (!w.setOk && client instanceof Cluster) client.refreshSlotsCache();
-                await sleep(w.setOk ? PACE_MS : 100);
-            }
-            return [shard, writes] as const;
-        });
-        return { stop: async () => { stopped = true; return { byShard: new Map(await Promise.all(loops)), errors: [...errors] }; } };
-    }
-
-    /** Which of `keys` hold their value on `client` (pipelined; keys of one hash tag share a slot). */
-    async function present(client: Cluster | Redis, keys: string[]): Promise<Set<string>> {
-        const byTag = new Map<string, string[]>();
-        for (const k of keys) {
-            const tag = k.slice(0, k.indexOf("}") + 1);
-            byTag.set(tag, [...(byTag.get(tag) ?? []), k]);
-        }
-        const found = new Set<string>();
-        for (const group of byTag.values()) {
-            for (let i = 0; i < group.length; i += 500) {
-                const batch = group.slice(i, i + 500);
-                const r = (await client.pipeline(batch.map(k => ["get", k])).exec()) ?? [];
-                r.forEach(([err, v], j) => {
-                    if (err) throw err;
-                    if (v === valueOf(batch[j])) found.add(batch[j]);
-                });
-            }
-        }
-        return found;
-    }
-
-    /** Fills the case's row: `acknowledged` (every case so far) and this case's writes against what `readers` all hold. */
-    async function account(caseId: string, victim: string, byShard: Map<string, Write[]>, errors: string[], acknowledged: Set<string>,
-        readers: (Cluster | Redis)[]): Promise<Tally> {
-        const all = [...byShard.values()].flat();
-        const isAcked = (w: Write) => w.setOk && w.replicas >= 1;
-        for (const w of all.filter(isAcked)) acknowledged.add(w.key);
-        const keys = [...new Set([...all.map(w => w.key), ...acknowledged])];
-        const held = await Promise.all(readers.map(r => present(r, keys)));
-        const kept = (k: string) => held.every(h => h.has(k));
-        const lostAcked = [...acknowledged].filter(k => !kept(k));
-        const unacked = all.filter(w => w.setOk && w.replicas < 1);
-        const lostUnacked = unacked.filter(w => !kept(w.key));
-        const victimWrites = byShard.get(victim) ?? [];
-        const longestGap = (ts: number[]) => ts.slice(1).reduce((g, t, i) => Math.max(g, t - ts[i]), 0);
-        const t: Tally = {
-            case: caseId, writes: all.length, acked: all.filter(isAcked).length, unacked: unacked.length, failed: all.filter(w => !w.setOk).length,
-            lostAcked: lostAcked.length, lostUnacked: lostUnacked.length,
-            lostUnackedWindowMs: lostUnacked.length ? lostUnacked[lostUnacked.length - 1].t - lostUnacked[0].t : 0,
-            victimSetGapMs: longestGap(victimWrites.filter(w => w.setOk).map(w => w.t)),
-            victimAckGapMs: longestGap(victimWrites.filter(isAcked).map(w => w.t)), errors,
-        };
-        tally.push(t);
-        console.log(`${caseId}: ${JSON.stringify(t)}${lostAcked.length ? ` first lost: ${lostAcked.slice(0, 5).join(", ")}` : ""}`);
-        return t;
-    }
-
-    /**
-     * Runs `fault` while `client` writes to every shard of `keyOf`; waits for `healed`, writes 2 s more, then checks
-     * that writes went on on the victim's shard and that no acknowledged write is missing from any of `readers`.
-     */
-    async function chaosCase(caseId: string, victim: string, o: {
-        client: Cluster | Redis; keyOf: Map<string, (i: number) => string>; acknowledged: Set<string>; readers: () => Promise<(Cluster | Redis)[]>;
-        fault: () => Promise<void>; healed: () => Promise<void>;
-    }): Promise<Tally> {
-        const writers = startWriters(o.client, o.keyOf);
-        await sleep(1500);
-        await o.fault();
-        await o.healed();
-        const healedAt = Date.now();
-        await sleep(2000);
-        const { byShard, errors } = await writers.stop();
-        const t = await account(caseId, victim, byShard, errors, o.acknowledged, await o.readers());
-        expect(byShard.get(victim)!.filter(w => w.setOk && w.replicas >= 1 && w.t >= healedAt).length).toBeGreaterThan(0);
-        expect(t.lostAcked).toBe(0);
-        return t;
+        return appConnect({ kind: "node", host: n.ip, port: n.plainPort || n.tlsPort, tls, ...out.chain.appUser } as NodeTarget, WRITER_CLIENT);
     }
 
     /** A case on the cluster: a writer per master's slots, read back through the cluster client. */
     async function clusterCase(caseId: string, victim: string, fault: () => Promise<void>, healed: () => Promise<void>): Promise<Tally> {
         const app = await clusterApp();
         try {
-            const keyOf = new Map(masters().map(m => [m.name, (i: number) => `{${tags.get(m.name)}}:${caseId}:${i}`]));
-            return await chaosCase(caseId, victim, { client: app, keyOf, acknowledged: clusterAcked, readers: async () => [app], fault, healed });
+            return await tally.chaosCase(caseId, victim, { client: app, keyOf: clusterKeys(plan, tags, caseId), acknowledged: clusterAcked, readers: async () => [app], fault, healed });
         } finally {
             app.disconnect();
         }
     }
 
     // --- the cluster's state ------------------------------------------------------------------------------------
-    /** Every node answers, cluster_state ok everywhere, three masters, every replica linked. */
-    async function clusterHealthy(timeoutMs = 90_000): Promise<void> {
-        await wire.waitUntil("every node ok, 3 masters, every replica linked", async () => {
-            const reports = await Promise.all(plan.map(n => wire.readNode({ host: n.ip, port: n.port }, admin(), 2000)));
-            const bad = reports.map((r, i) => r.clusterInfo.cluster_state !== "ok" ? `${plan[i].name}: ${r.clusterInfo.cluster_state}`
-                : r.replication.role === "slave" && r.replication.master_link_status !== "up" ? `${plan[i].name}: link ${r.replication.master_link_status}` : "").filter(Boolean);
-            const roles = reports.filter(r => r.replication.role === "master").length;
-            return (!bad.length && roles === 3) || `${bad.join(", ")} masters=${roles}`;
-        }, timeoutMs, 200);
-    }
+    const clusterHealthy = (timeoutMs?: number) => healthy(plan, admin(), timeoutMs);
     const roleOf = (n: PlannedNode) => onNode(n, async c => (await wire.info(c, "replication")).role);
     const restarts = (name: string) => Number(docker("inspect", "-f", "{{.RestartCount}}", name));
-    /** Kills the container's redis-server with SIGKILL (from inside: the start script's child); Docker restarts the container. */
-    const killRedis = (name: string) => docker("exec", name, "sh", "-c", "kill -KILL $(cat /proc/1/task/1/children)");
+    /** Kills the container's redis-server with SIGKILL (from inside, as redis: root there has no capability to signal
+     *  another user's process; redis-server is the start script's child); Docker restarts the container. */
+    const killRedis = (name: string) => docker("exec", "-u", "redis", name, "sh", "-c", "kill -KILL $(cat /proc/1/task/1/children)");
     const bootstrapNodes = () => plan.map(({ host: _host, ...n }) => n);
     /** Back to the planned roles (what `pulumi up` does through the bootstrap), then healthy. */
     async function restorePlan(): Promise<void> {
@@ -343,7 +211,7 @@ describe("chaos: no write acknowledged by WAIT 1 is lost", () => {
         expect(sizes[1]).toBe(sizes[0]);
     });
 
-    test("4. every node down at once (all six containers SIGKILLed in parallel, then started): the masters wait, nobody can fail over, all come back with every acknowledged write", async () => {
+    test("4a. every node down at once (all six containers SIGKILLed in parallel, then started): the masters wait, nobody can fail over, all come back with every acknowledged write", async () => {
         const m = node("m0");
         await clusterCase("all-down", m.name, async () => {
             // docker kill marks a container stopped by hand: Docker does not restart it; start them all again, one by one
@@ -361,7 +229,7 @@ describe("chaos: no write acknowledged by WAIT 1 is lost", () => {
             const head = await chainApp(a);
             const replicas = [await chainApp(b), await chainApp(c)];
             try {
-                await chaosCase(caseId, "head", {
+                await tally.chaosCase(caseId, "head", {
                     client: head, keyOf: new Map([["head", (i: number) => `chain:${caseId}:${i}`]]), acknowledged: chainAcked,
                     fault: () => fault(a),
                     healed: () => wire.waitUntil(`${a.name} to answer`, () => wire.withClient({ host: a.ip, port: a.plainPort }, { auth: out.chain.appUser },

@@ -308,3 +308,11 @@ export function inTestHostNetwork(name: string, ...argv: string[]): string {
 export function setTestHostLink(name: string, up: boolean): void {
     execFileSync("bash", [TEST_HOSTS_SCRIPT, up ? "join" : "cut", name.replace(/^h/, "")], { stdio: "pipe" });
 }
+
+/** Restarts test host `hN`'s dockerd cleanly (scripts/test-hosts.sh restart N), without blocking the event loop. */
+export function restartTestHost(name: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+        execFile("bash", [TEST_HOSTS_SCRIPT, "restart", name.replace(/^h/, "")], { encoding: "utf8", timeout: 120_000 }, (err, stdout, stderr) =>
+            (err ? reject(new Error(`scripts/test-hosts.sh restart ${name} failed (exit ${err.code}): ${`${stderr}\n${stdout}`.trim().split("\n").slice(-3).join(" | ")}`)) : resolve()));
+    });
+}
