@@ -104,7 +104,9 @@ export function planGateway(s: GatewayShape): GatewayPlan {
         const net = v.subnet(`cluster (host ${h})`, cidr);
         // Servers count down from the top of the node subnet, nodes count up from .10: the two must not meet.
         if (10 + top >= sizeOf(net) - 2 - top) {
-            v.fail("cluster", `a cluster whose node subnet has room for a spiped server beside each node (nodes from .10 up, servers from the top down; ${cidr} fits ${Math.floor((sizeOf(net) - 13) / 2 / SHARD_STRIDE)} shards with the gateway)`, cidr);
+            const replicas = Math.max(...[...indexes.values()].map(i => i % SHARD_STRIDE));
+            const most = Math.floor((Math.floor((sizeOf(net) - 13) / 2) - replicas) / SHARD_STRIDE) + 1;
+            v.fail("cluster", `a cluster whose node subnet has room for a spiped server beside each node (nodes from .10 up, servers from the top down; ${cidr} fits ${most} masters of ${replicas} replicas with the gateway)`, cidr);
         }
         if (!seen.has(cidr)) subnets.push({ field: `cluster (host ${h})`, cidr });
         seen.add(cidr);
