@@ -121,7 +121,7 @@ describe("ClusterGateway deployed through the engine in front of a RedisCluster"
         expect(await rc.on(m1, c => c.call("CLUSTER", "COUNTKEYSINSLOT", slot))).toBe(1);
         // The migration finished: m1 owns the slot. The client still maps it to m0 and gets MOVED, then follows it.
         for (const m of rc.masters) await rc.on(m, c => c.call("CLUSTER", "SETSLOT", slot, "NODE", ids[m1.name]));
-        expect((app as any).slots[slot]).toEqual([listener(m0.name), listener(rc.replicaOf(m0).name)]);
+        expect((app as any).slots[slot][0]).toBe(listener(m0.name));
         redirects.length = 0;
         expect(await app!.get(key)).toBe("moved");
         // ioredis 5.11 keeps the unmapped address for the slot after a MOVED, so until the slot refresh it starts
@@ -147,7 +147,7 @@ describe("ClusterGateway deployed through the engine in front of a RedisCluster"
     test("from the gateway's network no cluster node is reachable; the gateway's clients join nothing else", async () => {
         const networks = (c: string) => Object.keys(JSON.parse(docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", c))).sort();
         for (const t of gw.endpoints) expect([t.node, networks(`itgw-${t.node}-client`)]).toEqual([t.node, [GATEWAY_NET]]);
-        expect(networks(`itgw-${rc.plan[0].name}-server`)).toEqual(["itgwc-net-local", GATEWAY_NET]);
+        expect(networks(`itgw-${rc.plan[0].name}-server`)).toEqual([GATEWAY_NET, "itgwc-net-local"].sort());
         // A container of our own on the gateway's network, and the same probe from a server end (on the nodes' network).
         const probeOn = scope.container("itgw-probe", { network: GATEWAY_NET, command: ["sleep", "600"] });
         handBuilt.push(probeOn);
@@ -170,7 +170,10 @@ describe("ClusterGateway deployed through the engine in front of a RedisCluster"
         await rc.on(r0, c => wire.waitUntil("the replica to be promoted", async () => (await wire.info(c, "replication")).role === "master", 30_000, 100));
         // Commands fail while the client learns the new owner; then reads and writes of m0's slots go to r0's tunnel.
         await wire.waitUntil("the client to read through the promoted replica", async () => (await app!.get(keys[0]).catch(() => null)) === keys[0], 30_000, 200);
-        expect((app as any).slots[keySlot(keys[0])][0]).toBe(listener(r0.name));
+        // The slot map the client refreshed names r0's listener (a MOVED leaves the announced address there until then).
+        await wire.waitUntil("the client's slot map to name r0's tunnel", async () => (await app!.get(keys[0])) === keys[0]
+            && (app as any).slots[keySlot(keys[0])][0] === listener(r0.name), 10_000, 100);
+        expect(app!.nodes("all").map(n => `${n.options.host}:${n.options.port}`).filter(k => !gw.endpoints.some(e => `${e.ip}:${e.port}` === k))).toEqual([]);
         for (const k of keys) expect(await app!.get(k)).toBe(k);
         for (const k of keysIn(m0.slots!, 20, "after-failover")) expect(await app!.set(k, "new")).toBe("OK");
     });
