@@ -38,6 +38,16 @@ describe("ClusterGateway deployed through the engine in front of a RedisCluster"
     let app: Cluster | undefined;
     const handBuilt: string[] = [];
     const redirects: string[] = [];
+    let masters = 3;
+    const up = async () => {
+        out = plainOutputs((await stack!.up()).outputs);
+        rc = new DeployedCluster(out, "itgwc");
+        gw = out.gateway;
+    };
+    const appClient = () => connect({ kind: "cluster", nodes: gw.endpoints, natMap: gw.natMap, tls: { ca: out.itgwc.caCertPem }, ...rc.app },
+        { commandTimeoutMs: 3000 });
+    const onlyListeners = (c: Cluster) => c.nodes("all").map(n => `${n.options.host}:${n.options.port}`)
+        .filter(k => !gw.endpoints.some(e => `${e.ip}:${e.port}` === k));
 
     const listener = (node: string) => `127.0.0.1:${gw.endpoints.find(e => e.node === node)!.port}`;
     /** `n` keys whose slots lie in `range`. */
@@ -67,15 +77,12 @@ describe("ClusterGateway deployed through the engine in front of a RedisCluster"
     beforeAll(async () => {
         stack = await testStack(scope, "itgw", async () => {
             // loopbackSans: TLS runs inside the tunnels, and the client checks each node's certificate against 127.0.0.1.
-            clusterFor = new RedisCluster("itgwc", { antiAffinity: "soft", subnet: CLUSTER_SUBNET, nodeTimeoutMs: 3000, loopbackSans: true });
+            clusterFor = new RedisCluster("itgwc", { masters, antiAffinity: "soft", subnet: CLUSTER_SUBNET, nodeTimeoutMs: 3000, loopbackSans: true });
             const gateway = new ClusterGateway("itgw", { cluster: clusterFor, subnet: TRANSIT_SUBNET, basePort: BASE_PORT });
             return { itgwc: clusterOutputs(clusterFor), gateway: { endpoints: gateway.endpoints, natMap: gateway.natMap, keyBase64: gateway.keyBase64 } };
         });
-        out = plainOutputs((await stack.up()).outputs);
-        rc = new DeployedCluster(out, "itgwc");
-        gw = out.gateway;
-        app = await connect({ kind: "cluster", nodes: gw.endpoints, natMap: gw.natMap, tls: { ca: out.itgwc.caCertPem }, ...rc.app },
-            { commandTimeoutMs: 3000 });
+        await up();
+        app = await appClient();
         // Every redirect the client is handed, as Redis sent it (ioredis routes MOVED/ASK through handleError).
         const handle = (app as any).handleError.bind(app);
         (app as any).handleError = (e: Error, ...rest: unknown[]) => { redirects.push(e.message); return handle(e, ...rest); };
@@ -91,9 +98,8 @@ describe("ClusterGateway deployed through the engine in front of a RedisCluster"
         expect(announced).toEqual(Object.keys(gw.natMap).sort());
         expect(Object.values(gw.natMap).map(m => m.host)).toEqual(Array(6).fill("127.0.0.1"));
         await app!.ping();
-        const used = app!.nodes("all").map(n => `${n.options.host}:${n.options.port}`);
-        expect(used.length).toBeGreaterThan(0);
-        expect(used.filter(k => !gw.endpoints.some(e => `${e.ip}:${e.port}` === k))).toEqual([]);
+        expect(app!.nodes("all").length).toBeGreaterThan(0);
+        expect(onlyListeners(app!)).toEqual([]);
     });
 
     test("SET and GET of keys in every master's slot range through the gateway; each master holds its share", async () => {
@@ -160,6 +166,31 @@ describe("ClusterGateway deployed through the engine in front of a RedisCluster"
         expect(fromGateway.map((r, i) => [rc.plan[i].name, r.code, r.out])).toEqual(rc.plan.map(n => [n.name, 124, ""]));
     });
 
+    test("scale-out on `pulumi up`: the new shard's nodes get tunnels, the others keep theirs; a client from the new outputs reaches it", async () => {
+        const ids = (names: string[]) => names.map(n => docker("inspect", "-f", "{{.Id}}", n));
+        const old = gw.endpoints.flatMap(e => [`itgw-${e.node}-server`, `itgw-${e.node}-client`]);
+        const before = ids(old);
+        masters = 4;
+        await up();
+        expect(gw.endpoints.map(e => `${e.node} ${e.port}`)).toEqual(["m0 0", "m1 6", "m2 12", "m3 18", "m0-r0 1", "m1-r0 7", "m2-r0 13", "m3-r0 19"]
+            .map(x => x.split(" ")).map(([n, i]) => `itgwc-${n} ${BASE_PORT + Number(i)}`));
+        expect(ids(old)).toEqual(before); // not replaced
+        const m3 = rc.node("itgwc-m3");
+        const [first] = keysIn(m3.slots!, 1, "scaled");
+        // The running client holds the natMap of before, which does not name m3: it is redirected there and fails
+        // (connect() maps addresses its natMap does not name to a refused port, 127.0.0.1:1) rather than reach m3 past the tunnels.
+        await expect(app!.set(first, "old map")).rejects.toThrow();
+        expect(onlyListeners(app!).filter(k => k !== "127.0.0.1:1")).toEqual([]);
+        app!.disconnect();
+        // The application restarted with the new outputs: every shard through the gateway, m3 included.
+        app = await appClient();
+        const scaled = keysIn(m3.slots!, 20, "scaled");
+        for (const k of scaled) expect(await app.set(k, k)).toBe("OK");
+        expect(await rc.on(m3, n => Promise.all(scaled.map(k => n.call("EXISTS", k))))).toEqual(Array(20).fill(1));
+        expect(onlyListeners(app)).toEqual([]);
+        await stack!.preview({ expectNoChanges: true });
+    });
+
     test("a master killed: its replica is promoted and the same client keeps working through the promoted node's tunnel", async () => {
         const m0 = rc.masters[0];
         const r0 = rc.replicaOf(m0);
@@ -173,7 +204,7 @@ describe("ClusterGateway deployed through the engine in front of a RedisCluster"
         // The slot map the client refreshed names r0's listener (a MOVED leaves the announced address there until then).
         await wire.waitUntil("the client's slot map to name r0's tunnel", async () => (await app!.get(keys[0])) === keys[0]
             && (app as any).slots[keySlot(keys[0])][0] === listener(r0.name), 10_000, 100);
-        expect(app!.nodes("all").map(n => `${n.options.host}:${n.options.port}`).filter(k => !gw.endpoints.some(e => `${e.ip}:${e.port}` === k))).toEqual([]);
+        expect(onlyListeners(app!)).toEqual([]);
         for (const k of keys) expect(await app!.get(k)).toBe(k);
         for (const k of keysIn(m0.slots!, 20, "after-failover")) expect(await app!.set(k, "new")).toBe("OK");
     });
