@@ -391,8 +391,8 @@ describe("ClusterGateway", () => {
         await settle();
     }, 60_000);
 
-    test("one key, one transit network, a server and a client per node, keyed by node name", () => {
-        expect(ofType("random:index/randomPassword:RandomPassword", "gw-").map(k => [k.name, k.inputs.length, k.inputs.special])).toEqual([["gw-key", 64, false]]);
+    test("one key (keyRotation in its keepers), one transit network, a server and a client per node, keyed by node name", () => {
+        expect(ofType("random:index/randomPassword:RandomPassword", "gw-").map(k => [k.name, k.inputs.length, k.inputs.special, k.inputs.keepers])).toEqual([["gw-key", 64, false, { rotation: "" }]]);
         expect(ofType("docker:index/network:Network", "gw-").map(n => [n.name, n.inputs.ipamConfigs, n.inputs.internal])).toEqual([["gw-net-local", [{ subnet: "172.31.2.0/24" }], undefined]]);
         const nodes = ["gwc-m0", "gwc-m1", "gwc-m2", "gwc-m0-r0", "gwc-m1-r0", "gwc-m2-r0"];
         expect(ofType(CONTAINER, "gw-").map(c => c.name).sort()).toEqual(nodes.flatMap(n => [`gw-${n}-server`, `gw-${n}-client`]).sort());
