@@ -37,6 +37,10 @@ export interface ClusterGatewayArgs {
     image?: string;
 }
 
+/** The gateway fronting each cluster of this program: its servers' addresses on the node network are fixed per node,
+ *  so a second gateway's would be the same ones (Docker would refuse them mid-update). */
+const fronted = new WeakMap<RedisCluster, string>();
+
 /** The cluster-side facts the plan needs, from a RedisCluster. */
 function shapeOf(name: string, args: ClusterGatewayArgs) {
     const c = args.cluster;
@@ -84,6 +88,9 @@ export class ClusterGateway extends pulumi.ComponentResource {
         super("redis-secure-topologies:gateway:ClusterGateway", name, {}, opts);
         const plan = gatewayPlan(name, args);
         const shape = shapeOf(name, args);
+        const other = fronted.get(args.cluster);
+        if (other !== undefined) v.fail("cluster", `a RedisCluster no other ClusterGateway fronts (one gateway per cluster: its spiped servers take fixed addresses on the node network; ${other} has them)`, name);
+        fronted.set(args.cluster, name);
         const image = args.image ?? DEFAULT_IMAGE;
         const gwProvider = args.provider ?? (args.dockerHost ? new docker.Provider(`${name}-engine`, { host: args.dockerHost }, { parent: this }) : undefined);
         // One key per cluster: every tunnel ends in the same trust domain (a client needs all of them to follow

@@ -429,6 +429,8 @@ describe("ClusterGateway", () => {
         const ok = new components.RedisCluster("gwo", { antiAffinity: "soft", subnet: "172.30.7.0/24", loopbackSans: true });
         expect(() => new components.ClusterGateway("gwbad2", { cluster: ok, basePort: 65530 })).toThrow(/^basePort must be an integer from 1024 to 65522; got 65530$/);
         expect(() => new components.ClusterGateway("gwbad3", { cluster: ok, subnets: { other: "172.31.9.0/24" } })).toThrow(/^subnets\.other must be a host of the cluster \(local\)/);
+        new components.ClusterGateway("gwok", { cluster: ok, subnet: "172.31.8.0/24", basePort: 9000 });
+        expect(() => new components.ClusterGateway("gwbad4", { cluster: ok, subnet: "172.31.10.0/24", basePort: 9100 })).toThrow(/^cluster must be a RedisCluster no other ClusterGateway fronts .*gwok has them/);
         await settle();
         expect(calls.filter(c => c.name.startsWith("gwbad") && !c.type.startsWith("redis-secure-topologies:"))).toEqual([]);
     });
