@@ -433,7 +433,7 @@ describe("ClusterGateway", () => {
         expect(() => new components.ClusterGateway("gwbad4", { cluster: ok, subnet: "172.31.10.0/24", basePort: 9100 })).toThrow(/^cluster must be a RedisCluster no other ClusterGateway fronts .*gwok has them/);
         await settle();
         expect(calls.filter(c => c.name.startsWith("gwbad") && !c.type.startsWith("redis-secure-topologies:"))).toEqual([]);
-    });
+    }, 60_000);
 });
 
 describe("CertificateAuthority / Certificate", () => {
