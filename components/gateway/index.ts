@@ -9,7 +9,7 @@ import type { RedisCluster } from "../cluster";
 import { DEFAULT_IMAGE, lockedDown, SPIPED_START_CAPABILITIES } from "../redis/node";
 import { KEY_CHARS, KEY_FILE } from "../spiped/plan";
 import * as v from "../validate";
-import { GatewayPlan, planGateway } from "./plan";
+import { GatewayPlan, LISTEN_ADDRESS, planGateway } from "./plan";
 
 export { planGateway, tunnelIndexes, GatewayNode, GatewayPlan, GatewayShape, PlannedTunnel, LISTEN_ADDRESS } from "./plan";
 
@@ -86,8 +86,8 @@ export class ClusterGateway extends pulumi.ComponentResource {
 
     constructor(name: string, args: ClusterGatewayArgs, opts?: pulumi.ComponentResourceOptions) {
         super("redis-secure-topologies:gateway:ClusterGateway", name, {}, opts);
-        const plan = gatewayPlan(name, args);
         const shape = shapeOf(name, args);
+        const plan = planGateway(shape);
         const other = fronted.get(args.cluster);
         if (other !== undefined) v.fail("cluster", `a RedisCluster no other ClusterGateway fronts (one gateway per cluster: its spiped servers take fixed addresses on the node network; ${other} has them)`, name);
         fronted.set(args.cluster, name);
@@ -123,7 +123,7 @@ export class ClusterGateway extends pulumi.ComponentResource {
             new docker.Container(t.clientName, {
                 ...run, name: t.clientName, command: t.clientCommand,
                 networksAdvanced: [{ name: (t.clientNetwork === "transit" ? transit.get(t.host)! : own!).name, aliases: [t.clientName] }],
-                ports: [{ internal: t.listenPort, external: t.listenPort, ip: plan.endpoints[0].ip }],
+                ports: [{ internal: t.listenPort, external: t.listenPort, ip: LISTEN_ADDRESS }],
             }, { parent: this, provider: gwProvider, deleteBeforeReplace: true, dependsOn: [server] });
         }
         this.keyBase64 = keyBase64;
