@@ -1,7 +1,5 @@
-// Entry point for `pulumi up` with the Node language host: the stack outputs are the deployment's outputs.
+// Entry point for `pulumi up` with the Node language host: the stack outputs are the deployment's outputs
+// (chain, tunnel, cluster; deploy() is async because it asks the cluster's engines before creating anything).
 import { deploy } from "./program";
 
-const out = deploy();
-export const chain = out.chain;
-export const tunnel = out.tunnel;
-export const cluster = out.cluster;
+export = deploy;

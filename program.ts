@@ -2,7 +2,7 @@
 // stack config fails at preview naming its key, with nothing half-created), then passes plain Args to the components
 // (which never read config). index.ts exports its outputs for `pulumi up`; scripts/stack.ts and the tests run it in-process.
 import * as pulumi from "@pulumi/pulumi";
-import { chainPlan, clusterOutputs, clusterPlan, RedisCluster, RedisClusterArgs, ReplicationChain, ReplicationChainArgs, SpipedTunnel, tunnelPlan, ValidationError } from "./components";
+import { chainPlan, checkEngines, clusterOutputs, clusterPlan, RedisCluster, RedisClusterArgs, ReplicationChain, ReplicationChainArgs, SpipedTunnel, tunnelPlan, ValidationError } from "./components";
 import * as v from "./components/validate";
 
 export const PROJECT = "redis-secure-topologies";
@@ -59,15 +59,20 @@ const CONFIG_KEYS: Record<"chain" | "tunnel" | "cluster" | "stack", Record<strin
     stack: { chainSubnet: "chainSubnet", tunnelSubnet: "tunnelSubnet", clusterSubnet: "clusterSubnet", clusterHosts: "clusterHosts" },
 };
 
-/** Runs `check`; a ValidationError is re-thrown naming the stack config key instead of the component's field. */
+/** A component's ValidationError as one naming the stack config key instead of the component's field. */
+function configError(component: keyof typeof CONFIG_KEYS, name: string, e: unknown): unknown {
+    if (!(e instanceof ValidationError) || !e.field) return e;
+    const root = /^[A-Za-z]+/.exec(e.field)![0];
+    const key = CONFIG_KEYS[component][root];
+    return new ValidationError(key ? `stack config ${PROJECT}:${key}${e.message.slice(root.length)}` : `${name}: ${e.message}`, e.field);
+}
+
+/** Runs `check`; a ValidationError is re-thrown naming the stack config key (configError). */
 function asConfig<T>(component: keyof typeof CONFIG_KEYS, name: string, check: () => T): T {
     try {
         return check();
     } catch (e) {
-        if (!(e instanceof ValidationError) || !e.field) throw e;
-        const root = /^[A-Za-z]+/.exec(e.field)![0];
-        const key = CONFIG_KEYS[component][root];
-        throw new ValidationError(key ? `stack config ${PROJECT}:${key}${e.message.slice(root.length)}` : `${name}: ${e.message}`, e.field);
+        throw configError(component, name, e);
     }
 }
 
@@ -91,10 +96,15 @@ export function checkSettings(stack: string, s: StackSettings): void {
     asConfig("stack", stack, () => v.disjointSubnets(local));
 }
 
-export function deploy(): Record<string, unknown> {
+/**
+ * The stack's components and outputs. Before any resource, the settings are checked (checkSettings) and every
+ * clusterHosts engine must answer, so an unreachable one fails naming its key, with nothing created.
+ */
+export async function deploy(): Promise<Record<string, unknown>> {
     const stack = pulumi.getStack();
     const s = stackSettings(new pulumi.Config());
     checkSettings(stack, s);
+    if (s.cluster?.hosts) await checkEngines(s.cluster.hosts).catch(e => { throw configError("cluster", `cluster-${stack}`, e); });
     const out: Record<string, unknown> = {};
 
     if (s.chain && s.tunnel) {

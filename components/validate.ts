@@ -113,7 +113,7 @@ export function ipv4(field: string, v: unknown): string {
 /** A Docker image reference (repository[:tag][@digest]), as the engine takes it. */
 export function imageRef(field: string, v: unknown): string {
     if (typeof v !== "string" || !/^[a-z0-9][a-z0-9._\/-]*(:[0-9]{1,5}\/[a-z0-9._\/-]+)?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/.test(v)) {
-        fail(field, "a Docker image reference such as \"redis-secure-topologies/redis:bookworm-r1\"", v);
+        fail(field, "a Docker image reference such as \"registry.example.com/team/redis:7.0\"", v);
     }
     return v as string;
 }

@@ -4,12 +4,16 @@ CACHE_ROOT="${RST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/redis-secure-topologies
 mkdir -p "$CACHE_ROOT"
 
 # The Redis+spiped image (scripts/image.sh builds it) and its cached tarball, which other engines load from.
-IMAGE_REVISION=1
-IMAGE_TAG="${RST_IMAGE:-redis-secure-topologies/redis:bookworm-r$IMAGE_REVISION}"
-IMAGE_TARBALL="$CACHE_ROOT/images/redis-bookworm-r$IMAGE_REVISION.tar"
+# The tag is the components' DEFAULT_IMAGE (components/redis/node.ts), read from there so it is written once.
+IMAGE_TAG="${RST_IMAGE:-$(sed -n 's/^export const DEFAULT_IMAGE = "\(.*\)";$/\1/p' "$(dirname "${BASH_SOURCE[0]:-$0}")/../components/redis/node.ts")}"
+[ -n "$IMAGE_TAG" ] || echo "lib.sh: found no DEFAULT_IMAGE line in components/redis/node.ts" >&2
+IMAGE_TARBALL="$CACHE_ROOT/images/$(echo "$IMAGE_TAG" | tr "/:" "__").tar" # named by tag, so RST_IMAGE gets its own
 
-load_image_on() { # load_image_on <docker host>: the cached tarball onto that engine, unless it has the image already
-  if docker -H "$1" image inspect "$IMAGE_TAG" >/dev/null 2>&1; then echo "==> image $IMAGE_TAG on $1: present"; return 0; fi
+load_image_on() { # load_image_on <docker host>: the cached tarball onto that engine, unless it has this very build already
+  local here there
+  here="$(docker image inspect -f '{{.Id}}' "$IMAGE_TAG" 2>/dev/null || true)"
+  there="$(docker -H "$1" image inspect -f '{{.Id}}' "$IMAGE_TAG" 2>/dev/null || true)"
+  if [ -n "$there" ] && [ "$there" = "$here" ]; then echo "==> image $IMAGE_TAG on $1: present"; return 0; fi
   step "load image $IMAGE_TAG on $1" docker -H "$1" load -q -i "$IMAGE_TARBALL"
 }
 

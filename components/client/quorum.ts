@@ -4,7 +4,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { Certificate, CertificateAuthority } from "../pki";
-import { DEFAULT_IMAGE, redisNode } from "../redis/node";
+import { DEFAULT_IMAGE, engineImage, redisNode } from "../redis/node";
 import { RedisUsers, UserCredential } from "../redis/users";
 import * as v from "../validate";
 
@@ -65,12 +65,13 @@ export class LockQuorum extends pulumi.ComponentResource {
         const network = new docker.Network(`${name}-net`, { name: `${name}-net`, ipamConfigs: [{ subnet }] }, child);
         const users = new RedisUsers(`${name}-users`, { appRules: args.appRules }, { parent: this });
         const ca = this.tls ? new CertificateAuthority(`${name}-ca`, {}, { parent: this }) : undefined;
+        const image = engineImage(name, args.image ?? DEFAULT_IMAGE, child);
         for (const n of this.nodes) {
             const cert = ca && new Certificate(`${n.name}-tls`, {
                 ca, commonName: n.name, use: "server", dnsNames: [n.name, "localhost"], ipAddresses: [n.ip, "127.0.0.1"],
             }, { parent: this });
             redisNode(n.name, {
-                image: args.image ?? DEFAULT_IMAGE,
+                image,
                 networkName: network.name,
                 ipv4Address: n.ip,
                 conf: {

@@ -4,13 +4,15 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { Certificate, CertificateAuthority, CertificateLifetime, certificateLifetime, nodeSans } from "../pki";
 import { APPENDFSYNC, AppendFsync, crashRestartDelayMs } from "../redis/conf";
-import { DEFAULT_IMAGE, redisNode } from "../redis/node";
+import { DEFAULT_IMAGE, engineImage, redisNode } from "../redis/node";
 import { RedisUsers } from "../redis/users";
 import * as v from "../validate";
 import { ClusterBootstrap } from "./bootstrap";
+import { checkEngine } from "./engines";
 import { checkAntiAffinity, hostSubnets, PlannedNode, planCluster } from "./plan";
 
 export { clusterBootstrapProvider, ClusterBootstrap } from "./bootstrap";
+export { checkEngines } from "./engines";
 export { converge, BootstrapNode } from "./converge";
 export { drift, readCluster, statusTable, LiveNode } from "./status";
 export { checkAntiAffinity, hostSubnets, planCluster, slotRanges, validateShape, PlannedNode, ClusterShape, HostShape } from "./plan";
@@ -165,9 +167,12 @@ export class RedisCluster extends pulumi.ComponentResource {
         const internal = args.internalNetwork ?? subnets.size === 1;
         this.tls = args.tls ?? true;
         const mutual = this.tls && (args.mutualTls ?? false);
-        const hosts = hostArgs.map(h => ({
+        // A provider per dockerHost, whose address resolves only once its engine answers (checkEngine names the host).
+        const hosts = hostArgs.map((h, i) => ({
             ...h,
-            provider: h.provider ?? (h.dockerHost ? new docker.Provider(`${name}-engine-${h.name}`, { host: h.dockerHost }, { parent: this }) : undefined),
+            provider: h.provider ?? (h.dockerHost ? new docker.Provider(`${name}-engine-${h.name}`, {
+                host: pulumi.output(checkEngine(`hosts[${i}].dockerHost`, h.name, h.dockerHost).then(() => h.dockerHost!)),
+            }, { parent: this }) : undefined),
         }));
 
         const users = new RedisUsers(`${name}-users`, { appRules: args.appRules }, { parent: this });
@@ -180,6 +185,7 @@ export class RedisCluster extends pulumi.ComponentResource {
             internal,
         }, { parent: this, provider: h.provider })]));
 
+        const images = new Map(hosts.map(h => [h.name, engineImage(`${name}-${h.name}`, args.image ?? DEFAULT_IMAGE, { parent: this, provider: h.provider })]));
         this.loopbackSans = loopback;
         this.hostNetworks = hosts.map(h => ({
             name: h.name, provider: h.provider, dockerHost: h.dockerHost, subnet: subnets.get(h.name)!, networkName: networks.get(h.name)!.name,
@@ -191,7 +197,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                 ca, commonName: n.name, use: "peer", ...nodeSans(n, loopback), ...certificates,
             }, { parent: this }) : undefined;
             return redisNode(n.name, {
-                image: args.image ?? DEFAULT_IMAGE,
+                image: images.get(n.host)!,
                 networkName: networks.get(n.host)!.name,
                 ipv4Address: n.ip,
                 conf: {

@@ -6,7 +6,8 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { RedisCluster } from "../cluster";
-import { DEFAULT_IMAGE, lockedDown, SPIPED_START_CAPABILITIES } from "../redis/node";
+import { checkEngine } from "../cluster/engines";
+import { DEFAULT_IMAGE, engineImage, lockedDown, SPIPED_START_CAPABILITIES } from "../redis/node";
 import { KEY_CHARS, KEY_FILE } from "../spiped/plan";
 import * as v from "../validate";
 import { GatewayPlan, LISTEN_ADDRESS, planGateway } from "./plan";
@@ -92,15 +93,22 @@ export class ClusterGateway extends pulumi.ComponentResource {
         if (other !== undefined) v.fail("cluster", `a RedisCluster no other ClusterGateway fronts (one gateway per cluster: its spiped servers take fixed addresses on the node network; ${other} has them)`, name);
         fronted.set(args.cluster, name);
         const image = args.image ?? DEFAULT_IMAGE;
-        const gwProvider = args.provider ?? (args.dockerHost ? new docker.Provider(`${name}-engine`, { host: args.dockerHost }, { parent: this }) : undefined);
+        // As RedisCluster's: the provider's address resolves only once its engine answers (checkEngine names it).
+        const gwProvider = args.provider ?? (args.dockerHost ? new docker.Provider(`${name}-engine`, {
+            host: pulumi.output(checkEngine("dockerHost", name, args.dockerHost).then(() => args.dockerHost!)),
+        }, { parent: this }) : undefined);
         // One key per cluster: every tunnel ends in the same trust domain (a client needs all of them to follow
         // redirects), so per-node keys would multiply secrets without isolating anything. Not RandomBytes: its ID is the key.
         const key = new random.RandomPassword(`${name}-key`, { length: KEY_CHARS, special: false, keepers: { rotation: args.keyRotation ?? "" } }, { parent: this });
         const keyBase64 = pulumi.secret(key.result.apply(k => Buffer.from(k).toString("base64")));
         const uploads = [{ file: KEY_FILE, contentBase64: keyBase64, permissions: "0600" }];
-        const run = { image, stopSignal: "SIGINT", stopTimeout: 2, destroyGraceSeconds: 2, restart: "unless-stopped", mustRun: true, uploads, ...lockedDown(SPIPED_START_CAPABILITIES) };
+        const run = { stopSignal: "SIGINT", stopTimeout: 2, destroyGraceSeconds: 2, restart: "unless-stopped", mustRun: true, uploads, ...lockedDown(SPIPED_START_CAPABILITIES) };
 
         const hosts = new Map(args.cluster.hostNetworks.map(h => [h.name, h]));
+        // Containers run the image by its ID on each engine (engineImage): the servers' on each cluster host's, the clients' on the gateway's.
+        const serverImages = new Map([...hosts.values()].map(h => [h.name, engineImage(`${name}-${h.name}`, image, { parent: this, provider: h.provider })]));
+        const local = [...hosts.keys()].find(h => shape.sameEngine[h]);
+        const clientImage = local !== undefined ? serverImages.get(local)! : engineImage(name, image, { parent: this, provider: gwProvider });
         // Not internal: published ports need a routed network, and clients on another engine route to it. Docker's
         // isolation between bridges still keeps it apart from the (internal) node network.
         const transit = new Map([...hosts.values()].map(h => [h.name, new docker.Network(`${name}-net-${h.name}`, {
@@ -114,14 +122,14 @@ export class ClusterGateway extends pulumi.ComponentResource {
         for (const t of plan.tunnels) {
             const host = hosts.get(t.host)!;
             const server = new docker.Container(t.serverName, {
-                ...run, name: t.serverName, command: t.serverCommand,
+                ...run, image: serverImages.get(t.host)!, name: t.serverName, command: t.serverCommand,
                 networksAdvanced: [
                     { name: host.networkName, ipv4Address: t.serverNodeNetIp },
                     { name: transit.get(t.host)!.name, ipv4Address: t.serverTransitIp, aliases: [t.serverName] },
                 ],
             }, { parent: this, provider: host.provider, deleteBeforeReplace: true });
             new docker.Container(t.clientName, {
-                ...run, name: t.clientName, command: t.clientCommand,
+                ...run, image: clientImage, name: t.clientName, command: t.clientCommand,
                 networksAdvanced: [{ name: (t.clientNetwork === "transit" ? transit.get(t.host)! : own!).name, aliases: [t.clientName] }],
                 ports: [{ internal: t.listenPort, external: t.listenPort, ip: LISTEN_ADDRESS }],
             }, { parent: this, provider: gwProvider, deleteBeforeReplace: true, dependsOn: [server] });

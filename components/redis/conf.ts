@@ -133,7 +133,10 @@ export function renderStartScript(o: { crashRestartDelayMs: number }): string {
         "#!/bin/sh",
         // Started as root with only CHOWN, SETUID and SETGID (node.ts REDIS_START_CAPABILITIES): give the uploaded
         // files (root-owned) and the data to redis, then run this script again as redis, which leaves no capability.
-        `if [ "$(id -u)" = 0 ]; then chown -R ${REDIS_USER}:${REDIS_USER} ${CONF_DIR} ${DATA_DIR} && exec setpriv --reuid=${REDIS_USER} --regid=${REDIS_USER} --clear-groups -- sh "$0"; exit 1; fi`,
+        // The files keep group root with read access, so an operator's `docker exec` (root, but without the
+        // capability to bypass file modes) still reads them, as redis-cli --tls inside the container needs. Back to
+        // root first: root may change the mode only of files it owns, and on a restart redis owns them.
+        `if [ "$(id -u)" = 0 ]; then chown -R root ${CONF_DIR} && chmod -R g+r ${CONF_DIR} && chown -R ${REDIS_USER}:root ${CONF_DIR} && chown -R ${REDIS_USER}:${REDIS_USER} ${DATA_DIR} && exec setpriv --reuid=${REDIS_USER} --regid=${REDIS_USER} --clear-groups -- sh "$0"; exit 1; fi`,
         "trap 'exit 143' TERM INT",
         ...wait,
         `touch ${RUNNING_MARKER}`,

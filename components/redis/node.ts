@@ -4,13 +4,23 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { CONF_DIR, DATA_DIR, memoryLimitMb, NodeConf, renderRedisConf, renderStartScript, START_SCRIPT, TLS_DIR } from "./conf";
 
-/** The image scripts/image.sh builds locally (Debian's redis-server 7.0 with TLS, and spiped). */
-export const DEFAULT_IMAGE = "redis-secure-topologies/redis:bookworm-r1";
+/** The image scripts/image.sh builds locally (Debian's redis-server 7.0 with TLS, and spiped); scripts/lib.sh reads the tag from this line. */
+export const DEFAULT_IMAGE = "redis-secure-topologies/redis:bookworm-r2";
 
 export interface NodeTls { caPem: pulumi.Input<string>; certPem: pulumi.Input<string>; keyPem: pulumi.Input<string> }
 
+/**
+ * The image `ref` as its ID on one engine (a docker.RemoteImage: found there, pulled only if missing, kept on destroy).
+ * Containers are made from the ID, so when the tag moves to a new build (scripts/image.sh --refresh) the next
+ * refreshing preview shows them replaced and `pulumi up` does it; made from the tag, they would keep the old build.
+ */
+export function engineImage(name: string, ref: string, opts: pulumi.CustomResourceOptions): pulumi.Output<string> {
+    return new docker.RemoteImage(`${name}-image`, { name: ref, keepLocally: true }, opts).imageId;
+}
+
 export interface RedisNodeArgs {
-    image: string;
+    /** An image ID from engineImage. */
+    image: pulumi.Input<string>;
     networkName: pulumi.Input<string>;
     /** Static address on the network (keeps certificates' IP SANs and cluster nodes.conf valid). */
     ipv4Address?: string;

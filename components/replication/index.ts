@@ -3,7 +3,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { Certificate, CertificateAuthority, CertificateLifetime, certificateLifetime, nodeSans } from "../pki";
 import { APPENDFSYNC, AppendFsync } from "../redis/conf";
-import { DEFAULT_IMAGE, redisNode } from "../redis/node";
+import { DEFAULT_IMAGE, engineImage, redisNode } from "../redis/node";
 import { RedisUsers } from "../redis/users";
 import * as v from "../validate";
 import { ChainNode, planChain, Transport } from "./plan";
@@ -90,6 +90,7 @@ export class ReplicationChain extends pulumi.ComponentResource {
         const users = new RedisUsers(`${name}-users`, {}, { parent: this });
         const ca = new CertificateAuthority(`${name}-ca`, {}, { parent: this });
         const client = new Certificate(`${name}-client`, { ca, commonName: `${name}-client`, use: "client", ...certificates }, { parent: this });
+        const image = engineImage(name, args.image ?? DEFAULT_IMAGE, child);
         const containers: docker.Container[] = [];
         for (const n of plan) {
             const cert = new Certificate(`${n.name}-tls`, {
@@ -97,7 +98,7 @@ export class ReplicationChain extends pulumi.ComponentResource {
             }, { parent: this });
             // Replicas start after their master so the first sync does not wait on a retry.
             containers.push(redisNode(n.name, {
-                image: args.image ?? DEFAULT_IMAGE,
+                image,
                 networkName: network.name,
                 ipv4Address: n.ip,
                 conf: {

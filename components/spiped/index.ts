@@ -4,7 +4,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { DEFAULT_IMAGE, lockedDown, SPIPED_START_CAPABILITIES } from "../redis/node";
+import { DEFAULT_IMAGE, engineImage, lockedDown, SPIPED_START_CAPABILITIES } from "../redis/node";
 import * as v from "../validate";
 import { clientCommand, KEY_BYTES, KEY_CHARS, KEY_FILE, serverCommand, TunnelShape, validateTunnel } from "./plan";
 
@@ -75,11 +75,12 @@ export class SpipedTunnel extends pulumi.ComponentResource {
         const stop = { stopSignal: "SIGINT", stopTimeout: 2, destroyGraceSeconds: 2, restart: "unless-stopped", mustRun: true, ...lockedDown(SPIPED_START_CAPABILITIES) };
         // Encrypted traffic crosses this network; Redis stays on its own, which the client end never joins.
         const tunnelNet = new docker.Network(`${name}-net`, { name: `${name}-net`, ipamConfigs: [{ subnet }] }, child);
+        const image = engineImage(name, args.image ?? DEFAULT_IMAGE, { parent: this, provider: args.provider });
         this.serverName = `${name}-server`;
         this.clientName = `${name}-client`;
         const server = new docker.Container(this.serverName, {
             name: this.serverName,
-            image: args.image ?? DEFAULT_IMAGE,
+            image,
             command: serverCommand(shape),
             networksAdvanced: [{ name: args.networkName, aliases: [this.serverName] }, { name: tunnelNet.name, aliases: [this.serverName] }],
             uploads: keyUpload,
@@ -87,7 +88,7 @@ export class SpipedTunnel extends pulumi.ComponentResource {
         }, child);
         new docker.Container(this.clientName, {
             name: this.clientName,
-            image: args.image ?? DEFAULT_IMAGE,
+            image,
             command: clientCommand(shape, this.serverName),
             networksAdvanced: [{ name: tunnelNet.name, aliases: [this.clientName] }],
             ports: [{ internal: shape.listenPort, external: shape.listenPort, ip: shape.listenAddress }],

@@ -7,7 +7,7 @@ import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import { ReplicationChain } from "../../components/replication";
 import { clientCommand, KEY_BYTES, KEY_CHARS, SpipedTunnel, SpipedTunnelArgs, tunnelPlan } from "../../components/spiped";
-import { SPIPED_START_CAPABILITIES } from "../../components/redis/node";
+import { DEFAULT_IMAGE, SPIPED_START_CAPABILITIES } from "../../components/redis/node";
 import { KEY_FILE } from "../../components/spiped/plan";
 import * as wire from "../../components/redis/wire";
 import { plainOutputs, stateSecrets, tearDown, testStack } from "./deploy";
@@ -18,6 +18,7 @@ jest.setTimeout(300_000);
 const REDIS_SUBNET = "172.25.11.0/24";
 const TUNNEL_SUBNET = "172.25.14.0/24";
 const TUNNEL_NET = "itsp-net"; // SpipedTunnel "itsp" names its network <name>-net
+const TUNNEL_IMAGE = "rst-it/itsp:build";
 
 describe("SpipedTunnel deployed through the engine, in front of a ReplicationChain head", () => {
     const scope = new Scope();
@@ -56,13 +57,15 @@ describe("SpipedTunnel deployed through the engine, in front of a ReplicationCha
     const nothingThrough = (port: number) => new RegExp(`cannot reach Redis at 127\\.0\\.0\\.1:${port}: Connection is closed`);
 
     beforeAll(async () => {
+        // The tunnel runs a tag of its own, so the rebuild test can move it to a new build without touching the chain.
+        docker("tag", DEFAULT_IMAGE, TUNNEL_IMAGE);
         const listenPort = await freePort();
         stack = await testStack(scope, "itsp", async () => {
             const redis = new ReplicationChain("itsp-redis", { hops: ["plain"], subnet: REDIS_SUBNET });
             const head = redis.nodes[0];
             tunnelArgs = {
                 networkName: redis.networkName, targetHost: head.name, targetPort: head.plainPort, subnet: TUNNEL_SUBNET,
-                listenPort, maxConnections: 10, keyRotation: rotation,
+                listenPort, maxConnections: 10, keyRotation: rotation, image: TUNNEL_IMAGE,
             };
             const tunnel = new SpipedTunnel("itsp", tunnelArgs);
             return {
@@ -76,7 +79,10 @@ describe("SpipedTunnel deployed through the engine, in front of a ReplicationCha
         await up();
     });
     // Hand-built containers sit on the component's network: tearDown removes them first.
-    afterAll(() => tearDown(scope, stack, handBuilt));
+    afterAll(async () => {
+        await tearDown(scope, stack, handBuilt);
+        spawnSync("docker", ["rmi", "-f", TUNNEL_IMAGE]);
+    });
 
     /** The component's key file in `container`: mode, size and content (base64). */
     const keyFile = (container: string) => docker("exec", container, "sh", "-c", `stat -c '%a %s' ${KEY_FILE} && base64 -w0 ${KEY_FILE}`).split("\n");
@@ -150,6 +156,25 @@ describe("SpipedTunnel deployed through the engine, in front of a ReplicationCha
         const withOld = await clientWithKey("itsp-oldkey", old);
         await waitForTunnel(withNew);
         await expect(through(withOld, c => c.ping())).rejects.toThrow(nothingThrough(withOld));
+    });
+
+    test("a new build under the same tag (image.sh --refresh): a refreshing preview shows both ends replaced, up moves them onto it", async () => {
+        const before = docker("inspect", "-f", "{{.Image}}", out.tunnel.serverName);
+        expect(before).toBe(docker("image", "inspect", "-f", "{{.Id}}", TUNNEL_IMAGE));
+        // A new build of the tag: the same content plus a label, as a rebuild with updated packages would be.
+        const base = docker("create", TUNNEL_IMAGE);
+        docker("commit", "--change", "LABEL rebuilt=yes", base, TUNNEL_IMAGE);
+        docker("rm", base);
+        const rebuilt = docker("image", "inspect", "-f", "{{.Id}}", TUNNEL_IMAGE);
+        expect(rebuilt).not.toBe(before);
+        const preview = await stack!.preview({ refresh: true });
+        expect(preview.changeSummary.replace).toBe(2);
+        await stack!.up({ refresh: true });
+        for (const c of [out.tunnel.serverName, out.tunnel.clientName]) expect([c, docker("inspect", "-f", "{{.Image}}", c)]).toEqual([c, rebuilt]);
+        await waitForTunnel(out.tunnel.listenPort);
+        expect(await through(out.tunnel.listenPort, c => c.get("through"))).toBe("spiped");
+        // And nothing more to do.
+        expect((await stack!.preview({ refresh: true })).changeSummary).toEqual({ same: expect.any(Number) });
     });
 
     test("no container logged a key or the password", async () => {

@@ -44,6 +44,9 @@ describe("stack config errors on the real engine", () => {
         ["a host list from YAML objects with a bad engine address",
             { deployChain: "false", "clusterHosts[0].name": "a", "clusterHosts[0].dockerHost": "ssh://ops@redis-a", "clusterHosts[1].name": "b", "clusterHosts[1].dockerHost": "http://b:2375" },
             `stack config ${KEY}:clusterHosts[1].dockerHost must be a Docker engine address: unix:///path/docker.sock, tcp://host:port or ssh://[user@]host[:port]; got "http://b:2375"`],
+        ["a host whose engine does not answer (asked before anything is created)",
+            { deployChain: "false", "clusterHosts[0].name": "a", "clusterHosts[1].name": "b", "clusterHosts[1].dockerHost": "unix:///run/rst-no-engine.sock" },
+            `stack config ${KEY}:clusterHosts[1].dockerHost must be a Docker engine that answers; host "b" at unix:///run/rst-no-engine.sock did not (connect ENOENT /run/rst-no-engine.sock). Check the address`],
     ])("%s: up stops naming the key; nothing is created", async (_, config, message) => {
         const error = await upFails(config);
         expect(error).toContain(message);

@@ -17,11 +17,19 @@ function outputsOf(type: string, name: string, inputs: any): Record<string, unkn
         case "tls:index/locallySignedCert:LocallySignedCert": return { certPem: fake("CERTIFICATE", name) };
         case "tls:index/certRequest:CertRequest": return { certRequestPem: fake("CERTIFICATE REQUEST", name) };
         case "random:index/randomPassword:RandomPassword": return { result: password(name) };
+        case "docker:index/remoteImage:RemoteImage": return { imageId: `sha256:${password(inputs.name)}` };
         case "pulumi-nodejs:dynamic/redis:ClusterBootstrap":
             return { nodeIds: Object.fromEntries(inputs.nodes.map((n: { name: string }) => [n.name, password(`id-${n.name}`)])) };
         default: return {};
     }
 }
+
+// Whether an engine answers is IO (engines.test.ts asks real local sockets); here every engine answers and is noted.
+const mockAskedEngines: string[] = [];
+jest.mock("../../components/cluster/engines", () => ({
+    ...jest.requireActual("../../components/cluster/engines"),
+    checkEngine: (_field: string, _name: string, dockerHost: string) => { mockAskedEngines.push(dockerHost); return Promise.resolve(); },
+}));
 
 void pulumi.runtime.setMocks({
     newResource: args => {
@@ -90,6 +98,12 @@ describe("RedisCluster", () => {
         expect(bootstrap[0].inputs.nodes).toHaveLength(6);
         expect(bootstrap[0].inputs.nodes[0]).toEqual({ name: "rc-m0", ip: "172.30.0.10", port: 6379, busPort: 16379, role: "master", slots: [0, 5460] });
         expect(bootstrap[0].inputs.nodes[3]).toEqual({ name: "rc-m0-r0", ip: "172.30.0.11", port: 6379, busPort: 16379, role: "replica", masterName: "rc-m0" });
+    });
+
+    test("containers run the image by its ID on their engine (so a rebuilt tag replaces them), never removing it", () => {
+        expect(ofType("docker:index/remoteImage:RemoteImage", "rc-").map(i => [i.name, i.inputs])).toEqual([
+            ["rc-local-image", { name: "redis-secure-topologies/redis:bookworm-r2", keepLocally: true }]]);
+        for (const c of ofType(CONTAINER, "rc-")) expect(c.inputs.image).toBe(`sha256:${password("redis-secure-topologies/redis:bookworm-r2")}`);
     });
 
     test("one host: the node network is internal (no route out)", () => {
@@ -255,6 +269,8 @@ describe("RedisCluster", () => {
             expect(one("docker:index/network:Network", `dh-net-${h.name}`).provider).toEqual(expect.stringContaining(`::dh-engine-${h.name}::`));
         }
         for (const n of dh.nodes) expect(one(CONTAINER, n.name).provider).toEqual(expect.stringContaining(`::dh-engine-${n.host}::`));
+        // Each engine was asked before its provider got its address.
+        expect(mockAskedEngines).toEqual(expect.arrayContaining(hosts.map(h => h.dockerHost)));
     }, 60_000);
 
     test.each<[string, Components.RedisClusterArgs, RegExp]>([
@@ -410,6 +426,9 @@ describe("ClusterGateway", () => {
         expect(client.ports).toEqual([{ internal: 7006, external: 7006, ip: "127.0.0.1" }]);
         expect(client.command.slice(0, 6)).toEqual(["spiped", "-e", "-s", "[0.0.0.0]:7006", "-t", "172.31.2.16:8379"]);
         expect(gw.natMap["172.30.5.16:6379"]).toEqual({ host: "127.0.0.1", port: 7006 });
+        // Both ends run the image by its ID, from one RemoteImage on the engine they share.
+        expect(ofType("docker:index/remoteImage:RemoteImage", "gw-").map(i => i.name)).toEqual(["gw-local-image"]);
+        expect([server.image, client.image]).toEqual(Array(2).fill(`sha256:${password(components.DEFAULT_IMAGE)}`));
     });
 
     test("the key reaches every container as an uploaded file only, and is a secret output", async () => {

@@ -209,7 +209,7 @@ describe("component args that reach config files and containers", () => {
         ["appRules resetting passwords", { appRules: "resetpass" }, `appRules must be ${aclAllowed}; got "resetpass"`],
         ["appRules with a selector", { appRules: "(~x +get)" }, `appRules must be ${aclAllowed}; got "(~x"`],
         ["empty appRules", { appRules: " " }, `appRules must be ${aclAllowed}; got " "`],
-        ["an image with a space", { image: "redis --privileged" }, 'image must be a Docker image reference such as "redis-secure-topologies/redis:bookworm-r1"; got "redis --privileged"'],
+        ["an image with a space", { image: "redis --privileged" }, 'image must be a Docker image reference such as "registry.example.com/team/redis:7.0"; got "redis --privileged"'],
         ["tls as a string", { tls: "false" as never }, 'tls must be true or false; got "false"'],
         ["plain text across hosts", { tls: false, hosts: [{ name: "a" }, { name: "b", dockerHost: "tcp://10.0.0.2:2375" }] },
             "tls must be true when the cluster spans several hosts (passwords would cross the network in clear, e.g. MIGRATE's AUTH2), unless allowPlaintextAcrossHosts is true; got false"],
@@ -228,7 +228,7 @@ describe("component args that reach config files and containers", () => {
         ["mutualTls with no TLS listener", { hops: ["plain", "plain"], mutualTls: true },
             'mutualTls must be false when no node has a TLS listener (every hop and headListener are "plain"); got true'],
         ["internalNetwork as a string", { internalNetwork: "false" as never }, 'internalNetwork must be true or false; got "false"'],
-        ["an image with a newline", { image: "redis\nx" }, 'image must be a Docker image reference such as "redis-secure-topologies/redis:bookworm-r1"; got "redis\\nx"'],
+        ["an image with a newline", { image: "redis\nx" }, 'image must be a Docker image reference such as "registry.example.com/team/redis:7.0"; got "redis\\nx"'],
     ])("ReplicationChain: %s", (_what, args, message) => {
         expect(errorOf(() => chainPlan("ch", args)).message).toBe(message);
     });
