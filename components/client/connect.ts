@@ -11,7 +11,8 @@ export interface Credentials { username: string; password: string }
 export interface NodeTarget extends Credentials { kind: "node"; host: string; port: number; tls?: TlsMaterial }
 /** A SpipedTunnel's client end: its listenAddress (default 127.0.0.1) and listenPort. */
 export interface SpipedTarget extends Credentials { kind: "spiped"; port: number; host?: string }
-/** A RedisCluster: any of its nodes as seeds; `natMap` when clients reach nodes by other addresses. */
+/** A RedisCluster: any of its nodes as seeds; `natMap` when clients reach nodes by other addresses (a ClusterGateway's
+ *  `endpoints` and `natMap`): then the client goes only where the map says (see closedNatMap). */
 export interface ClusterTarget extends Credentials {
     kind: "cluster";
     nodes: { ip: string; port: number }[];
@@ -35,6 +36,20 @@ export interface ClientOptions {
 export type ClientPlan =
     | { kind: "redis"; options: RedisOptions }
     | { kind: "cluster"; startupNodes: { host: string; port: number }[]; options: ClusterOptions };
+
+/** Where a client with a natMap sends a node the map does not name: loopback port 1 (tcpmux, which nothing serves:
+ *  refused at once). Not port 0: ioredis reads a falsy port as 6379, where a local Redis might answer. */
+export const UNMAPPED = { host: "127.0.0.1", port: 1 } as const;
+
+/**
+ * A natMap object as ioredis takes it, but complete: an address it does not name (a node added after the map was
+ * made: the application still holds the outputs of before a scale-out) maps to UNMAPPED, so commands for that node
+ * fail instead of going to its announced address past the tunnels. A function is the caller's own and is kept.
+ */
+export function closedNatMap(map: NatMap): NatMap {
+    if (typeof map === "function") return map;
+    return (key: string) => map[key] ?? { ...UNMAPPED };
+}
 
 /** Reconnect delay for attempt `times` (1-based), or null to stop. */
 export function reconnectDelay(times: number, maxReconnects: number): number | null {
@@ -72,7 +87,7 @@ export function clientPlan(t: Target, o: ClientOptions = {}): ClientPlan {
                     redisOptions: { ...common, tls: tlsOptions(t.tls, t.nodes[0].ip) },
                     enableReadyCheck: false,
                     lazyConnect: true,
-                    natMap: t.natMap,
+                    natMap: t.natMap && closedNatMap(t.natMap),
                     maxRedirections: 16,
                     clusterRetryStrategy: retryStrategy,
                 },

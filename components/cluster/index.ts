@@ -28,6 +28,16 @@ export interface ClusterHost {
     subnet?: string;
 }
 
+/** A host of a deployed cluster: its engine (provider, or none for the local one) and its node network. */
+export interface ClusterHostNetwork {
+    name: string;
+    provider?: docker.Provider;
+    /** The engine address the host was given (when it was given one rather than a provider). */
+    dockerHost?: string;
+    subnet: string;
+    networkName: pulumi.Output<string>;
+}
+
 export interface RedisClusterArgs {
     /** Masters (default 3, at least 3). Decides how many resources exist, so it is a plain number. */
     masters?: number;
@@ -145,6 +155,10 @@ export class RedisCluster extends pulumi.ComponentResource {
     readonly appUser: { username: string; password: pulumi.Output<string> };
     readonly adminUser: { username: string; password: pulumi.Output<string> };
     readonly tls: boolean;
+    /** Whether node certificates also name 127.0.0.1 (what a client reaching nodes through loopback checks). */
+    readonly loopbackSans: boolean;
+    /** Each host's engine and node network, for components that put containers beside the nodes (ClusterGateway). */
+    readonly hostNetworks: ClusterHostNetwork[];
 
     constructor(name: string, args: RedisClusterArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         super("redis-secure-topologies:cluster:RedisCluster", name, {}, opts);
@@ -172,6 +186,10 @@ export class RedisCluster extends pulumi.ComponentResource {
         }, { parent: this, provider: h.provider })]));
 
         const images = new Map(hosts.map(h => [h.name, engineImage(`${name}-${h.name}`, args.image ?? DEFAULT_IMAGE, { parent: this, provider: h.provider })]));
+        this.loopbackSans = loopback;
+        this.hostNetworks = hosts.map(h => ({
+            name: h.name, provider: h.provider, dockerHost: h.dockerHost, subnet: subnets.get(h.name)!, networkName: networks.get(h.name)!.name,
+        }));
 
         const containers = this.nodes.map(n => {
             const host = hosts.find(h => h.name === n.host)!;

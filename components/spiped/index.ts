@@ -67,43 +67,47 @@ export class SpipedTunnel extends pulumi.ComponentResource {
         // its resource ID is the key itself, and IDs are stored in plain text in the state.
         const key = new random.RandomPassword(`${name}-key`, { length: KEY_CHARS, special: false, keepers: { rotation: args.keyRotation ?? "" } }, { parent: this });
         const keyBase64 = pulumi.secret(key.result.apply(k => Buffer.from(k).toString("base64")));
-        const keyUpload = [{ file: KEY_FILE, contentBase64: keyBase64, permissions: "0600" }];
         // Fixed container names: a replacement can only start once the old container is gone.
         const child = { parent: this, provider: args.provider, deleteBeforeReplace: true };
-        // spiped waits for open connections on SIGTERM; long-lived Redis connections would hold it until Docker's
-        // kill, so stop it with SIGINT and a short timeout instead.
-        const stop = { stopSignal: "SIGINT", stopTimeout: 2, destroyGraceSeconds: 2, restart: "unless-stopped", mustRun: true, user: SPIPED_USER, ...READ_ONLY_ROOT, ...lockedDown() };
         // Encrypted traffic crosses this network; Redis stays on its own, which the client end never joins.
         const tunnelNet = new docker.Network(`${name}-net`, { name: `${name}-net`, ipamConfigs: [{ subnet }] }, child);
         const image = engineImage(name, args.image ?? DEFAULT_IMAGE, { parent: this, provider: args.provider });
         this.serverName = `${name}-server`;
         this.clientName = `${name}-client`;
-        // Each end reads the key from its own read-only volume (filesVolume), owned by SPIPED_USER.
-        const keyFiles = (end: string) => filesVolume(end, { image, dir: KEY_DIR, owner: SPIPED_USER, uploads: keyUpload }, child);
-        const serverKey = keyFiles(this.serverName);
-        const server = new docker.Container(this.serverName, {
-            name: this.serverName,
-            image,
-            command: serverCommand(shape),
+        const server = spipedEnd(this.serverName, {
+            image, keyBase64, command: serverCommand(shape),
             networksAdvanced: [{ name: args.networkName, aliases: [this.serverName] }, { name: tunnelNet.name, aliases: [this.serverName] }],
-            volumes: [{ volumeName: serverKey.volumeName, containerPath: KEY_DIR, readOnly: true }],
-            labels: [{ label: FILES_LABEL, value: serverKey.run }],
-            ...stop,
         }, child);
-        const clientKey = keyFiles(this.clientName);
-        new docker.Container(this.clientName, {
-            name: this.clientName,
-            image,
-            command: clientCommand(shape, this.serverName),
+        spipedEnd(this.clientName, {
+            image, keyBase64, command: clientCommand(shape, this.serverName),
             networksAdvanced: [{ name: tunnelNet.name, aliases: [this.clientName] }],
             ports: [{ internal: shape.listenPort, external: shape.listenPort, ip: shape.listenAddress }],
-            volumes: [{ volumeName: clientKey.volumeName, containerPath: KEY_DIR, readOnly: true }],
-            labels: [{ label: FILES_LABEL, value: clientKey.run }],
-            ...stop,
         }, { ...child, dependsOn: [server] });
         this.keyBase64 = keyBase64;
         this.listenAddress = shape.listenAddress;
         this.listenPort = shape.listenPort;
         this.registerOutputs({ keyBase64: this.keyBase64, listenAddress: this.listenAddress, listenPort: this.listenPort });
     }
+}
+
+/**
+ * One spiped container (either end), as SpipedTunnel and ClusterGateway run them: as SPIPED_USER with no capability on a
+ * read-only root, its key on a read-only volume of its own (filesVolume). spiped waits for open connections on
+ * SIGTERM, and long-lived Redis connections would hold it until Docker's kill, so it is stopped with SIGINT instead.
+ * The name is fixed, so a replacement starts only once the old container is gone (give `deleteBeforeReplace`).
+ */
+export function spipedEnd(name: string, a: {
+    image: pulumi.Input<string>; keyBase64: pulumi.Input<string>; command: string[];
+    networksAdvanced: docker.types.input.ContainerNetworksAdvanced[]; ports?: docker.types.input.ContainerPort[];
+}, opts: pulumi.CustomResourceOptions): docker.Container {
+    const key = filesVolume(name, { image: a.image, dir: KEY_DIR, owner: SPIPED_USER, uploads: [{ file: KEY_FILE, contentBase64: a.keyBase64, permissions: "0600" }] }, opts);
+    return new docker.Container(name, {
+        name, image: a.image, command: a.command, networksAdvanced: a.networksAdvanced, ports: a.ports,
+        volumes: [{ volumeName: key.volumeName, containerPath: KEY_DIR, readOnly: true }],
+        labels: [{ label: FILES_LABEL, value: key.run }],
+        user: SPIPED_USER,
+        stopSignal: "SIGINT", stopTimeout: 2, destroyGraceSeconds: 2, restart: "unless-stopped", mustRun: true,
+        ...READ_ONLY_ROOT,
+        ...lockedDown(),
+    }, opts);
 }

@@ -71,8 +71,15 @@ describe("clientPlan", () => {
         }, { maxReconnects: 3 });
         if (p.kind !== "cluster") throw new Error("expected a cluster plan");
         expect(p.startupNodes).toEqual([{ host: "172.30.0.10", port: 6379 }, { host: "172.30.0.11", port: 6379 }]);
-        expect(p.options).toMatchObject({ enableReadyCheck: false, natMap, redisOptions: { username: "app", password: app.password, enableReadyCheck: false, tls: { ca: "CA", cert: "CERT", key: "KEY" } } });
+        expect(p.options).toMatchObject({ enableReadyCheck: false, redisOptions: { username: "app", password: app.password, enableReadyCheck: false, tls: { ca: "CA", cert: "CERT", key: "KEY" } } });
         expect([1, 3, 4].map(t => p.options.clusterRetryStrategy!(t))).toEqual([100, 400, null]);
         expect(() => clientPlan({ kind: "cluster", nodes: [], ...app })).toThrow(/at least one node/);
+        // The natMap is complete: an address it does not name goes nowhere (refused), never to the announced address.
+        const map = p.options.natMap as (key: string) => { host: string; port: number };
+        expect([map("172.30.0.10:6379"), map("172.30.0.28:6379")]).toEqual([{ host: "127.0.0.1", port: 7001 }, { host: "127.0.0.1", port: 1 }]);
+        const own = () => ({ host: "h", port: 1 });
+        const withFn = clientPlan({ kind: "cluster", nodes: [{ ip: "172.30.0.10", port: 6379 }], natMap: own, ...app });
+        expect(withFn.kind === "cluster" && withFn.options.natMap).toBe(own);
+        expect((clientPlan({ kind: "cluster", nodes: [{ ip: "172.30.0.10", port: 6379 }], ...app }).options as { natMap?: unknown }).natMap).toBeUndefined();
     });
 });

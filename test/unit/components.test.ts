@@ -417,6 +417,62 @@ describe("SpipedTunnel", () => {
     });
 });
 
+describe("ClusterGateway", () => {
+    let gw: Components.ClusterGateway;
+    beforeAll(async () => {
+        const cluster = new components.RedisCluster("gwc", { antiAffinity: "soft", subnet: "172.30.5.0/24", loopbackSans: true });
+        gw = new components.ClusterGateway("gw", { cluster });
+        await settle();
+    }, 60_000);
+
+    test("one key (keyRotation in its keepers), one transit network, a server and a client per node, keyed by node name", () => {
+        expect(ofType("random:index/randomPassword:RandomPassword", "gw-").map(k => [k.name, k.inputs.length, k.inputs.special, k.inputs.keepers])).toEqual([["gw-key", 64, false, { rotation: "" }]]);
+        expect(ofType("docker:index/network:Network", "gw-").map(n => [n.name, n.inputs.ipamConfigs, n.inputs.internal])).toEqual([["gw-net-local", [{ subnet: "172.31.2.0/24" }], undefined]]);
+        const nodes = ["gwc-m0", "gwc-m1", "gwc-m2", "gwc-m0-r0", "gwc-m1-r0", "gwc-m2-r0"];
+        expect(ofType(CONTAINER, "gw-").map(c => c.name).sort()).toEqual(nodes.flatMap(n => [`gw-${n}-server`, `gw-${n}-client`]).sort());
+    });
+
+    test("servers join the node network at fixed addresses and the transit network; clients only the transit network, published on loopback", () => {
+        const server = one(CONTAINER, "gw-gwc-m1-server").inputs;
+        expect(server.networksAdvanced).toEqual([
+            { name: "gwc-net-local", ipv4Address: "172.30.5.248" }, { name: "gw-net-local", ipv4Address: "172.31.2.16", aliases: ["gw-gwc-m1-server"] },
+        ]);
+        expect(server.command.slice(0, 6)).toEqual(["spiped", "-d", "-s", "[0.0.0.0]:8379", "-t", "172.30.5.16:6379"]);
+        expect(server.ports).toBeUndefined();
+        const client = one(CONTAINER, "gw-gwc-m1-client").inputs;
+        expect(client.networksAdvanced).toEqual([{ name: "gw-net-local", aliases: ["gw-gwc-m1-client"] }]);
+        expect(client.ports).toEqual([{ internal: 7006, external: 7006, ip: "127.0.0.1" }]);
+        expect(client.command.slice(0, 6)).toEqual(["spiped", "-e", "-s", "[0.0.0.0]:7006", "-t", "172.31.2.16:8379"]);
+        expect(gw.natMap["172.30.5.16:6379"]).toEqual({ host: "127.0.0.1", port: 7006 });
+        // Both ends run the image by its ID, from one RemoteImage on the engine they share.
+        expect(ofType("docker:index/remoteImage:RemoteImage", "gw-").map(i => i.name)).toEqual(["gw-local-image"]);
+        expect([server.image, client.image]).toEqual(Array(2).fill(`sha256:${password(components.DEFAULT_IMAGE)}`));
+    });
+
+    test("the key reaches every container as a file from its writer only, and is a secret output", async () => {
+        const key = Buffer.from(password("gw-key")).toString("base64");
+        for (const c of ofType(CONTAINER, "gw-")) {
+            expect(uploadsOf(c)).toEqual([{ file: "/etc/spiped/key", contentBase64: key, permissions: "0600" }]);
+            expect(JSON.stringify(c.inputs.command)).not.toContain(key);
+            expect(c.inputs.env).toBeUndefined();
+            expect([c.name, c.inputs.capabilities, c.inputs.user, c.inputs.readOnly]).toEqual([c.name, { drops: ["ALL"] }, "nobody:nogroup", true]);
+        }
+        expect(await pulumi.isSecret(gw.keyBase64)).toBe(true);
+    });
+
+    test("a TLS cluster without loopbackSans, or a basePort out of range, throws naming the field before any child exists", async () => {
+        const plain = new components.RedisCluster("gwn", { antiAffinity: "soft", subnet: "172.30.6.0/24" });
+        expect(() => new components.ClusterGateway("gwbad", { cluster: plain })).toThrow(/^cluster must be a RedisCluster with loopbackSans: true when it uses TLS/);
+        const ok = new components.RedisCluster("gwo", { antiAffinity: "soft", subnet: "172.30.7.0/24", loopbackSans: true });
+        expect(() => new components.ClusterGateway("gwbad2", { cluster: ok, basePort: 65530 })).toThrow(/^basePort must be an integer from 1024 to 65522; got 65530$/);
+        expect(() => new components.ClusterGateway("gwbad3", { cluster: ok, subnets: { other: "172.31.9.0/24" } })).toThrow(/^subnets\.other must be a host of the cluster \(local\)/);
+        new components.ClusterGateway("gwok", { cluster: ok, subnet: "172.31.8.0/24", basePort: 9000 });
+        expect(() => new components.ClusterGateway("gwbad4", { cluster: ok, subnet: "172.31.10.0/24", basePort: 9100 })).toThrow(/^cluster must be a RedisCluster no other ClusterGateway fronts .*gwok has them/);
+        await settle();
+        expect(calls.filter(c => c.name.startsWith("gwbad") && !c.type.startsWith("redis-secure-topologies:"))).toEqual([]);
+    }, 60_000);
+});
+
 describe("CertificateAuthority / Certificate", () => {
     let ca: Components.CertificateAuthority;
     let cert: Components.Certificate;
