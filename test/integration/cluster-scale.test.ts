@@ -221,7 +221,7 @@ describe("cluster scale out/in with slot migration through the real engine (Redi
         await expect(stack.up()).rejects.toThrow(new RegExp(`node ${m3id} \\(172\\.25\\.50\\.28:6379\\) is not in the plan, does not answer, and owns slots 12288-16383: not forgetting it`));
         // Nobody forgot it: every planned node still has it. The failed update stopped the engine before its deletes.
         for (const n of others) expect((await d.on(n, wire.clusterNodes)).some(v => v.id === m3id)).toBe(true);
-        expect(containers().filter(c => c.startsWith("itsc-m3")).sort()).toEqual(["itsc-m3", "itsc-m3-r0"]);
+        expect(containers().filter(c => c.startsWith("itsc-m3")).sort()).toEqual(["itsc-m3", "itsc-m3-files", "itsc-m3-r0", "itsc-m3-r0-files"]); // with their file writers
 
         docker("start", m3.name, r3.name);
         for (const n of [m3, r3]) await wire.waitUntil(`${n.name} to answer again`, () => d.on(n, async c => (await c.ping()) === "PONG"), 30_000, 200);
