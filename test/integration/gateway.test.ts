@@ -191,7 +191,7 @@ describe("ClusterGateway deployed through the engine in front of a RedisCluster"
         // No perpetual diff in what the gateway made (targeted: the cluster's own no-change preview is cluster.test's).
         const mine = ((await stack!.exportStack()).deployment.resources ?? []).map((r: { urn: string }) => r.urn)
             .filter((u: string) => u.includes("redis-secure-topologies:gateway:ClusterGateway"));
-        expect(mine.length).toBe(1 + 1 + 1 + 1 + 16); // the component, its key, its image, its network, 8 servers and 8 clients
+        expect(mine.length).toBe(1 + 1 + 1 + 1 + 16 * 3); // the component, its key, its image, its network, 8 servers and 8 clients, each with its key's writer and volume
         await stack!.preview({ expectNoChanges: true, target: mine });
     });
 

@@ -246,13 +246,14 @@ describe("TLS and network hardening on what the components made", () => {
         const aged = await ageCertificates(stack!, 13, name => !name.startsWith("itsec-open-"));
         expect(aged).toEqual([...renewed.map(n => `${n}-tls-cert`), "itrn-client-cert", "itsec-client-cert"].sort());
         await ageCertificates(stack!, 13, name => name.startsWith("itsec-open-"));
-        // The tls provider plans every aged certificate anew, and the docker provider every container that uploads
-        // one (the client certificates go to the cluster's bootstrap, an update); the volumes stay.
+        // The tls provider plans every aged certificate anew, and the docker provider the file writer of every
+        // container that gets one, and that container (the client certificates go to the cluster's bootstrap, an
+        // update); the volumes stay.
         const preview = await stack!.preview({ onOutput });
-        expect(preview.changeSummary).toMatchObject({ replace: aged.length + renewed.length, update: 1 });
+        expect(preview.changeSummary).toMatchObject({ replace: aged.length + 2 * renewed.length, update: 1 });
         expect(Object.keys(preview.changeSummary).sort()).toEqual(["replace", "same", "update"]);
         const r = await stack!.up({ onOutput });
-        expect(r.summary.resourceChanges).toMatchObject({ replace: aged.length + renewed.length, update: 1 });
+        expect(r.summary.resourceChanges).toMatchObject({ replace: aged.length + 2 * renewed.length, update: 1 });
         read(plainOutputs(r.outputs));
 
         const after = await issued(stack!);
