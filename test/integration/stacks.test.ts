@@ -76,7 +76,7 @@ describe("the project's stack on the real engine and plugins", () => {
         expect(printed).toMatch(/\d+ unchanged/);
     });
 
-    test("plain CLI: `preview --diff` of a maxmemory change shows it, and up replaces only the Redis containers, keeping data", async () => {
+    test("plain CLI: `preview --diff` of a maxmemory change shows it, and up replaces only the Redis containers (and their file writers), keeping data", async () => {
         const m0 = out.cluster.nodes[0];
         // A key in m0's own slots, so a single-node client reads it back without a redirect.
         let key = "";
@@ -99,7 +99,7 @@ describe("the project's stack on the real engine and plugins", () => {
         expect(r.summary.resourceChanges?.create ?? 0).toBe(0);
         expect(r.summary.resourceChanges?.delete ?? 0).toBe(0);
         const redisContainers = [...out.chain.nodes.map((n: { name: string }) => n.name), ...out.cluster.nodes.map((n: { name: string }) => n.name)];
-        expect([...replaced].sort()).toEqual(redisContainers.sort());
+        expect([...replaced].sort()).toEqual(redisContainers.flatMap(n => [n, `${n}-files`]).sort()); // each with its file writer
         await onNode(m0, async cl => {
             await wire.waitUntil("the cluster to re-form", async () => (await wire.clusterInfo(cl)).cluster_state === "ok", 60_000);
             expect(await cl.call("CONFIG", "GET", "maxmemory")).toEqual(["maxmemory", String(96 * 1024 * 1024)]);
