@@ -39,7 +39,7 @@ export interface NodeConf {
     appendfsync?: AppendFsync;
 }
 
-/** redis.conf lines for one node. Secrets (the replication password) appear only here, in an uploaded file. */
+/** redis.conf lines for one node. Secrets (the replication password) appear only here, in a file the node's writer delivers. */
 export function renderRedisConf(c: NodeConf): string {
     const lines: string[] = [
         "bind 0.0.0.0",

@@ -1,5 +1,5 @@
-// One Redis container: the image, its network address, and the uploaded redis.conf, users.acl and TLS files.
-// Secrets reach the container only as uploaded files (Pulumi secrets in state), never on a command line or env.
+// One Redis container: the image, its network address, and its redis.conf, users.acl and TLS files, which a file writer
+// puts on a read-only volume (filesVolume). Secrets travel only as uploads of that writer (Pulumi secrets in state), never argv or env.
 import * as docker from "@pulumi/docker";
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";

@@ -1,5 +1,5 @@
 // SpipedTunnel: a random key (@pulumi/random), a server container that decrypts and forwards to Redis, and a
-// client container that listens (published on loopback by default) and encrypts. The key is an uploaded file.
+// client container that listens (published on loopback by default) and encrypts. The key is a file on a read-only volume (filesVolume).
 // The two ends talk over the tunnel's own network; only the server joins Redis's (internal) network.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
