@@ -17,6 +17,12 @@ export { converge, BootstrapNode } from "./converge";
 export { drift, readCluster, statusTable, LiveNode } from "./status";
 export { checkAntiAffinity, hostSubnets, planCluster, slotRanges, validateShape, PlannedNode, ClusterShape, HostShape } from "./plan";
 
+/** A docker.Provider for `dockerHost` whose address resolves only once that engine answers (checkEngine names
+ *  `field` and `hostName` otherwise), so nothing is created on an engine that is not there. */
+export function engineProvider(name: string, field: string, hostName: string, dockerHost: string, opts: pulumi.ResourceOptions): docker.Provider {
+    return new docker.Provider(name, { host: pulumi.output(checkEngine(field, hostName, dockerHost).then(() => dockerHost)) }, opts);
+}
+
 export interface ClusterHost {
     /** A label for the host, used for placement and in resource names. */
     name: string;
@@ -167,12 +173,9 @@ export class RedisCluster extends pulumi.ComponentResource {
         const internal = args.internalNetwork ?? subnets.size === 1;
         this.tls = args.tls ?? true;
         const mutual = this.tls && (args.mutualTls ?? false);
-        // A provider per dockerHost, whose address resolves only once its engine answers (checkEngine names the host).
         const hosts = hostArgs.map((h, i) => ({
             ...h,
-            provider: h.provider ?? (h.dockerHost ? new docker.Provider(`${name}-engine-${h.name}`, {
-                host: pulumi.output(checkEngine(`hosts[${i}].dockerHost`, h.name, h.dockerHost).then(() => h.dockerHost!)),
-            }, { parent: this }) : undefined),
+            provider: h.provider ?? (h.dockerHost ? engineProvider(`${name}-engine-${h.name}`, `hosts[${i}].dockerHost`, h.name, h.dockerHost, { parent: this }) : undefined),
         }));
 
         const users = new RedisUsers(`${name}-users`, { appRules: args.appRules }, { parent: this });

@@ -1,12 +1,11 @@
 // ClusterGateway: spiped in front of a whole RedisCluster. Beside every node, on that node's engine, a spiped server
 // decrypts to the node's client port; on the gateway's engine, one spiped client per node listens on loopback. The
 // natMap output maps what each node announces to its listener, so a cluster client follows MOVED/ASK through the
-// tunnels. One key for the whole cluster (random.RandomPassword, `keyRotation`), uploaded as a file.
+// tunnels. One key for the whole cluster (random.RandomPassword, `keyRotation`), a file on each end's read-only volume.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import type { RedisCluster } from "../cluster";
-import { checkEngine } from "../cluster/engines";
+import { engineProvider, RedisCluster } from "../cluster";
 import { DEFAULT_IMAGE, engineImage } from "../redis/node";
 import { spipedEnd } from "../spiped";
 import { KEY_CHARS } from "../spiped/plan";
@@ -94,10 +93,7 @@ export class ClusterGateway extends pulumi.ComponentResource {
         if (other !== undefined) v.fail("cluster", `a RedisCluster no other ClusterGateway fronts (one gateway per cluster: its spiped servers take fixed addresses on the node network; ${other} has them)`, name);
         fronted.set(args.cluster, name);
         const image = args.image ?? DEFAULT_IMAGE;
-        // As RedisCluster's: the provider's address resolves only once its engine answers (checkEngine names it).
-        const gwProvider = args.provider ?? (args.dockerHost ? new docker.Provider(`${name}-engine`, {
-            host: pulumi.output(checkEngine("dockerHost", name, args.dockerHost).then(() => args.dockerHost!)),
-        }, { parent: this }) : undefined);
+        const gwProvider = args.provider ?? (args.dockerHost ? engineProvider(`${name}-engine`, "dockerHost", name, args.dockerHost, { parent: this }) : undefined);
         // One key per cluster: every tunnel ends in the same trust domain (a client needs all of them to follow
         // redirects), so per-node keys would multiply secrets without isolating anything. Not RandomBytes: its ID is the key.
         const key = new random.RandomPassword(`${name}-key`, { length: KEY_CHARS, special: false, keepers: { rotation: args.keyRotation ?? "" } }, { parent: this });

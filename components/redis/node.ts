@@ -55,7 +55,7 @@ export function lockedDown(capabilities: string[] = []) {
 export const WRITER_CAPABILITIES = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"];
 /** A read-only root filesystem, with a small private /tmp. */
 export const READ_ONLY_ROOT = { readOnly: true, tmpfs: { "/tmp": "rw,noexec,nosuid,size=16m" } };
-/** Label on a service container naming the file writer run it reads (a new run replaces the container). */
+/** Label on a service container holding the SHA-256 of its files (filesVolume `run`): new files replace the container. */
 export const FILES_LABEL = "redis-secure-topologies.files";
 const WRITER_MOUNT = "/target";
 
@@ -63,9 +63,8 @@ const WRITER_MOUNT = "/target";
  * Files for a container with a read-only root filesystem, on a volume mounted read-only at `dir`. The docker provider
  * can deliver files only through a container's root filesystem (which Docker refuses when it is read-only), so a
  * short-lived writer container `<name>-files` receives them as uploads at their final paths, replaces the volume's
- * content with them owned by `owner`, and exits (no network, no restart). `run` resolves to the writer's ID once it
- * exited 0 (a failed copy fails the update) to a digest of the files, for the service's FILES_LABEL: new files, new
- * container.
+ * content with them owned by `owner`, and exits (no network, no restart). `run` resolves, once the writer exited 0 (a
+ * failed copy fails the update), to a digest of the files for the service's FILES_LABEL: new files, new container.
  * `chownAlso` hands another volume (the data) to `owner` the first time.
  */
 export function filesVolume(name: string, a: {
