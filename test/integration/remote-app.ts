@@ -132,9 +132,13 @@ async function child(): Promise<void> {
         switch (m.op) {
             case "connect": {
                 app = await connect(m.target, m.options);
-                // Every redirect the client is handed, as Redis sent it (ioredis routes MOVED/ASK through handleError).
+                // Every redirect the client is handed, as Redis sent it (ioredis routes MOVED/ASK, and closed
+                // connections, through handleError).
                 const h = (app as any).handleError.bind(app);
-                (app as any).handleError = (e: Error, ...rest: unknown[]) => { redirects.push(e.message); return h(e, ...rest); };
+                (app as any).handleError = (e: Error, ...rest: unknown[]) => {
+                    if (/^(MOVED|ASK) /.test(e.message)) redirects.push(e.message);
+                    return h(e, ...rest);
+                };
                 return null;
             }
             case "call": return app!.call(String(m.args[0]), ...m.args.slice(1));
