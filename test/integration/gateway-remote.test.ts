@@ -6,6 +6,7 @@
 // Then the key is rotated (`keyRotation`) while that application keeps writing and reading through the gateway.
 // Uses test hosts h1 and h2 and changes h1's firewall for the suite: hold `flock /tmp/rst-test-hosts.lock`.
 import type { Stack } from "@pulumi/pulumi/automation";
+import { execFile } from "child_process";
 import * as path from "path";
 import { clusterOutputs, RedisCluster } from "../../components/cluster";
 import { ClusterGateway } from "../../components/gateway";
@@ -32,11 +33,16 @@ const GATEWAY_NET = `${GATEWAY}-net`; // ClusterGateway names its own network on
 const FIREWALL = path.join(__dirname, "../../scripts/host-firewall.sh");
 const OURS = /^itgwx/;
 
-/** A TCP connect from inside h2's network namespace, or (`container`) from a container on h2: "open", "refused" or "no answer" in 2 s. */
-function probeFromGatewayHost(ip: string, port: number, container?: string): string {
+/** A TCP connect from inside h2's network namespace, or (`container`) from a container on h2: "open", "refused" or
+ *  "no answer" in 2 s (a firewall dropped the SYN). Without blocking: the probes run in parallel. */
+function probeFromGatewayHost(ip: string, port: number, container?: string): Promise<string> {
     const connectTo = `timeout 2 bash -c '</dev/tcp/${ip}/${port}' 2>/dev/null; echo $?`;
-    const rc = (container ? dockerOn(ENGINE[GATEWAY_HOST], "exec", container, "bash", "-c", connectTo) : inTestHostNetwork(GATEWAY_HOST, "bash", "-c", connectTo)).trim();
-    return ({ 0: "open", 1: "refused", 124: "no answer" } as Record<string, string>)[rc] ?? `exit ${rc}`;
+    const [cmd, ...args] = container ? ["docker", "-H", ENGINE[GATEWAY_HOST], "exec", container, "bash", "-c", connectTo]
+        : ["nsenter", `--net=/run/netns/rst-${GATEWAY_HOST}`, "bash", "-c", connectTo];
+    return new Promise(resolve => execFile(cmd, args, { encoding: "utf8", timeout: 30_000 }, (e, stdout) => {
+        const rc = stdout.trim();
+        resolve(e ? `failed: ${e.message}` : ({ 0: "open", 1: "refused", 124: "no answer" } as Record<string, string>)[rc] ?? `exit ${rc}`);
+    }));
 }
 
 describe("ClusterGateway on test host h2 in front of a RedisCluster on test host h1 (3 masters, TLS), the application on h2", () => {
@@ -54,7 +60,9 @@ describe("ClusterGateway on test host h2 in front of a RedisCluster on test host
         gw = out.gateway;
     };
     const startApp = () => RemoteApp.start(GATEWAY_HOST,
-        { kind: "cluster", nodes: gw.endpoints, natMap: gw.natMap, tls: { ca: out[CLUSTER].caCertPem }, ...rc.app }, { commandTimeoutMs: 3000 });
+        { kind: "cluster", nodes: gw.endpoints, natMap: gw.natMap, tls: { ca: out[CLUSTER].caCertPem }, ...rc.app },
+        // Reconnects for up to ~35 s (connect()'s default of 10 gives up after ~13 s, about as long as a key rotation's break).
+        { commandTimeoutMs: 3000, maxReconnects: 20 });
     const listener = (node: string) => `127.0.0.1:${gw.endpoints.find(e => e.node === node)!.port}`;
     const keysIn = (range: [number, number], n: number, prefix: string) => {
         const keys: string[] = [];
@@ -170,14 +178,15 @@ describe("ClusterGateway on test host h2 in front of a RedisCluster on test host
         const nodeNetIps = servers.map(s => s[`${CLUSTER}-net-${CLUSTER_HOST}`].IPAddress);
         // Controls: the probes work (this machine reaches a node as the operator; h2 reaches every tunnel's server).
         await expect(wire.withClient({ host: rc.plan[0].ip, port: rc.plan[0].port }, { auth: rc.target.auth, tls: rc.target.tls }, c => c.ping())).resolves.toBe("PONG");
-        for (const from of [undefined, probe]) {
-            const where = from ?? "h2's namespace";
-            expect(transitIps.map(ip => [where, ip, probeFromGatewayHost(ip, SERVER_PORT, from)])).toEqual(transitIps.map(ip => [where, ip, "open"]));
-            // Every node's client and bus port, and each server's address on the nodes' network: h1's firewall drops them.
-            const closed = [...rc.plan.flatMap(n => [[n.ip, n.port], [n.ip, n.busPort]]), ...nodeNetIps.map(ip => [ip, SERVER_PORT])] as [string, number][];
-            expect(closed.map(([ip, port]) => [where, `${ip}:${port}`, probeFromGatewayHost(ip, port, from)]))
-                .toEqual(closed.map(([ip, port]) => [where, `${ip}:${port}`, "no answer"]));
-        }
+        // Every node's client and bus port, and each server's address on the nodes' network: h1's firewall drops them.
+        const closed = [...rc.plan.flatMap(n => [[n.ip, n.port], [n.ip, n.busPort]]), ...nodeNetIps.map(ip => [ip, SERVER_PORT])] as [string, number][];
+        const probes = [undefined, probe].flatMap(from => [
+            ...transitIps.map(ip => ({ from, target: `${ip}:${SERVER_PORT}`, want: "open" })),
+            ...closed.map(([ip, port]) => ({ from, target: `${ip}:${port}`, want: "no answer" })),
+        ]);
+        const got = await Promise.all(probes.map(p => probeFromGatewayHost(p.target.split(":")[0], Number(p.target.split(":")[1]), p.from)));
+        const where = (from?: string) => from ?? "h2's namespace";
+        expect(probes.map((p, i) => [where(p.from), p.target, got[i]])).toEqual(probes.map(p => [where(p.from), p.target, p.want]));
     });
 
     test("keyRotation while the application on h2 keeps writing and reading: every end replaced, a new key, every acknowledged write read back", async () => {
