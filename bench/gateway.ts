@@ -108,7 +108,9 @@ export async function benchGateway(scope: Scope, subnets: [string, string], log:
         }
         return rows;
     } finally {
-        await stack.destroy().catch(e => log(`destroy failed: ${(e as Error).message}`));
+        // The benchmark's own containers first: the stack's networks cannot go while they sit on them.
+        await dockerAsync(["rm", "-f", "bench-gw-native", "bench-gw-through"]).catch(() => undefined);
+        await stack.destroy().catch(e => log(`destroy failed: ${(e as Error).message.split("\n")[0]}`));
     }
 }
 
