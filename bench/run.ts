@@ -1,5 +1,6 @@
-// `npm run bench`: cluster bootstrap (converge() vs redis-cli --cluster create) and the data path (plain vs
-// TLS vs spiped) side by side; prints the tables and writes bench/results.md and bench/chart.png.
+// `npm run bench`: cluster bootstrap (converge() vs redis-cli --cluster create), the data path (plain vs TLS vs
+// spiped), the engine, locks, durability and a cluster through a ClusterGateway vs native TLS; prints the tables and
+// writes bench/results.md and bench/chart.png.
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -11,6 +12,7 @@ import { DataPath, Measurement, SPIPED_VARIANTS } from "./datapath";
 import { cleanupScope, freeSubnets } from "./common";
 import { benchDurability, durabilityTable, DurabilityRow, DURABILITY_CLIENTS } from "./durability";
 import { benchEngine } from "./engine";
+import { benchGateway, gatewaySection, gatewaySummaryRows } from "./gateway";
 import { benchLocks, locksSection } from "./locks";
 
 // The last size repeats 3+3 with nodes up longer than Redis's 2 s CLUSTER_WRITABLE_DELAY (see the note in results.md).
@@ -193,15 +195,15 @@ async function main(): Promise<void> {
         docker: sh("docker", "version", "--format", "{{.Server.Version}}"), node: process.version, date: started.toISOString(),
     };
     log(`machine: ${JSON.stringify(machine)}`);
-    const [ours, cli, datapath, engineNet, locksNet, durabilityNet] = freeSubnets(6);
+    const [ours, cli, datapath, engineNet, locksNet, durabilityNet, gwCluster, gwTransit] = freeSubnets(8);
     const notes: string[] = [raiseNeighbourLimit(2 * Math.max(...SIZES.map(s => s.masters)))];
     log(notes[0]);
 
-    log("1/5 cluster bootstrap");
+    log("1/6 cluster bootstrap");
     const boot = await benchBootstrap(SIZES, { ours, "redis-cli": cli }, scopes, log);
     restoreNeigh();
 
-    log("2/5 data path");
+    log("2/6 data path");
     const scope = new Scope();
     scopes.add(scope);
     const main: Measurement[] = [], variants: Measurement[] = [], sweep: Measurement[] = [];
@@ -223,12 +225,14 @@ async function main(): Promise<void> {
         scopes.delete(scope);
     }
 
-    log("3/5 engine fixed costs (real pulumi CLI)");
+    log("3/6 engine fixed costs (real pulumi CLI)");
     const { value: engine, error: engineError } = await part("engine", s => benchEngine(s, engineNet, 5, log));
-    log("4/5 locks and transactions (LockQuorum through the engine)");
+    log("4/6 locks and transactions (LockQuorum through the engine)");
     const { value: locks, error: locksError } = await part("locks", s => benchLocks(s, locksNet, log));
-    log("5/5 durability: appendonly no / everysec / always");
+    log("5/6 durability: appendonly no / everysec / always");
     const { value: durability = [] as DurabilityRow[] } = await part("durability", s => benchDurability(s, durabilityNet, log));
+    log("6/6 ClusterGateway: redis-benchmark --cluster through the gateway vs native TLS");
+    const { value: gateway = [], error: gatewayError } = await part("gateway", s => benchGateway(s, [gwCluster, gwTransit], log));
     const secs = (ms?: number) => (ms === undefined ? "n/a" : `${(ms / 1000).toFixed(2)} s`);
 
     // --- report ---------------------------------------------------------------------------------------------------
@@ -255,6 +259,7 @@ async function main(): Promise<void> {
             const base = durability.find(b => b.setting === "appendonly no" && b.pipeline === r.pipeline);
             return [`SET P=${r.pipeline} c=${DURABILITY_CLIENTS}: ${r.setting} vs appendonly no`, r.error ?? `${rps(r.set)}/s`, `${rps(base?.set)}/s`, ratio(r.set, base?.set)];
         }),
+        ...gatewaySummaryRows(gateway),
     ]);
     const runtime = ((Date.now() - t0) / 1000).toFixed(0);
     const md = `# redis-secure-topologies benchmark
@@ -358,7 +363,8 @@ bench/durability.ts: one redis-server per setting, /data on a Docker volume as e
 \`-t set -d 64 -r 100000\` with ${DURABILITY_CLIENTS} clients from a container on the same network, median of 3 runs.
 
 ${durabilityTable(durability)}
-`;
+
+${gatewaySection(gateway, gatewayError)}`;
     fs.writeFileSync(path.join(__dirname, "results.md"), md);
     console.log(`\n${summary}\n\n${bootstrapTable(boot)}\n`);
     log(`wrote ${path.join(__dirname, "results.md")}`);

@@ -6,7 +6,8 @@
 # out), and scripts/host-firewall.sh adds what the README tells users to add on each Redis host.
 #
 #   host: rst-hN 10.231.N.1/30  <-veth->  netns rst-hN: eth0 10.231.N.2/30, dockerd, container networks 172.26.N.0/24
-#   engine: unix:///run/rst-hosts/hN.sock; the host routes 172.26.N.0/24 via 10.231.N.2 and forwards between rst-h*.
+#         (nodes) and 172.27.N.0/24 (a ClusterGateway's tunnels: a cluster host's transit network, a gateway host's own)
+#   engine: unix:///run/rst-hosts/hN.sock; the host routes both /24s via 10.231.N.2 and forwards between rst-h*.
 #
 # Usage: test-hosts.sh [start [K]]   start or repair (idempotent; K defaults to $RST_TEST_HOSTS or 3)
 #        test-hosts.sh stop [K]      stop the engines, delete namespaces, data and the forward rule
@@ -19,22 +20,30 @@ set -euo pipefail
 RUN=/run/rst-hosts
 DATA=/var/lib/rst-hosts
 FORWARD_RULE=(FORWARD -i rst-h+ -o rst-h+ -j ACCEPT)
+# Host N's routed container subnets: NODES.N.0/24 for Redis nodes, TUNNELS.N.0/24 for a ClusterGateway's networks.
+NODES=172.26 TUNNELS=172.27
+# Host N's veth: VETH.N.1 on this machine, VETH.N.2 in the namespace (its containers' traffic out is masqueraded to it).
+VETH=10.231
+routed() { echo "$NODES.$1.0/24 $TUNNELS.$1.0/24"; }
 
 engine() { echo "unix://$RUN/h$1.sock"; }
 answers() { docker -H "$(engine "$1")" info >/dev/null 2>&1; }
 
 link_up() { # veth up, addresses and routes on both sides (all idempotent)
   local n=$1 ns=rst-h$1
-  as_root ip addr replace "10.231.$n.1/30" dev "$ns"
+  as_root ip addr replace "$VETH.$n.1/30" dev "$ns"
   as_root ip link set "$ns" up
   as_root ip -n "$ns" link set lo up
-  as_root ip -n "$ns" addr replace "10.231.$n.2/30" dev eth0
+  as_root ip -n "$ns" addr replace "$VETH.$n.2/30" dev eth0
   as_root ip -n "$ns" link set eth0 up
-  as_root ip -n "$ns" route replace default via "10.231.$n.1"
+  as_root ip -n "$ns" route replace default via "$VETH.$n.1"
   # Link down flushes the host's route through the veth, so it is set again on every start and join; meanwhile
   # a blackhole route (higher metric) drops the host's traffic to a cut host instead of sending it to the default route.
-  as_root ip route replace "172.26.$n.0/24" via "10.231.$n.2" dev "$ns"
-  as_root ip route replace blackhole "172.26.$n.0/24" metric 4096
+  local net
+  for net in $(routed "$n"); do
+    as_root ip route replace "$net" via "$VETH.$n.2" dev "$ns"
+    as_root ip route replace blackhole "$net" metric 4096
+  done
 }
 
 network() { # namespace and veth (dockerd turns forwarding on inside)
@@ -71,12 +80,14 @@ wait_engine() {
   return 1
 }
 
-firewall() { # each host: its subnet from the other hosts (their veth addresses) and the client port from this machine
-  local k=$1 n m peers
+firewall() { # each host: its node subnet from the other hosts (their veth addresses) and the client port from this
+  # machine; its tunnel subnet's spiped port from the other hosts, where a ClusterGateway's clients may run
+  local k=$1 n m peers gateways
   for n in $(seq 1 "$k"); do
-    peers=(); for m in $(seq 1 "$k"); do [ "$m" = "$n" ] || peers+=(--peer "10.231.$m.2"); done
+    peers=() gateways=()
+    for m in $(seq 1 "$k"); do [ "$m" = "$n" ] || { peers+=(--peer "$VETH.$m.2"); gateways+=(--gateway "$VETH.$m.2"); }; done
     [ ${#peers[@]} -eq 0 ] || as_root ip netns exec "rst-h$n" bash "$(dirname "$0")/host-firewall.sh" \
-      --subnet "172.26.$n.0/24" "${peers[@]}" --client "10.231.$n.1"
+      --subnet "$NODES.$n.0/24" "${peers[@]}" --client "$VETH.$n.1" --tunnels "$TUNNELS.$n.0/24" "${gateways[@]}"
   done
 }
 
@@ -96,7 +107,7 @@ start() {
   command -v ip >/dev/null || step "install iproute2" apt_install iproute2
   command -v nsenter >/dev/null || step "install util-linux" apt_install util-linux
   [ -f "$IMAGE_TARBALL" ] || step "image" bash "$(dirname "$0")/image.sh"
-  step "network namespaces rst-h1..rst-h$k (veths, routes to 172.26.N.0/24)" networks "$k"
+  step "network namespaces rst-h1..rst-h$k (veths, routes to $NODES.N.0/24 and $TUNNELS.N.0/24)" networks "$k"
   # The main engine sets FORWARD's policy to DROP: let the test hosts reach each other (routed, no NAT).
   as_root iptables -C "${FORWARD_RULE[@]}" 2>/dev/null || as_root iptables -I FORWARD 1 "${FORWARD_RULE[@]:1}"
   for n in $(seq 1 "$k"); do answers "$n" || missing+=("$n"); done
@@ -107,7 +118,7 @@ start() {
 }
 
 stop() {
-  local k=$1 n pid
+  local k=$1 n pid net
   for n in $(seq 1 "$k"); do
     pid="$(cat "$RUN/h$n/dockerd.pid" 2>/dev/null || true)"
     if [ -n "$pid" ] && as_root kill -0 "$pid" 2>/dev/null; then
@@ -116,7 +127,7 @@ stop() {
       for _ in $(seq 1 80); do as_root kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
     fi
     [ -e "/run/netns/rst-h$n" ] && { echo "==> deleting namespace rst-h$n (and its veth)"; as_root ip netns del "rst-h$n"; }
-    as_root ip route del blackhole "172.26.$n.0/24" metric 4096 2>/dev/null || true
+    for net in $(routed "$n"); do as_root ip route del blackhole "$net" metric 4096 2>/dev/null || true; done
     as_root rm -rf --one-file-system "$RUN/h$n" "$DATA/h$n"
   done
   while as_root iptables -C "${FORWARD_RULE[@]}" 2>/dev/null; do as_root iptables -D "${FORWARD_RULE[@]}"; done

@@ -116,7 +116,9 @@ export class ClusterGateway extends pulumi.ComponentResource {
         // Keyed by node name: a scale-out adds tunnels, a scale-in removes them, the others stay as they are.
         for (const t of plan.tunnels) {
             const host = hosts.get(t.host)!;
-            const server = spipedEnd(t.serverName, {
+            // The two ends do not wait for each other (a spiped client connects per connection): on a key rotation
+            // both write the new key while the old ends still serve, then both are replaced at once.
+            spipedEnd(t.serverName, {
                 image: serverImages.get(t.host)!, keyBase64, command: t.serverCommand,
                 networksAdvanced: [
                     { name: host.networkName, ipv4Address: t.serverNodeNetIp },
@@ -127,7 +129,7 @@ export class ClusterGateway extends pulumi.ComponentResource {
                 image: clientImage, keyBase64, command: t.clientCommand,
                 networksAdvanced: [{ name: (t.clientNetwork === "transit" ? transit.get(t.host)! : own!).name, aliases: [t.clientName] }],
                 ports: [{ internal: t.listenPort, external: t.listenPort, ip: LISTEN_ADDRESS }],
-            }, { parent: this, provider: gwProvider, deleteBeforeReplace: true, dependsOn: [server] });
+            }, { parent: this, provider: gwProvider, deleteBeforeReplace: true });
         }
         this.keyBase64 = keyBase64;
         this.endpoints = plan.endpoints;

@@ -19,8 +19,8 @@ const keySlot: (key: string) => number = require("cluster-key-slot");
 
 jest.setTimeout(300_000);
 
-const CLUSTER_SUBNET = "172.25.230.0/24";
-const TRANSIT_SUBNET = "172.25.231.0/24";
+const CLUSTER_SUBNET = "172.25.240.0/24";
+const TRANSIT_SUBNET = "172.25.241.0/24";
 const BASE_PORT = 27230;
 const GATEWAY_NET = "itgw-net-local"; // ClusterGateway "itgw" names a host's transit network <name>-net-<host>
 

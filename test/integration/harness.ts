@@ -283,6 +283,28 @@ export function runCli(args: string[], env: Record<string, string> = {}): Promis
 
 const TEST_HOSTS_SCRIPT = path.join(__dirname, "../../scripts/test-hosts.sh");
 
+/** The ranges scripts/test-hosts.sh routes, read from it (written once there): `NODES=a.b TUNNELS=c.d` and `VETH=e.f`. */
+function testHostRanges(): { nodes: string; tunnels: string; veth: string } {
+    const script = fs.readFileSync(TEST_HOSTS_SCRIPT, "utf8");
+    const nets = /^NODES=(\d+\.\d+) TUNNELS=(\d+\.\d+)$/m.exec(script);
+    const veth = /^VETH=(\d+\.\d+)$/m.exec(script);
+    if (!nets || !veth) throw new Error(`${TEST_HOSTS_SCRIPT} has no NODES=… TUNNELS=… or VETH=… line`);
+    return { nodes: nets[1], tunnels: nets[2], veth: veth[1] };
+}
+
+/** A /24 test-hosts.sh routes to host `hN`: "nodes" for Redis nodes, "tunnels" for a ClusterGateway's networks there. */
+export function testHostSubnet(name: string, use: "nodes" | "tunnels"): string {
+    return `${testHostRanges()[use]}.${name.replace(/^h/, "")}.0/24`;
+}
+
+/** Host `hN`'s veth addresses: `host` in its namespace (its containers' connections out come from it, masqueraded),
+ *  `machine` this machine's end (this machine's connections to it come from there). */
+export function testHostAddresses(name: string): { host: string; machine: string } {
+    const n = name.replace(/^h/, "");
+    const { veth } = testHostRanges();
+    return { host: `${veth}.${n}.2`, machine: `${veth}.${n}.1` };
+}
+
 /** The engine of test host `hN` started by scripts/test-hosts.sh. */
 export function testHostEngine(name: string): string {
     return `unix:///run/rst-hosts/${name}.sock`;
