@@ -107,8 +107,8 @@ describe("RedisCluster", () => {
 
     test("containers run the image by its ID on their engine (so a rebuilt tag replaces them), never removing it", () => {
         expect(ofType("docker:index/remoteImage:RemoteImage", "rc-").map(i => [i.name, i.inputs])).toEqual([
-            ["rc-local-image", { name: "redis-secure-topologies/redis:bookworm-r2", keepLocally: true }]]);
-        for (const c of ofType(CONTAINER, "rc-")) expect(c.inputs.image).toBe(`sha256:${password("redis-secure-topologies/redis:bookworm-r2")}`);
+            ["rc-local-image", { name: components.DEFAULT_IMAGE, keepLocally: true }]]);
+        for (const c of ofType(CONTAINER, "rc-")) expect(c.inputs.image).toBe(`sha256:${password(components.DEFAULT_IMAGE)}`);
     });
 
     test("one host: the node network is internal (no route out)", () => {
@@ -205,18 +205,19 @@ describe("RedisCluster", () => {
         }
     });
 
-    test("users.acl holds the three generated passwords; no password on a command line", () => {
+    test("users.acl holds the four generated passwords; no password on a command line", () => {
         const c = one(CONTAINER, "rc-m0");
         expect(upload(c, "/etc/redis-secure/users.acl").content).toBe([
             "user default off",
             `user admin on >${password("rc-users-admin")} ~* &* +@all`,
             `user replication on >${password("rc-users-replication")} +psync +replconf +ping`,
             `user app on >${password("rc-users-app")} ~* resetchannels +@all -@dangerous -@admin`,
+            `user metrics on >${password("rc-users-metrics")} resetkeys resetchannels -@all +info +cluster|info +slowlog|get +slowlog|len +latency|latest +client|setname`,
             "",
         ].join("\n"));
         const passwords = ofType("random:index/randomPassword:RandomPassword", "rc-users-");
         expect(passwords.map(p => [p.name, p.inputs.length, p.inputs.special])).toEqual([
-            ["rc-users-admin", 32, false], ["rc-users-replication", 32, false], ["rc-users-app", 32, false],
+            ["rc-users-admin", 32, false], ["rc-users-replication", 32, false], ["rc-users-app", 32, false], ["rc-users-metrics", 32, false],
         ]);
         for (const p of passwords) expect(JSON.stringify(c.inputs.command)).not.toContain(password(p.name));
     });
