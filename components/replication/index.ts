@@ -67,11 +67,12 @@ export function chainPlan(name: string, args: ReplicationChainArgs = {}): ChainN
     if (v.flag("mutualTls", args.mutualTls ?? false) && plan.every(n => n.tlsPort === 0)) {
         v.fail("mutualTls", "false when no node has a TLS listener (every hop and headListener are \"plain\")", args.mutualTls);
     }
-    chainMetrics(args);
+    chainMetricsPlan(args);
     return plan;
 }
 
-const chainMetrics = (args: ReplicationChainArgs) => metricsPlan(args.metrics, { listenPort: 9122, subnet: "172.31.5.0/24" });
+/** The chain's exporter settings (undefined: no exporter), checked. */
+export const chainMetricsPlan = (args: ReplicationChainArgs) => metricsPlan(args.metrics, { listenPort: 9122, subnet: "172.31.5.0/24" });
 
 export class ReplicationChain extends pulumi.ComponentResource {
     readonly nodes: ChainNodeOutput[];
@@ -125,7 +126,7 @@ export class ReplicationChain extends pulumi.ComponentResource {
                 tls: { caPem: ca.certPem, certPem: cert.certPem, keyPem: cert.privateKeyPem },
             }, { ...child, dependsOn: containers.slice(-1) }));
         }
-        const metrics = chainMetrics(args);
+        const metrics = chainMetricsPlan(args);
         if (metrics) {
             this.metrics = redisExporter(name, {
                 image, nodeNetwork: network.name, plan: metrics, user: users.metrics,
