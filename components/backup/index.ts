@@ -106,6 +106,8 @@ export interface RestoreOptions {
     /** The image of the throwaway server that reads each RDB (default DEFAULT_IMAGE, which the nodes run). */
     image?: string;
     log?: Log;
+    /** Called after every batch of keys (the CLI rewrites one line on a terminal). */
+    progress?: (line: string) => void;
     timeoutMs?: number;
 }
 
@@ -180,6 +182,7 @@ export async function restore(t: Topology, o: RestoreOptions): Promise<{ keys: n
                     for await (const keys of wire.dumpKeys(sources[i], db)) {
                         await wire.restoreKeys(c, db, keys, o.replace ?? false);
                         n += keys.length;
+                        o.progress?.(`[${i + 1}/${m.masters.length}] ${b.file} -> ${target.name}: ${n} keys`);
                     }
                 }
                 // Every replica under this master (a chain's too: one replication stream, one offset) has caught up.

@@ -67,6 +67,9 @@ export async function main(argv: string[]): Promise<number> {
     if (command === "restore") {
         await restore(topologyFromOutputs(source.outputs, key), {
             from: String(values.from), replace: values.replace === true, image: typeof values.image === "string" ? values.image : undefined,
+            // On a terminal, one line counts the keys as they go (cleared before the next log line).
+            ...(process.stdout.isTTY && { progress: (line: string) => process.stdout.write(`\r\x1b[K${line}`) }),
+            log: line => console.log(`${process.stdout.isTTY ? "\r\x1b[K" : ""}${line}`),
         });
         return 0;
     }
