@@ -252,6 +252,29 @@ describe("RedisCluster", () => {
         expect(conf).toContain("cluster-announce-ip 172.29.0.10\n");
     }, 60_000);
 
+    test("metrics: one exporter beside the nodes, published on 127.0.0.1 only, its password and client key as secret 0600 files", async () => {
+        const mc = new components.RedisCluster("mx", { metrics: true, mutualTls: true, subnet: "172.29.1.0/24", antiAffinity: "soft" });
+        await promiseOf(mc.nodeIds);
+        await settle();
+        const exporter = one(CONTAINER, "mx-metrics");
+        expect(exporter.inputs.ports).toEqual([{ internal: 9121, external: 9121, ip: "127.0.0.1" }]);
+        expect(exporter.inputs.networksAdvanced.map((n: { name: string }) => n.name)).toEqual(["mx-net-local", "mx-metrics-net"]);
+        expect(one("docker:index/network:Network", "mx-metrics-net").inputs).toMatchObject({ ipamConfigs: [{ subnet: "172.31.4.0/24" }] });
+        expect(one("docker:index/network:Network", "mx-metrics-net").inputs.internal).toBeUndefined();
+        expect([exporter.inputs.user, exporter.inputs.readOnly, exporter.inputs.capabilities]).toEqual(["prometheus:prometheus", true, { drops: ["ALL"] }]);
+        expect(exporter.inputs.command).toContain("-redis.addr=rediss://172.29.1.10:6379");
+        expect(exporter.inputs.command).toContain("-tls-client-cert-file=/etc/redis-exporter/client.crt");
+        // The password file and the client key make the writer's uploads secret as a whole.
+        expect(isSecretValue(writerOf(exporter).inputs.uploads)).toBe(true);
+        expect(uploadsOf(exporter).map(u => [u.file, u.permissions])).toEqual([["/etc/redis-exporter/passwords.json", "0600"],
+            ["/etc/redis-exporter/ca.crt", "0644"], ["/etc/redis-exporter/client.crt", "0644"], ["/etc/redis-exporter/client.key", "0600"]]);
+        expect(JSON.parse(upload(exporter, "/etc/redis-exporter/passwords.json").content!)["rediss://172.29.1.16:6379"]).toBe(password("mx-users-metrics"));
+        expect(JSON.stringify(exporter.inputs.command)).not.toContain(password("mx-users-metrics"));
+        expect(Object.keys(mc.metrics!.scrapeUrls)).toHaveLength(6);
+        // Without metrics there is no exporter.
+        expect(calls.filter(c => c.name === "rc-metrics")).toEqual([]);
+    }, 60_000);
+
     test("3 hosts, each its own engine and subnet: a network per host, every node on its host's engine and network", async () => {
         const docker: typeof import("@pulumi/docker") = require("@pulumi/docker");
         const hosts = [1, 2, 3].map(i => ({ name: `h${i}`, subnet: `172.26.${i}.0/24`, provider: new docker.Provider(`engine-h${i}`, { host: `unix:///run/h${i}.sock` }) }));
