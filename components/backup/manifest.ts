@@ -41,7 +41,7 @@ export function topologyFromOutputs(outputs: Record<string, any>, key?: string):
     if (typeof o.adminUser?.username !== "string" || typeof o.adminUser?.password !== "string") throw new Error(`${where} has no adminUser (export the topology's adminUser)`);
     const auth = { username: o.adminUser.username, password: o.adminUser.password };
     if (o.nodes.some((n: any) => Array.isArray(n.slots) || n.masterName !== undefined) || o.nodeIds !== undefined) {
-        const t = targetFromOutputs(o, "-");
+        const t = targetFromOutputs({ cluster: o });
         const hosts = new Map<string, string>(o.nodes.map((n: any) => [n.name, n.host]));
         return {
             kind: "cluster", auth, tls: t.tls,
