@@ -19,7 +19,8 @@ import { aclFor, expectNoSecrets, nodeFiles, redisCommand, runCli, Scope, testUs
 jest.setTimeout(600_000);
 
 const NAME = "itopb";
-const SUBNETS = { cluster: "172.25.92.0/24", chain: "172.25.93.0/25", single: "172.25.93.128/25" };
+// 172.25.92-93 are metrics.test.ts's too: the two suites run one after the other (npm test runs jest --runInBand).
+const SUBNETS = { cluster: "172.25.94.0/24", chain: "172.25.92.0/24", single: "172.25.93.0/24" };
 const KEYS = 10_000;
 
 type Client = Awaited<ReturnType<typeof wire.connect>>;
@@ -77,7 +78,7 @@ describe("backup and restore of whole topologies", () => {
     };
     const dbsizes = () => Promise.all(cluster.plan.map(n => cluster.on(n, c => c.dbsize())));
 
-    const single = { name: `${NAME}-single`, ip: "172.25.93.138", pw: testUsers() };
+    const single = { name: `${NAME}-single`, ip: "172.25.93.10", pw: testUsers() };
     beforeAll(async () => {
         // The single node first, so that tearDown always finds it to remove.
         scope.container(single.name, {

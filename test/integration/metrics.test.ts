@@ -1,4 +1,4 @@
-// The Prometheus exporter (components/metrics) of a RedisCluster 3+1 and of the default ReplicationChain (A plain ->
+// The Prometheus exporter (components/metrics) of a RedisCluster 3 x 1 and of the default ReplicationChain (A plain ->
 // B -> C over TLS), deployed through the real engine and plugins in one stack: /metrics answers, redis_up 1 for every
 // node through /scrape?target=, the cluster's metrics are there, published on 127.0.0.1 only, the `metrics` user
 // runs nothing it is not allowed (the nodes' ACL LOG stays empty after scrapes) and is denied writes, keys and CONFIG.
@@ -12,8 +12,8 @@ import { docker, expectNoSecrets, freePort, Scope } from "./harness";
 jest.setTimeout(300_000);
 
 const NAME = "itopm";
-// Half a /24 each: four networks in the two /24s this suite may use.
-const SUBNETS = { cluster: "172.25.90.0/25", chain: "172.25.90.128/25", clusterMetrics: "172.25.91.0/25", chainMetrics: "172.25.91.128/25" };
+// 172.25.92-93 are backup.test.ts's too: the two suites run one after the other (npm test runs jest --runInBand).
+const SUBNETS = { cluster: "172.25.90.0/24", chain: "172.25.91.0/24", clusterMetrics: "172.25.92.0/24", chainMetrics: "172.25.93.0/24" };
 
 interface MetricsOut { endpoint: string; scrapeUrls: Record<string, string> }
 
@@ -66,7 +66,7 @@ describe("metrics exporters deployed through the engine", () => {
         expect(c.scrapeUrls[a.name]).toBe(c.endpoint.replace(/\/metrics$/, `/scrape?target=${encodeURIComponent(`rediss://${a.ip}:${a.port}`)}`));
         // The chain's head listens in plain text only (the seed layout); B and C are scraped over TLS.
         expect(Object.values(out.chain.metrics.scrapeUrls).map(u => decodeURIComponent(String(u)).split("target=")[1]))
-            .toEqual(["redis://172.25.90.138:6379", "rediss://172.25.90.139:6380", "rediss://172.25.90.140:6380"]);
+            .toEqual(["redis://172.25.91.10:6379", "rediss://172.25.91.11:6380", "rediss://172.25.91.12:6380"]);
     });
 
     test("published on 127.0.0.1 only; the exporter runs as its own user, no capability, read-only root, no secret in argv", () => {
@@ -88,7 +88,7 @@ describe("metrics exporters deployed through the engine", () => {
         for (const [name, url] of Object.entries<string>(out.cluster.metrics.scrapeUrls)) {
             const text = await scrape(url);
             expect([name, sample(text, "redis_up"), sample(text, "redis_cluster_state"), sample(text, "redis_cluster_slots_assigned"),
-                sample(text, "redis_cluster_known_nodes")]).toEqual([name, 1, 1, 16384, 4]);
+                sample(text, "redis_cluster_known_nodes")]).toEqual([name, 1, 1, 16384, 6]);
         }
         const chain = await Promise.all(Object.values<string>(out.chain.metrics.scrapeUrls).map(scrape));
         expect(chain.map(t => sample(t, "redis_up"))).toEqual([1, 1, 1]);
