@@ -22,10 +22,10 @@ async function scrape(url: string): Promise<string> {
     expect(r.status).toBe(200);
     return r.text();
 }
-/** The value of an unlabelled sample (`redis_up 1`), or undefined. */
+/** The value of a metric's first sample (`redis_up 1`, `redis_master_link_up{master_host=...} 1`), or undefined. */
 const sample = (text: string, metric: string) => {
-    const m = new RegExp(`^${metric} (\\S+)$`, "m").exec(text);
-    return m ? Number(m[1]) : undefined;
+    const m = new RegExp(`^${metric}(\\{[^}]*\\})? (\\S+)$`, "m").exec(text);
+    return m ? Number(m[2]) : undefined;
 };
 
 describe("metrics exporters deployed through the engine", () => {
