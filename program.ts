@@ -2,7 +2,7 @@
 // stack config fails at preview naming its key, with nothing half-created), then passes plain Args to the components
 // (which never read config). index.ts exports its outputs for `pulumi up`; scripts/stack.ts and the tests run it in-process.
 import * as pulumi from "@pulumi/pulumi";
-import { chainPlan, checkEngines, clusterOutputs, clusterPlan, RedisCluster, RedisClusterArgs, ReplicationChain, ReplicationChainArgs, SpipedTunnel, tunnelPlan, ValidationError } from "./components";
+import { chainMetricsPlan, chainPlan, checkEngines, clusterOutputs, clusterPlan, RedisCluster, RedisClusterArgs, ReplicationChain, ReplicationChainArgs, SpipedTunnel, tunnelPlan, ValidationError } from "./components";
 import { AppendFsync } from "./components/redis/conf";
 import * as v from "./components/validate";
 
@@ -27,6 +27,7 @@ const nonEmpty = <T>(list: T[] | undefined) => (Array.isArray(list) && list.leng
 /** Stack config as component args; the defaults are Pulumi.yaml's. */
 export function stackSettings(cfg: ConfigReader): StackSettings {
     const maxmemory = cfg.get("maxmemory") ?? "256mb";
+    const metrics = cfg.getBoolean("metrics") ?? false;
     const out: StackSettings = {};
     if (cfg.getBoolean("deployChain") ?? true) {
         // The spiped tunnel in front of the head decrypts to Redis's plain protocol, so the head listens in plain text
@@ -34,6 +35,7 @@ export function stackSettings(cfg: ConfigReader): StackSettings {
         out.chain = {
             hops: cfg.getObject("chainHops") ?? ["plain", "tls"], headListener: "plain", subnet: cfg.get("chainSubnet") ?? "172.31.0.0/24", maxmemory,
             appendfsync: (cfg.get("chainAppendfsync") ?? "always") as AppendFsync,
+            ...(metrics && { metrics: true }),
         };
         out.tunnel = { listenPort: cfg.getNumber("tunnelListenPort") ?? 6390, subnet: cfg.get("tunnelSubnet") ?? "172.31.1.0/24" };
     }
@@ -48,6 +50,7 @@ export function stackSettings(cfg: ConfigReader): StackSettings {
             maxmemory,
             appendonly: cfg.getBoolean("clusterAppendonly") ?? true,
             appendfsync: (cfg.get("clusterAppendfsync") ?? "everysec") as AppendFsync,
+            ...(metrics && { metrics: true }),
         };
     }
     return out;
@@ -55,14 +58,15 @@ export function stackSettings(cfg: ConfigReader): StackSettings {
 
 /** Which stack config key sets each component field (the first part of a field such as "hosts[1].subnet"). */
 const CONFIG_KEYS: Record<"chain" | "tunnel" | "cluster" | "stack", Record<string, string>> = {
-    chain: { hops: "chainHops", subnet: "chainSubnet", maxmemory: "maxmemory", appendfsync: "chainAppendfsync" },
+    chain: { hops: "chainHops", subnet: "chainSubnet", maxmemory: "maxmemory", appendfsync: "chainAppendfsync", metrics: "metrics" },
     tunnel: { listenPort: "tunnelListenPort", subnet: "tunnelSubnet" },
     cluster: {
         masters: "clusterMasters", replicasPerMaster: "clusterReplicasPerMaster", hosts: "clusterHosts", subnet: "clusterSubnet",
         antiAffinity: "clusterAntiAffinity", maxmemory: "maxmemory", appendonly: "clusterAppendonly", appendfsync: "clusterAppendfsync",
+        metrics: "metrics",
     },
     // Checks across components name the keys themselves.
-    stack: { chainSubnet: "chainSubnet", tunnelSubnet: "tunnelSubnet", clusterSubnet: "clusterSubnet", clusterHosts: "clusterHosts" },
+    stack: { chainSubnet: "chainSubnet", tunnelSubnet: "tunnelSubnet", clusterSubnet: "clusterSubnet", clusterHosts: "clusterHosts", metrics: "metrics" },
 };
 
 /** A component's ValidationError as one naming the stack config key instead of the component's field. */
@@ -92,9 +96,13 @@ export function checkSettings(stack: string, s: StackSettings): void {
         const head = asConfig("chain", `chain-${stack}`, () => chainPlan(`chain-${stack}`, s.chain))[0];
         asConfig("tunnel", `tunnel-${stack}`, () => tunnelPlan(`tunnel-${stack}`, { ...s.tunnel, targetHost: head.name, targetPort: head.plainPort || head.tlsPort }));
         local.push({ field: "chainSubnet", cidr: s.chain.subnet! }, { field: "tunnelSubnet", cidr: s.tunnel!.subnet });
+        const metrics = asConfig("chain", `chain-${stack}`, () => chainMetricsPlan(s.chain!));
+        if (metrics) local.push({ field: "metrics (the chain exporter's network)", cidr: metrics.subnet });
     }
     if (s.cluster) {
-        const { hosts, subnets } = asConfig("cluster", `cluster-${stack}`, () => clusterPlan(`cluster-${stack}`, s.cluster));
+        const { hosts, subnets, metrics } = asConfig("cluster", `cluster-${stack}`, () => clusterPlan(`cluster-${stack}`, s.cluster));
+        // The exporter's network is on the first host's engine.
+        if (metrics && hosts[0].dockerHost === undefined) local.push({ field: "metrics (the cluster exporter's network)", cidr: metrics.subnet });
         // At most one host is the local engine (clusterPlan checks): the one without a dockerHost.
         const i = hosts.findIndex(h => h.dockerHost === undefined);
         if (i >= 0) local.push({ field: hosts[i].subnet !== undefined ? `clusterHosts[${i}].subnet` : "clusterSubnet", cidr: subnets.get(hosts[i].name)! });
@@ -125,6 +133,9 @@ export async function deploy(): Promise<Record<string, unknown>> {
         out.chain = {
             nodes: chain.nodes, caCertPem: chain.caCertPem, clientCertPem: chain.clientCertPem,
             clientKeyPem: chain.clientKeyPem, appUser: chain.appUser,
+            // What `redis-secure-topologies backup --output chain` logs in as.
+            adminUser: chain.adminUser,
+            ...(chain.metrics && { metrics: chain.metrics }),
         };
         out.tunnel = { host: tunnel.listenAddress, port: tunnel.listenPort };
     }

@@ -1,7 +1,9 @@
 export { CertificateAuthority, Certificate, CertificateAuthorityArgs, CertificateArgs, CertificateLifetime } from "./pki";
 export { SpipedTunnel, SpipedTunnelArgs, tunnelPlan } from "./spiped";
 export { ClusterGateway, ClusterGatewayArgs, gatewayPlan } from "./gateway";
-export { ReplicationChain, ReplicationChainArgs, chainPlan } from "./replication";
+export { ReplicationChain, ReplicationChainArgs, chainMetricsPlan, chainPlan } from "./replication";
+export { MetricsArgs, MetricsOutput, metricsPlan } from "./metrics";
+export { backup, restore, topologyFromOutputs, readBackup, Manifest, Topology } from "./backup";
 export { RedisCluster, RedisClusterArgs, ClusterHost, ClusterHostNetwork, ClusterBootstrap, checkEngines, clusterOutputs, clusterPlan } from "./cluster";
 export { RedisUsers } from "./redis/users";
 export { DEFAULT_IMAGE } from "./redis/node";

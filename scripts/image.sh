@@ -51,8 +51,10 @@ build() {
     step "debootstrap bookworm (redis-server, redis-tools, spiped)" as_root debootstrap --variant=minbase \
       --include=redis-server,redis-tools,spiped,ca-certificates bookworm "$root" http://deb.debian.org/debian >/dev/null
     printf '%s\n' "$SOURCES" | as_root tee "$root/etc/apt/sources.list" >/dev/null
-    step "security and point-release updates" as_root chroot "$root" sh -c \
-      'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get upgrade -y -qq >/dev/null'
+    # The exporter after redis-server, so the redis user keeps the uid it had before (100) and existing volumes' owner.
+    step "security and point-release updates, prometheus-redis-exporter" as_root chroot "$root" sh -c \
+      'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get upgrade -y -qq >/dev/null \
+       && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-redis-exporter >/dev/null'
     as_root rm -rf "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"*
     as_root mkdir -p "$root/etc/redis-secure" "$root/data"
     as_root chroot "$root" chown redis:redis /data # a new volume on /data takes this owner

@@ -3,6 +3,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { Certificate, CertificateAuthority, CertificateLifetime, certificateLifetime, nodeSans } from "../pki";
+import { MetricsArgs, MetricsOutput, MetricsPlan, metricsPlan, redisExporter } from "../metrics";
 import { APPENDFSYNC, AppendFsync, crashRestartDelayMs } from "../redis/conf";
 import { DEFAULT_IMAGE, engineImage, redisNode } from "../redis/node";
 import { RedisUsers } from "../redis/users";
@@ -86,6 +87,9 @@ export interface RedisClusterArgs {
     /** ACL rules of the application user (default: no @dangerous or @admin commands). */
     appRules?: string;
     image?: string;
+    /** A Prometheus exporter for every node (one container on the first host, `/scrape?target=` per node), logged in
+     *  as the read-only `metrics` user; `true` for the defaults: 127.0.0.1:9121, its network on 172.31.4.0/24. */
+    metrics?: MetricsArgs | boolean;
 }
 
 /**
@@ -95,7 +99,7 @@ export interface RedisClusterArgs {
  */
 export function clusterPlan(name: string, args: RedisClusterArgs = {}): {
     nodes: PlannedNode[]; hosts: ClusterHost[]; subnets: Map<string, string>; nodeTimeoutMs: number; appendonly: boolean; appendfsync: AppendFsync;
-    certificates: Required<CertificateLifetime>;
+    certificates: Required<CertificateLifetime>; metrics?: MetricsPlan;
 } {
     const hosts = args.hosts ?? [{ name: "local" }];
     if (!Array.isArray(hosts)) v.fail("hosts", "a list of hosts ({ name, dockerHost?, subnet? })", hosts);
@@ -134,7 +138,8 @@ export function clusterPlan(name: string, args: RedisClusterArgs = {}): {
     const appendfsync = v.oneOf("appendfsync", args.appendfsync ?? "everysec", APPENDFSYNC);
     v.flag("loopbackSans", args.loopbackSans ?? false);
     const certificates = certificateLifetime("certificates", args.certificates);
-    return { nodes, hosts, subnets: new Map(Object.entries(hostSubnets(shape))), nodeTimeoutMs, appendonly, appendfsync, certificates };
+    const metrics = metricsPlan(args.metrics, { listenPort: 9121, subnet: "172.31.4.0/24" });
+    return { nodes, hosts, subnets: new Map(Object.entries(hostSubnets(shape))), nodeTimeoutMs, appendonly, appendfsync, certificates, metrics };
 }
 
 /**
@@ -145,6 +150,7 @@ export function clusterOutputs(c: RedisCluster) {
     return {
         nodes: c.nodes, nodeIds: c.nodeIds, drift: c.drift, tls: c.tls, caCertPem: c.caCertPem,
         ...(c.clientCertPem && { clientCertPem: c.clientCertPem, clientKeyPem: c.clientKeyPem }), appUser: c.appUser, adminUser: c.adminUser,
+        ...(c.metrics && { metrics: c.metrics }),
     };
 }
 
@@ -165,10 +171,12 @@ export class RedisCluster extends pulumi.ComponentResource {
     readonly loopbackSans: boolean;
     /** Each host's engine and node network, for components that put containers beside the nodes (ClusterGateway). */
     readonly hostNetworks: ClusterHostNetwork[];
+    /** With `metrics`: the exporter's `/metrics` (the first node) and each node's scrape URL. */
+    readonly metrics?: MetricsOutput;
 
     constructor(name: string, args: RedisClusterArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         super("redis-secure-topologies:cluster:RedisCluster", name, {}, opts);
-        const { nodes, hosts: hostArgs, subnets, nodeTimeoutMs, appendonly, appendfsync, certificates } = clusterPlan(name, args);
+        const { nodes, hosts: hostArgs, subnets, nodeTimeoutMs, appendonly, appendfsync, certificates, metrics } = clusterPlan(name, args);
         this.nodes = nodes;
         const internal = args.internalNetwork ?? subnets.size === 1;
         this.tls = args.tls ?? true;
@@ -229,6 +237,14 @@ export class RedisCluster extends pulumi.ComponentResource {
                 .apply(([caPem, cert, key]) => (cert ? { ca: caPem, cert, key } : { ca: caPem }))) : undefined,
         }, { parent: this, dependsOn: containers });
 
+        // One exporter for the cluster, on the first host's engine and network (hosts route to each other's nodes).
+        if (metrics) {
+            this.metrics = redisExporter(name, {
+                image: images.get(hosts[0].name)!, nodeNetwork: networks.get(hosts[0].name)!.name, plan: metrics, user: users.metrics,
+                targets: this.nodes.map(n => ({ name: n.name, ip: n.ip, port: n.port, tls: this.tls })),
+                tls: this.tls ? { caPem: ca.certPem, certPem: client?.certPem, keyPem: client?.privateKeyPem } : undefined,
+            }, { parent: this, provider: hosts[0].provider });
+        }
         this.nodeIds = bootstrap.nodeIds;
         this.drift = bootstrap.drift;
         this.caCertPem = ca.certPem;

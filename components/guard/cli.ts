@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// `redis-secure-topologies guard`: the package's command line. Reads a RedisCluster's plan, admin user and TLS
-// material from a stack's outputs (or a JSON file of them) and runs the guard. Secrets are never printed.
+// `redis-secure-topologies guard | backup | restore`: the package's command line. Reads a topology's plan, admin user
+// and TLS material from a stack's outputs (or a JSON file of them) and runs the guard, a backup or a restore.
+// Secrets are never printed.
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { parseArgs } from "util";
 import { guard, targetFromOutputs } from ".";
+import { backup, restore, topologyFromOutputs } from "../backup";
 
 const USAGE = `usage: redis-secure-topologies guard (--stack <name> [--cwd <project dir>] | --outputs <file.json>)
          [--output <key>] [--once] [--interval <seconds>] [--lease <path>]
@@ -16,31 +18,61 @@ const USAGE = `usage: redis-secure-topologies guard (--stack <name> [--cwd <proj
   --output     the stack output holding the RedisCluster's outputs (default "cluster")
   --once       one pass; exit 0 when the cluster ends as planned, 1 otherwise
   --interval   seconds between passes (default 30)
-  --lease      where guards take turns; only the holder heals (default: beside the file backend or the outputs file)`;
+  --lease      where guards take turns; only the holder heals (default: beside the file backend or the outputs file)
+
+       redis-secure-topologies backup (--stack <name> [--cwd <dir>] | --outputs <file.json>) [--output <key>] --to <new dir>
+       redis-secure-topologies restore (--stack <name> [--cwd <dir>] | --outputs <file.json>) [--output <key>] --from <dir>
+         [--replace] [--image <image>]
+
+  backup       per master BGSAVE, its RDB copied out through the Docker engine (DOCKER_HOST), the slot map and the plan,
+               into a new directory (0700, files 0600) with manifest.json and SHA256SUMS
+  restore      into a topology of the same shape (kind, masters, slots): checks every file and the shape first, then
+               replays each RDB's keys with their expiry into its master and waits for the replicas
+  --output     the stack output holding the topology (default "cluster", else "chain"): a RedisCluster, a
+               ReplicationChain or a single node's outputs, with its adminUser
+  --replace    overwrite keys the target holds (default: refuse a target that holds any key)
+  --image      the image of the throwaway server that reads each RDB (default: the nodes' image)`;
+
+const COMMON_OPTIONS = { stack: { type: "string" }, cwd: { type: "string" }, outputs: { type: "string" }, output: { type: "string" }, help: { type: "boolean" } } as const;
 
 export async function main(argv: string[]): Promise<number> {
     const [command, ...rest] = argv;
     let values: Record<string, string | boolean | undefined>;
     try {
-        if (command !== "guard") throw new Error(command ? `unknown command "${command}"` : "no command given");
-        ({ values } = parseArgs({
-            args: rest,
-            options: {
-                stack: { type: "string" }, cwd: { type: "string" }, outputs: { type: "string" }, output: { type: "string" },
-                once: { type: "boolean" }, interval: { type: "string" }, lease: { type: "string" }, help: { type: "boolean" },
-            },
-        }));
+        const options = {
+            guard: { ...COMMON_OPTIONS, once: { type: "boolean" }, interval: { type: "string" }, lease: { type: "string" } },
+            backup: { ...COMMON_OPTIONS, to: { type: "string" } },
+            restore: { ...COMMON_OPTIONS, from: { type: "string" }, replace: { type: "boolean" }, image: { type: "string" } },
+        } as const;
+        if (!(command in options)) throw new Error(command ? `unknown command "${command}"` : "no command given");
+        ({ values } = parseArgs({ args: rest, options: options[command as keyof typeof options] as import("util").ParseArgsConfig["options"] }) as { values: typeof values });
         if (values.help) {
             console.log(USAGE);
             return 0;
         }
         if (!values.stack === !values.outputs) throw new Error("give exactly one of --stack or --outputs");
         if (values.interval !== undefined && !(Number(values.interval) > 0)) throw new Error(`--interval must be a number of seconds above 0, got "${values.interval}"`);
+        if (command === "backup" && typeof values.to !== "string") throw new Error("backup needs --to <new directory>");
+        if (command === "restore" && typeof values.from !== "string") throw new Error("restore needs --from <backup directory>");
     } catch (e) {
         console.error(`${(e as Error).message}\n${USAGE}`);
         return 2;
     }
     const source = typeof values.outputs === "string" ? fromFile(values.outputs) : await fromStack(String(values.stack), String(values.cwd ?? process.cwd()));
+    const key = typeof values.output === "string" ? values.output : undefined;
+    if (command === "backup") {
+        await backup(topologyFromOutputs(source.outputs, key), { to: String(values.to) });
+        return 0;
+    }
+    if (command === "restore") {
+        await restore(topologyFromOutputs(source.outputs, key), {
+            from: String(values.from), replace: values.replace === true, image: typeof values.image === "string" ? values.image : undefined,
+            // On a terminal, one line counts the keys as they go (cleared before the next log line).
+            ...(process.stdout.isTTY && { progress: (line: string) => process.stdout.write(`\r\x1b[K${line}`) }),
+            log: line => console.log(`${process.stdout.isTTY ? "\r\x1b[K" : ""}${line}`),
+        });
+        return 0;
+    }
     const target = targetFromOutputs(source.outputs, typeof values.output === "string" ? values.output : undefined);
     const stop = new AbortController();
     for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, () => stop.abort());
@@ -103,7 +135,7 @@ export function defaultLease(stackName: string, backend: string): { lease: strin
 
 if (require.main === module) {
     main(process.argv.slice(2)).then(code => process.exit(code), e => {
-        console.error(`guard: ${(e as Error).message}`);
+        console.error(`${process.argv[2] ?? "guard"}: ${(e as Error).message}`);
         process.exit(1);
     });
 }

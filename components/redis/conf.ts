@@ -156,6 +156,10 @@ export const APP_USER_RULES = "~* resetchannels +@all -@dangerous -@admin";
 /** A replica needs only these three commands on its master. */
 export const REPLICATION_USER_RULES = "+psync +replconf +ping";
 export const ADMIN_USER_RULES = "~* &* +@all";
+/** The metrics exporter (redis_exporter 1.45 as exporterCommand runs it): exactly the commands it was measured to run
+ *  on a cluster master, a plain master and a replica (INFO commandstats around a scrape; ACL LOG of a user with only
+ *  these stays empty), no key and no channel. CONFIG is off in the exporter: CONFIG GET * would show it masterauth. */
+export const METRICS_USER_RULES = "resetkeys resetchannels -@all +info +cluster|info +slowlog|get +slowlog|len +latency|latest +client|setname";
 
 /** users.acl content: the `default` user is always off; passwords are stored as given (file mode 0600). */
 export function renderAclFile(users: AclUser[]): string {

@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { CONF_DIR, DATA_DIR, memoryLimitMb, NodeConf, REDIS_USER, renderRedisConf, renderStartScript, START_SCRIPT, TLS_DIR } from "./conf";
 
 /** The image scripts/image.sh builds locally (Debian's redis-server 7.0 with TLS, and spiped); scripts/lib.sh reads the tag from this line. */
-export const DEFAULT_IMAGE = "redis-secure-topologies/redis:bookworm-r2";
+export const DEFAULT_IMAGE = "redis-secure-topologies/redis:bookworm-r3";
 
 export interface NodeTls { caPem: pulumi.Input<string>; certPem: pulumi.Input<string>; keyPem: pulumi.Input<string> }
 

@@ -266,3 +266,85 @@ export async function migrateKeys(c: RedisClient, to: Endpoint, auth: Auth, grou
     await pipelined(c, groups.filter(g => g.length).map(keys => ["MIGRATE", to.host, String(to.port), "", "0", String(o.timeoutMs ?? 10_000),
         ...(o.replace ? ["REPLACE"] : []), "AUTH2", auth.username, auth.password, "KEYS", ...keys]), 16);
 }
+
+/** A client on a Unix socket (the throwaway server a restore reads an RDB with); no auth, no TLS. */
+export async function connectUnix(socketPath: string, o: { commandTimeoutMs?: number } = {}): Promise<RedisClient> {
+    const Redis: typeof import("ioredis").default = require("ioredis");
+    const client = new Redis({
+        path: socketPath, lazyConnect: true, enableReadyCheck: false, commandTimeout: o.commandTimeoutMs ?? 30_000,
+        maxRetriesPerRequest: 1, enableOfflineQueue: false, retryStrategy: () => null,
+    });
+    let lastError: Error | undefined;
+    client.on("error", (e: Error) => { lastError = e; });
+    try {
+        await client.connect();
+    } catch (e) {
+        client.disconnect();
+        throw new Error(`cannot reach Redis at ${socketPath}: ${(lastError ?? (e as Error)).message}`);
+    }
+    return client;
+}
+
+/**
+ * `BGSAVE SCHEDULE`, then waits until that snapshot is on disk (`rdb_saves` grew, no save in progress) and it
+ * succeeded. Returns the RDB's path in the container (`CONFIG GET dir` + `dbfilename`).
+ */
+export async function bgsave(c: RedisClient, timeoutMs: number): Promise<string> {
+    const before = Number((await info(c, "persistence")).rdb_saves);
+    if (!Number.isFinite(before)) throw new Error("INFO persistence has no rdb_saves (Redis 7.0 or newer needed)");
+    await c.call("BGSAVE", "SCHEDULE");
+    let last: Record<string, string> = {};
+    await waitUntil("BGSAVE to finish", async () => {
+        last = await info(c, "persistence");
+        return Number(last.rdb_saves) > before && last.rdb_bgsave_in_progress === "0";
+    }, timeoutMs, 100);
+    if (last.rdb_last_bgsave_status !== "ok") throw new Error(`BGSAVE failed (rdb_last_bgsave_status:${last.rdb_last_bgsave_status}); see the node's log`);
+    const [, dir] = (await c.call("CONFIG", "GET", "dir")) as string[];
+    const [, file] = (await c.call("CONFIG", "GET", "dbfilename")) as string[];
+    return `${dir}/${file}`;
+}
+
+/** The databases holding keys (`INFO keyspace`: db0, db3, ...) and their key counts. */
+export async function keyspace(c: RedisClient): Promise<Map<number, number>> {
+    const out = new Map<number, number>();
+    for (const [db, v] of Object.entries(await info(c, "keyspace"))) {
+        const keys = /keys=(\d+)/.exec(v);
+        if (/^db\d+$/.test(db) && keys) out.set(Number(db.slice(2)), Number(keys[1]));
+    }
+    return out;
+}
+
+export interface DumpedKey { key: Buffer; payload: Buffer; expireAtMs: number }
+
+/**
+ * Every key of database `db` as `DUMP` payloads with their absolute expiry (`PEXPIRETIME`, 0: none), `batch` at a
+ * time through SCAN; a key gone between SCAN and DUMP is skipped. For a server nobody else writes to.
+ */
+export async function* dumpKeys(c: RedisClient, db: number, batch = 500): AsyncGenerator<DumpedKey[]> {
+    await c.select(db);
+    let cursor = "0";
+    do {
+        const [next, keys] = (await c.callBuffer("SCAN", cursor, "COUNT", String(batch))) as [Buffer, Buffer[]];
+        cursor = next.toString();
+        if (!keys.length) continue;
+        const replies = await pipelined(c, keys.flatMap(k => [["DUMP", k], ["PEXPIRETIME", k]]), 2000, true);
+        const out: DumpedKey[] = [];
+        keys.forEach((key, i) => {
+            const payload = replies[2 * i] as Buffer | null;
+            const at = Number(replies[2 * i + 1]);
+            if (payload !== null && at !== -2) out.push({ key, payload, expireAtMs: at > 0 ? at : 0 });
+        });
+        if (out.length) yield out;
+    } while (cursor !== "0");
+}
+
+/** `RESTORE key <expireAt> payload ABSTTL [REPLACE]` for each key into database `db`, pipelined (a key whose expiry has
+ *  passed is not created). Throws the first error (BUSYKEY: the key exists and `replace` is off; MOVED: wrong node). */
+export async function restoreKeys(c: RedisClient, db: number, keys: DumpedKey[], replace: boolean): Promise<void> {
+    await c.select(db);
+    const p = c.pipeline();
+    for (const k of keys) p.callBuffer("RESTORE", k.key, String(k.expireAtMs), k.payload, "ABSTTL", ...(replace ? ["REPLACE"] : []));
+    const replies = (await p.exec()) ?? [];
+    // Named by the key only: the payload is the data.
+    replies.forEach(([err], i) => { if (err) throw new Error(`RESTORE ${keys[i].key.toString()}: ${err.message}`); });
+}

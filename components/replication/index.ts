@@ -2,6 +2,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { Certificate, CertificateAuthority, CertificateLifetime, certificateLifetime, nodeSans } from "../pki";
+import { MetricsArgs, MetricsOutput, metricsPlan, redisExporter } from "../metrics";
 import { APPENDFSYNC, AppendFsync } from "../redis/conf";
 import { DEFAULT_IMAGE, engineImage, redisNode } from "../redis/node";
 import { RedisUsers } from "../redis/users";
@@ -37,6 +38,9 @@ export interface ReplicationChainArgs {
     appendfsync?: AppendFsync;
     /** Docker provider (default: the local engine). */
     provider?: docker.Provider;
+    /** A Prometheus exporter for every node (one container, `/scrape?target=` per node; TLS where a node listens on
+     *  TLS), logged in as the read-only `metrics` user; `true` for the defaults: 127.0.0.1:9122, its network on 172.31.5.0/24. */
+    metrics?: MetricsArgs | boolean;
 }
 
 export interface ChainNodeOutput extends ChainNode { role: "master" | "replica" }
@@ -63,8 +67,12 @@ export function chainPlan(name: string, args: ReplicationChainArgs = {}): ChainN
     if (v.flag("mutualTls", args.mutualTls ?? false) && plan.every(n => n.tlsPort === 0)) {
         v.fail("mutualTls", "false when no node has a TLS listener (every hop and headListener are \"plain\")", args.mutualTls);
     }
+    chainMetricsPlan(args);
     return plan;
 }
+
+/** The chain's exporter settings (undefined: no exporter), checked. */
+export const chainMetricsPlan = (args: ReplicationChainArgs) => metricsPlan(args.metrics, { listenPort: 9122, subnet: "172.31.5.0/24" });
 
 export class ReplicationChain extends pulumi.ComponentResource {
     readonly nodes: ChainNodeOutput[];
@@ -76,6 +84,8 @@ export class ReplicationChain extends pulumi.ComponentResource {
     readonly appUser: { username: string; password: pulumi.Output<string> };
     /** Operations (INFO, replication state, CONFIG); its password is secret. */
     readonly adminUser: { username: string; password: pulumi.Output<string> };
+    /** With `metrics`: the exporter's `/metrics` (the head) and each node's scrape URL. */
+    readonly metrics?: MetricsOutput;
 
     constructor(name: string, args: ReplicationChainArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         super("redis-secure-topologies:replication:ReplicationChain", name, {}, opts);
@@ -116,6 +126,14 @@ export class ReplicationChain extends pulumi.ComponentResource {
                 tls: { caPem: ca.certPem, certPem: cert.certPem, keyPem: cert.privateKeyPem },
             }, { ...child, dependsOn: containers.slice(-1) }));
         }
+        const metrics = chainMetricsPlan(args);
+        if (metrics) {
+            this.metrics = redisExporter(name, {
+                image, nodeNetwork: network.name, plan: metrics, user: users.metrics,
+                targets: plan.map(n => ({ name: n.name, ip: n.ip, port: n.tlsPort || n.plainPort, tls: n.tlsPort !== 0 })),
+                tls: { caPem: ca.certPem, ...(args.mutualTls ? { certPem: client.certPem, keyPem: client.privateKeyPem } : {}) },
+            }, child);
+        }
         this.nodes = plan.map((n, i) => ({ ...n, role: i === 0 ? "master" : "replica" }));
         this.networkName = network.name;
         this.caCertPem = ca.certPem;
@@ -126,6 +144,7 @@ export class ReplicationChain extends pulumi.ComponentResource {
         this.registerOutputs({
             nodes: this.nodes, networkName: this.networkName, caCertPem: this.caCertPem,
             clientCertPem: this.clientCertPem, clientKeyPem: this.clientKeyPem, appUser: this.appUser, adminUser: this.adminUser,
+            ...(this.metrics && { metrics: this.metrics }),
         });
     }
 }

@@ -132,11 +132,11 @@ describe("ReplicationChain deployed through the engine", () => {
             const may = async (user: string, cmd: string[]) => (await cl.call("ACL", "DRYRUN", user, ...cmd).then(String, e => String(e.message))) === "OK";
             const out: string[] = [];
             for (const cmd of ACL_PROBES) {
-                out.push(`| \`${cmd.join(" ")}\` | ${(await Promise.all(["admin", "app", "replication"].map(u => may(u, cmd)))).map(ok => (ok ? "yes" : "no")).join(" | ")} |`);
+                out.push(`| \`${cmd.join(" ")}\` | ${(await Promise.all(["admin", "app", "replication", "metrics"].map(u => may(u, cmd)))).map(ok => (ok ? "yes" : "no")).join(" | ")} |`);
             }
             return out;
         });
-        const table = ["| command | admin | app | replication |", "| --- | --- | --- | --- |", ...rows].join("\n");
+        const table = ["| command | admin | app | replication | metrics |", "| --- | --- | --- | --- | --- |", ...rows].join("\n");
         // A change of the users' rules changes this table: paste the expected one into README.md (Security).
         expect(fs.readFileSync(path.join(__dirname, "../../README.md"), "utf8")).toContain(table);
     });

@@ -107,8 +107,8 @@ describe("RedisCluster", () => {
 
     test("containers run the image by its ID on their engine (so a rebuilt tag replaces them), never removing it", () => {
         expect(ofType("docker:index/remoteImage:RemoteImage", "rc-").map(i => [i.name, i.inputs])).toEqual([
-            ["rc-local-image", { name: "redis-secure-topologies/redis:bookworm-r2", keepLocally: true }]]);
-        for (const c of ofType(CONTAINER, "rc-")) expect(c.inputs.image).toBe(`sha256:${password("redis-secure-topologies/redis:bookworm-r2")}`);
+            ["rc-local-image", { name: components.DEFAULT_IMAGE, keepLocally: true }]]);
+        for (const c of ofType(CONTAINER, "rc-")) expect(c.inputs.image).toBe(`sha256:${password(components.DEFAULT_IMAGE)}`);
     });
 
     test("one host: the node network is internal (no route out)", () => {
@@ -205,18 +205,19 @@ describe("RedisCluster", () => {
         }
     });
 
-    test("users.acl holds the three generated passwords; no password on a command line", () => {
+    test("users.acl holds the four generated passwords; no password on a command line", () => {
         const c = one(CONTAINER, "rc-m0");
         expect(upload(c, "/etc/redis-secure/users.acl").content).toBe([
             "user default off",
             `user admin on >${password("rc-users-admin")} ~* &* +@all`,
             `user replication on >${password("rc-users-replication")} +psync +replconf +ping`,
             `user app on >${password("rc-users-app")} ~* resetchannels +@all -@dangerous -@admin`,
+            `user metrics on >${password("rc-users-metrics")} resetkeys resetchannels -@all +info +cluster|info +slowlog|get +slowlog|len +latency|latest +client|setname`,
             "",
         ].join("\n"));
         const passwords = ofType("random:index/randomPassword:RandomPassword", "rc-users-");
         expect(passwords.map(p => [p.name, p.inputs.length, p.inputs.special])).toEqual([
-            ["rc-users-admin", 32, false], ["rc-users-replication", 32, false], ["rc-users-app", 32, false],
+            ["rc-users-admin", 32, false], ["rc-users-replication", 32, false], ["rc-users-app", 32, false], ["rc-users-metrics", 32, false],
         ]);
         for (const p of passwords) expect(JSON.stringify(c.inputs.command)).not.toContain(password(p.name));
     });
@@ -249,6 +250,29 @@ describe("RedisCluster", () => {
             ca: fake("CERTIFICATE", "mtls-ca-cert"), cert: fake("CERTIFICATE", "mtls-client-cert"), key: fake("PRIVATE KEY", "mtls-client-key"),
         });
         expect(conf).toContain("cluster-announce-ip 172.29.0.10\n");
+    }, 60_000);
+
+    test("metrics: one exporter beside the nodes, published on 127.0.0.1 only, its password and client key as secret 0600 files", async () => {
+        const mc = new components.RedisCluster("mx", { metrics: true, mutualTls: true, subnet: "172.29.1.0/24", antiAffinity: "soft" });
+        await promiseOf(mc.nodeIds);
+        await settle();
+        const exporter = one(CONTAINER, "mx-metrics");
+        expect(exporter.inputs.ports).toEqual([{ internal: 9121, external: 9121, ip: "127.0.0.1" }]);
+        expect(exporter.inputs.networksAdvanced.map((n: { name: string }) => n.name)).toEqual(["mx-net-local", "mx-metrics-net"]);
+        expect(one("docker:index/network:Network", "mx-metrics-net").inputs).toMatchObject({ ipamConfigs: [{ subnet: "172.31.4.0/24" }] });
+        expect(one("docker:index/network:Network", "mx-metrics-net").inputs.internal).toBeUndefined();
+        expect([exporter.inputs.user, exporter.inputs.readOnly, exporter.inputs.capabilities]).toEqual(["prometheus:prometheus", true, { drops: ["ALL"] }]);
+        expect(exporter.inputs.command).toContain("-redis.addr=rediss://172.29.1.10:6379");
+        expect(exporter.inputs.command).toContain("-tls-client-cert-file=/etc/redis-exporter/client.crt");
+        // The password file and the client key make the writer's uploads secret as a whole.
+        expect(isSecretValue(writerOf(exporter).inputs.uploads)).toBe(true);
+        expect(uploadsOf(exporter).map(u => [u.file, u.permissions])).toEqual([["/etc/redis-exporter/passwords.json", "0600"],
+            ["/etc/redis-exporter/ca.crt", "0644"], ["/etc/redis-exporter/client.crt", "0644"], ["/etc/redis-exporter/client.key", "0600"]]);
+        expect(JSON.parse(upload(exporter, "/etc/redis-exporter/passwords.json").content!)["rediss://172.29.1.16:6379"]).toBe(password("mx-users-metrics"));
+        expect(JSON.stringify(exporter.inputs.command)).not.toContain(password("mx-users-metrics"));
+        expect(Object.keys(mc.metrics!.scrapeUrls)).toHaveLength(6);
+        // Without metrics there is no exporter.
+        expect(calls.filter(c => c.name === "rc-metrics")).toEqual([]);
     }, 60_000);
 
     test("3 hosts, each its own engine and subnet: a network per host, every node on its host's engine and network", async () => {

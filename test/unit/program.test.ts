@@ -68,3 +68,18 @@ describe("stack config is checked before anything is created", () => {
         expect(() => checkSettings(file.split(".")[1], stackSettings(config(values)))).not.toThrow();
     });
 });
+
+describe("stack config metrics", () => {
+    test("off by default; on, both topologies get an exporter with their defaults", () => {
+        const off = stackSettings(config({}));
+        expect([off.chain?.metrics, off.cluster?.metrics]).toEqual([undefined, undefined]);
+        const on = stackSettings(config({ metrics: true }));
+        expect([on.chain?.metrics, on.cluster?.metrics]).toEqual([true, true]);
+        expect(() => check({ metrics: true })).not.toThrow();
+    });
+
+    test("an exporter network over another local network is refused naming the key", () => {
+        expect(() => check({ metrics: true, tunnelSubnet: "172.31.5.0/24" })).toThrow(
+            "stack config redis-secure-topologies:metrics (the chain exporter's network) must be a subnet that does not overlap tunnelSubnet (172.31.5.0/24); got \"172.31.5.0/24\"");
+    });
+});
