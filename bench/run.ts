@@ -12,6 +12,7 @@ import { cleanupScope, freeSubnets } from "./common";
 import { benchDurability, durabilityTable, DurabilityRow, DURABILITY_CLIENTS } from "./durability";
 import { benchEngine } from "./engine";
 import { benchLocks, locksSection } from "./locks";
+import { dataComment, runUserParts, spliceInto, UserPart, userMarkdown, USER_PARTS } from "./users";
 
 // The last size repeats 3+3 with nodes up longer than Redis's 2 s CLUSTER_WRITABLE_DELAY (see the note in results.md).
 const SIZES: BootstrapSize[] = [{ masters: 3, reps: 9 }, { masters: 10, reps: 4 }, { masters: 30, reps: 3 }, { masters: 3, reps: 7, settleMs: 2500 }];
@@ -69,6 +70,13 @@ function releaseLock(): void {
 function removeLeftovers(): void {
     const q = (kind: "ps" | "network") => docker(...(kind === "ps" ? ["ps", "-aq"] : ["network", "ls", "-q"]), "--filter", "name=^bench", "--filter", "label=rst-test").split("\n").filter(Boolean);
     if (q("ps").length) docker("rm", "-f", "-v", ...q("ps"));
+    // The plain-CLI stacks of bench/cli.ts carry no scope label: their names hold the stack name.
+    for (const stack of ["bnperf", "bngrow"]) {
+        const ids = docker("ps", "-aq", "--filter", `name=-${stack}`).split("\n").filter(Boolean);
+        if (ids.length) docker("rm", "-f", "-v", ...ids);
+        for (const v of docker("volume", "ls", "-q", "--filter", `name=-${stack}`).split("\n").filter(Boolean)) docker("volume", "rm", "-f", v);
+        for (const n of docker("network", "ls", "-q", "--filter", `name=-${stack}`).split("\n").filter(Boolean)) { try { docker("network", "rm", n); } catch { log(`warning: could not remove leftover network ${n}`); } }
+    }
     for (const n of q("network")) { try { docker("network", "rm", n); } catch { log(`warning: could not remove leftover network ${n}`); } }
 }
 
@@ -185,6 +193,18 @@ async function main(): Promise<void> {
     const started = new Date();
     takeLock();
     removeLeftovers();
+    // BENCH_ONLY=up,cli,failover,growth: only those parts, spliced into the last results.md.
+    const only = (process.env.BENCH_ONLY ?? "").split(",").filter(Boolean);
+    const bad = only.filter(p => !(USER_PARTS as readonly string[]).includes(p));
+    if (bad.length) throw new Error(`BENCH_ONLY: unknown part(s) ${bad.join(", ")}; allowed: ${USER_PARTS.join(", ")}`);
+    const neighbours = { raise: raiseNeighbourLimit, restore: () => restoreNeigh() };
+    if (only.length) {
+        const r = await runUserParts(only as UserPart[], scopes, part, log, neighbours);
+        spliceInto(path.join(__dirname, "results.md"), r, only as UserPart[]);
+        console.log(`\n${userMarkdown(r).summary}`);
+        log(`updated ${only.join(", ")} in ${path.join(__dirname, "results.md")}`);
+        return;
+    }
     const gnuplot = ensureGnuplot();
     const machine = {
         nproc: sh("nproc"), memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`, kernel: sh("uname", "-r"),
@@ -229,6 +249,8 @@ async function main(): Promise<void> {
     const { value: locks, error: locksError } = await part("locks", s => benchLocks(s, locksNet, log));
     log("5/5 durability: appendonly no / everysec / always");
     const { value: durability = [] as DurabilityRow[] } = await part("durability", s => benchDurability(s, durabilityNet, log));
+    const users = await runUserParts([...USER_PARTS], scopes, part, log, neighbours);
+    const userMd = userMarkdown(users);
     const secs = (ms?: number) => (ms === undefined ? "n/a" : `${(ms / 1000).toFixed(2)} s`);
 
     // --- report ---------------------------------------------------------------------------------------------------
@@ -238,7 +260,6 @@ async function main(): Promise<void> {
     const spipedAll = [...main.filter(m => m.target.startsWith("spiped")), ...variants];
     const score = (id: string) => spipedAll.filter(m => m.target === id && !m.error).reduce((s, m) => s + (m.set ?? 0) + (m.get ?? 0), 0);
     const best = SPIPED_VARIANTS.map(v => `spiped:${v.id}`).sort((a, b) => score(b) - score(a))[0];
-    const pulumiRow = "not measured yet";
 
     const b1 = boot[0];
     const summary = table(["comparison", "ours", "baseline", "ratio (ours / baseline)"], [
@@ -248,7 +269,6 @@ async function main(): Promise<void> {
         ["no-op `pulumi up` (3+3 ClusterBootstrap stack) vs `pulumi preview` (empty program)", secs(engine?.clusterNoopUp), secs(engine?.emptyPreview), ratio(engine?.clusterNoopUp, engine?.emptyPreview)],
         ["no-op `pulumi up` vs `pulumi preview`, both of an empty program", secs(engine?.emptyNoopUp), secs(engine?.emptyPreview), ratio(engine?.emptyNoopUp, engine?.emptyPreview)],
         ["`pulumi preview` of the 3+3 ClusterBootstrap stack with every node paused vs `pulumi preview` of an empty program", secs(engine?.unreachablePreview), secs(engine?.emptyPreview), ratio(engine?.unreachablePreview, engine?.emptyPreview)],
-        ["`pulumi up` from empty vs plain `docker run`", pulumiRow, "", ""],
         ["Redlock acquire (LockQuorum of 5): 4/5 up vs 5/5 up", `${locks?.acquire["4/5"].median.toFixed(1) ?? "n/a"} ms`, `${locks?.acquire["5/5"].median.toFixed(1) ?? "n/a"} ms`, ratio(locks?.acquire["4/5"].median, locks?.acquire["5/5"].median)],
         ["20 workers x 10 increments of one key: WATCH/MULTI vs Lua", secs(locks?.watchMs), secs(locks?.luaMs), ratio(locks?.watchMs, locks?.luaMs)],
         ...durability.filter(r => r.setting !== "appendonly no").map(r => {
@@ -273,6 +293,7 @@ Everything (redis-server, spiped, redis-benchmark, the bootstrap client) shares 
 
 ${summary}
 
+${userMd.summary}
 ## 1. Cluster bootstrap: containers ready -> healthy
 
 Every node \`cluster_state:ok\` and every replica \`master_link_status:up\`. Plain TCP nodes with the same ACL users and the
@@ -342,7 +363,7 @@ nothing answers on it), the bootstrap's diff gives up and reports no change in $
 in parallel, at most 2.5 s: \`LIVE_READ_MS\` in components/cluster/bootstrap.ts), and a preview of the stack shows no changes in
 ${secs(engine?.unreachablePreview)}.${engineError ? ` Failed: ${engineError}.` : ""}
 
-\`pulumi up\` from empty of each topology vs a script doing the same \`docker run\`s: ${pulumiRow}.
+\`pulumi up\` from empty of each topology vs a script doing the same \`docker run\`s: section 6.
 
 ## 4. Locks and transactions (bench/locks.ts)
 
@@ -358,7 +379,9 @@ bench/durability.ts: one redis-server per setting, /data on a Docker volume as e
 \`-t set -d 64 -r 100000\` with ${DURABILITY_CLIENTS} clients from a container on the same network, median of 3 runs.
 
 ${durabilityTable(durability)}
-`;
+
+${userMd.sections}
+${dataComment(users)}`;
     fs.writeFileSync(path.join(__dirname, "results.md"), md);
     console.log(`\n${summary}\n\n${bootstrapTable(boot)}\n`);
     log(`wrote ${path.join(__dirname, "results.md")}`);
