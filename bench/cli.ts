@@ -62,18 +62,27 @@ export interface PreviewBreakdown {
     noRefresh: number;
     /** Loading the program (index.ts and everything it imports) in a fresh `node`, transpile-only vs type-checked. */
     loadTranspile: number; loadTypeCheck: number;
+    /** Serializing the bootstrap's dynamic provider into state, which every program run does (fresh node). */
+    serialize: number;
     /** The bootstrap's own drift read in-process against the live cluster (its diff; refresh calls the same read). */
     driftRead: number;
     firstUp: number; resources: number;
     runs: Record<string, number[]>;
 }
 
-function loadTime(workDir: string, transpileOnly: boolean): Promise<number> {
-    const script = `const t=process.hrtime.bigint();require("ts-node").register({transpileOnly:${transpileOnly},project:"tsconfig.json"});` +
-        `require("./program");console.log(Number(process.hrtime.bigint()-t)/1e6)`;
+/** Milliseconds `script` prints last, run by a fresh `node` in `workDir`. */
+function nodeMs(workDir: string, script: string): Promise<number> {
     return new Promise((resolve, reject) => execFile(process.execPath, ["-e", script], { cwd: workDir, timeout: 120_000 },
         (e, out) => (e ? reject(e) : resolve(Number(out.trim().split("\n").pop())))));
 }
+const loadTime = (workDir: string, transpileOnly: boolean) => nodeMs(workDir,
+    `const t=process.hrtime.bigint();require("ts-node").register({transpileOnly:${transpileOnly},project:"tsconfig.json"});` +
+    `require("./program");console.log(Number(process.hrtime.bigint()-t)/1e6)`);
+/** What the SDK does once per program run for the ClusterBootstrap: serialize its dynamic provider (closure and all it captures) into state. */
+const serializeTime = (workDir: string) => nodeMs(workDir,
+    `require("ts-node").register({transpileOnly:true,project:"tsconfig.json"});const p=require("./components/cluster/bootstrap").clusterBootstrapProvider;` +
+    `const sc=require("@pulumi/pulumi/runtime/closure/serializeClosure");const t=process.hrtime.bigint();` +
+    `sc.serializeFunction(()=>p,{allowSecrets:true}).then(()=>console.log(Number(process.hrtime.bigint()-t)/1e6))`);
 
 /**
  * The dev stack (chain + tunnel + 3+3 cluster) through the plain CLI: up from empty, then `reps` rounds of no-change
@@ -103,13 +112,13 @@ export async function benchPreview(scope: Scope, subnets: { chain: string; tunne
             for (const [k, f] of i % 2 ? [...steps].reverse() : steps) runs[k].push((await f()).ms);
             log(`  plain CLI round ${i + 1}: ${steps.map(([k]) => `${k} ${(runs[k][i] / 1000).toFixed(2)} s`).join(", ")}`);
         }
-        const loads = { t: [] as number[], c: [] as number[] };
-        for (let i = 0; i < 3; i++) { loads.t.push(await loadTime(work, true)); loads.c.push(await loadTime(work, false)); }
+        const loads = { t: [] as number[], c: [] as number[], s: [] as number[] };
+        for (let i = 0; i < 3; i++) { loads.t.push(await loadTime(work, true)); loads.c.push(await loadTime(work, false)); loads.s.push(await serializeTime(work)); }
         const driftRead = await timeDriftRead(work, backend, stack);
-        log(`  program load: transpile-only ${median(loads.t).toFixed(0)} ms, type-checked ${median(loads.c).toFixed(0)} ms; bootstrap drift read ${driftRead.toFixed(0)} ms`);
+        log(`  program load: transpile-only ${median(loads.t).toFixed(0)} ms, type-checked ${median(loads.c).toFixed(0)} ms; provider serialization ${median(loads.s).toFixed(0)} ms; bootstrap drift read ${driftRead.toFixed(0)} ms`);
         return {
             reps, empty: median(runs.empty), preview: median(runs.preview), up: median(runs.up), typeChecked: median(runs.typeChecked),
-            noRefresh: median(runs.noRefresh), loadTranspile: median(loads.t), loadTypeCheck: median(loads.c), driftRead,
+            noRefresh: median(runs.noRefresh), loadTranspile: median(loads.t), loadTypeCheck: median(loads.c), serialize: median(loads.s), driftRead,
             firstUp: first.ms, resources, runs,
         };
     } finally {

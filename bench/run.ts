@@ -7,7 +7,7 @@ import * as path from "path";
 import { toolchain } from "../scripts/stack";
 import { docker, IMAGE, Scope } from "../test/integration/harness";
 import { benchBootstrap, BootstrapSize, BootstrapSummary } from "./bootstrap";
-import { DataPath, Measurement, SPIPED_VARIANTS } from "./datapath";
+import { ComponentDataPath, DataPath, Measurement, SPIPED_VARIANTS } from "./datapath";
 import { cleanupScope, freeSubnets } from "./common";
 import { benchDurability, durabilityTable, DurabilityRow, DURABILITY_CLIENTS } from "./durability";
 import { benchEngine } from "./engine";
@@ -213,7 +213,7 @@ async function main(): Promise<void> {
         docker: sh("docker", "version", "--format", "{{.Server.Version}}"), node: process.version, date: started.toISOString(),
     };
     log(`machine: ${JSON.stringify(machine)}`);
-    const [ours, cli, datapath, engineNet, locksNet, durabilityNet] = freeSubnets(6);
+    const [ours, cli, datapath, engineNet, locksNet, durabilityNet, dpChain, dpTunnel] = freeSubnets(8);
     const notes: string[] = [raiseNeighbourLimit(2 * Math.max(...SIZES.map(s => s.masters)))];
     log(notes[0]);
 
@@ -225,12 +225,16 @@ async function main(): Promise<void> {
     const scope = new Scope();
     scopes.add(scope);
     const main: Measurement[] = [], variants: Measurement[] = [], sweep: Measurement[] = [];
+    // The main rows through the components' own containers; the spiped settings and the connection sweep on
+    // hand-built containers running the components' commands (the component exposes only some of the settings).
+    const cdp = new ComponentDataPath(scope, [dpChain, dpTunnel]);
     try {
         const dp = new DataPath(scope, datapath);
+        await cdp.start();
         await dp.start();
-        const t = (id: string) => dp.targets.find(x => x.id === id)!;
         const run = async (into: Measurement[], id: string, c: number, P: number, n: number, reps: number) => {
-            const m = await dp.measure(t(id), c, P, n, reps, 20);
+            const on = into === main ? cdp : dp;
+            const m = await on.measure(on.targets.find(x => x.id === id)!, c, P, n, reps, 20);
             log(`  ${id.padEnd(18)} c=${String(c).padEnd(3)} P=${String(P).padEnd(2)} ${m.error ?? `SET ${rps(m.set)}/s GET ${rps(m.get)}/s`}`);
             into.push(m);
         };
@@ -238,6 +242,7 @@ async function main(): Promise<void> {
         for (const v of SPIPED_VARIANTS.filter(v => v.id !== "default")) for (const P of [1, 16]) await run(variants, `spiped:${v.id}`, CLIENTS, P, REQUESTS[P], 3);
         for (const id of ["plain", "tls", "spiped:default", "spiped:unlimited"]) for (const c of SWEEP) await run(sweep, id, c, 1, 10_000, 1);
     } finally {
+        await cdp.stop().catch(e => log(`warning: the data path stack: ${(e as Error).message.split("\n")[0]}`));
         const left = await cleanupScope(scope);
         if (left) log(`warning: ${left}`);
         scopes.delete(scope);
