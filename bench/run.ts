@@ -338,9 +338,13 @@ writing this benchmark), hence the temporary raise.
 
 ## 2. Data path: redis-benchmark (SET/GET, -r 10000) from a container on the same network
 
-One redis-server (plain port 6379, TLS port 6380 with mutual TLS; \`app\` ACL user). TLS: \`redis-benchmark --tls\` with the CA
-and a client certificate from testPki. spiped: server container in front of redis, client container, redis-benchmark
-targets the client container; commands from \`serverCommand\`/\`clientCommand\`. -n ${REQUESTS[1]} unpipelined, -n ${REQUESTS[16]} with -P 16;
+The main table runs through the components' own containers, deployed through the engine: a \`ReplicationChain\`
+(hops \`["tls"]\`, \`mutualTls\`; its head listens plain and TLS, with the component's redis.conf, ACL and AOF
+settings) and a \`SpipedTunnel\` with its defaults in front of the head; redis-benchmark runs in a container joined to
+the chain's and the tunnel's networks, as the \`app\` user (TLS: the chain's CA and client certificate; spiped: the
+tunnel's client end). The spiped settings and the connection sweep run on hand-built containers (one redis-server, plain
+6379 / mutual TLS 6380, testPki certificates) with the components' \`serverCommand\`/\`clientCommand\`, since the
+component exposes only some of the settings. -n ${REQUESTS[1]} unpipelined, -n ${REQUESTS[16]} with -P 16;
 median of 3 runs (a run with no result in 20 s counts as stalled and is not repeated).
 
 ${pathTable(main, plainOf(main), label)}
