@@ -60,6 +60,8 @@ export interface PreviewBreakdown {
     typeChecked: number;
     /** With `--refresh=false`: what the project's `refresh: always` costs. */
     noRefresh: number;
+    /** No-change `up` with `--refresh=false`, and with `--skip-preview` (the program runs once instead of twice). */
+    upNoRefresh: number; upSkipPreview: number;
     /** Loading the program (index.ts and everything it imports) in a fresh `node`, transpile-only vs type-checked. */
     loadTranspile: number; loadTypeCheck: number;
     /** Serializing the bootstrap's dynamic provider into state, which every program run does (fresh node). */
@@ -106,6 +108,8 @@ export async function benchPreview(scope: Scope, subnets: { chain: string; tunne
             ["up", async () => expectNoChange("up", await pulumi(work, backend, stack, ["up", "--yes"]))],
             ["typeChecked", async () => expectNoChange("preview", await pulumi(work, backend, stack, ["preview"], { PULUMI_NODEJS_TRANSPILE_ONLY: "false" }))],
             ["noRefresh", async () => expectNoChange("preview", await pulumi(work, backend, stack, ["preview", "--refresh=false"]))],
+            ["upNoRefresh", async () => expectNoChange("up", await pulumi(work, backend, stack, ["up", "--yes", "--refresh=false"]))],
+            ["upSkipPreview", async () => expectNoChange("up", await pulumi(work, backend, stack, ["up", "--yes", "--skip-preview"]))],
         ];
         const runs: Record<string, number[]> = Object.fromEntries(steps.map(([k]) => [k, []]));
         for (let i = 0; i < reps; i++) {
@@ -118,7 +122,7 @@ export async function benchPreview(scope: Scope, subnets: { chain: string; tunne
         log(`  program load: transpile-only ${median(loads.t).toFixed(0)} ms, type-checked ${median(loads.c).toFixed(0)} ms; provider serialization ${median(loads.s).toFixed(0)} ms; bootstrap drift read ${driftRead.toFixed(0)} ms`);
         return {
             reps, empty: median(runs.empty), preview: median(runs.preview), up: median(runs.up), typeChecked: median(runs.typeChecked),
-            noRefresh: median(runs.noRefresh), loadTranspile: median(loads.t), loadTypeCheck: median(loads.c), serialize: median(loads.s), driftRead,
+            noRefresh: median(runs.noRefresh), upNoRefresh: median(runs.upNoRefresh), upSkipPreview: median(runs.upSkipPreview), loadTranspile: median(loads.t), loadTypeCheck: median(loads.c), serialize: median(loads.s), driftRead,
             firstUp: first.ms, resources, runs,
         };
     } finally {
