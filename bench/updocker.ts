@@ -85,7 +85,7 @@ function walk(dir: string): string[] {
 }
 
 /** docker run flags reproducing one inspected container (what the docker provider sets for ours). */
-function createArgs(c: any, image: any, scriptLabel: string): string[] {
+export function createArgs(c: any, image: any, scriptLabel: string): string[] {
     const hc = c.HostConfig, cfg = c.Config;
     const a: string[] = ["create", "--name", c.Name.replace(/^\//, ""), "--label", scriptLabel];
     if (JSON.stringify(cfg.Entrypoint ?? null) !== JSON.stringify(image.Config.Entrypoint ?? null)) throw new Error(`${c.Name}: its entrypoint differs from the image's (not reproduced)`);
