@@ -191,7 +191,7 @@ async function capture(scope: Scope, t: Topology, outputs: Record<string, any>, 
         const vols = (c.Mounts ?? []).filter((m: any) => m.Type === "volume");
         const block = [
             ...vols.map((m: any) => `docker volume create --label "${L}" ${q(m.Name)} >/dev/null`),
-            ...(vols.length ? [`docker run --rm --label "${L}" -v "$PWD:/src:ro" ${vols.map((m: any) => `-v ${q(`${m.Name}:/v/${m.Name}`)}`).join(" ")} ${q(image)} sh -ec ${q(volSetup.get(c.Id)!.join("; "))}`] : []),
+            ...(vols.length ? [`docker run --rm --user 0:0 --label "${L}" -v "$PWD:/src:ro" ${vols.map((m: any) => `-v ${q(`${m.Name}:/v/${m.Name}`)}`).join(" ")} ${q(image)} sh -ec ${q(volSetup.get(c.Id)!.join("; "))}`] : []),
             `docker ${sh(createArgs(c, images.get(c.Config.Image), "bn-script=1")).replace("'bn-script=1'", `"${L}"`)} >/dev/null`,
             ...(Object.entries(c.NetworkSettings.Networks ?? {}) as [string, any][]).slice(1).map(([n, x]) =>
                 sh(["docker", "network", "connect", ...(x.IPAMConfig?.IPv4Address ? ["--ip", x.IPAMConfig.IPv4Address] : []),
@@ -208,7 +208,7 @@ async function capture(scope: Scope, t: Topology, outputs: Record<string, any>, 
         adminPassword = outputs.cluster.adminUser.password;
         const m0 = nodes[0].name;
         lines.push("# every node answering, then redis-cli forms the cluster");
-        lines.push(`for n in ${nodes.map(n => q(n.name)).join(" ")}; do until docker exec "$n" redis-cli --tls --cacert ${TLS_DIR}/ca.crt -p ${nodes[0].port} ping >/dev/null 2>&1; do sleep 0.1; done; done`);
+        lines.push(`for n in ${nodes.map(n => q(n.name)).join(" ")}; do until docker exec "$n" redis-cli --tls --cacert ${TLS_DIR}/ca.crt -p ${nodes[0].port} ping 2>&1 | grep -qE "PONG|NOAUTH"; do sleep 0.1; done; done`);
         lines.push(`docker exec -e REDISCLI_AUTH ${q(m0)} redis-cli --tls --cacert ${TLS_DIR}/ca.crt --user ${q(outputs.cluster.adminUser.username)} --cluster create ` +
             `${nodes.map(n => `${n.ip}:${n.port}`).join(" ")} --cluster-replicas 1 --cluster-yes >/dev/null`);
     }
