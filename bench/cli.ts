@@ -4,6 +4,7 @@
 // empty and a no-change preview grow with the cluster's size.
 import { execFile } from "child_process";
 import * as fs from "fs";
+import * as yaml from "js-yaml";
 import * as path from "path";
 import { performance } from "perf_hooks";
 import { clusterBootstrapProvider } from "../components/cluster/bootstrap";
@@ -21,15 +22,17 @@ export function pulumi(workDir: string, backend: string, stack: string, args: st
     return new Promise((resolve, reject) => {
         execFile(path.join(toolchain().binDir, "pulumi"), [...args, "--stack", stack, "--non-interactive", "--color", "never"],
             { cwd: workDir, env: { ...process.env, ...stackEnv(backend), ...env }, timeout: 900_000, maxBuffer: 64 << 20 }, (e, stdout, stderr) =>
-                (e ? reject(new Error(`pulumi ${args.join(" ")} failed (${e.code}): ${stdout.slice(-3000)}\n${stderr.slice(-3000)}`))
+                (e ? reject(new Error(`pulumi ${args.join(" ")} failed (${e.code}): ${`${stdout.slice(-3000)} ${stderr.slice(-3000)} ${e.message.slice(0, 500)}`.replace(/\s+/g, " ")}`))
                     : resolve({ ms: performance.now() - t, out: `${stdout}\n${stderr}` })));
     });
 }
 
 /** Throws unless a preview/up output reports every resource unchanged. */
 export function expectNoChange(what: string, r: CliRun): CliRun {
-    if (/^\s*[~+-]|\b\d+ (to (create|update|delete|replace)|created|updated|deleted|replaced)\b/m.test(r.out) || !/\d+ unchanged/.test(r.out)) {
-        throw new Error(`${what} was not a no-change run:\n${r.out.slice(-2000)}`);
+    // The last "Resources:" block is the summary (the lines above it include refresh progress, "~ ... refreshing").
+    const summary = r.out.slice(r.out.lastIndexOf("Resources:"));
+    if (!r.out.includes("Resources:") || /\b\d+ (to (create|update|delete|replace)|created|updated|deleted|replaced)\b/.test(summary) || !/\d+ unchanged/.test(summary)) {
+        throw new Error(`${what} was not a no-change run: ${r.out.split("\n").filter(l => /^\s*[~+-]|\d+ (to |created|updated|deleted|replaced|unchanged)/.test(l)).join(" | ").slice(0, 600)}`);
     }
     return r;
 }
@@ -47,9 +50,9 @@ export function emptyProject(dir: string): string {
 /** The project copy with stack `stack`'s config: the dev stack's file plus `config` (subnets, sizes). */
 export function projectStack(dir: string, stack: string, config: Record<string, string | number | boolean>): string {
     const work = projectCopy(dir);
-    const dev = fs.readFileSync(path.join(REPO, "stacks", "Pulumi.dev.yaml"), "utf8");
-    fs.writeFileSync(path.join(work, "stacks", `Pulumi.${stack}.yaml`),
-        dev + Object.entries(config).map(([k, v]) => `  ${KEY}:${k}: ${JSON.stringify(typeof v === "string" ? v : String(v))}\n`).join(""));
+    const dev = yaml.load(fs.readFileSync(path.join(REPO, "stacks", "Pulumi.dev.yaml"), "utf8")) as { config: Record<string, unknown> };
+    for (const [k, v] of Object.entries(config)) dev.config[`${KEY}:${k}`] = String(v);
+    fs.writeFileSync(path.join(work, "stacks", `Pulumi.${stack}.yaml`), yaml.dump(dev));
     return work;
 }
 
@@ -100,7 +103,7 @@ export async function benchPreview(scope: Scope, subnets: { chain: string; tunne
     await pulumi(empty, backend, stack, ["stack", "init"]);
     try {
         const first = await pulumi(work, backend, stack, ["up", "--yes"]);
-        const resources = Number(/(\d+) created/.exec(first.out)?.[1] ?? NaN);
+        const resources = Number(/(\d+) created/.exec(first.out.slice(first.out.lastIndexOf("Resources:")))?.[1] ?? NaN);
         log(`  plain CLI: dev stack up from empty ${(first.ms / 1000).toFixed(2)} s (${resources} resources)`);
         const steps: [string, () => Promise<CliRun>][] = [
             ["empty", () => pulumi(empty, backend, stack, ["preview"])],
@@ -161,7 +164,7 @@ export async function benchGrowth(scope: Scope, subnet: string, sizes: { masters
         for (let i = 0; i < s.reps; i++) {
             try {
                 const r = await pulumi(work, backend, stack, ["up", "--yes"]);
-                resources = Number(/(\d+) created/.exec(r.out)?.[1] ?? NaN);
+                resources = Number(/(\d+) created/.exec(r.out.slice(r.out.lastIndexOf("Resources:")))?.[1] ?? NaN);
                 ups.push(r.ms);
                 previews.push(expectNoChange("preview", await pulumi(work, backend, stack, ["preview"])).ms);
                 log(`  growth ${s.masters}+${s.masters}: up from empty ${(r.ms / 1000).toFixed(2)} s (${resources} resources), no-change preview ${(previews[i] / 1000).toFixed(2)} s`);

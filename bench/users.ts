@@ -15,10 +15,10 @@ export type UserPart = (typeof USER_PARTS)[number];
 
 const TOPOLOGIES: Topology[] = ["chain", "tunnel", "cluster"];
 const UP_REPS = 2;
-const CLI_REPS = 3;
+const CLI_REPS = 2;
 /** Redis's default cluster-node-timeout (RedisCluster's default too), and a tuned one. */
 const NODE_TIMEOUTS = [5000, 2000];
-const GROWTH = [{ masters: 3, reps: 2 }, { masters: 10, reps: 1 }, { masters: 30, reps: 1 }];
+const GROWTH = [{ masters: 3, reps: 1 }, { masters: 10, reps: 1 }, { masters: 30, reps: 1 }];
 const TARGET = { upRatio: 1.2, previewS: 3, upS: 4 };
 
 export interface UserResults { up?: UpRow[]; cli?: PreviewBreakdown; failover?: FailoverRow[]; growth?: GrowthRow[]; errors: Partial<Record<UserPart, string>>; when: Partial<Record<UserPart, string>> }
