@@ -62,15 +62,15 @@ export async function benchFailover(subnet: string, timeouts: number[], scopes: 
             const out = plainOutputs((await stack.up()).outputs);
             const target = targetFromOutputs(out);
             const plan = out.cluster.nodes as PlannedNode[];
-            const o = { auth: target.auth, tls: target.tls, connectTimeoutMs: 500 };
+            const o = { auth: target.auth, tls: target.tls, connectTimeoutMs: 2000 };
             const keys = shardKeys(plan);
             const role = (n: PlannedNode) => wire.withClient(ep(n), o, async c => wire.info(c, "replication")).catch(() => undefined);
             const runs: FailoverRun[] = [];
             for (const [i, healer] of (["pulumi up", "guard"] as const).entries()) {
                 const victim = plan.filter(n => n.role === "master")[i + 1];
                 const replica = plan.find(n => n.masterName === victim.name)!;
-                for (const n of plan) if (n.name !== victim.name) clients.set(n.name, await wire.connect(ep(n), { ...o, commandTimeoutMs: 500 }));
-                if (!(await everyShardWritable(plan, keys, clients))) throw new Error("not every shard writable before the kill");
+                for (const n of plan) if (n.name !== victim.name) clients.set(n.name, await wire.connect(ep(n), { ...o, commandTimeoutMs: 1000 }));
+                await wire.waitUntil("every shard writable before the kill", () => everyShardWritable(plan, keys, clients), 60_000, 200);
                 const t0 = performance.now();
                 docker("exec", "-u", "redis", victim.name, "sh", "-c", "kill -KILL $(cat /proc/1/task/1/children)");
                 await wire.waitUntil("every slot writable again", () => everyShardWritable(plan, keys, clients), 120_000, 50);
