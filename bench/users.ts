@@ -122,7 +122,7 @@ is "ok", the tunnel answers PING on its loopback port. Chain: \`ReplicationChain
 tunnel: the same chain plus a \`SpipedTunnel\` in front of its head; cluster: \`RedisCluster\` 3+3 (TLS). ${UP_REPS}
 runs each, alternating which goes first; everything is removed after each run.
 
-${table(["topology", "resources", "containers (incl. file writers)", "pulumi up s", "docker run script s", "ratio", "pulumi up runs s", "script runs s"], rows)}
+${table(["topology", "resources", "containers (incl. file writers)", "pulumi up", "docker run script", "ratio", "pulumi up runs s", "script runs s"], rows)}
 ${r.errors.up ? `\nFailed: ${r.errors.up}\n` : ""}
 What \`pulumi up\` does beyond the script: it starts the engine and three plugins, computes the diff of every resource,
 records every output in the state (encrypting the secrets), and the bootstrap's converge then checks the live cluster
