@@ -147,7 +147,7 @@ async function timeDriftRead(work: string, backend: string, stack: string): Prom
     return median(ms);
 }
 
-export interface GrowthRow { masters: number; nodes: number; resources: number; up: number; preview: number; ups: number[]; previews: number[] }
+export interface GrowthRow { masters: number; nodes: number; resources: number; up: number; preview: number; ups: number[]; previews: number[]; error?: string }
 
 /** The cluster alone (deployChain false) at each size through the plain CLI: up from empty, no-change previews, destroy. */
 export async function benchGrowth(scope: Scope, subnet: string, sizes: { masters: number; reps: number }[], log: (s: string) => void): Promise<GrowthRow[]> {
@@ -161,18 +161,25 @@ export async function benchGrowth(scope: Scope, subnet: string, sizes: { masters
         await pulumi(work, backend, stack, ["stack", "init"]);
         const ups: number[] = [], previews: number[] = [];
         let resources = NaN;
-        for (let i = 0; i < s.reps; i++) {
+        let error: string | undefined;
+        for (let i = 0; i < s.reps && !error; i++) {
             try {
-                const r = await pulumi(work, backend, stack, ["up", "--yes"]);
+                const r = await pulumi(work, backend, stack, ["up", "--yes"]).catch(e => {
+                    // The engine's own error lines, not the progress before them.
+                    throw new Error((e as Error).message.split(/ (?=error:)/).slice(1).join(" ").slice(0, 400) || (e as Error).message.slice(-400));
+                });
                 resources = Number(/(\d+) created/.exec(r.out.slice(r.out.lastIndexOf("Resources:")))?.[1] ?? NaN);
                 ups.push(r.ms);
                 previews.push(expectNoChange("preview", await pulumi(work, backend, stack, ["preview"])).ms);
                 log(`  growth ${s.masters}+${s.masters}: up from empty ${(r.ms / 1000).toFixed(2)} s (${resources} resources), no-change preview ${(previews[i] / 1000).toFixed(2)} s`);
+            } catch (e) {
+                error = (e as Error).message;
+                log(`  growth ${s.masters}+${s.masters}: FAILED ${error}`);
             } finally {
                 await pulumi(work, backend, stack, ["destroy", "--yes"]).catch(e => log(`  warning: destroy failed: ${(e as Error).message.split("\n")[0]}`));
             }
         }
-        rows.push({ masters: s.masters, nodes: 2 * s.masters, resources, up: median(ups), preview: median(previews), ups, previews });
+        rows.push({ masters: s.masters, nodes: 2 * s.masters, resources, up: median(ups), preview: median(previews), ups, previews, error });
     }
     return rows;
 }

@@ -18,7 +18,8 @@ const UP_REPS = 2;
 const CLI_REPS = 2;
 /** Redis's default cluster-node-timeout (RedisCluster's default too), and a tuned one. */
 const NODE_TIMEOUTS = [5000, 2000];
-const GROWTH = [{ masters: 3, reps: 1 }, { masters: 10, reps: 1 }, { masters: 30, reps: 1 }];
+/** BENCH_GROWTH=3,10 limits the sizes (a partial rerun). */
+const GROWTH = (process.env.BENCH_GROWTH ?? "3,10,30").split(",").map(m => ({ masters: Number(m), reps: 1 }));
 const TARGET = { upRatio: 1.2, previewS: 3, upS: 4 };
 
 export interface UserResults { up?: UpRow[]; cli?: PreviewBreakdown; failover?: FailoverRow[]; growth?: GrowthRow[]; errors: Partial<Record<UserPart, string>>; when: Partial<Record<UserPart, string>> }
@@ -89,8 +90,9 @@ function summary(r: UserResults): string {
         rows.push([`master killed -> planned roles back (pulumi up): node timeout ${f[1].nodeTimeoutMs} ms vs ${f[0].nodeTimeoutMs} ms`, s2(f[1].healedUp), s2(f[0].healedUp), r2(f[1].healedUp, f[0].healedUp), ""]);
     }
     const g = r.growth;
-    if (g && g.length > 1) {
-        const [a, b] = [g[0], g[g.length - 1]];
+    const ok = (g ?? []).filter(x => !x.error);
+    if (ok.length > 1) {
+        const [a, b] = [ok[0], ok[ok.length - 1]];
         rows.push([`\`pulumi up\` from empty per node, ${b.masters}+${b.masters} vs ${a.masters}+${a.masters}`, `${(b.up / b.nodes / 1000).toFixed(2)} s`, `${(a.up / a.nodes / 1000).toFixed(2)} s`, r2(b.up / b.nodes, a.up / a.nodes), "should not grow (<= 1)"]);
         rows.push([`no-change preview per node, ${b.masters}+${b.masters} vs ${a.masters}+${a.masters}`, `${(b.preview / b.nodes / 1000).toFixed(2)} s`, `${(a.preview / a.nodes / 1000).toFixed(2)} s`, r2(b.preview / b.nodes, a.preview / a.nodes), "should not grow (<= 1)"]);
     }
@@ -207,7 +209,7 @@ wait grows with it (2 x timeout + 2 s), so the planned roles come back later wit
 function growthSection(r: UserResults): string {
     const g = r.growth ?? [];
     const base = g[0];
-    const rows = g.map(x => [`${x.masters}+${x.masters}`, String(x.nodes), String(x.resources), s2(x.up), `${(x.up / x.nodes / 1000).toFixed(2)} s`,
+    const rows = g.map(x => x.error ? [`${x.masters}+${x.masters}`, String(x.nodes), "", `FAILED: ${x.error.replace(/\|/g, "/")}`, "", "", "", "", "", ""] : [`${x.masters}+${x.masters}`, String(x.nodes), String(x.resources), s2(x.up), `${(x.up / x.nodes / 1000).toFixed(2)} s`,
         base ? r2(x.up / x.nodes, base.up / base.nodes) : "n/a", s2(x.preview), `${(x.preview / x.nodes / 1000).toFixed(2)} s`, base ? r2(x.preview / x.nodes, base.preview / base.nodes) : "n/a",
         x.ups.map(u => (u / 1000).toFixed(1)).join(", ")]);
     return `## 9. Cost growth: \`pulumi up\` from empty and a no-change preview at 3+3, 10+10, 30+30 (bench/cli.ts)
