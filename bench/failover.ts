@@ -69,7 +69,7 @@ export async function benchFailover(subnet: string, timeouts: number[], scopes: 
             for (const [i, healer] of (["pulumi up", "guard"] as const).entries()) {
                 const victim = plan.filter(n => n.role === "master")[i + 1];
                 const replica = plan.find(n => n.masterName === victim.name)!;
-                for (const n of plan) if (n.name !== victim.name) clients.set(n.name, await wire.connect(ep(n), { ...o, commandTimeoutMs: 1000 }));
+                for (const n of plan) clients.set(n.name, await wire.connect(ep(n), { ...o, commandTimeoutMs: 1000 }));
                 await wire.waitUntil("every shard writable before the kill", () => everyShardWritable(plan, keys, clients), 60_000, 200);
                 const t0 = performance.now();
                 docker("exec", "-u", "redis", victim.name, "sh", "-c", "kill -KILL $(cat /proc/1/task/1/children)");
