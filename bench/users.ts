@@ -238,7 +238,7 @@ export function userMarkdown(r: UserResults): { summary: string; sections: strin
 export function spliceInto(file: string, r: UserResults, ran: UserPart[]): void {
     let md = fs.readFileSync(file, "utf8");
     const prev = readPrevious(md);
-    const merged: UserResults = { ...prev, ...Object.fromEntries(ran.map(p => [p, r[p]])), errors: { ...prev.errors, ...r.errors }, when: { ...prev.when, ...r.when } };
+    const merged: UserResults = { ...prev, ...Object.fromEntries(ran.map(p => [p, r[p]])), errors: { ...Object.fromEntries(Object.entries(prev.errors).filter(([k]) => !ran.includes(k as UserPart))), ...r.errors }, when: { ...prev.when, ...r.when } };
     for (const k of ["summary", ...ran]) {
         const [a, b] = marker(k);
         const block = `${a}\n${SECTIONS[k](merged)}${b}`;
