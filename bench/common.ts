@@ -66,11 +66,11 @@ export async function cleanupScope(scope: Scope): Promise<string | undefined> {
     }
 }
 
-/** The first `count` /24s of 172.25.30-39 that no existing Docker network overlaps (a stale one may hold a subnet). */
+/** The first `count` /24s of 172.25.100-109 that no existing Docker network overlaps (a stale one may hold a subnet). */
 export function freeSubnets(count: number): string[] {
     const used = new Set(docker("network", "ls", "-q").split("\n").filter(Boolean)
         .flatMap(id => docker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", id).split(" ").filter(Boolean)));
-    const free = Array.from({ length: 10 }, (_, i) => `172.25.${30 + i}.0/24`).filter(s => !used.has(s));
-    if (free.length < count) throw new Error(`need ${count} free /24s in 172.25.30-39.0/24, found ${free.join(", ") || "none"}`);
+    const free = Array.from({ length: 10 }, (_, i) => `172.25.${100 + i}.0/24`).filter(s => !used.has(s));
+    if (free.length < count) throw new Error(`need ${count} free /24s in 172.25.100-109.0/24, found ${free.join(", ") || "none"}`);
     return free.slice(0, count);
 }

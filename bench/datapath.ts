@@ -1,11 +1,13 @@
 // Data path: redis-benchmark from a container on the same network against one redis-server, over plain TCP,
 // native TLS (mutual, testPki certificates) and spiped tunnels with a few settings.
 import * as crypto from "crypto";
+import { ReplicationChain, SpipedTunnel } from "../components";
 import { renderAclFile, renderRedisConf, APP_USER_RULES } from "../components/redis/conf";
 import { clientCommand, KEY_BYTES, KEY_FILE, serverCommand, TunnelShape } from "../components/spiped/plan";
 import * as v from "../components/validate";
 import * as wire from "../components/redis/wire";
-import { nodeFiles, password, redisCommand, Scope, testPki } from "../test/integration/harness";
+import { docker, nodeFiles, password, redisCommand, Scope, testPki } from "../test/integration/harness";
+import { plainOutputs, testStack } from "../test/integration/deploy";
 import { ContainerSpec, dockerAsync, median, startContainers } from "./common";
 
 /** spiped variants; "default" is what SpipedTunnel runs with its defaults (-n 100, keepalives on). */
@@ -26,9 +28,10 @@ const CERTS = "/etc/bench";
 
 export class DataPath {
     readonly targets: Target[] = [];
-    private readonly app = { username: "app", password: password() };
+    protected app = { username: "app", password: password() };
+    protected client = CLIENT;
 
-    constructor(private readonly scope: Scope, private readonly subnet: string) {}
+    constructor(protected readonly scope: Scope, protected readonly subnet: string) {}
 
     async start(): Promise<void> {
         const net = this.scope.network("bench-dp-net", this.subnet);
@@ -67,7 +70,7 @@ export class DataPath {
     /** One redis-benchmark run (SET and GET), bounded by `timeout` inside the container. */
     async once(t: Target, clients: number, pipeline: number, requests: number, timeoutS = 60): Promise<Measurement> {
         const m: Measurement = { target: t.id, clients, pipeline };
-        const args = ["exec", CLIENT, "timeout", String(timeoutS), "redis-benchmark", "-h", t.host, "-p", String(t.port), "--user", "app", "-a", this.app.password,
+        const args = ["exec", this.client, "timeout", String(timeoutS), "redis-benchmark", "-h", t.host, "-p", String(t.port), "--user", "app", "-a", this.app.password,
             "-c", String(clients), "-n", String(requests), "-P", String(pipeline), "-r", "10000", "-t", "set,get", "--csv",
             ...(t.tls ? ["--tls", "--cacert", `${CERTS}/ca.crt`, "--cert", `${CERTS}/client.crt`, "--key", `${CERTS}/client.key`] : [])];
         try {
@@ -95,5 +98,47 @@ export class DataPath {
             runs.push(m);
         }
         return { target: t.id, clients, pipeline, set: median(runs.map(r => r.set!)), get: median(runs.map(r => r.get!)) };
+    }
+}
+
+/**
+ * The same measurements through the components' own containers: a ReplicationChain (hops ["tls"], mutual TLS; its head
+ * listens plain and TLS) and a SpipedTunnel with its defaults in front of the head, deployed through the engine. The
+ * redis-benchmark container joins the chain's network (plain, TLS: the head's address) and the tunnel's network (the
+ * tunnel's client end, as SpipedTunnel runs it, on its listen port).
+ */
+export class ComponentDataPath extends DataPath {
+    private stack?: Awaited<ReturnType<typeof testStack>>;
+
+    constructor(scope: Scope, private readonly subnets: [string, string]) { super(scope, subnets[0]); }
+
+    async start(): Promise<void> {
+        this.client = "bndp-client";
+        this.stack = await testStack(this.scope, "bndp", async () => {
+            const chain = new ReplicationChain("bndp", { hops: ["tls"], headListener: "plain", mutualTls: true, subnet: this.subnets[0], maxmemory: "256mb" });
+            const head = chain.nodes[0];
+            const tunnel = new SpipedTunnel("bndp-tunnel", { networkName: chain.networkName, targetHost: head.name, targetPort: head.plainPort, listenPort: 16393, subnet: this.subnets[1] });
+            return { nodes: chain.nodes, networkName: chain.networkName, caCertPem: chain.caCertPem, clientCertPem: chain.clientCertPem,
+                clientKeyPem: chain.clientKeyPem, appUser: chain.appUser, tunnel: { client: tunnel.clientName, port: tunnel.listenPort } };
+        });
+        const out = plainOutputs((await this.stack.up()).outputs);
+        this.app = out.appUser;
+        const head = out.nodes[0];
+        const nets = docker("network", "ls", "--filter", `label=${this.scope.label}`, "--format", "{{.Name}}").split("\n").filter(Boolean);
+        const tunnelNet = nets.find(n => n !== out.networkName);
+        if (!tunnelNet) throw new Error(`no tunnel network among ${nets.join(", ")}`);
+        this.scope.container(this.client, {
+            network: out.networkName, command: ["sleep", "3600"], alsoOn: [tunnelNet],
+            files: { [`${CERTS}/ca.crt`]: out.caCertPem, [`${CERTS}/client.crt`]: out.clientCertPem, [`${CERTS}/client.key`]: out.clientKeyPem },
+        });
+        this.targets.push({ id: "plain", host: head.ip, port: head.plainPort }, { id: "tls", host: head.ip, port: head.tlsPort, tls: true },
+            { id: "spiped:default", host: out.tunnel.client, port: out.tunnel.port });
+        const ping = ["exec", "-e", "REDISCLI_AUTH", this.client, "redis-cli", "--user", "app", "-h", out.tunnel.client, "-p", String(out.tunnel.port), "ping"];
+        await wire.waitUntil("the tunnel to answer PING", async () => (await dockerAsync(ping, { env: { REDISCLI_AUTH: this.app.password } }).catch(() => "")).includes("PONG"), 30_000, 200);
+    }
+
+    async stop(): Promise<void> {
+        docker("rm", "-f", this.client);
+        await this.stack?.destroy();
     }
 }

@@ -8,12 +8,13 @@ import * as path from "path";
 import { toolchain } from "../scripts/stack";
 import { docker, IMAGE, Scope } from "../test/integration/harness";
 import { benchBootstrap, BootstrapSize, BootstrapSummary } from "./bootstrap";
-import { DataPath, Measurement, SPIPED_VARIANTS } from "./datapath";
+import { ComponentDataPath, DataPath, Measurement, SPIPED_VARIANTS } from "./datapath";
 import { cleanupScope, freeSubnets } from "./common";
 import { benchDurability, durabilityTable, DurabilityRow, DURABILITY_CLIENTS } from "./durability";
 import { benchEngine } from "./engine";
 import { benchGateway, gatewaySection, gatewaySummaryRows } from "./gateway";
 import { benchLocks, locksSection } from "./locks";
+import { dataComment, runUserParts, spliceInto, UserPart, userMarkdown, USER_PARTS } from "./users";
 
 // The last size repeats 3+3 with nodes up longer than Redis's 2 s CLUSTER_WRITABLE_DELAY (see the note in results.md).
 const SIZES: BootstrapSize[] = [{ masters: 3, reps: 9 }, { masters: 10, reps: 4 }, { masters: 30, reps: 3 }, { masters: 3, reps: 7, settleMs: 2500 }];
@@ -71,6 +72,13 @@ function releaseLock(): void {
 function removeLeftovers(): void {
     const q = (kind: "ps" | "network") => docker(...(kind === "ps" ? ["ps", "-aq"] : ["network", "ls", "-q"]), "--filter", "name=^bench", "--filter", "label=rst-test").split("\n").filter(Boolean);
     if (q("ps").length) docker("rm", "-f", "-v", ...q("ps"));
+    // The plain-CLI stacks of bench/cli.ts carry no scope label: their names hold the stack name.
+    for (const stack of ["bnperf", "bngrow"]) {
+        const ids = docker("ps", "-aq", "--filter", `name=-${stack}`).split("\n").filter(Boolean);
+        if (ids.length) docker("rm", "-f", "-v", ...ids);
+        for (const v of docker("volume", "ls", "-q", "--filter", `name=-${stack}`).split("\n").filter(Boolean)) docker("volume", "rm", "-f", v);
+        for (const n of docker("network", "ls", "-q", "--filter", `name=-${stack}`).split("\n").filter(Boolean)) { try { docker("network", "rm", n); } catch { log(`warning: could not remove leftover network ${n}`); } }
+    }
     for (const n of q("network")) { try { docker("network", "rm", n); } catch { log(`warning: could not remove leftover network ${n}`); } }
 }
 
@@ -187,6 +195,18 @@ async function main(): Promise<void> {
     const started = new Date();
     takeLock();
     removeLeftovers();
+    // BENCH_ONLY=up,cli,failover,growth: only those parts, spliced into the last results.md.
+    const only = (process.env.BENCH_ONLY ?? "").split(",").filter(Boolean);
+    const bad = only.filter(p => !(USER_PARTS as readonly string[]).includes(p));
+    if (bad.length) throw new Error(`BENCH_ONLY: unknown part(s) ${bad.join(", ")}; allowed: ${USER_PARTS.join(", ")}`);
+    const neighbours = { raise: raiseNeighbourLimit, restore: () => restoreNeigh() };
+    if (only.length) {
+        const r = await runUserParts(only as UserPart[], scopes, part, log, neighbours);
+        spliceInto(path.join(__dirname, "results.md"), r, only as UserPart[]);
+        console.log(`\n${userMarkdown(r).summary}`);
+        log(`updated ${only.join(", ")} in ${path.join(__dirname, "results.md")}`);
+        return;
+    }
     const gnuplot = ensureGnuplot();
     const machine = {
         nproc: sh("nproc"), memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`, kernel: sh("uname", "-r"),
@@ -195,7 +215,7 @@ async function main(): Promise<void> {
         docker: sh("docker", "version", "--format", "{{.Server.Version}}"), node: process.version, date: started.toISOString(),
     };
     log(`machine: ${JSON.stringify(machine)}`);
-    const [ours, cli, datapath, engineNet, locksNet, durabilityNet, gwCluster, gwTransit] = freeSubnets(8);
+    const [ours, cli, datapath, engineNet, locksNet, durabilityNet, dpChain, dpTunnel, gwCluster, gwTransit] = freeSubnets(10);
     const notes: string[] = [raiseNeighbourLimit(2 * Math.max(...SIZES.map(s => s.masters)))];
     log(notes[0]);
 
@@ -207,12 +227,16 @@ async function main(): Promise<void> {
     const scope = new Scope();
     scopes.add(scope);
     const main: Measurement[] = [], variants: Measurement[] = [], sweep: Measurement[] = [];
+    // The main rows through the components' own containers; the spiped settings and the connection sweep on
+    // hand-built containers running the components' commands (the component exposes only some of the settings).
+    const cdp = new ComponentDataPath(scope, [dpChain, dpTunnel]);
     try {
         const dp = new DataPath(scope, datapath);
+        await cdp.start();
         await dp.start();
-        const t = (id: string) => dp.targets.find(x => x.id === id)!;
         const run = async (into: Measurement[], id: string, c: number, P: number, n: number, reps: number) => {
-            const m = await dp.measure(t(id), c, P, n, reps, 20);
+            const on = into === main ? cdp : dp;
+            const m = await on.measure(on.targets.find(x => x.id === id)!, c, P, n, reps, 20);
             log(`  ${id.padEnd(18)} c=${String(c).padEnd(3)} P=${String(P).padEnd(2)} ${m.error ?? `SET ${rps(m.set)}/s GET ${rps(m.get)}/s`}`);
             into.push(m);
         };
@@ -220,6 +244,7 @@ async function main(): Promise<void> {
         for (const v of SPIPED_VARIANTS.filter(v => v.id !== "default")) for (const P of [1, 16]) await run(variants, `spiped:${v.id}`, CLIENTS, P, REQUESTS[P], 3);
         for (const id of ["plain", "tls", "spiped:default", "spiped:unlimited"]) for (const c of SWEEP) await run(sweep, id, c, 1, 10_000, 1);
     } finally {
+        await cdp.stop().catch(e => log(`warning: the data path stack: ${(e as Error).message.split("\n")[0]}`));
         const left = await cleanupScope(scope);
         if (left) log(`warning: ${left}`);
         scopes.delete(scope);
@@ -233,6 +258,8 @@ async function main(): Promise<void> {
     const { value: durability = [] as DurabilityRow[] } = await part("durability", s => benchDurability(s, durabilityNet, log));
     log("6/6 ClusterGateway: redis-benchmark --cluster through the gateway vs native TLS");
     const { value: gateway = [], error: gatewayError } = await part("gateway", s => benchGateway(s, [gwCluster, gwTransit], log));
+    const users = await runUserParts([...USER_PARTS], scopes, part, log, neighbours);
+    const userMd = userMarkdown(users);
     const secs = (ms?: number) => (ms === undefined ? "n/a" : `${(ms / 1000).toFixed(2)} s`);
 
     // --- report ---------------------------------------------------------------------------------------------------
@@ -242,7 +269,6 @@ async function main(): Promise<void> {
     const spipedAll = [...main.filter(m => m.target.startsWith("spiped")), ...variants];
     const score = (id: string) => spipedAll.filter(m => m.target === id && !m.error).reduce((s, m) => s + (m.set ?? 0) + (m.get ?? 0), 0);
     const best = SPIPED_VARIANTS.map(v => `spiped:${v.id}`).sort((a, b) => score(b) - score(a))[0];
-    const pulumiRow = "not measured yet";
 
     const b1 = boot[0];
     const summary = table(["comparison", "ours", "baseline", "ratio (ours / baseline)"], [
@@ -252,7 +278,6 @@ async function main(): Promise<void> {
         ["no-op `pulumi up` (3+3 ClusterBootstrap stack) vs `pulumi preview` (empty program)", secs(engine?.clusterNoopUp), secs(engine?.emptyPreview), ratio(engine?.clusterNoopUp, engine?.emptyPreview)],
         ["no-op `pulumi up` vs `pulumi preview`, both of an empty program", secs(engine?.emptyNoopUp), secs(engine?.emptyPreview), ratio(engine?.emptyNoopUp, engine?.emptyPreview)],
         ["`pulumi preview` of the 3+3 ClusterBootstrap stack with every node paused vs `pulumi preview` of an empty program", secs(engine?.unreachablePreview), secs(engine?.emptyPreview), ratio(engine?.unreachablePreview, engine?.emptyPreview)],
-        ["`pulumi up` from empty vs plain `docker run`", pulumiRow, "", ""],
         ["Redlock acquire (LockQuorum of 5): 4/5 up vs 5/5 up", `${locks?.acquire["4/5"].median.toFixed(1) ?? "n/a"} ms`, `${locks?.acquire["5/5"].median.toFixed(1) ?? "n/a"} ms`, ratio(locks?.acquire["4/5"].median, locks?.acquire["5/5"].median)],
         ["20 workers x 10 increments of one key: WATCH/MULTI vs Lua", secs(locks?.watchMs), secs(locks?.luaMs), ratio(locks?.watchMs, locks?.luaMs)],
         ...durability.filter(r => r.setting !== "appendonly no").map(r => {
@@ -278,6 +303,7 @@ Everything (redis-server, spiped, redis-benchmark, the bootstrap client) shares 
 
 ${summary}
 
+${userMd.summary}
 ## 1. Cluster bootstrap: containers ready -> healthy
 
 Every node \`cluster_state:ok\` and every replica \`master_link_status:up\`. Plain TCP nodes with the same ACL users and the
@@ -317,9 +343,13 @@ writing this benchmark), hence the temporary raise.
 
 ## 2. Data path: redis-benchmark (SET/GET, -r 10000) from a container on the same network
 
-One redis-server (plain port 6379, TLS port 6380 with mutual TLS; \`app\` ACL user). TLS: \`redis-benchmark --tls\` with the CA
-and a client certificate from testPki. spiped: server container in front of redis, client container, redis-benchmark
-targets the client container; commands from \`serverCommand\`/\`clientCommand\`. -n ${REQUESTS[1]} unpipelined, -n ${REQUESTS[16]} with -P 16;
+The main table runs through the components' own containers, deployed through the engine: a \`ReplicationChain\`
+(hops \`["tls"]\`, \`mutualTls\`; its head listens plain and TLS, with the component's redis.conf, ACL and AOF
+settings) and a \`SpipedTunnel\` with its defaults in front of the head; redis-benchmark runs in a container joined to
+the chain's and the tunnel's networks, as the \`app\` user (TLS: the chain's CA and client certificate; spiped: the
+tunnel's client end). The spiped settings and the connection sweep run on hand-built containers (one redis-server, plain
+6379 / mutual TLS 6380, testPki certificates) with the components' \`serverCommand\`/\`clientCommand\`, since the
+component exposes only some of the settings. -n ${REQUESTS[1]} unpipelined, -n ${REQUESTS[16]} with -P 16;
 median of 3 runs (a run with no result in 20 s counts as stalled and is not repeated).
 
 ${pathTable(main, plainOf(main), label)}
@@ -347,7 +377,7 @@ nothing answers on it), the bootstrap's diff gives up and reports no change in $
 in parallel, at most 2.5 s: \`LIVE_READ_MS\` in components/cluster/bootstrap.ts), and a preview of the stack shows no changes in
 ${secs(engine?.unreachablePreview)}.${engineError ? ` Failed: ${engineError}.` : ""}
 
-\`pulumi up\` from empty of each topology vs a script doing the same \`docker run\`s: ${pulumiRow}.
+\`pulumi up\` from empty of each topology vs a script doing the same \`docker run\`s: section 6.
 
 ## 4. Locks and transactions (bench/locks.ts)
 
@@ -364,7 +394,10 @@ bench/durability.ts: one redis-server per setting, /data on a Docker volume as e
 
 ${durabilityTable(durability)}
 
-${gatewaySection(gateway, gatewayError)}`;
+${gatewaySection(gateway, gatewayError)}
+
+${userMd.sections}
+${dataComment(users)}`;
     fs.writeFileSync(path.join(__dirname, "results.md"), md);
     console.log(`\n${summary}\n\n${bootstrapTable(boot)}\n`);
     log(`wrote ${path.join(__dirname, "results.md")}`);

@@ -49,7 +49,7 @@ export async function openStack(stackName: string, backendDir?: string, workDir 
 }
 
 /** What a copy of the project needs to run with the plain CLI as well as in-process. */
-const PROJECT_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts", "program.ts", "components", "stacks"];
+const PROJECT_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "tsconfig.pulumi.json", "index.ts", "program.ts", "components", "stacks"];
 
 /**
  * A copy of the project (program, components, Pulumi.yaml, stacks/) under `dir`, with the repo's node_modules linked
