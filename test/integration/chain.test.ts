@@ -150,8 +150,8 @@ describe("ReplicationChain deployed through the engine", () => {
         const logs = scope.logs();
         for (const n of [...chains.seed.nodes, ...chains.tlsOnly.nodes]) expect(docker("logs", n.name)).toMatch(/Ready to accept connections/);
         const secrets = await stateSecrets(stack!);
-        // What is there to find: every generated password and every node's private key.
-        expect(Object.keys(secrets).filter(k => k.endsWith(".result"))).toHaveLength(6);
+        // What is there to find: every generated password (admin, app, replication, metrics per chain) and every node's private key.
+        expect(Object.keys(secrets).filter(k => k.endsWith(".result"))).toHaveLength(8);
         expect(Object.keys(secrets).filter(k => /-[abc]-tls-key\.privateKeyPem$/.test(k))).toHaveLength(6);
         expectNoSecrets(logs, secrets);
     });

@@ -47,9 +47,9 @@ describe("drift: the live cluster leaves its plan, the inputs stay the same", ()
     /** Every secret of the state is ciphertext in the backend's files and in `pulumi stack export`, as a user runs it. */
     const expectStateEncrypted = async () => {
         const secrets = await stateSecrets(stack!);
-        // What is there to find: the three generated passwords and the CA's and the 6 nodes' private keys (no client
+        // What is there to find: the four generated passwords (admin, app, replication, metrics) and the CA's and the 6 nodes' private keys (no client
         // key: the default cluster issues none).
-        expect(Object.keys(secrets).filter(k => k.endsWith(".result"))).toHaveLength(3);
+        expect(Object.keys(secrets).filter(k => k.endsWith(".result"))).toHaveLength(4);
         expect(Object.keys(secrets).filter(k => k.endsWith("-key.privateKeyPem")).sort()).toEqual(["itdr-ca", ...c.plan.map(n => `${n.name}-tls`)].map(k => `${k}-key.privateKeyPem`).sort());
         for (const text of [storedState(scope), await pulumiCli(stack!, "stack", "export")]) {
             expect(text).toContain("4dabf18193072939515e22adb298388d"); // Pulumi's secret signature: values are encrypted
