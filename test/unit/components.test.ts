@@ -20,6 +20,8 @@ function outputsOf(type: string, name: string, inputs: any): Record<string, unkn
         case "docker:index/remoteImage:RemoteImage": return { imageId: `sha256:${password(inputs.name)}` };
         case "pulumi-nodejs:dynamic/redis:ClusterBootstrap":
             return { nodeIds: Object.fromEntries(inputs.nodes.map((n: { name: string }) => [n.name, password(`id-${n.name}`)])) };
+        case "pulumi-nodejs:dynamic/redis:PasswordRotation":
+            return { live: Object.fromEntries(Object.entries(inputs.wanted as Record<string, string>).map(([u, h]) => [u, [h]])), rotatedAt: {} };
         default: return {};
     }
 }
@@ -126,11 +128,13 @@ describe("RedisCluster", () => {
             expect(c.inputs.uploads).toBeUndefined();
             expect(uploadsOf(c).map(u => [u.file, u.permissions])).toEqual([
                 ["/etc/redis-secure/redis.conf", "0600"],
-                ["/etc/redis-secure/users.acl", "0600"],
                 ["/etc/redis-secure/start.sh", "0755"],
                 ["/etc/redis-secure/tls/ca.crt", "0644"],
                 ["/etc/redis-secure/tls/node.crt", "0644"],
                 ["/etc/redis-secure/tls/node.key", "0600"],
+                // Hot files: a password rotation rewrites them without replacing the container.
+                ["/etc/redis-secure/users.acl", "0600"],
+                ["/etc/redis-secure/masterauth.conf", "0600"],
             ]);
             // Each node gets its own key and certificate, and the CA's certificate.
             expect(upload(c, "/etc/redis-secure/tls/node.key").content).toBe(fake("PRIVATE KEY", `${c.name}-tls-key`));
@@ -185,33 +189,41 @@ describe("RedisCluster", () => {
         }
     }, 60_000);
 
-    test("redis.conf: TLS-only cluster node announcing its own address, replication password inside", () => {
-        const conf = upload(one(CONTAINER, "rc-m1-r0"), "/etc/redis-secure/redis.conf").content!.split("\n");
+    test("redis.conf: TLS-only cluster node announcing its own address; the replication password in the file it includes", () => {
+        const node = one(CONTAINER, "rc-m1-r0");
+        const conf = upload(node, "/etc/redis-secure/redis.conf").content!.split("\n");
         expect(conf).toEqual(expect.arrayContaining([
             "port 0", "tls-port 6379", "tls-cluster yes", "tls-replication yes", "tls-auth-clients no",
             "cluster-announce-ip 172.30.0.17", "cluster-announce-tls-port 6379", "cluster-announce-bus-port 16379",
-            "masteruser replication", `masterauth ${password("rc-users-replication")}`,
+            "masteruser replication", "include /etc/redis-secure/masterauth.conf",
         ]));
+        expect(conf.join("\n")).not.toContain(password("rc-users-replication"));
+        expect(upload(node, "/etc/redis-secure/masterauth.conf").content).toBe(`masterauth ${password("rc-users-replication")}\n`);
     });
 
     test("a label shows redis.conf to `preview --diff` in plain text, the password left out", () => {
         for (const c of ofType(CONTAINER, "rc-")) {
             expect(isSecretValue(c.inputs.labels)).toBe(false);
             const conf = upload(c, "/etc/redis-secure/redis.conf").content!;
-            // Beside it, a digest of the files the writer delivered, so new files replace the container.
-            expect(c.inputs.labels).toEqual([{ label: "redis-secure-topologies.redis-conf", value: conf.replace(/^masterauth .*$/m, "masterauth (secret)") },
-                { label: "redis-secure-topologies.files", value: expect.stringMatching(/^[0-9a-f]{64}$/) }]);
+            // Beside it, a digest of the files the writer delivered but the hot ones, so new files replace the
+            // container; and the ACL rules, which only a restart applies (a rotation changes passwords live).
+            expect(c.inputs.labels).toEqual([{ label: "redis-secure-topologies.redis-conf", value: conf },
+                { label: "redis-secure-topologies.files", value: expect.stringMatching(/^[0-9a-f]{64}$/) },
+                { label: "redis-secure-topologies.acl-rules", value: [
+                    "user admin on (passwords) ~* &* +@all", "user replication on (passwords) +psync +replconf +ping",
+                    "user app on (passwords) ~* resetchannels +@all -@dangerous -@admin"].join("\n") }]);
             expect(c.inputs.labels[0].value).not.toContain(password("rc-users-replication"));
         }
     });
 
-    test("users.acl holds the three generated passwords; no password on a command line", () => {
+    test("users.acl holds the hashes of the three generated passwords (the rotation's live ones); no password on a command line", () => {
         const c = one(CONTAINER, "rc-m0");
+        const hash = (user: string) => crypto.createHash("sha256").update(password(`rc-users-${user}`)).digest("hex");
         expect(upload(c, "/etc/redis-secure/users.acl").content).toBe([
             "user default off",
-            `user admin on >${password("rc-users-admin")} ~* &* +@all`,
-            `user replication on >${password("rc-users-replication")} +psync +replconf +ping`,
-            `user app on >${password("rc-users-app")} ~* resetchannels +@all -@dangerous -@admin`,
+            `user admin on #${hash("admin")} ~* &* +@all`,
+            `user replication on #${hash("replication")} +psync +replconf +ping`,
+            `user app on #${hash("app")} ~* resetchannels +@all -@dangerous -@admin`,
             "",
         ].join("\n"));
         const passwords = ofType("random:index/randomPassword:RandomPassword", "rc-users-");
