@@ -562,6 +562,39 @@ describe("certificates: the validity and early renewal of a topology's node and 
     });
 });
 
+describe("password rotation", () => {
+    test("passwordRotation is each user's own keeper; unset users keep the keepers they always had", async () => {
+        new components.RedisCluster("prc", { antiAffinity: "soft", subnet: "172.27.4.0/24", passwordRotation: { app: "2026-12" } });
+        await settle();
+        const keepers = (user: string) => one("random:index/randomPassword:RandomPassword", `prc-users-${user}`).inputs.keepers;
+        expect([keepers("app"), keepers("admin"), keepers("replication")]).toEqual([
+            { rotation: "", passwordRotation: "2026-12" }, { rotation: "" }, { rotation: "" }]);
+    }, 60_000);
+
+    test("the cluster's PasswordRotation: every node with masterauth over TLS, the wanted hashes plain, passwords secret", async () => {
+        const r = one("pulumi-nodejs:dynamic/redis:PasswordRotation", "prc-passwords").inputs;
+        const hash = (name: string) => crypto.createHash("sha256").update(password(name)).digest("hex");
+        expect(r.owner).toBe("prc");
+        expect(r.nodes).toHaveLength(6);
+        expect(r.nodes.find((n: any) => n.name === "prc-m0-r0")).toEqual({ name: "prc-m0-r0", host: "172.27.4.11", port: 6379, tls: true, masterauth: true });
+        expect(r.wanted).toEqual({ admin: hash("prc-users-admin"), replication: hash("prc-users-replication"), app: hash("prc-users-app") });
+        expect(r.graceSeconds).toBe(0);
+        expect(r.admin).toEqual({ ...SECRET, value: { username: "admin", password: password("prc-users-admin") } });
+        expect(isSecretValue(r.tls)).toBe(true);
+    });
+
+    test("the chain's: each node through its own listener, masterauth on the replicas only, the grace period given", async () => {
+        new components.ReplicationChain("prch", { subnet: "172.27.5.0/24", passwordGraceSeconds: 600 });
+        await settle();
+        const r = one("pulumi-nodejs:dynamic/redis:PasswordRotation", "prch-passwords").inputs;
+        expect(r.nodes.map((n: any) => [n.name, n.port, n.tls, n.masterauth])).toEqual([
+            ["prch-a", 6379, false, false], ["prch-b", 6379, false, true], ["prch-c", 6380, true, true]]);
+        expect(r.graceSeconds).toBe(600);
+        expect(uploadsOf(one(CONTAINER, "prch-a")).map(u => u.file)).not.toContain("/etc/redis-secure/masterauth.conf");
+        expect(uploadsOf(one(CONTAINER, "prch-b")).map(u => u.file)).toContain("/etc/redis-secure/masterauth.conf");
+    }, 60_000);
+});
+
 describe("secrets", () => {
     test("private keys, the spiped key and the ACL file are secret outputs; certificates are not", async () => {
         const ca = new components.CertificateAuthority("sec-ca");
