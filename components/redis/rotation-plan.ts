@@ -45,7 +45,10 @@ export function nodesToChange<N extends { name: string }>(before: { name: string
     return after.filter(n => (before ?? []).some(b => b.name === n.name));
 }
 
-/** The admin logins to try, in order: the wanted one, then the last deployed one if it differs. */
-export function adminLogins<A extends { username: string; password: string }>(wanted: A, before: A | undefined): A[] {
-    return before && (before.username !== wanted.username || before.password !== wanted.password) ? [wanted, before] : [wanted];
+/** The admin logins to try, in order: the last deployed one while the record says the wanted one is not live yet
+ *  (`liveAdmin`: the admin's live hashes; `hashOf`: passwordHash), else the wanted one; then the other. */
+export function adminLogins<A extends { username: string; password: string }>(wanted: A, before: A | undefined, liveAdmin: string[] | undefined,
+    hashOf: (password: string) => string): A[] {
+    if (!before || (before.username === wanted.username && before.password === wanted.password)) return [wanted];
+    return liveAdmin?.includes(hashOf(wanted.password)) ? [wanted, before] : [before, wanted];
 }

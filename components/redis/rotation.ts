@@ -7,6 +7,7 @@
 // provider is serialized into state: no clients or Pulumi objects; every Redis call is in ./wire.
 import * as pulumi from "@pulumi/pulumi";
 import { adminLogins, LiveHashes, nextLive, nodesToChange, passwordChanges, retireDue, rotationTimes } from "./rotation-plan";
+import { passwordHash } from "./conf";
 import * as wire from "./wire";
 import type { Auth, TlsMaterial } from "./wire";
 
@@ -65,7 +66,7 @@ function inputsOf(p: Props): string {
  *  then removes; returns one line per change (no secret, no hash). */
 async function apply(olds: Props, news: Props, live: LiveHashes): Promise<string[]> {
     const nodes = nodesToChange(olds.nodes, news.nodes);
-    const logins = adminLogins(news.admin, olds.admin);
+    const logins = adminLogins(news.admin, olds.admin, olds.live?.admin, passwordHash);
     const actions: string[] = [];
     const onEach = (f: (n: RotationNode, c: Awaited<ReturnType<typeof wire.connect>>) => Promise<void>) => Promise.all(nodes.map(async n => {
         const c = await wire.connectAsAnyOf({ host: n.host, port: n.port }, logins, { tls: n.tls ? news.tls : undefined, connectTimeoutMs: TIMEOUT_MS })

@@ -300,16 +300,25 @@ export async function setMasterauth(c: RedisClient, password: string): Promise<v
     }
 }
 
-/** Connects as the first of `logins` the node accepts (WRONGPASS: the next); other failures throw at once. */
+/** Connects as the first of `logins` the node accepts (checked with ACL WHOAMI: ioredis may report a refused AUTH
+ *  only on the first command); a node that cannot be reached throws at once. */
 export async function connectAsAnyOf(ep: Endpoint, logins: Auth[], o: Omit<ConnectOptions, "auth">): Promise<RedisClient> {
     let last: Error | undefined;
     for (const auth of logins) {
+        let c: RedisClient | undefined;
         try {
-            return await connect(ep, { ...o, auth });
+            c = await connect(ep, { ...o, auth });
         } catch (e) {
             last = e as Error;
             if (!/WRONGPASS|NOAUTH|invalid username-password/i.test(last.message)) throw last;
+            continue;
         }
+        try {
+            if (String(await c.call("ACL", "WHOAMI")) === auth.username) return c;
+        } catch (e) {
+            last = e as Error;
+        }
+        await close(c);
     }
     throw new Error(`${ep.host}:${ep.port} accepted none of the ${logins.length} ${logins[0]?.username} passwords it was given: ${last?.message}`);
 }

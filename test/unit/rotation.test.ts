@@ -60,12 +60,15 @@ describe("passwordChanges, nodesToChange, adminLogins", () => {
         expect(nodesToChange([{ name: "m0" }, { name: "m1" }], [{ name: "m1", x: 1 }, { name: "m2", x: 2 }])).toEqual([{ name: "m1", x: 1 }]);
         expect(nodesToChange(undefined, [{ name: "m0" }])).toEqual([]);
     });
-    test("the wanted admin first, then the deployed one when it differs", () => {
+    test("the deployed admin first while the wanted one is not live yet; then the other", () => {
         const a = { username: "admin", password: "new" };
         const b = { username: "admin", password: "old" };
-        expect(adminLogins(a, b)).toEqual([a, b]);
-        expect(adminLogins(a, { ...a })).toEqual([a]);
-        expect(adminLogins(a, undefined)).toEqual([a]);
+        const h = (p: string) => `h-${p}`;
+        expect(adminLogins(a, b, ["h-old"], h)).toEqual([b, a]);
+        expect(adminLogins(a, b, ["h-new", "h-old"], h)).toEqual([a, b]);
+        expect(adminLogins(a, b, undefined, h)).toEqual([b, a]);
+        expect(adminLogins(a, { ...a }, ["h-new"], h)).toEqual([a]);
+        expect(adminLogins(a, undefined, undefined, h)).toEqual([a]);
     });
 });
 
