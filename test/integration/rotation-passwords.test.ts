@@ -112,12 +112,13 @@ describe("password rotation of all three users on a live RedisCluster and Replic
     const ids = () => nodeEndpoints().map(n => `${n.name} ${docker("inspect", "-f", "{{.Id}}", n.name)}`);
     const passwordsOf = async (users: string): Promise<Passwords> => Object.fromEntries(await Promise.all(USERS.map(async u =>
         [u, (await stateOf(stack!, `${users}-${u}`)).outputs.result]))) as Passwords;
-    /** Whether a fresh connection to `n` as `user` with `password` is accepted (PING: every user may). */
+    /** Whether a fresh connection to `n` logs in as `user` with `password` (AUTH on an unauthenticated connection:
+     *  OK or WRONGPASS, nothing else). */
     const accepted = (n: { ep: wire.Endpoint; o: wire.ConnectOptions }, user: User, password: string) =>
-        wire.withClient(n.ep, { ...n.o, auth: { username: user, password } }, async c => (await c.ping()) === "PONG").catch(e => {
+        wire.withClient(n.ep, { ...n.o, auth: undefined }, c => c.call("AUTH", user, password).then(r => r === "OK", e => {
             if (/WRONGPASS/.test((e as Error).message)) return false;
             throw e;
-        });
+        }));
     const passwordsFor = (name: string) => (name.startsWith("itpw-chain") ? "chain" : "cluster");
     /** Every node's users.acl and masterauth file as the writer left them (the node reads them when it restarts). */
     const files = (name: string) => docker("exec", "-u", "redis", name, "sh", "-c", `cat ${ACL_FILE}; cat ${MASTERAUTH_FILE} 2>/dev/null || true`);
