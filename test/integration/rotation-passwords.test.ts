@@ -19,8 +19,10 @@ const USERS = ["app", "admin", "replication"] as const;
 type User = typeof USERS[number];
 type Passwords = Record<User, string>;
 type RedisClient = Awaited<ReturnType<typeof wire.connect>>;
-/** Each loader's bound: it stops at this many writes even if the update it runs through takes longer. */
+/** Each loader's bound: it stops at this many writes even if the update it runs through takes longer; and a pause
+ *  between writes, so the loaders leave the engine its share of the machine's two cores. */
 const MAX_WRITES = 20_000;
+const PAUSE_MS = 5;
 
 interface ChainOut { nodes: ChainNodeOutput[]; caCertPem: string; clientCertPem: string; clientKeyPem: string; appUser: wire.Auth; adminUser: wire.Auth }
 
@@ -45,6 +47,7 @@ class Loader {
                 } catch (e) {
                     this.failures.push(`${k}: ${(e as Error).message}`);
                 }
+                await new Promise(r => setTimeout(r, PAUSE_MS));
             }
         })();
     }
