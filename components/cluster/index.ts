@@ -6,7 +6,7 @@ import { Certificate, CertificateAuthority, CertificateLifetime, certificateLife
 import { APPENDFSYNC, AppendFsync, crashRestartDelayMs } from "../redis/conf";
 import { DEFAULT_IMAGE, engineImage, redisNode } from "../redis/node";
 import { PasswordRotation } from "../redis/rotation";
-import { checkGraceSeconds, checkPasswordRotation, PasswordRotation as PasswordRotationArg, RedisUsers } from "../redis/users";
+import { checkGraceSeconds, checkPasswordRotation, RedisUsers, UserPasswordRotation } from "../redis/users";
 import * as v from "../validate";
 import { ClusterBootstrap } from "./bootstrap";
 import { checkEngine } from "./engines";
@@ -89,7 +89,7 @@ export interface RedisClusterArgs {
     /** Per user (app, admin, replication), a value whose change rotates that user's password live: the new one is
      *  added on every node beside the old one, every internal client switches to it, the outputs publish it, and the
      *  old one is dropped on the next `pulumi up` (see passwordGraceSeconds). No node restarts. E.g. `{ app: "2026-12" }`. */
-    passwordRotation?: PasswordRotationArg;
+    passwordRotation?: UserPasswordRotation;
     /** How long the old password of a rotation keeps working: the first `pulumi up` at least this many seconds after
      *  the rotation drops it (default 0: the next `pulumi up`). */
     passwordGraceSeconds?: number;

@@ -15,17 +15,17 @@ export type UserName = typeof USER_NAMES[number];
  * it or removing it each rotate. RedisCluster and ReplicationChain rotate live (PasswordRotation): both passwords
  * work until the next `pulumi up` (or the grace period) drops the old one.
  */
-export interface PasswordRotation { app?: string; admin?: string; replication?: string }
+export interface UserPasswordRotation { app?: string; admin?: string; replication?: string }
 
 /** `passwordRotation` checked: an object with only app, admin and replication, each a string. */
-export function checkPasswordRotation(field: string, r: unknown): PasswordRotation {
+export function checkPasswordRotation(field: string, r: unknown): UserPasswordRotation {
     if (r === undefined) return {};
     if (!r || typeof r !== "object" || Array.isArray(r)) v.fail(field, "an object { app?, admin?, replication? } of strings (changing one rotates that user's password)", r);
     for (const [k, x] of Object.entries(r)) {
         if (!(USER_NAMES as readonly string[]).includes(k)) v.fail(`${field}.${k}`, `one of the users ${USER_NAMES.map(u => `"${u}"`).join(", ")} (a key of ${field})`, k);
         if (typeof x !== "string") v.fail(`${field}.${k}`, `a string (any value; changing it rotates the ${k} user's password)`, x);
     }
-    return r as PasswordRotation;
+    return r as UserPasswordRotation;
 }
 
 /** How long the old password of a rotation keeps working: the first `pulumi up` at least this long after it drops it. */
@@ -39,7 +39,7 @@ export interface RedisUsersArgs {
     /** Change this value to rotate every password on the next `pulumi up`. */
     rotation?: string;
     /** Change a user's value to rotate that user's password (PasswordRotation). */
-    passwordRotation?: PasswordRotation;
+    passwordRotation?: UserPasswordRotation;
 }
 
 export interface UserCredential { username: string; password: pulumi.Output<string> }

@@ -5,7 +5,7 @@ import { Certificate, CertificateAuthority, CertificateLifetime, certificateLife
 import { APPENDFSYNC, AppendFsync } from "../redis/conf";
 import { DEFAULT_IMAGE, engineImage, redisNode } from "../redis/node";
 import { PasswordRotation } from "../redis/rotation";
-import { checkGraceSeconds, checkPasswordRotation, PasswordRotation as PasswordRotationArg, RedisUsers } from "../redis/users";
+import { checkGraceSeconds, checkPasswordRotation, RedisUsers, UserPasswordRotation } from "../redis/users";
 import * as v from "../validate";
 import { ChainNode, planChain, Transport } from "./plan";
 
@@ -39,7 +39,7 @@ export interface ReplicationChainArgs {
     /** Docker provider (default: the local engine). */
     provider?: docker.Provider;
     /** Per user (app, admin, replication), a value whose change rotates that user's password live (as RedisCluster's). */
-    passwordRotation?: PasswordRotationArg;
+    passwordRotation?: UserPasswordRotation;
     /** How long the old password of a rotation keeps working (default 0: until the next `pulumi up`). */
     passwordGraceSeconds?: number;
 }
