@@ -36,6 +36,8 @@ export function stackSettings(cfg: ConfigReader): StackSettings {
             hops: cfg.getObject("chainHops") ?? ["plain", "tls"], headListener: "plain", subnet: cfg.get("chainSubnet") ?? "172.31.0.0/24", maxmemory,
             appendfsync: (cfg.get("chainAppendfsync") ?? "always") as AppendFsync,
             ...(metrics && { metrics: true }),
+            passwordRotation: cfg.getObject("chainPasswordRotation"),
+            passwordGraceSeconds: cfg.getNumber("passwordGraceSeconds"),
         };
         out.tunnel = { listenPort: cfg.getNumber("tunnelListenPort") ?? 6390, subnet: cfg.get("tunnelSubnet") ?? "172.31.1.0/24" };
     }
@@ -51,6 +53,8 @@ export function stackSettings(cfg: ConfigReader): StackSettings {
             appendonly: cfg.getBoolean("clusterAppendonly") ?? true,
             appendfsync: (cfg.get("clusterAppendfsync") ?? "everysec") as AppendFsync,
             ...(metrics && { metrics: true }),
+            passwordRotation: cfg.getObject("clusterPasswordRotation"),
+            passwordGraceSeconds: cfg.getNumber("passwordGraceSeconds"),
         };
     }
     return out;
@@ -58,12 +62,16 @@ export function stackSettings(cfg: ConfigReader): StackSettings {
 
 /** Which stack config key sets each component field (the first part of a field such as "hosts[1].subnet"). */
 const CONFIG_KEYS: Record<"chain" | "tunnel" | "cluster" | "stack", Record<string, string>> = {
-    chain: { hops: "chainHops", subnet: "chainSubnet", maxmemory: "maxmemory", appendfsync: "chainAppendfsync", metrics: "metrics" },
+    chain: {
+        hops: "chainHops", subnet: "chainSubnet", maxmemory: "maxmemory", appendfsync: "chainAppendfsync", metrics: "metrics",
+        passwordRotation: "chainPasswordRotation", passwordGraceSeconds: "passwordGraceSeconds",
+    },
     tunnel: { listenPort: "tunnelListenPort", subnet: "tunnelSubnet" },
     cluster: {
         masters: "clusterMasters", replicasPerMaster: "clusterReplicasPerMaster", hosts: "clusterHosts", subnet: "clusterSubnet",
         antiAffinity: "clusterAntiAffinity", maxmemory: "maxmemory", appendonly: "clusterAppendonly", appendfsync: "clusterAppendfsync",
         metrics: "metrics",
+        passwordRotation: "clusterPasswordRotation", passwordGraceSeconds: "passwordGraceSeconds",
     },
     // Checks across components name the keys themselves.
     stack: { chainSubnet: "chainSubnet", tunnelSubnet: "tunnelSubnet", clusterSubnet: "clusterSubnet", clusterHosts: "clusterHosts", metrics: "metrics" },

@@ -5,7 +5,8 @@ export { ReplicationChain, ReplicationChainArgs, chainMetricsPlan, chainPlan } f
 export { MetricsArgs, MetricsOutput, metricsPlan } from "./metrics";
 export { backup, restore, topologyFromOutputs, readBackup, Manifest, Topology } from "./backup";
 export { RedisCluster, RedisClusterArgs, ClusterHost, ClusterHostNetwork, ClusterBootstrap, checkEngines, clusterOutputs, clusterPlan } from "./cluster";
-export { RedisUsers } from "./redis/users";
+export { RedisUsers, UserPasswordRotation } from "./redis/users";
+export { PasswordRotation } from "./redis/rotation";
 export { DEFAULT_IMAGE } from "./redis/node";
 export { ValidationError } from "./validate";
 export * as client from "./client";

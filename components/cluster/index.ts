@@ -6,7 +6,8 @@ import { Certificate, CertificateAuthority, CertificateLifetime, certificateLife
 import { MetricsArgs, MetricsOutput, MetricsPlan, metricsPlan, redisExporter } from "../metrics";
 import { APPENDFSYNC, AppendFsync, crashRestartDelayMs } from "../redis/conf";
 import { DEFAULT_IMAGE, engineImage, redisNode } from "../redis/node";
-import { RedisUsers } from "../redis/users";
+import { PasswordRotation } from "../redis/rotation";
+import { checkGraceSeconds, checkPasswordRotation, RedisUsers, UserPasswordRotation } from "../redis/users";
 import * as v from "../validate";
 import { ClusterBootstrap } from "./bootstrap";
 import { checkEngine } from "./engines";
@@ -86,6 +87,13 @@ export interface RedisClusterArgs {
     maxmemoryPolicy?: string;
     /** ACL rules of the application user (default: no @dangerous or @admin commands). */
     appRules?: string;
+    /** Per user (app, admin, replication), a value whose change rotates that user's password live: the new one is
+     *  added on every node beside the old one, every internal client switches to it, the outputs publish it, and the
+     *  old one is dropped on the next `pulumi up` (see passwordGraceSeconds). No node restarts. E.g. `{ app: "2026-12" }`. */
+    passwordRotation?: UserPasswordRotation;
+    /** How long the old password of a rotation keeps working: the first `pulumi up` at least this many seconds after
+     *  the rotation drops it (default 0: the next `pulumi up`). */
+    passwordGraceSeconds?: number;
     image?: string;
     /** A Prometheus exporter for every node (one container on the first host, `/scrape?target=` per node), logged in
      *  as the read-only `metrics` user; `true` for the defaults: 127.0.0.1:9121, its network on 172.31.4.0/24. */
@@ -99,7 +107,7 @@ export interface RedisClusterArgs {
  */
 export function clusterPlan(name: string, args: RedisClusterArgs = {}): {
     nodes: PlannedNode[]; hosts: ClusterHost[]; subnets: Map<string, string>; nodeTimeoutMs: number; appendonly: boolean; appendfsync: AppendFsync;
-    certificates: Required<CertificateLifetime>; metrics?: MetricsPlan;
+    certificates: Required<CertificateLifetime>; metrics?: MetricsPlan; passwordGraceSeconds: number;
 } {
     const hosts = args.hosts ?? [{ name: "local" }];
     if (!Array.isArray(hosts)) v.fail("hosts", "a list of hosts ({ name, dockerHost?, subnet? })", hosts);
@@ -123,6 +131,8 @@ export function clusterPlan(name: string, args: RedisClusterArgs = {}): {
     if (args.maxmemory !== undefined) v.memorySize("maxmemory", args.maxmemory);
     if (args.maxmemoryPolicy !== undefined) v.maxmemoryPolicy("maxmemoryPolicy", args.maxmemoryPolicy);
     if (args.appRules !== undefined) v.aclRules("appRules", args.appRules);
+    checkPasswordRotation("passwordRotation", args.passwordRotation);
+    const passwordGraceSeconds = checkGraceSeconds("passwordGraceSeconds", args.passwordGraceSeconds);
     if (args.image !== undefined) v.imageRef("image", args.image);
     const tls = v.flag("tls", args.tls ?? true);
     if (!tls && hosts.length > 1 && !v.flag("allowPlaintextAcrossHosts", args.allowPlaintextAcrossHosts ?? false)) {
@@ -139,7 +149,7 @@ export function clusterPlan(name: string, args: RedisClusterArgs = {}): {
     v.flag("loopbackSans", args.loopbackSans ?? false);
     const certificates = certificateLifetime("certificates", args.certificates);
     const metrics = metricsPlan(args.metrics, { listenPort: 9121, subnet: "172.31.4.0/24" });
-    return { nodes, hosts, subnets: new Map(Object.entries(hostSubnets(shape))), nodeTimeoutMs, appendonly, appendfsync, certificates, metrics };
+    return { nodes, hosts, subnets: new Map(Object.entries(hostSubnets(shape))), nodeTimeoutMs, appendonly, appendfsync, certificates, metrics, passwordGraceSeconds };
 }
 
 /**
@@ -176,7 +186,7 @@ export class RedisCluster extends pulumi.ComponentResource {
 
     constructor(name: string, args: RedisClusterArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         super("redis-secure-topologies:cluster:RedisCluster", name, {}, opts);
-        const { nodes, hosts: hostArgs, subnets, nodeTimeoutMs, appendonly, appendfsync, certificates, metrics } = clusterPlan(name, args);
+        const { nodes, hosts: hostArgs, subnets, nodeTimeoutMs, appendonly, appendfsync, certificates, metrics, passwordGraceSeconds } = clusterPlan(name, args);
         this.nodes = nodes;
         const internal = args.internalNetwork ?? subnets.size === 1;
         this.tls = args.tls ?? true;
@@ -186,9 +196,19 @@ export class RedisCluster extends pulumi.ComponentResource {
             provider: h.provider ?? (h.dockerHost ? engineProvider(`${name}-engine-${h.name}`, `hosts[${i}].dockerHost`, h.name, h.dockerHost, { parent: this }) : undefined),
         }));
 
-        const users = new RedisUsers(`${name}-users`, { appRules: args.appRules }, { parent: this });
+        const users = new RedisUsers(`${name}-users`, { appRules: args.appRules, passwordRotation: args.passwordRotation }, { parent: this });
         const ca = new CertificateAuthority(`${name}-ca`, {}, { parent: this });
         const client = mutual ? new Certificate(`${name}-client`, { ca, commonName: `${name}-client`, use: "client", ...certificates }, { parent: this }) : undefined;
+        const admin = pulumi.secret(users.admin.password.apply(password => ({ username: users.admin.username, password })));
+        // The bootstrap and the rotation are clients like any other: a client certificate only when the nodes ask for one.
+        const clientTls = this.tls ? pulumi.secret(pulumi.all([ca.certPem, client?.certPem, client?.privateKeyPem])
+            .apply(([caPem, cert, key]) => (cert ? { ca: caPem, cert, key } : { ca: caPem }))) : undefined;
+        // Every cluster node may become a replica (failover), so every one gets masterauth.
+        const passwords = new PasswordRotation(`${name}-passwords`, {
+            owner: name,
+            nodes: this.nodes.map(n => ({ name: n.name, host: n.ip, port: n.port, tls: this.tls, masterauth: true })),
+            wanted: users.hashes, admin, replicationPassword: users.replication.password, tls: clientTls, graceSeconds: passwordGraceSeconds,
+        }, { parent: this });
         const loopback = args.loopbackSans ?? false;
         const networks = new Map(hosts.map(h => [h.name, new docker.Network(`${name}-net-${h.name}`, {
             name: `${name}-net-${h.name}`,
@@ -222,7 +242,8 @@ export class RedisCluster extends pulumi.ComponentResource {
                     appendfsync,
                 },
                 replicationPassword: users.replication.password,
-                aclFile: users.aclFile,
+                aclFile: users.aclFileFor(passwords.live),
+                livePasswords: { aclRules: users.aclRules },
                 tls: cert && { caPem: ca.certPem, certPem: cert.certPem, keyPem: cert.privateKeyPem },
                 crashRestartDelayMs: crashRestartDelayMs(nodeTimeoutMs),
             }, { parent: this, provider: host.provider });
@@ -231,11 +252,10 @@ export class RedisCluster extends pulumi.ComponentResource {
         const bootstrap = new ClusterBootstrap(`${name}-bootstrap`, {
             clusterName: name,
             nodes: this.nodes.map(({ host: _host, ...n }) => n),
-            auth: pulumi.secret(users.admin.password.apply(password => ({ username: users.admin.username, password }))),
-            // The bootstrap is a client like any other: a client certificate only when the nodes ask for one.
-            tls: this.tls ? pulumi.secret(pulumi.all([ca.certPem, client?.certPem, client?.privateKeyPem])
-                .apply(([caPem, cert, key]) => (cert ? { ca: caPem, cert, key } : { ca: caPem }))) : undefined,
-        }, { parent: this, dependsOn: containers });
+            // The admin password the rotation has made live on every node before the bootstrap runs.
+            auth: admin,
+            tls: clientTls,
+        }, { parent: this, dependsOn: [...containers, passwords] });
 
         // One exporter for the cluster, on the first host's engine and network (hosts route to each other's nodes).
         if (metrics) {

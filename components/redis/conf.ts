@@ -10,6 +10,11 @@ export const START_SCRIPT = `${CONF_DIR}/start.sh`;
 export const DATA_DIR = "/data";
 /** Exists while redis-server runs; removed only when it exits 0 (a clean shutdown), so finding it at start means a crash. */
 export const RUNNING_MARKER = `${DATA_DIR}/.redis-running`;
+/** The ACL file every node loads at start (users with their live password hashes). */
+export const ACL_FILE = `${CONF_DIR}/users.acl`;
+/** The replication password (`masterauth`), in a file of its own that redis.conf includes: a rotation rewrites it
+ *  (and sets it live with CONFIG SET) without changing redis.conf, so the node keeps running. */
+export const MASTERAUTH_FILE = `${CONF_DIR}/masterauth.conf`;
 /** The unprivileged user redis-server runs as (the Debian package's). */
 export const REDIS_USER = "redis";
 
@@ -31,7 +36,8 @@ export interface NodeConf {
     replicaOf?: { host: string; port: number; tls: boolean };
     /** Cluster mode: the address this node announces to clients and peers. */
     cluster?: { announceIp: string; announcePort: number; announceBusPort: number; nodeTimeoutMs: number };
-    /** The user replicas authenticate as (`masteruser`/`masterauth`). */
+    /** The user replicas authenticate as (`masteruser`/`masterauth`). Without `password`, redis.conf includes
+     *  MASTERAUTH_FILE for it (renderMasterauthConf), which is how the components deliver it. */
     replicationUser?: { name: string; password?: string };
     maxmemory?: string;
     maxmemoryPolicy?: string;
@@ -45,7 +51,7 @@ export function renderRedisConf(c: NodeConf): string {
         "bind 0.0.0.0",
         "protected-mode yes",
         `port ${c.port}`,
-        `aclfile ${CONF_DIR}/users.acl`,
+        `aclfile ${ACL_FILE}`,
         `dir ${DATA_DIR}`,
         // Replicas link up without waiting for more replicas to arrive.
         "repl-diskless-sync yes",
@@ -81,7 +87,8 @@ export function renderRedisConf(c: NodeConf): string {
         if (c.tls) lines.push("tls-replication yes", "tls-cluster yes");
     }
     if (c.replicationUser) {
-        lines.push(`masteruser ${c.replicationUser.name}`, `masterauth ${c.replicationUser.password ?? ""}`);
+        lines.push(`masteruser ${c.replicationUser.name}`,
+            c.replicationUser.password === undefined ? `include ${MASTERAUTH_FILE}` : `masterauth ${c.replicationUser.password}`);
     }
     if (c.maxmemory) lines.push(`maxmemory ${c.maxmemory}`);
     if (c.maxmemoryPolicy) lines.push(`maxmemory-policy ${c.maxmemoryPolicy}`);
@@ -145,9 +152,23 @@ export function renderStartScript(o: { crashRestartDelayMs: number }): string {
 
 export interface AclUser {
     name: string;
-    password: string;
+    /** The password in clear text (LockQuorum's nodes), or... */
+    password?: string;
+    /** ...the SHA-256 hashes of every password the user has (passwordHash), as Redis keeps them: a rotation lists two. */
+    hashes?: string[];
     /** ACL rules after the password, e.g. `~* &* +@all -@dangerous`. */
     rules: string;
+}
+
+/** What Redis stores of a password (`ACL GETUSER`'s `passwords`, `#<hash>` in ACL rules): its SHA-256, in hex. */
+export function passwordHash(password: string): string {
+    return (require("crypto") as typeof import("crypto")).createHash("sha256").update(password).digest("hex");
+}
+
+/** The masterauth file redis.conf includes (MASTERAUTH_FILE). */
+export function renderMasterauthConf(password: string): string {
+    if (/\s/.test(password) || password.length < 16) throw new Error("masterauth: the replication password must be at least 16 characters without spaces");
+    return `masterauth ${password}\n`;
 }
 
 /** The application user's default rules: every key, no pub/sub channel (ask with `&pattern` in appRules), nothing
@@ -161,14 +182,20 @@ export const ADMIN_USER_RULES = "~* &* +@all";
  *  these stays empty), no key and no channel. CONFIG is off in the exporter: CONFIG GET * would show it masterauth. */
 export const METRICS_USER_RULES = "resetkeys resetchannels -@all +info +cluster|info +slowlog|get +slowlog|len +latency|latest +client|setname";
 
-/** users.acl content: the `default` user is always off; passwords are stored as given (file mode 0600). */
+/** users.acl content: the `default` user is always off; each user's passwords as given (`>clear`) or as their
+ *  hashes (`#sha256`, what the rotating components write: then the file holds no password at all). Mode 0600. */
 export function renderAclFile(users: AclUser[]): string {
     for (const u of users) {
         if (!/^[A-Za-z0-9_-]+$/.test(u.name)) throw new Error(`ACL user name "${u.name}" may use only letters, digits, _ and -`);
-        if (/\s/.test(u.password) || u.password.length < 16) {
+        if ((u.password === undefined) === (u.hashes === undefined)) throw new Error(`ACL user "${u.name}": give a password or its hashes`);
+        if (u.password !== undefined && (/\s/.test(u.password) || u.password.length < 16)) {
             throw new Error(`ACL user "${u.name}": password must be at least 16 characters without spaces`);
+        }
+        if (u.hashes !== undefined && (!u.hashes.length || u.hashes.some(h => !/^[0-9a-f]{64}$/.test(h)))) {
+            throw new Error(`ACL user "${u.name}": password hashes must be SHA-256 in lower-case hex, at least one`);
         }
         if (/[\r\n]/.test(u.rules)) throw new Error(`ACL user "${u.name}": rules hold a line break (it would start a new user)`);
     }
-    return ["user default off", ...users.map(u => `user ${u.name} on >${u.password} ${u.rules}`)].join("\n") + "\n";
+    const secrets = (u: AclUser) => (u.password !== undefined ? `>${u.password}` : u.hashes!.map(h => `#${h}`).join(" "));
+    return ["user default off", ...users.map(u => `user ${u.name} on ${secrets(u)} ${u.rules}`)].join("\n") + "\n";
 }

@@ -3,7 +3,7 @@
 import * as docker from "@pulumi/docker";
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { CONF_DIR, DATA_DIR, memoryLimitMb, NodeConf, REDIS_USER, renderRedisConf, renderStartScript, START_SCRIPT, TLS_DIR } from "./conf";
+import { ACL_FILE, CONF_DIR, DATA_DIR, MASTERAUTH_FILE, memoryLimitMb, NodeConf, REDIS_USER, renderMasterauthConf, renderRedisConf, renderStartScript, START_SCRIPT, TLS_DIR } from "./conf";
 
 /** The image scripts/image.sh builds locally (Debian's redis-server 7.0 with TLS, and spiped); scripts/lib.sh reads the tag from this line. */
 export const DEFAULT_IMAGE = "redis-secure-topologies/redis:bookworm-r3";
@@ -26,10 +26,14 @@ export interface RedisNodeArgs {
     /** Static address on the network (keeps certificates' IP SANs and cluster nodes.conf valid). */
     ipv4Address?: string;
     aliases?: string[];
-    /** What redis.conf says; with `replicationUser`, its password comes from `replicationPassword`. */
+    /** What redis.conf says; with `replicationUser`, its password comes from `replicationPassword` (MASTERAUTH_FILE). */
     conf: NodeConf;
     replicationPassword?: pulumi.Input<string>;
     aclFile: pulumi.Input<string>;
+    /** Passwords that change on the running node (PasswordRotation): users.acl and the masterauth file are hot files
+     *  of its writer (a change rewrites them, the container stays), and the users' rules, which only a restart
+     *  applies, are in a label instead. Without it (LockQuorum) a change of either replaces the container. */
+    livePasswords?: { aclRules: string };
     tls?: NodeTls;
     /** Cluster nodes: how long a master that died uncleanly waits before restarting (crashRestartDelayMs; default 0). */
     crashRestartDelayMs?: number;
@@ -64,20 +68,23 @@ const WRITER_MOUNT = "/target";
  * can deliver files only through a container's root filesystem (which Docker refuses when it is read-only), so a
  * short-lived writer container `<name>-files` receives them as uploads at their final paths, replaces the volume's
  * content with them owned by `owner`, and exits (no network, no restart). `run` resolves, once the writer exited 0 (a
- * failed copy fails the update), to a digest of the files for the service's FILES_LABEL: new files, new container.
+ * failed copy fails the update), to a digest of `uploads` for the service's FILES_LABEL: new files, new container.
+ * `hotUploads` are written by the same writer but left out of `run`: files the service takes in while it runs (the
+ * change reaches it some other way, e.g. ACL SETUSER), so changing them replaces the writer only; `hot` is their digest.
  * `chownAlso` hands another volume (the data) to `owner` the first time.
  */
 export function filesVolume(name: string, a: {
     image: pulumi.Input<string>; dir: string; owner: string; uploads: docker.types.input.ContainerUpload[];
+    hotUploads?: docker.types.input.ContainerUpload[];
     chownAlso?: { volumeName: pulumi.Input<string>; path: string };
-}, opts: pulumi.CustomResourceOptions): { volumeName: pulumi.Output<string>; run: pulumi.Output<string> } {
+}, opts: pulumi.CustomResourceOptions): { volumeName: pulumi.Output<string>; run: pulumi.Output<string>; hot: pulumi.Output<string> } {
     const volume = new docker.Volume(`${name}-files`, { name: `${name}-files` }, opts);
     const also = a.chownAlso ? `; [ "$(stat -c %U ${a.chownAlso.path})" = ${a.owner.split(":")[0]} ] || chown -R ${a.owner} ${a.chownAlso.path}` : "";
     const writer = new docker.Container(`${name}-files`, {
         name: `${name}-files`,
         image: a.image,
         command: ["sh", "-ec", `find ${WRITER_MOUNT} -mindepth 1 -delete; cp -Rp ${a.dir}/. ${WRITER_MOUNT}/; chown -R ${a.owner} ${WRITER_MOUNT}${also}`],
-        uploads: a.uploads,
+        uploads: [...a.uploads, ...(a.hotUploads ?? [])],
         volumes: [{ volumeName: volume.name, containerPath: WRITER_MOUNT },
             ...(a.chownAlso ? [{ volumeName: a.chownAlso.volumeName, containerPath: a.chownAlso.path }] : [])],
         networkMode: "none",
@@ -89,28 +96,31 @@ export function filesVolume(name: string, a: {
     // A digest of the files, not the writer's ID: a writer removed by `docker container prune` and run again writes
     // the same files, and the service keeps running. It reveals nothing of the secrets in them (SHA-256 of keys and
     // 32-character random passwords), so it is shown in plain text.
-    const digest = pulumi.unsecret(pulumi.output(a.uploads).apply(u => crypto.createHash("sha256").update(JSON.stringify(u)).digest("hex")));
-    const run = pulumi.all([writer.exitCode, digest]).apply(([code, d]) => {
+    const digestOf = (u: docker.types.input.ContainerUpload[]) =>
+        pulumi.unsecret(pulumi.output(u).apply(x => crypto.createHash("sha256").update(JSON.stringify(x)).digest("hex")));
+    const written = (d: pulumi.Output<string>) => pulumi.all([writer.exitCode, d]).apply(([code, digest]) => {
         if (code !== undefined && code !== 0) throw new Error(`${name}-files exited ${code} writing the files of ${name}: see \`docker logs ${name}-files\``);
-        return d;
+        return digest;
     });
-    return { volumeName: volume.name, run };
+    return { volumeName: volume.name, run: written(digestOf(a.uploads)), hot: written(digestOf(a.hotUploads ?? [])) };
 }
 
 /** Label holding redis.conf with the password left out, so `pulumi preview --diff` shows a config change line by line
  *  (the uploads hold secrets, so the provider shows all of them only as [secret]). */
 export const CONF_LABEL = "redis-secure-topologies.redis-conf";
+/** Label holding the ACL users and rules without passwords, for nodes whose passwords change live (livePasswords). */
+export const ACL_RULES_LABEL = "redis-secure-topologies.acl-rules";
 
 export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomResourceOptions): docker.Container {
     const secretFile = (file: string, content: pulumi.Input<string>) => ({ file, content: pulumi.secret(content), permissions: "0600" });
-    const withPassword = (password: string) => ({ ...a.conf, replicationUser: a.conf.replicationUser && { ...a.conf.replicationUser, password } });
-    const redisConf = a.conf.replicationUser
-        ? pulumi.output(a.replicationPassword ?? "").apply(p => renderRedisConf(withPassword(p)))
-        : renderRedisConf(a.conf);
+    // redis.conf holds no secret: it includes the masterauth file.
+    const conf = { ...a.conf, replicationUser: a.conf.replicationUser && { name: a.conf.replicationUser.name } };
+    const passwords = [secretFile(ACL_FILE, a.aclFile),
+        ...(conf.replicationUser ? [secretFile(MASTERAUTH_FILE, pulumi.output(a.replicationPassword ?? "").apply(renderMasterauthConf))] : [])];
     const uploads: docker.types.input.ContainerUpload[] = [
-        secretFile(`${CONF_DIR}/redis.conf`, redisConf),
-        secretFile(`${CONF_DIR}/users.acl`, a.aclFile),
+        secretFile(`${CONF_DIR}/redis.conf`, renderRedisConf(conf)),
         { file: START_SCRIPT, content: renderStartScript({ crashRestartDelayMs: a.crashRestartDelayMs ?? 0 }), permissions: "0755" },
+        ...(a.livePasswords ? [] : passwords),
     ];
     if (a.tls) {
         uploads.push({ file: `${TLS_DIR}/ca.crt`, content: a.tls.caPem, permissions: "0644" });
@@ -120,7 +130,10 @@ export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomRes
     // Data and nodes.conf live on a volume, so a config change that replaces the container keeps them.
     const memoryMb = memoryLimitMb(a.conf.maxmemory);
     const data = new docker.Volume(`${name}-data`, { name: `${name}-data` }, opts);
-    const files = filesVolume(name, { image: a.image, dir: CONF_DIR, owner: `${REDIS_USER}:${REDIS_USER}`, uploads, chownAlso: { volumeName: data.name, path: DATA_DIR } }, opts);
+    const files = filesVolume(name, {
+        image: a.image, dir: CONF_DIR, owner: `${REDIS_USER}:${REDIS_USER}`, uploads, hotUploads: a.livePasswords ? passwords : [],
+        chownAlso: { volumeName: data.name, path: DATA_DIR },
+    }, opts);
     return new docker.Container(name, {
         name,
         hostname: name,
@@ -128,7 +141,8 @@ export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomRes
         user: REDIS_USER,
         // The start script runs redis-server as its child and tells a crash from a clean exit (renderStartScript).
         command: ["sh", START_SCRIPT],
-        labels: [{ label: CONF_LABEL, value: renderRedisConf(withPassword("(secret)")) }, { label: FILES_LABEL, value: files.run }],
+        labels: [{ label: CONF_LABEL, value: renderRedisConf(conf) }, { label: FILES_LABEL, value: files.run },
+            ...(a.livePasswords ? [{ label: ACL_RULES_LABEL, value: a.livePasswords.aclRules }] : [])],
         networksAdvanced: [{ name: a.networkName, ipv4Address: a.ipv4Address, aliases: [name, ...(a.aliases ?? [])] }],
         ports: a.publish?.map(p => ({ internal: p.internal, external: p.external, ip: p.ip })),
         volumes: [{ volumeName: files.volumeName, containerPath: CONF_DIR, readOnly: true }, { volumeName: data.name, containerPath: DATA_DIR }],

@@ -348,3 +348,59 @@ export async function restoreKeys(c: RedisClient, db: number, keys: DumpedKey[],
     // Named by the key only: the payload is the data.
     replies.forEach(([err], i) => { if (err) throw new Error(`RESTORE ${keys[i].key.toString()}: ${err.message}`); });
 }
+
+/** The SHA-256 hashes of `user`'s passwords (`ACL GETUSER`'s `passwords`); a secret-free view of which ones work. */
+export async function aclPasswordHashes(c: RedisClient, user: string): Promise<string[]> {
+    const reply = (await c.call("ACL", "GETUSER", user)) as unknown[] | null;
+    if (!reply) throw new Error(`ACL GETUSER ${user}: no such user`);
+    const i = reply.findIndex(x => String(x) === "passwords");
+    return i < 0 ? [] : (reply[i + 1] as unknown[]).map(String);
+}
+
+/**
+ * Adds (`#hash`) and removes (`!hash`) passwords of `user` by their hashes, in one `ACL SETUSER`: nothing else of the
+ * user changes, and no client is disconnected (Redis 7.0 src/acl.c: ACL SETUSER only drops pub/sub clients whose
+ * channels it revokes, while ACL LOAD frees every user and kills every client authenticated as one, replication
+ * links included, so it is never used on a live node). Connections authenticated with a removed password stay.
+ */
+export async function aclChangePasswords(c: RedisClient, user: string, ch: { add: string[]; remove: string[] }): Promise<void> {
+    if (!ch.add.length && !ch.remove.length) return;
+    try {
+        await c.call("ACL", "SETUSER", user, ...ch.add.map(h => `#${h}`), ...ch.remove.map(h => `!${h}`));
+    } catch (e) {
+        throw new Error(`ACL SETUSER ${user} (+${ch.add.length} -${ch.remove.length} passwords): ${(e as Error).message}`);
+    }
+}
+
+/** `CONFIG SET masterauth`: the password this node's replication uses from its next (re)connection to its master on;
+ *  the link it has stays. */
+export async function setMasterauth(c: RedisClient, password: string): Promise<void> {
+    try {
+        await c.call("CONFIG", "SET", "masterauth", password);
+    } catch (e) {
+        throw new Error(`CONFIG SET masterauth: ${(e as Error).message.replace(password, "(secret)")}`);
+    }
+}
+
+/** Connects as the first of `logins` the node accepts (checked with ACL WHOAMI: ioredis may report a refused AUTH
+ *  only on the first command); a node that cannot be reached throws at once. */
+export async function connectAsAnyOf(ep: Endpoint, logins: Auth[], o: Omit<ConnectOptions, "auth">): Promise<RedisClient> {
+    let last: Error | undefined;
+    for (const auth of logins) {
+        let c: RedisClient | undefined;
+        try {
+            c = await connect(ep, { ...o, auth });
+        } catch (e) {
+            last = e as Error;
+            if (!/WRONGPASS|NOAUTH|invalid username-password/i.test(last.message)) throw last;
+            continue;
+        }
+        try {
+            if (String(await c.call("ACL", "WHOAMI")) === auth.username) return c;
+        } catch (e) {
+            last = e as Error;
+        }
+        await close(c);
+    }
+    throw new Error(`${ep.host}:${ep.port} accepted none of the ${logins.length} ${logins[0]?.username} passwords it was given: ${last?.message}`);
+}

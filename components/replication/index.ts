@@ -5,7 +5,8 @@ import { Certificate, CertificateAuthority, CertificateLifetime, certificateLife
 import { MetricsArgs, MetricsOutput, metricsPlan, redisExporter } from "../metrics";
 import { APPENDFSYNC, AppendFsync } from "../redis/conf";
 import { DEFAULT_IMAGE, engineImage, redisNode } from "../redis/node";
-import { RedisUsers } from "../redis/users";
+import { PasswordRotation } from "../redis/rotation";
+import { checkGraceSeconds, checkPasswordRotation, RedisUsers, UserPasswordRotation } from "../redis/users";
 import * as v from "../validate";
 import { ChainNode, planChain, Transport } from "./plan";
 
@@ -41,6 +42,10 @@ export interface ReplicationChainArgs {
     /** A Prometheus exporter for every node (one container, `/scrape?target=` per node; TLS where a node listens on
      *  TLS), logged in as the read-only `metrics` user; `true` for the defaults: 127.0.0.1:9122, its network on 172.31.5.0/24. */
     metrics?: MetricsArgs | boolean;
+    /** Per user (app, admin, replication), a value whose change rotates that user's password live (as RedisCluster's). */
+    passwordRotation?: UserPasswordRotation;
+    /** How long the old password of a rotation keeps working (default 0: until the next `pulumi up`). */
+    passwordGraceSeconds?: number;
 }
 
 export interface ChainNodeOutput extends ChainNode { role: "master" | "replica" }
@@ -63,6 +68,8 @@ export function chainPlan(name: string, args: ReplicationChainArgs = {}): ChainN
     if (args.maxmemoryPolicy !== undefined) v.maxmemoryPolicy("maxmemoryPolicy", args.maxmemoryPolicy);
     if (args.image !== undefined) v.imageRef("image", args.image);
     v.flag("internalNetwork", args.internalNetwork ?? true);
+    checkPasswordRotation("passwordRotation", args.passwordRotation);
+    checkGraceSeconds("passwordGraceSeconds", args.passwordGraceSeconds);
     v.flag("loopbackSans", args.loopbackSans ?? false);
     if (v.flag("mutualTls", args.mutualTls ?? false) && plan.every(n => n.tlsPort === 0)) {
         v.fail("mutualTls", "false when no node has a TLS listener (every hop and headListener are \"plain\")", args.mutualTls);
@@ -97,9 +104,19 @@ export class ReplicationChain extends pulumi.ComponentResource {
             ipamConfigs: [{ subnet: args.subnet ?? "172.31.0.0/24" }],
             internal: args.internalNetwork ?? true,
         }, child);
-        const users = new RedisUsers(`${name}-users`, {}, { parent: this });
+        const users = new RedisUsers(`${name}-users`, { passwordRotation: args.passwordRotation }, { parent: this });
         const ca = new CertificateAuthority(`${name}-ca`, {}, { parent: this });
         const client = new Certificate(`${name}-client`, { ca, commonName: `${name}-client`, use: "client", ...certificates }, { parent: this });
+        // Through each node's own listener: plain when it has one, else TLS with the client certificate.
+        const passwords = new PasswordRotation(`${name}-passwords`, {
+            owner: name,
+            nodes: plan.map(n => ({ name: n.name, host: n.ip, port: n.plainPort || n.tlsPort, tls: !n.plainPort, masterauth: !!n.replicaOf })),
+            wanted: users.hashes,
+            admin: pulumi.secret(users.admin.password.apply(password => ({ username: users.admin.username, password }))),
+            replicationPassword: users.replication.password,
+            tls: pulumi.secret(pulumi.all([ca.certPem, client.certPem, client.privateKeyPem]).apply(([caPem, cert, key]) => ({ ca: caPem, cert, key }))),
+            graceSeconds: checkGraceSeconds("passwordGraceSeconds", args.passwordGraceSeconds),
+        }, { parent: this });
         const image = engineImage(name, args.image ?? DEFAULT_IMAGE, child);
         const containers: docker.Container[] = [];
         for (const n of plan) {
@@ -122,7 +139,8 @@ export class ReplicationChain extends pulumi.ComponentResource {
                     appendfsync: n.replicaOf ? "everysec" : args.appendfsync ?? "always",
                 },
                 replicationPassword: users.replication.password,
-                aclFile: users.aclFile,
+                aclFile: users.aclFileFor(passwords.live),
+                livePasswords: { aclRules: users.aclRules },
                 tls: { caPem: ca.certPem, certPem: cert.certPem, keyPem: cert.privateKeyPem },
             }, { ...child, dependsOn: containers.slice(-1) }));
         }

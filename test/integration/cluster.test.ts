@@ -6,7 +6,7 @@ import { Stack } from "@pulumi/pulumi/automation";
 import { spawnSync } from "child_process";
 import * as tls from "tls";
 import { converge } from "../../components/cluster/converge";
-import { CONF_DIR, memoryLimitMb, TLS_DIR } from "../../components/redis/conf";
+import { CONF_DIR, MASTERAUTH_FILE, memoryLimitMb, TLS_DIR } from "../../components/redis/conf";
 import * as wire from "../../components/redis/wire";
 import { clusterStack, DeployedCluster, plainOutputs } from "./deploy";
 import { expectNoSecrets, pemBody, Scope, testPki } from "./harness";
@@ -174,7 +174,7 @@ describe("RedisCluster on the real engine: the default cluster and a mutual-TLS 
         expect(log.join("")).toContain("ClusterBootstrap"); // and so was the engine's output
         for (const c of [def, mtls]) {
             const n = c.plan[0];
-            const replication = c.docker(n, "exec", n.name, "sed", "-n", "s/^masterauth //p", `${CONF_DIR}/redis.conf`);
+            const replication = c.docker(n, "exec", n.name, "sed", "-n", "s/^masterauth //p", MASTERAUTH_FILE);
             const nodeKey = pemBody(c.docker(n, "exec", n.name, "cat", `${TLS_DIR}/node.key`));
             const clientKey: Record<string, string> = c.target.tls!.key ? { clientKey: pemBody(c.target.tls!.key) } : {};
             expectNoSecrets(logs + log.join(""), { admin: c.target.auth.password, app: c.app.password, replication, nodeKey, ...clientKey });

@@ -11,7 +11,7 @@ import { EngineEvent } from "@pulumi/pulumi/automation";
 import { openStack, projectCopy, stackEnv, toolchain } from "../../scripts/stack";
 import * as wire from "../../components/redis/wire";
 import { KEY_FILE } from "../../components/spiped/plan";
-import { CONF_DIR, TLS_DIR } from "../../components/redis/conf";
+import { MASTERAUTH_FILE, TLS_DIR } from "../../components/redis/conf";
 import { docker, pemBody, Scope } from "./harness";
 import { plainOutputs } from "./deploy";
 
@@ -137,7 +137,7 @@ describe("the project's stack on the real engine and plugins", () => {
         const expected: Record<string, string> = {
             "app password": out.chain.appUser.password,
             "admin password": out.cluster.adminUser.password,
-            "replication password": docker("exec", node, "sed", "-n", "s/^masterauth //p", `${CONF_DIR}/redis.conf`),
+            "replication password": docker("exec", node, "sed", "-n", "s/^masterauth //p", MASTERAUTH_FILE),
             "spiped key": docker("exec", `tunnel-itstack-server`, "base64", "-w0", KEY_FILE),
             "node private key": pemBody(docker("exec", node, "cat", `${TLS_DIR}/node.key`)),
             // The dev cluster has no mutual TLS, so no client certificate; the chain's is there.

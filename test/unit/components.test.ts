@@ -20,6 +20,8 @@ function outputsOf(type: string, name: string, inputs: any): Record<string, unkn
         case "docker:index/remoteImage:RemoteImage": return { imageId: `sha256:${password(inputs.name)}` };
         case "pulumi-nodejs:dynamic/redis:ClusterBootstrap":
             return { nodeIds: Object.fromEntries(inputs.nodes.map((n: { name: string }) => [n.name, password(`id-${n.name}`)])) };
+        case "pulumi-nodejs:dynamic/redis:PasswordRotation":
+            return { live: Object.fromEntries(Object.entries(inputs.wanted as Record<string, string>).map(([u, h]) => [u, [h]])), rotatedAt: {} };
         default: return {};
     }
 }
@@ -126,11 +128,13 @@ describe("RedisCluster", () => {
             expect(c.inputs.uploads).toBeUndefined();
             expect(uploadsOf(c).map(u => [u.file, u.permissions])).toEqual([
                 ["/etc/redis-secure/redis.conf", "0600"],
-                ["/etc/redis-secure/users.acl", "0600"],
                 ["/etc/redis-secure/start.sh", "0755"],
                 ["/etc/redis-secure/tls/ca.crt", "0644"],
                 ["/etc/redis-secure/tls/node.crt", "0644"],
                 ["/etc/redis-secure/tls/node.key", "0600"],
+                // Hot files: a password rotation rewrites them without replacing the container.
+                ["/etc/redis-secure/users.acl", "0600"],
+                ["/etc/redis-secure/masterauth.conf", "0600"],
             ]);
             // Each node gets its own key and certificate, and the CA's certificate.
             expect(upload(c, "/etc/redis-secure/tls/node.key").content).toBe(fake("PRIVATE KEY", `${c.name}-tls-key`));
@@ -185,34 +189,44 @@ describe("RedisCluster", () => {
         }
     }, 60_000);
 
-    test("redis.conf: TLS-only cluster node announcing its own address, replication password inside", () => {
-        const conf = upload(one(CONTAINER, "rc-m1-r0"), "/etc/redis-secure/redis.conf").content!.split("\n");
+    test("redis.conf: TLS-only cluster node announcing its own address; the replication password in the file it includes", () => {
+        const node = one(CONTAINER, "rc-m1-r0");
+        const conf = upload(node, "/etc/redis-secure/redis.conf").content!.split("\n");
         expect(conf).toEqual(expect.arrayContaining([
             "port 0", "tls-port 6379", "tls-cluster yes", "tls-replication yes", "tls-auth-clients no",
             "cluster-announce-ip 172.30.0.17", "cluster-announce-tls-port 6379", "cluster-announce-bus-port 16379",
-            "masteruser replication", `masterauth ${password("rc-users-replication")}`,
+            "masteruser replication", "include /etc/redis-secure/masterauth.conf",
         ]));
+        expect(conf.join("\n")).not.toContain(password("rc-users-replication"));
+        expect(upload(node, "/etc/redis-secure/masterauth.conf").content).toBe(`masterauth ${password("rc-users-replication")}\n`);
     });
 
     test("a label shows redis.conf to `preview --diff` in plain text, the password left out", () => {
         for (const c of ofType(CONTAINER, "rc-")) {
             expect(isSecretValue(c.inputs.labels)).toBe(false);
             const conf = upload(c, "/etc/redis-secure/redis.conf").content!;
-            // Beside it, a digest of the files the writer delivered, so new files replace the container.
-            expect(c.inputs.labels).toEqual([{ label: "redis-secure-topologies.redis-conf", value: conf.replace(/^masterauth .*$/m, "masterauth (secret)") },
-                { label: "redis-secure-topologies.files", value: expect.stringMatching(/^[0-9a-f]{64}$/) }]);
+            // Beside it, a digest of the files the writer delivered but the hot ones, so new files replace the
+            // container; and the ACL rules, which only a restart applies (a rotation changes passwords live).
+            expect(c.inputs.labels).toEqual([{ label: "redis-secure-topologies.redis-conf", value: conf },
+                { label: "redis-secure-topologies.files", value: expect.stringMatching(/^[0-9a-f]{64}$/) },
+                { label: "redis-secure-topologies.acl-rules", value: [
+                    "user admin on (passwords) ~* &* +@all", "user replication on (passwords) +psync +replconf +ping",
+                    "user app on (passwords) ~* resetchannels +@all -@dangerous -@admin",
+                    "user metrics on (passwords) resetkeys resetchannels -@all +info +cluster|info +slowlog|get +slowlog|len +latency|latest +client|setname",
+                ].join("\n") }]);
             expect(c.inputs.labels[0].value).not.toContain(password("rc-users-replication"));
         }
     });
 
-    test("users.acl holds the four generated passwords; no password on a command line", () => {
+    test("users.acl holds the hashes of the four generated passwords (the rotation's live ones); no password on a command line", () => {
         const c = one(CONTAINER, "rc-m0");
+        const hash = (user: string) => crypto.createHash("sha256").update(password(`rc-users-${user}`)).digest("hex");
         expect(upload(c, "/etc/redis-secure/users.acl").content).toBe([
             "user default off",
-            `user admin on >${password("rc-users-admin")} ~* &* +@all`,
-            `user replication on >${password("rc-users-replication")} +psync +replconf +ping`,
-            `user app on >${password("rc-users-app")} ~* resetchannels +@all -@dangerous -@admin`,
-            `user metrics on >${password("rc-users-metrics")} resetkeys resetchannels -@all +info +cluster|info +slowlog|get +slowlog|len +latency|latest +client|setname`,
+            `user admin on #${hash("admin")} ~* &* +@all`,
+            `user replication on #${hash("replication")} +psync +replconf +ping`,
+            `user app on #${hash("app")} ~* resetchannels +@all -@dangerous -@admin`,
+            `user metrics on #${hash("metrics")} resetkeys resetchannels -@all +info +cluster|info +slowlog|get +slowlog|len +latency|latest +client|setname`,
             "",
         ].join("\n"));
         const passwords = ofType("random:index/randomPassword:RandomPassword", "rc-users-");
@@ -572,6 +586,39 @@ describe("certificates: the validity and early renewal of a topology's node and 
         expect(() => components.chainPlan("x", { certificates: { validityHours: 1 } }))
             .toThrow(/^certificates\.validityHours must be an integer from 24 to 87600; got 1$/);
     });
+});
+
+describe("password rotation", () => {
+    test("passwordRotation is each user's own keeper; unset users keep the keepers they always had", async () => {
+        new components.RedisCluster("prc", { antiAffinity: "soft", subnet: "172.27.4.0/24", passwordRotation: { app: "2026-12" } });
+        await settle();
+        const keepers = (user: string) => one("random:index/randomPassword:RandomPassword", `prc-users-${user}`).inputs.keepers;
+        expect([keepers("app"), keepers("admin"), keepers("replication")]).toEqual([
+            { rotation: "", passwordRotation: "2026-12" }, { rotation: "" }, { rotation: "" }]);
+    }, 60_000);
+
+    test("the cluster's PasswordRotation: every node with masterauth over TLS, the wanted hashes plain, passwords secret", async () => {
+        const r = one("pulumi-nodejs:dynamic/redis:PasswordRotation", "prc-passwords").inputs;
+        const hash = (name: string) => crypto.createHash("sha256").update(password(name)).digest("hex");
+        expect(r.owner).toBe("prc");
+        expect(r.nodes).toHaveLength(6);
+        expect(r.nodes.find((n: any) => n.name === "prc-m0-r0")).toEqual({ name: "prc-m0-r0", host: "172.27.4.11", port: 6379, tls: true, masterauth: true });
+        expect(r.wanted).toEqual({ admin: hash("prc-users-admin"), replication: hash("prc-users-replication"), app: hash("prc-users-app"), metrics: hash("prc-users-metrics") });
+        expect(r.graceSeconds).toBe(0);
+        expect(r.admin).toEqual({ ...SECRET, value: { username: "admin", password: password("prc-users-admin") } });
+        expect(isSecretValue(r.tls)).toBe(true);
+    });
+
+    test("the chain's: each node through its own listener, masterauth on the replicas only, the grace period given", async () => {
+        new components.ReplicationChain("prch", { subnet: "172.27.5.0/24", passwordGraceSeconds: 600 });
+        await settle();
+        const r = one("pulumi-nodejs:dynamic/redis:PasswordRotation", "prch-passwords").inputs;
+        expect(r.nodes.map((n: any) => [n.name, n.port, n.tls, n.masterauth])).toEqual([
+            ["prch-a", 6379, false, false], ["prch-b", 6379, false, true], ["prch-c", 6380, true, true]]);
+        expect(r.graceSeconds).toBe(600);
+        expect(uploadsOf(one(CONTAINER, "prch-a")).map(u => u.file)).not.toContain("/etc/redis-secure/masterauth.conf");
+        expect(uploadsOf(one(CONTAINER, "prch-b")).map(u => u.file)).toContain("/etc/redis-secure/masterauth.conf");
+    }, 60_000);
 });
 
 describe("secrets", () => {

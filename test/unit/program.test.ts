@@ -35,6 +35,13 @@ describe("stack config is checked before anything is created", () => {
         ["an unknown cluster fsync policy", { clusterAppendfsync: "sometimes" }, `${key("clusterAppendfsync")} must be one of "always", "everysec", "no"; got "sometimes"`],
         ["a cluster append-only flag as a string", { clusterAppendonly: "yes" }, `${key("clusterAppendonly")} must be true or false; got "yes"`],
         ["an unknown chain fsync policy", { chainAppendfsync: "never" }, `${key("chainAppendfsync")} must be one of "always", "everysec", "no"; got "never"`],
+        ["a rotation of an unknown user", { clusterPasswordRotation: { apps: "1" } },
+            `${key("clusterPasswordRotation.apps")} must be one of the users "admin", "replication", "app", "metrics" (a key of passwordRotation); got "apps"`],
+        ["a rotation value that is not a string", { chainPasswordRotation: { app: 3 } },
+            `${key("chainPasswordRotation.app")} must be a string (any value; changing it rotates the app user's password); got 3`],
+        ["a rotation that is a string", { clusterPasswordRotation: "2026-12" },
+            `${key("clusterPasswordRotation")} must be an object { app?, admin?, replication? } of strings (changing one rotates that user's password); got "2026-12"`],
+        ["a negative grace period", { passwordGraceSeconds: -1 }, `${key("passwordGraceSeconds")} must be an integer from 0 to 31536000; got -1`],
         ["a bad maxmemory", { maxmemory: "lots" }, `${key("maxmemory")} must be a size like "256mb" or "1gb"; got "lots"`],
         ["the tunnel on the chain's subnet", { tunnelSubnet: "172.31.0.0/24" },
             `${key("tunnelSubnet")} must be a subnet that does not overlap chainSubnet (172.31.0.0/24); got "172.31.0.0/24"`],
@@ -58,6 +65,7 @@ describe("stack config is checked before anything is created", () => {
         }],
         ["one local host and one remote", { clusterHosts: [{ name: "a" }, { name: "b", dockerHost: "ssh://b" }] }],
         ["without the chain its subnets are free", { deployChain: false, clusterSubnet: "172.31.0.0/16" }],
+        ["password rotations and a grace period", { clusterPasswordRotation: { app: "2026-12", admin: "1" }, chainPasswordRotation: { replication: "r2" }, passwordGraceSeconds: 3600 }],
     ])("accepted: %s", (_, values) => {
         expect(() => check(values)).not.toThrow();
     });
