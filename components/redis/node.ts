@@ -60,24 +60,52 @@ export const FILES_LABEL = "redis-secure-topologies.files";
 const WRITER_MOUNT = "/target";
 
 /**
+ * The writer's script: the files arrive under `dir` (uploads), are copied to a staging directory on the volume, then
+ * moved into place one by one (a rename within the volume, so each path always holds its old or its new content, and
+ * a Redis starting meanwhile never finds redis.conf missing), deepest paths first (a versioned `tls/<digest>/` before
+ * the top-level file naming it). Files of the run before are kept one run longer (`.manifest`), so a running service
+ * can still reload from the paths it loaded last (a CA rotation sets the new trust before the new certificate);
+ * older ones are removed.
+ */
+export function writerScript(dir: string, owner: string, chownAlso?: { path: string }, target = WRITER_MOUNT): string {
+    const T = target, S = `${target}/.staging`;
+    return [
+        `rm -rf ${S}; mkdir ${S}; cp -Rp ${dir}/. ${S}/; chown -R ${owner} ${S}; touch ${T}/.manifest`,
+        `cd ${S}; find . -type f | awk -F/ '{ print NF "\t" $0 }' | sort -rn | cut -f2- > ${T}/.next`,
+        `while read -r f; do mkdir -p "${T}/\${f%/*}"; mv -f "$f" "${T}/$f"; done < ${T}/.next`,
+        `cd ${T}; find . -path ./.staging -prune -o -type f ! -name .manifest ! -name .next -print | while read -r f; do grep -qxF "$f" .next .manifest || rm -f "$f"; done`,
+        `mv -f .next .manifest; rm -rf ${S}; find ${T} -mindepth 1 -type d -empty -delete; chown -R ${owner} ${T}`,
+        ...(chownAlso ? [`[ "$(stat -c %U ${chownAlso.path})" = ${owner.split(":")[0]} ] || chown -R ${owner} ${chownAlso.path}`] : []),
+    ].join("\n");
+}
+
+/** SHA-256 of a list of uploads, in plain text: it reveals nothing of the secrets in them (keys, 32-character random passwords). */
+function uploadsDigest(u: pulumi.Input<docker.types.input.ContainerUpload[]>): pulumi.Output<string> {
+    return pulumi.unsecret(pulumi.output(u).apply(x => crypto.createHash("sha256").update(JSON.stringify(x)).digest("hex")));
+}
+
+/**
  * Files for a container with a read-only root filesystem, on a volume mounted read-only at `dir`. The docker provider
  * can deliver files only through a container's root filesystem (which Docker refuses when it is read-only), so a
- * short-lived writer container `<name>-files` receives them as uploads at their final paths, replaces the volume's
- * content with them owned by `owner`, and exits (no network, no restart). `run` resolves, once the writer exited 0 (a
- * failed copy fails the update), to a digest of the files for the service's FILES_LABEL: new files, new container.
- * `chownAlso` hands another volume (the data) to `owner` the first time.
+ * short-lived writer container `<name>-files` receives them as uploads at their final paths, puts them on the volume
+ * owned by `owner` (writerScript: each file replaced by a rename), and exits (no network, no restart).
+ * `run` resolves, once the writer exited 0 (a failed copy fails the update), to a digest of `uploads` for the service's
+ * FILES_LABEL: new files, new container. `hotUploads` are delivered the same way but left out of `run`: the service
+ * keeps running and loads them itself (TLS files through CONFIG SET, see TlsReload); `hot` resolves, after the same
+ * exit, to their digest, for whatever reloads them to wait on. `chownAlso` hands another volume (the data) to `owner`
+ * the first time.
  */
 export function filesVolume(name: string, a: {
     image: pulumi.Input<string>; dir: string; owner: string; uploads: docker.types.input.ContainerUpload[];
+    hotUploads?: docker.types.input.ContainerUpload[];
     chownAlso?: { volumeName: pulumi.Input<string>; path: string };
-}, opts: pulumi.CustomResourceOptions): { volumeName: pulumi.Output<string>; run: pulumi.Output<string> } {
+}, opts: pulumi.CustomResourceOptions): { volumeName: pulumi.Output<string>; run: pulumi.Output<string>; hot: pulumi.Output<string> } {
     const volume = new docker.Volume(`${name}-files`, { name: `${name}-files` }, opts);
-    const also = a.chownAlso ? `; [ "$(stat -c %U ${a.chownAlso.path})" = ${a.owner.split(":")[0]} ] || chown -R ${a.owner} ${a.chownAlso.path}` : "";
     const writer = new docker.Container(`${name}-files`, {
         name: `${name}-files`,
         image: a.image,
-        command: ["sh", "-ec", `find ${WRITER_MOUNT} -mindepth 1 -delete; cp -Rp ${a.dir}/. ${WRITER_MOUNT}/; chown -R ${a.owner} ${WRITER_MOUNT}${also}`],
-        uploads: a.uploads,
+        command: ["sh", "-ec", writerScript(a.dir, a.owner, a.chownAlso)],
+        uploads: [...a.uploads, ...(a.hotUploads ?? [])],
         volumes: [{ volumeName: volume.name, containerPath: WRITER_MOUNT },
             ...(a.chownAlso ? [{ volumeName: a.chownAlso.volumeName, containerPath: a.chownAlso.path }] : [])],
         networkMode: "none",
@@ -86,15 +114,13 @@ export function filesVolume(name: string, a: {
         restart: "no",
         ...lockedDown(WRITER_CAPABILITIES),
     }, { ...opts, deleteBeforeReplace: true });
-    // A digest of the files, not the writer's ID: a writer removed by `docker container prune` and run again writes
-    // the same files, and the service keeps running. It reveals nothing of the secrets in them (SHA-256 of keys and
-    // 32-character random passwords), so it is shown in plain text.
-    const digest = pulumi.unsecret(pulumi.output(a.uploads).apply(u => crypto.createHash("sha256").update(JSON.stringify(u)).digest("hex")));
-    const run = pulumi.all([writer.exitCode, digest]).apply(([code, d]) => {
+    // Digests of the files, not the writer's ID: a writer removed by `docker container prune` and run again writes
+    // the same files, and the service keeps running.
+    const written = <T>(value: pulumi.Output<T>) => pulumi.all([writer.exitCode, value]).apply(([code, d]) => {
         if (code !== undefined && code !== 0) throw new Error(`${name}-files exited ${code} writing the files of ${name}: see \`docker logs ${name}-files\``);
         return d;
     });
-    return { volumeName: volume.name, run };
+    return { volumeName: volume.name, run: written(uploadsDigest(a.uploads)), hot: written(uploadsDigest(a.hotUploads ?? [])) };
 }
 
 /** Label holding redis.conf with the password left out, so `pulumi preview --diff` shows a config change line by line

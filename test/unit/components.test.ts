@@ -43,6 +43,7 @@ void pulumi.runtime.setMocks({
 
 // Loaded only now, after the mocks are in place.
 const components: typeof Components = require("../../components");
+const { writerScript }: typeof import("../../components/redis/node") = require("../../components/redis/node");
 
 const promiseOf = <T>(o: pulumi.Output<T>) => new Promise<T>(r => o.apply(r));
 
@@ -150,7 +151,7 @@ describe("RedisCluster", () => {
         for (const c of ofType(CONTAINER, "rc-")) {
             const w = writerOf(c).inputs;
             expect([w.command, w.volumes, w.networkMode, w.attach, w.mustRun, w.restart, w.capabilities]).toEqual([
-                ["sh", "-ec", 'find /target -mindepth 1 -delete; cp -Rp /etc/redis-secure/. /target/; chown -R redis:redis /target; [ "$(stat -c %U /data)" = redis ] || chown -R redis:redis /data'],
+                ["sh", "-ec", writerScript("/etc/redis-secure", "redis:redis", { path: "/data" })],
                 [{ volumeName: `${c.name}-files`, containerPath: "/target" }, { volumeName: `${c.name}-data`, containerPath: "/data" }],
                 "none", true, false, "no", { drops: ["ALL"], adds: ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"] }]);
         }
