@@ -2,9 +2,10 @@
 // ACL users, bootstrapped and kept in its planned roles by the ClusterBootstrap dynamic resource.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { Certificate, CertificateAuthority, CertificateLifetime, certificateLifetime, nodeSans } from "../pki";
+import { CaRotation, caRotation, Certificate, CertificateLifetime, certificateLifetime, nodeSans, rotatingCa } from "../pki";
 import { APPENDFSYNC, AppendFsync, crashRestartDelayMs } from "../redis/conf";
 import { DEFAULT_IMAGE, engineImage, redisNode } from "../redis/node";
+import { TlsReload } from "../redis/reload";
 import { RedisUsers } from "../redis/users";
 import * as v from "../validate";
 import { ClusterBootstrap } from "./bootstrap";
@@ -73,8 +74,11 @@ export interface RedisClusterArgs {
      *  port forwarded to loopback. */
     loopbackSans?: boolean;
     /** The node and client certificates' validity and early renewal. A `pulumi up` inside the renewal window issues new
-     *  ones, which replaces every node's container (on its volume: data and nodes.conf stay). */
+     *  ones, which the running nodes load one at a time (TlsReload): no container is replaced. */
     certificates?: CertificateLifetime;
+    /** Raise `ca.generation` by one to rotate the CA: the nodes trust both CAs, move to certificates of the new one one
+     *  at a time, and drop the old one on the next `pulumi up` after `ca.graceHours` (default 0). */
+    ca?: CaRotation;
     nodeTimeoutMs?: number;
     /** Every write logged to an append-only file on the node's volume (default true). With it off a node restarts from
      *  its last RDB snapshot; a crashed master still waits for its replica's promotion (see README, Durability). */
@@ -134,6 +138,7 @@ export function clusterPlan(name: string, args: RedisClusterArgs = {}): {
     const appendfsync = v.oneOf("appendfsync", args.appendfsync ?? "everysec", APPENDFSYNC);
     v.flag("loopbackSans", args.loopbackSans ?? false);
     const certificates = certificateLifetime("certificates", args.certificates);
+    caRotation("ca", args.ca);
     return { nodes, hosts, subnets: new Map(Object.entries(hostSubnets(shape))), nodeTimeoutMs, appendonly, appendfsync, certificates };
 }
 
@@ -179,7 +184,7 @@ export class RedisCluster extends pulumi.ComponentResource {
         }));
 
         const users = new RedisUsers(`${name}-users`, { appRules: args.appRules }, { parent: this });
-        const ca = new CertificateAuthority(`${name}-ca`, {}, { parent: this });
+        const { ca, bundle } = rotatingCa(name, "ca", args.ca, { parent: this });
         const client = mutual ? new Certificate(`${name}-client`, { ca, commonName: `${name}-client`, use: "client", ...certificates }, { parent: this }) : undefined;
         const loopback = args.loopbackSans ?? false;
         const networks = new Map(hosts.map(h => [h.name, new docker.Network(`${name}-net-${h.name}`, {
@@ -194,11 +199,12 @@ export class RedisCluster extends pulumi.ComponentResource {
             name: h.name, provider: h.provider, dockerHost: h.dockerHost, subnet: subnets.get(h.name)!, networkName: networks.get(h.name)!.name,
         }));
 
-        const containers = this.nodes.map(n => {
+        const certs = this.nodes.map(n => this.tls ? new Certificate(`${n.name}-tls`, {
+            ca, commonName: n.name, use: "peer", ...nodeSans(n, loopback), ...certificates,
+        }, { parent: this }) : undefined);
+        const redis = this.nodes.map((n, i) => {
             const host = hosts.find(h => h.name === n.host)!;
-            const cert = this.tls ? new Certificate(`${n.name}-tls`, {
-                ca, commonName: n.name, use: "peer", ...nodeSans(n, loopback), ...certificates,
-            }, { parent: this }) : undefined;
+            const cert = certs[i];
             return redisNode(n.name, {
                 image: images.get(n.host)!,
                 networkName: networks.get(n.host)!.name,
@@ -215,23 +221,36 @@ export class RedisCluster extends pulumi.ComponentResource {
                 },
                 replicationPassword: users.replication.password,
                 aclFile: users.aclFile,
-                tls: cert && { caPem: ca.certPem, certPem: cert.certPem, keyPem: cert.privateKeyPem },
+                tls: cert && { caPem: bundle, certPem: cert.certPem, keyPem: cert.privateKeyPem },
                 crashRestartDelayMs: crashRestartDelayMs(nodeTimeoutMs),
             }, { parent: this, provider: host.provider });
         });
+        const containers = redis.map(r => r.container);
+        const admin = pulumi.secret(users.admin.password.apply(password => ({ username: users.admin.username, password })));
+        // New certificates or CA reach the running nodes one at a time (their containers stay), before the bootstrap
+        // connects with the new material.
+        const reload = this.tls ? new TlsReload(`${name}-tls-reload`, {
+            topology: name,
+            nodes: this.nodes.map((n, i) => ({
+                name: n.name, host: n.ip, port: n.port, dir: redis[i].tlsDir!, certPem: certs[i]!.certPem, replica: n.role === "replica", cluster: true,
+            })),
+            caPem: bundle,
+            auth: admin,
+            client: client && pulumi.secret(pulumi.all([client.certPem, client.privateKeyPem]).apply(([cert, key]) => ({ cert, key }))),
+        }, { parent: this, dependsOn: containers }) : undefined;
 
         const bootstrap = new ClusterBootstrap(`${name}-bootstrap`, {
             clusterName: name,
             nodes: this.nodes.map(({ host: _host, ...n }) => n),
-            auth: pulumi.secret(users.admin.password.apply(password => ({ username: users.admin.username, password }))),
+            auth: admin,
             // The bootstrap is a client like any other: a client certificate only when the nodes ask for one.
-            tls: this.tls ? pulumi.secret(pulumi.all([ca.certPem, client?.certPem, client?.privateKeyPem])
+            tls: this.tls ? pulumi.secret(pulumi.all([bundle, client?.certPem, client?.privateKeyPem])
                 .apply(([caPem, cert, key]) => (cert ? { ca: caPem, cert, key } : { ca: caPem }))) : undefined,
-        }, { parent: this, dependsOn: containers });
+        }, { parent: this, dependsOn: reload ? [...containers, reload] : containers });
 
         this.nodeIds = bootstrap.nodeIds;
         this.drift = bootstrap.drift;
-        this.caCertPem = ca.certPem;
+        this.caCertPem = bundle;
         this.clientCertPem = client?.certPem;
         this.clientKeyPem = client?.privateKeyPem;
         this.appUser = users.app;

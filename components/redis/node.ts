@@ -127,7 +127,10 @@ export function filesVolume(name: string, a: {
  *  (the uploads hold secrets, so the provider shows all of them only as [secret]). */
 export const CONF_LABEL = "redis-secure-topologies.redis-conf";
 
-export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomResourceOptions): docker.Container {
+/** A Redis container and, with TLS, the versioned directory of its TLS files once its writer wrote them (TlsReload's input). */
+export interface RedisNode { container: docker.Container; tlsDir?: pulumi.Output<string> }
+
+export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomResourceOptions): RedisNode {
     const secretFile = (file: string, content: pulumi.Input<string>) => ({ file, content: pulumi.secret(content), permissions: "0600" });
     const withPassword = (password: string) => ({ ...a.conf, replicationUser: a.conf.replicationUser && { ...a.conf.replicationUser, password } });
     const redisConf = a.conf.replicationUser
@@ -138,16 +141,27 @@ export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomRes
         secretFile(`${CONF_DIR}/users.acl`, a.aclFile),
         { file: START_SCRIPT, content: renderStartScript({ crashRestartDelayMs: a.crashRestartDelayMs ?? 0 }), permissions: "0755" },
     ];
+    // TLS files are hot: new ones (a renewal, a CA rotation) reach the volume without replacing the container, and
+    // TlsReload loads them with CONFIG SET. Twice: at the paths redis.conf names (what a restart loads, what tools
+    // read) and in a directory named after their content (what CONFIG SET names, so a rotation can still point at
+    // the previous certificate while it changes the trust first).
+    const hotUploads: docker.types.input.ContainerUpload[] = [];
+    let dir: pulumi.Output<string> | undefined;
     if (a.tls) {
-        uploads.push({ file: `${TLS_DIR}/ca.crt`, content: a.tls.caPem, permissions: "0644" });
-        uploads.push({ file: `${TLS_DIR}/node.crt`, content: a.tls.certPem, permissions: "0644" });
-        uploads.push(secretFile(`${TLS_DIR}/node.key`, a.tls.keyPem));
+        dir = tlsVersionDir(a.tls.caPem, a.tls.certPem);
+        for (const d of [pulumi.output(TLS_DIR), dir]) {
+            hotUploads.push({ file: pulumi.interpolate`${d}/ca.crt`, content: a.tls.caPem, permissions: "0644" });
+            hotUploads.push({ file: pulumi.interpolate`${d}/node.crt`, content: a.tls.certPem, permissions: "0644" });
+            hotUploads.push({ file: pulumi.interpolate`${d}/node.key`, content: pulumi.secret(a.tls.keyPem), permissions: "0600" });
+        }
     }
     // Data and nodes.conf live on a volume, so a config change that replaces the container keeps them.
     const memoryMb = memoryLimitMb(a.conf.maxmemory);
     const data = new docker.Volume(`${name}-data`, { name: `${name}-data` }, opts);
-    const files = filesVolume(name, { image: a.image, dir: CONF_DIR, owner: `${REDIS_USER}:${REDIS_USER}`, uploads, chownAlso: { volumeName: data.name, path: DATA_DIR } }, opts);
-    return new docker.Container(name, {
+    const files = filesVolume(name, {
+        image: a.image, dir: CONF_DIR, owner: `${REDIS_USER}:${REDIS_USER}`, uploads, hotUploads, chownAlso: { volumeName: data.name, path: DATA_DIR },
+    }, opts);
+    const container = new docker.Container(name, {
         name,
         hostname: name,
         image: a.image,
@@ -172,4 +186,10 @@ export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomRes
         memorySwap: memoryMb,
     // Fixed names and addresses: the old container must go before its replacement can start.
     }, { ...opts, deleteBeforeReplace: true });
+    return { container, tlsDir: dir && pulumi.all([files.hot, dir]).apply(([, d]) => d) };
+}
+
+/** `${TLS_DIR}/<16 hex>`: named after the CA bundle and certificate it holds (the key changes only with the certificate). */
+export function tlsVersionDir(caPem: pulumi.Input<string>, certPem: pulumi.Input<string>): pulumi.Output<string> {
+    return pulumi.all([caPem, certPem]).apply(([ca, cert]) => `${TLS_DIR}/${crypto.createHash("sha256").update(ca).update("\0").update(cert).digest("hex").slice(0, 16)}`);
 }
