@@ -27,6 +27,7 @@ const nonEmpty = <T>(list: T[] | undefined) => (Array.isArray(list) && list.leng
 /** Stack config as component args; the defaults are Pulumi.yaml's. */
 export function stackSettings(cfg: ConfigReader): StackSettings {
     const maxmemory = cfg.get("maxmemory") ?? "256mb";
+    const caGraceHours = cfg.getNumber("caGraceHours") ?? 0;
     const out: StackSettings = {};
     if (cfg.getBoolean("deployChain") ?? true) {
         // The spiped tunnel in front of the head decrypts to Redis's plain protocol, so the head listens in plain text
@@ -34,6 +35,7 @@ export function stackSettings(cfg: ConfigReader): StackSettings {
         out.chain = {
             hops: cfg.getObject("chainHops") ?? ["plain", "tls"], headListener: "plain", subnet: cfg.get("chainSubnet") ?? "172.31.0.0/24", maxmemory,
             appendfsync: (cfg.get("chainAppendfsync") ?? "always") as AppendFsync,
+            ca: { generation: cfg.getNumber("chainCaGeneration") ?? 0, graceHours: caGraceHours },
         };
         out.tunnel = { listenPort: cfg.getNumber("tunnelListenPort") ?? 6390, subnet: cfg.get("tunnelSubnet") ?? "172.31.1.0/24" };
     }
@@ -48,6 +50,7 @@ export function stackSettings(cfg: ConfigReader): StackSettings {
             maxmemory,
             appendonly: cfg.getBoolean("clusterAppendonly") ?? true,
             appendfsync: (cfg.get("clusterAppendfsync") ?? "everysec") as AppendFsync,
+            ca: { generation: cfg.getNumber("clusterCaGeneration") ?? 0, graceHours: caGraceHours },
         };
     }
     return out;
@@ -55,11 +58,12 @@ export function stackSettings(cfg: ConfigReader): StackSettings {
 
 /** Which stack config key sets each component field (the first part of a field such as "hosts[1].subnet"). */
 const CONFIG_KEYS: Record<"chain" | "tunnel" | "cluster" | "stack", Record<string, string>> = {
-    chain: { hops: "chainHops", subnet: "chainSubnet", maxmemory: "maxmemory", appendfsync: "chainAppendfsync" },
+    chain: { hops: "chainHops", subnet: "chainSubnet", maxmemory: "maxmemory", appendfsync: "chainAppendfsync", "ca.generation": "chainCaGeneration", "ca.graceHours": "caGraceHours" },
     tunnel: { listenPort: "tunnelListenPort", subnet: "tunnelSubnet" },
     cluster: {
         masters: "clusterMasters", replicasPerMaster: "clusterReplicasPerMaster", hosts: "clusterHosts", subnet: "clusterSubnet",
         antiAffinity: "clusterAntiAffinity", maxmemory: "maxmemory", appendonly: "clusterAppendonly", appendfsync: "clusterAppendfsync",
+        "ca.generation": "clusterCaGeneration", "ca.graceHours": "caGraceHours",
     },
     // Checks across components name the keys themselves.
     stack: { chainSubnet: "chainSubnet", tunnelSubnet: "tunnelSubnet", clusterSubnet: "clusterSubnet", clusterHosts: "clusterHosts" },
@@ -68,7 +72,9 @@ const CONFIG_KEYS: Record<"chain" | "tunnel" | "cluster" | "stack", Record<strin
 /** A component's ValidationError as one naming the stack config key instead of the component's field. */
 function configError(component: keyof typeof CONFIG_KEYS, name: string, e: unknown): unknown {
     if (!(e instanceof ValidationError) || !e.field) return e;
-    const root = /^[A-Za-z]+/.exec(e.field)![0];
+    // A nested field (ca.generation) has a key of its own; others go by their first part (hosts[1].subnet).
+    const nested = /^[A-Za-z]+\.[A-Za-z]+/.exec(e.field)?.[0];
+    const root = nested && CONFIG_KEYS[component][nested] ? nested : /^[A-Za-z]+/.exec(e.field)![0];
     const key = CONFIG_KEYS[component][root];
     return new ValidationError(key ? `stack config ${PROJECT}:${key}${e.message.slice(root.length)}` : `${name}: ${e.message}`, e.field);
 }
