@@ -122,7 +122,7 @@ async function rotate(olds: Props | undefined, p: Props): Promise<Record<string,
         await w.withClient(n, opts(p.client), c => w.loadTls(c, files(want[name].dir)));
         await settle(p, opts(p.client), want, [name]);
         await healthy(p, opts(p.client));
-        log(`${name}: CONFIG SET tls-* ${want[name].dir}: serves ${want[name].fingerprint.slice(0, 23)}..., replication and cluster healthy`);
+        log(`${name}: CONFIG SET tls-* ${want[name].dir}: serves ${want[name].fingerprint.slice(0, 23)}..., every node healthy`);
     }
     await settle(p, opts(p.client), want, plan.fresh);
     return want;
