@@ -12,6 +12,7 @@ import { cleanupScope, freeSubnets } from "./common";
 import { benchDurability, durabilityTable, DurabilityRow, DURABILITY_CLIENTS } from "./durability";
 import { benchEngine } from "./engine";
 import { benchLocks, locksSection } from "./locks";
+import { benchRotation, RotationRow, rotationTable } from "./rotation";
 
 // The last size repeats 3+3 with nodes up longer than Redis's 2 s CLUSTER_WRITABLE_DELAY (see the note in results.md).
 const SIZES: BootstrapSize[] = [{ masters: 3, reps: 9 }, { masters: 10, reps: 4 }, { masters: 30, reps: 3 }, { masters: 3, reps: 7, settleMs: 2500 }];
@@ -193,7 +194,7 @@ async function main(): Promise<void> {
         docker: sh("docker", "version", "--format", "{{.Server.Version}}"), node: process.version, date: started.toISOString(),
     };
     log(`machine: ${JSON.stringify(machine)}`);
-    const [ours, cli, datapath, engineNet, locksNet, durabilityNet] = freeSubnets(6);
+    const [ours, cli, datapath, engineNet, locksNet, durabilityNet, rotationNet] = freeSubnets(7);
     const notes: string[] = [raiseNeighbourLimit(2 * Math.max(...SIZES.map(s => s.masters)))];
     log(notes[0]);
 
@@ -229,6 +230,9 @@ async function main(): Promise<void> {
     const { value: locks, error: locksError } = await part("locks", s => benchLocks(s, locksNet, log));
     log("5/5 durability: appendonly no / everysec / always");
     const { value: durability = [] as DurabilityRow[] } = await part("durability", s => benchDurability(s, durabilityNet, log));
+    log("6/6 certificate rotation of a 3+3 cluster: rolling reload vs replacement");
+    const { value: rotation = [] as RotationRow[] } = await part("rotation", s => benchRotation(s, rotationNet, log));
+    const rolling = rotation.find(r => r.how.startsWith("rolling")), replaced = rotation.find(r => r.how.startsWith("replacement"));
     const secs = (ms?: number) => (ms === undefined ? "n/a" : `${(ms / 1000).toFixed(2)} s`);
 
     // --- report ---------------------------------------------------------------------------------------------------
@@ -255,6 +259,7 @@ async function main(): Promise<void> {
             const base = durability.find(b => b.setting === "appendonly no" && b.pipeline === r.pipeline);
             return [`SET P=${r.pipeline} c=${DURABILITY_CLIENTS}: ${r.setting} vs appendonly no`, r.error ?? `${rps(r.set)}/s`, `${rps(base?.set)}/s`, ratio(r.set, base?.set)];
         }),
+        ["certificate rotation 3+3 (`pulumi up`): rolling reload vs replacement of every node", secs(rolling && rolling.upS * 1000), secs(replaced && replaced.upS * 1000), ratio(rolling?.upS, replaced?.upS)],
     ]);
     const runtime = ((Date.now() - t0) / 1000).toFixed(0);
     const md = `# redis-secure-topologies benchmark
@@ -358,6 +363,14 @@ bench/durability.ts: one redis-server per setting, /data on a Docker volume as e
 \`-t set -d 64 -r 100000\` with ${DURABILITY_CLIENTS} clients from a container on the same network, median of 3 runs.
 
 ${durabilityTable(durability)}
+
+## 6. Certificate rotation: rolling reload vs replacement (bench/rotation.ts)
+
+A 3+3 TLS cluster deployed through the engine; a client writes and reads continuously during each \`pulumi up\`.
+Rolling: the tls provider renews every certificate and TlsReload loads them one node at a time. Replacement: every
+node's container replaced (what a renewal did before TLS files were hot), forced by a change of the files label.
+
+${rotation.length ? rotationTable(rotation) : "not measured"}
 `;
     fs.writeFileSync(path.join(__dirname, "results.md"), md);
     console.log(`\n${summary}\n\n${bootstrapTable(boot)}\n`);
