@@ -69,6 +69,7 @@ export class LockQuorum extends pulumi.ComponentResource {
         const image = engineImage(name, args.image ?? DEFAULT_IMAGE, child);
         const reloads: { name: string; host: string; port: number; dir: pulumi.Output<string>; certPem: pulumi.Output<string>; replica: boolean; cluster: boolean }[] = [];
         const containers: docker.Container[] = [];
+        const written: pulumi.Output<string>[] = [];
         for (const n of this.nodes) {
             const cert = ca && new Certificate(`${n.name}-tls`, {
                 ca, commonName: n.name, use: "server", dnsNames: [n.name, "localhost"], ipAddresses: [n.ip, "127.0.0.1"],
@@ -87,12 +88,13 @@ export class LockQuorum extends pulumi.ComponentResource {
                 tls: ca && cert && { caPem: ca.certPem, certPem: cert.certPem, keyPem: cert.privateKeyPem },
             }, child);
             containers.push(node.container);
+            written.push(node.hot);
             if (cert) reloads.push({ name: n.name, host: n.ip, port: n.port, dir: node.tlsDir!, certPem: cert.certPem, replica: false, cluster: false });
         }
         // A renewed certificate reaches the running nodes one at a time (their containers stay).
         if (ca) {
             new TlsReload(`${name}-tls-reload`, {
-                topology: name, nodes: reloads, caPem: ca.certPem,
+                topology: name, nodes: reloads, caPem: ca.certPem, written,
                 auth: pulumi.secret(users.admin.password.apply(password => ({ username: users.admin.username, password }))),
             }, { parent: this, dependsOn: containers });
         }

@@ -235,6 +235,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                 name: n.name, host: n.ip, port: n.port, dir: redis[i].tlsDir!, certPem: certs[i]!.certPem, replica: n.role === "replica", cluster: true,
             })),
             caPem: bundle,
+            written: redis.map(r => r.hot),
             auth: admin,
             client: client && pulumi.secret(pulumi.all([client.certPem, client.privateKeyPem]).apply(([cert, key]) => ({ cert, key }))),
         }, { parent: this, dependsOn: containers }) : undefined;

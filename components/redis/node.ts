@@ -127,8 +127,9 @@ export function filesVolume(name: string, a: {
  *  (the uploads hold secrets, so the provider shows all of them only as [secret]). */
 export const CONF_LABEL = "redis-secure-topologies.redis-conf";
 
-/** A Redis container and, with TLS, the versioned directory of its TLS files once its writer wrote them (TlsReload's input). */
-export interface RedisNode { container: docker.Container; tlsDir?: pulumi.Output<string> }
+/** A Redis container; with TLS, the versioned directory of its TLS files, and `hot`, which resolves once its writer wrote
+ *  them (TlsReload's inputs). */
+export interface RedisNode { container: docker.Container; tlsDir?: pulumi.Output<string>; hot: pulumi.Output<string> }
 
 export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomResourceOptions): RedisNode {
     const secretFile = (file: string, content: pulumi.Input<string>) => ({ file, content: pulumi.secret(content), permissions: "0600" });
@@ -186,7 +187,7 @@ export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomRes
         memorySwap: memoryMb,
     // Fixed names and addresses: the old container must go before its replacement can start.
     }, { ...opts, deleteBeforeReplace: true });
-    return { container, tlsDir: dir && pulumi.all([files.hot, dir]).apply(([, d]) => d) };
+    return { container, tlsDir: dir, hot: files.hot };
 }
 
 /** `${TLS_DIR}/<16 hex>`: named after the CA bundle and certificate it holds (the key changes only with the certificate). */

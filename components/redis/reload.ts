@@ -13,7 +13,7 @@ export interface ReloadNode {
     /** Address and TLS port the reload connects to. */
     host: string;
     port: number;
-    /** The node's versioned TLS directory (ca.crt, node.crt, node.key), once written. */
+    /** The node's versioned TLS directory (ca.crt, node.crt, node.key). */
     dir: string;
     certPem: string;
     /** Replicas are checked for `master_link_status:up`; cluster nodes for `cluster_state:ok`. */
@@ -33,10 +33,14 @@ export interface TlsReloadInputs {
     auth: pulumi.Input<{ username: string; password: string }>;
     /** Secret: a client certificate for nodes that require one (mutual TLS). */
     client?: pulumi.Input<{ cert: string; key: string }>;
+    /** The nodes' writers' `hot` digests: they resolve once every writer wrote, so the reload runs after them. Not
+     *  compared: a writer replaced for another file (unknown in a preview) is no rotation. */
+    written: pulumi.Input<pulumi.Input<string>[]>;
 }
 
 interface Props {
     topology: string;
+    written?: unknown;
     nodes: ReloadNode[];
     caPem: string;
     auth: { username: string; password: string };
@@ -129,7 +133,7 @@ async function rotate(olds: Props | undefined, p: Props): Promise<Record<string,
 }
 
 function known(p: Props): boolean {
-    return Array.isArray(p.nodes) && typeof p.caPem === "string" && p.nodes.every(n => typeof n.dir === "string" && typeof n.certPem === "string");
+    return typeof p.caPem === "string" && p.nodes.every(n => typeof n.dir === "string" && typeof n.certPem === "string");
 }
 
 export const tlsReloadProvider: pulumi.dynamic.ResourceProvider = {
@@ -139,7 +143,13 @@ export const tlsReloadProvider: pulumi.dynamic.ResourceProvider = {
 
     async diff(_id: string, olds: Props, news: Props) {
         const replaces = olds.topology !== news.topology ? ["topology"] : [];
-        if (!known(news)) return { changes: true, replaces };
+        if (!Array.isArray(news.nodes)) return { changes: true, replaces };
+        if (!known(news)) {
+            // In a preview, new certificates (or a new CA bundle) are not issued yet: the nodes that get them rotate.
+            const pending = news.nodes.filter(n => typeof news.caPem !== "string" || typeof n.dir !== "string" || typeof n.certPem !== "string");
+            console.error(`${news.topology}: will rotate ${pending.map(n => n.name).join(", ")} (new TLS files)`);
+            return { changes: true, replaces };
+        }
         const plan = rotationPlan(olds.served ?? {}, desiredServed(news.nodes, news.caPem), news.nodes.map(n => n.name));
         const gone = Object.keys(olds.served ?? {}).filter(n => !news.nodes.some(x => x.name === n));
         // The dynamic provider protocol carries no detailed diff; the engine shows the provider's stderr instead.

@@ -97,6 +97,7 @@ export class ReplicationChain extends pulumi.ComponentResource {
         const client = new Certificate(`${name}-client`, { ca, commonName: `${name}-client`, use: "client", ...certificates }, { parent: this });
         const image = engineImage(name, args.image ?? DEFAULT_IMAGE, child);
         const containers: docker.Container[] = [];
+        const written: pulumi.Output<string>[] = [];
         const reloads: { name: string; host: string; port: number; dir: pulumi.Output<string>; certPem: pulumi.Output<string>; replica: boolean; cluster: boolean }[] = [];
         for (const n of plan) {
             const cert = new Certificate(`${n.name}-tls`, {
@@ -122,12 +123,13 @@ export class ReplicationChain extends pulumi.ComponentResource {
                 tls: { caPem: bundle, certPem: cert.certPem, keyPem: cert.privateKeyPem },
             }, { ...child, dependsOn: containers.slice(-1) });
             containers.push(node.container);
+            written.push(node.hot);
             if (n.tlsPort) reloads.push({ name: n.name, host: n.ip, port: n.tlsPort, dir: node.tlsDir!, certPem: cert.certPem, replica: !!n.replicaOf, cluster: false });
         }
         // New certificates or CA reach the running TLS listeners one at a time (their containers stay).
         if (reloads.length) {
             new TlsReload(`${name}-tls-reload`, {
-                topology: name, nodes: reloads, caPem: bundle,
+                topology: name, nodes: reloads, caPem: bundle, written,
                 auth: pulumi.secret(users.admin.password.apply(password => ({ username: users.admin.username, password }))),
                 client: pulumi.secret(pulumi.all([client.certPem, client.privateKeyPem]).apply(([cert, key]) => ({ cert, key }))),
             }, { parent: this, dependsOn: containers });

@@ -68,7 +68,7 @@ describe("TlsReload on live nodes", () => {
         const tls1 = { ca: pki1.ca, ...c1 };
         await wire.waitUntil("B to link to A", async () => wire.withClient({ host: B.ip, port: PORT }, { auth, tls: tls1 },
             async c => (await wire.info(c, "replication")).master_link_status === "up"), 30_000, 100);
-        const p0 = { topology: "itcrr", nodes: nodes(["/etc/redis-secure/tls/v1", "/etc/redis-secure/tls/v1"], certs1.map(c => c.cert)), caPem: pki1.ca, auth, client: c1 };
+        const p0 = { topology: "itcrr", nodes: nodes(["/etc/redis-secure/tls/v1", "/etc/redis-secure/tls/v1"], certs1.map(c => c.cert)), caPem: pki1.ca, auth, client: c1, written: [] };
         const created = (await tlsReloadProvider.create!(p0)).outs;
         const fp = (pem: string) => new (require("crypto").X509Certificate)(pem).fingerprint256;
         expect(Object.values(created.served).map((s: any) => s.fingerprint)).toEqual(certs1.map(c => fp(c.cert)));
