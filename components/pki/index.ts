@@ -99,9 +99,10 @@ export class Certificate extends pulumi.ComponentResource {
 }
 
 /**
- * A topology's CA with rotation: generation 0 is `<name>-ca`, generation g `<name>-ca-g<g>`, so raising the generation
- * makes a new CA (named so as its common name: the two CAs of a bundle never share a subject; and, through it, new node and client certificates) and deletes the old one. `bundle` is what nodes
- * and clients trust: the new CA and, until the next `pulumi up` after `graceHours`, the previous one (CaTrust).
+ * A topology's CA with rotation: generation 0 is `<name>-ca`, generation g `<name>-ca-g<g>` (also its common name, so
+ * the two CAs of a bundle never share a subject), so raising the generation makes a new CA, and through it new node
+ * and client certificates, and deletes the old one. `bundle` is what nodes and clients trust: the new CA and, until
+ * the next `pulumi up` after `graceHours`, the previous one (CaTrust keeps its certificate).
  */
 export function rotatingCa(name: string, field: string, rotation: CaRotation | undefined, opts: pulumi.ComponentResourceOptions): { ca: CertificateAuthority; bundle: pulumi.Output<string> } {
     const { generation, graceHours } = caRotation(field, rotation);
