@@ -27,8 +27,9 @@ export function bundleOf(s: TrustState): string {
 
 interface Props extends TrustState { graceHours: number; bundle?: string }
 
+// Without the previous CA its fields are left out: the engine's protocol has no `undefined` ("Unexpected struct type").
 const outs = (s: TrustState, graceHours: number): Props => ({
-    caPem: s.caPem, graceHours, previousPem: s.previousPem, since: s.since, bundle: bundleOf(s),
+    caPem: s.caPem, graceHours, ...(s.previousPem && { previousPem: s.previousPem, since: s.since }), bundle: bundleOf(s),
 });
 
 export const caTrustProvider: pulumi.dynamic.ResourceProvider = {
