@@ -115,8 +115,10 @@ export function filesVolume(name: string, a: {
         ...lockedDown(WRITER_CAPABILITIES),
     }, { ...opts, deleteBeforeReplace: true });
     // Digests of the files, not the writer's ID: a writer removed by `docker container prune` and run again writes
-    // the same files, and the service keeps running.
-    const written = <T>(value: pulumi.Output<T>) => pulumi.all([writer.exitCode, value]).apply(([code, d]) => {
+    // the same files, and the service keeps running. In an update they resolve once the writer exited 0 (so the
+    // service starts after it, and a failed copy fails the update); in a preview the writer's exit is unknown while
+    // it is replaced, so there they are the digest alone: a writer replaced for hot files is no change of the label.
+    const written = <T>(value: pulumi.Output<T>) => pulumi.runtime.isDryRun() ? value : pulumi.all([writer.exitCode, value]).apply(([code, d]) => {
         if (code !== undefined && code !== 0) throw new Error(`${name}-files exited ${code} writing the files of ${name}: see \`docker logs ${name}-files\``);
         return d;
     });

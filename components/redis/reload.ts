@@ -132,8 +132,12 @@ async function rotate(olds: Props | undefined, p: Props): Promise<Record<string,
     return want;
 }
 
+/** What a preview hands a dynamic provider for a value not known yet. */
+const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+const isKnown = (v: unknown) => typeof v === "string" && v !== UNKNOWN;
+
 function known(p: Props): boolean {
-    return typeof p.caPem === "string" && p.nodes.every(n => typeof n.dir === "string" && typeof n.certPem === "string");
+    return isKnown(p.caPem) && p.nodes.every(n => isKnown(n.dir) && isKnown(n.certPem));
 }
 
 export const tlsReloadProvider: pulumi.dynamic.ResourceProvider = {
@@ -146,7 +150,7 @@ export const tlsReloadProvider: pulumi.dynamic.ResourceProvider = {
         if (!Array.isArray(news.nodes)) return { changes: true, replaces };
         if (!known(news)) {
             // In a preview, new certificates (or a new CA bundle) are not issued yet: the nodes that get them rotate.
-            const pending = news.nodes.filter(n => typeof news.caPem !== "string" || typeof n.dir !== "string" || typeof n.certPem !== "string");
+            const pending = news.nodes.filter(n => !isKnown(news.caPem) || !isKnown(n.dir) || !isKnown(n.certPem));
             console.error(`${news.topology}: will rotate ${pending.map(n => n.name).join(", ")} (new TLS files)`);
             return { changes: true, replaces };
         }
