@@ -139,56 +139,62 @@ describe("certificate rotation without replacing a node, under load", () => {
             }
         })();
         await sleep(1500);
+        let tallies: Awaited<ReturnType<ReturnType<typeof load>["stop"]>>[] = [];
+        try {
+            // 1. Renewal: the certificates are due; the preview names every node that will rotate, the up reloads them.
+            await ageCertificates(stack!, 13);
+            log.length = 0;
+            await stack!.preview({ onOutput });
+            const willRotate = new Set((log.join("").match(/(itcr(-ch)?): will rotate ([^\n(]+)/g) ?? []).map(l => l.trim()));
+            expect([...willRotate].sort()).toEqual([
+                `itcr-ch: will rotate ${chain.nodes.map(n => n.name).join(", ")}`, `itcr: will rotate ${cluster.plan.map(n => n.name).join(", ")}`]);
+            const before = await serving();
+            read(plainOutputs((await stack!.up({ onOutput })).outputs));
+            const renewed = await issued();
+            const now = await serving();
+            for (const n of redisNames()) {
+                expect([n, now[n]]).toEqual([n, renewed.get(n)!.fingerprint256]);
+                expect([n, now[n] === before[n]]).toEqual([n, false]);
+            }
+            // The state records what each node serves.
+            expect((await stateOf(stack!, "itcr-tls-reload")).outputs.served).toEqual(Object.fromEntries(cluster.plan.map(n => [n.name, expect.objectContaining({ fingerprint: now[n.name] })])));
+            await stack!.preview({ expectNoChanges: true, onOutput });
 
-        // 1. Renewal: the certificates are due; the preview names every node that will rotate, the up reloads them.
-        await ageCertificates(stack!, 13);
-        log.length = 0;
-        await stack!.preview({ onOutput });
-        const willRotate = new Set((log.join("").match(/(itcr(-ch)?): will rotate ([^\n(]+)/g) ?? []).map(l => l.trim()));
-        expect([...willRotate].sort()).toEqual([
-            `itcr-ch: will rotate ${chain.nodes.map(n => n.name).join(", ")}`, `itcr: will rotate ${cluster.plan.map(n => n.name).join(", ")}`]);
-        const before = await serving();
-        read(plainOutputs((await stack!.up({ onOutput })).outputs));
-        const renewed = await issued();
-        const now = await serving();
-        for (const n of redisNames()) {
-            expect([n, now[n]]).toEqual([n, renewed.get(n)!.fingerprint256]);
-            expect([n, now[n] === before[n]]).toEqual([n, false]);
+            // 2. CA rotation: the nodes trust both CAs, then serve certificates of the new one; clients get the bundle.
+            const oldCa = pems(out.itcr.caCertPem);
+            ca = { generation: 1 };
+            read(plainOutputs((await stack!.up({ onOutput })).outputs));
+            const bundle = pems(out.itcr.caCertPem);
+            expect(bundle).toHaveLength(2);
+            expect(bundle[1]).toBe(oldCa[0]);
+            const newCa = new crypto.X509Certificate(bundle[0]!);
+            const rotated = await issued();
+            const served2 = await serving();
+            for (const n of redisNames()) {
+                expect([n, served2[n]]).toEqual([n, rotated.get(n)!.fingerprint256]);
+                const issuer = n.startsWith("itcr-ch") ? new crypto.X509Certificate(pems(chain.caCertPem)[0]!) : newCa;
+                expect([n, rotated.get(n)!.verify(issuer.publicKey)]).toEqual([n, true]);
+            }
+
+            // 3. The next up drops the old CA; after it nothing changes.
+            read(plainOutputs((await stack!.up({ onOutput })).outputs));
+            expect(pems(out.itcr.caCertPem)).toEqual([bundle[0]]);
+            expect(pems(chain.caCertPem)).toHaveLength(1);
+            for (const n of cluster.plan) {
+                const file = String((await cluster.on(n, c => c.call("CONFIG", "GET", "tls-ca-cert-file")) as string[])[1]);
+                expect([n.name, pems(docker("exec", n.name, "cat", file))]).toEqual([n.name, [bundle[0]]]);
+            }
+            await stack!.preview({ expectNoChanges: true, onOutput });
+            await sleep(1500);
+        } finally {
+            // Stopped and closed whatever happened, so a failure leaves no client running.
+            sampling = false;
+            await sampler.catch(() => undefined);
+            tallies = await Promise.all(loads.map(l => l.stop()));
+            for (const c of [...samplers.map(s => s.c), ...clusterNodes]) await wire.close(c);
+            app.disconnect();
+            head.disconnect();
         }
-        // The state records what each node serves.
-        expect((await stateOf(stack!, "itcr-tls-reload")).outputs.served).toEqual(Object.fromEntries(cluster.plan.map(n => [n.name, expect.objectContaining({ fingerprint: now[n.name] })])));
-        await stack!.preview({ expectNoChanges: true, onOutput });
-
-        // 2. CA rotation: the nodes trust both CAs, then serve certificates of the new one; clients get the bundle.
-        const oldCa = pems(out.itcr.caCertPem);
-        ca = { generation: 1 };
-        read(plainOutputs((await stack!.up({ onOutput })).outputs));
-        const bundle = pems(out.itcr.caCertPem);
-        expect(bundle).toHaveLength(2);
-        expect(bundle[1]).toBe(oldCa[0]);
-        const newCa = new crypto.X509Certificate(bundle[0]!);
-        const rotated = await issued();
-        const served2 = await serving();
-        for (const n of redisNames()) {
-            expect([n, served2[n]]).toEqual([n, rotated.get(n)!.fingerprint256]);
-            const issuer = n.startsWith("itcr-ch") ? new crypto.X509Certificate(pems(chain.caCertPem)[0]!) : newCa;
-            expect([n, rotated.get(n)!.verify(issuer.publicKey)]).toEqual([n, true]);
-        }
-
-        // 3. The next up drops the old CA; after it nothing changes.
-        read(plainOutputs((await stack!.up({ onOutput })).outputs));
-        expect(pems(out.itcr.caCertPem)).toEqual([bundle[0]]);
-        expect(pems(chain.caCertPem)).toHaveLength(1);
-        for (const n of cluster.plan) {
-            const file = String((await cluster.on(n, c => c.call("CONFIG", "GET", "tls-ca-cert-file")) as string[])[1]);
-            expect([n.name, pems(docker("exec", n.name, "cat", file))]).toEqual([n.name, [bundle[0]]]);
-        }
-        await stack!.preview({ expectNoChanges: true, onOutput });
-        await sleep(1500);
-
-        sampling = false;
-        await sampler;
-        const tallies = await Promise.all(loads.map(l => l.stop()));
         // Every acknowledged write reads back, through clients made from the new outputs.
         const lost: string[] = [];
         await cluster.withApp(async c => { for (const k of tallies[0].keys) if (!(await c.get(k))) lost.push(k); });
@@ -196,10 +202,6 @@ describe("certificate rotation without replacing a node, under load", () => {
         try { for (const k of tallies[1].keys) if (!(await headNow.get(k))) lost.push(k); } finally { headNow.disconnect(); }
         console.log(`rotation under load: ${JSON.stringify(tallies.map(t => ({ ...t, keys: undefined, errors: [...t.errors] })))} ` +
             `samples ${sampled.samples}, link down ${sampled.linkDown.length}, cluster not ok ${sampled.clusterNotOk.length}, acked lost ${lost.length}`);
-        for (const c of [...samplers.map(s => s.c), ...clusterNodes]) await wire.close(c);
-        app.disconnect();
-        head.disconnect();
-
         expect(tallies.map(t => [t.kind, t.failed, [...t.errors]])).toEqual([["cluster", 0, []], ["chain", 0, []]]);
         for (const t of tallies) expect(t.acked).toBeGreaterThan(100);
         expect(lost).toEqual([]);
