@@ -16,7 +16,7 @@ import { ChainNodeOutput, ReplicationChain } from "../../components/replication"
 import * as wire from "../../components/redis/wire";
 import { WRITER_CLIENT } from "./chaos-writer";
 import { DeployedCluster, plainOutputs, stateOf, tearDown, testStack } from "./deploy";
-import { docker, Scope } from "./harness";
+import { docker, dockerAsync, Scope } from "./harness";
 
 jest.setTimeout(600_000);
 
@@ -27,6 +27,10 @@ const SIGNED = "tls:index/locallySignedCert:LocallySignedCert";
 const LOAD_DEADLINE_MS = 240_000;
 const LOAD_MAX_WRITES = 20_000;
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
+/** When each phase began (ms since the test's start), to place any failure in the log. */
+const marks: [string, number][] = [];
+const t0 = Date.now();
+const mark = (what: string) => marks.push([what, Date.now() - t0]);
 
 interface ChainOutputs { nodes: ChainNodeOutput[]; caCertPem: string; clientCertPem: string; clientKeyPem: string; appUser: wire.Auth; adminUser: wire.Auth }
 
@@ -47,7 +51,7 @@ async function ageCertificates(stack: Stack, hours: number): Promise<string[]> {
  *  command's failure counted, every write a replica acknowledged kept. */
 function load(kind: string, client: Cluster | Redis) {
     let stopped = false;
-    const tally = { kind, writes: 0, acked: 0, failed: 0, errors: new Set<string>(), keys: [] as string[] };
+    const tally = { kind, writes: 0, acked: 0, failed: 0, errors: new Set<string>(), keys: [] as string[], failedAt: [] as number[] };
     const deadline = Date.now() + LOAD_DEADLINE_MS;
     const loop = (async () => {
         for (let i = 0; !stopped && i < LOAD_MAX_WRITES && Date.now() < deadline; i++) {
@@ -61,6 +65,7 @@ function load(kind: string, client: Cluster | Redis) {
                 if ((await client.get(key)) !== `v${i}`) throw new Error(`GET ${key} did not read its write`);
             } catch (e) {
                 tally.failed++;
+                tally.failedAt.push(Date.now() - t0);
                 tally.errors.add((e as Error).message.slice(0, 80));
             }
             await sleep(5);
@@ -142,6 +147,7 @@ describe("certificate rotation without replacing a node, under load", () => {
         let tallies: Awaited<ReturnType<ReturnType<typeof load>["stop"]>>[] = [];
         try {
             // 1. Renewal: the certificates are due; the preview names every node that will rotate, the up reloads them.
+            mark("renewal");
             await ageCertificates(stack!, 13);
             log.length = 0;
             await stack!.preview({ onOutput });
@@ -161,6 +167,7 @@ describe("certificate rotation without replacing a node, under load", () => {
             await stack!.preview({ expectNoChanges: true, onOutput });
 
             // 2. CA rotation: the nodes trust both CAs, then serve certificates of the new one; clients get the bundle.
+            mark("CA rotation");
             const oldCa = pems(out.itcr.caCertPem);
             ca = { generation: 1 };
             read(plainOutputs((await stack!.up({ onOutput })).outputs));
@@ -177,12 +184,13 @@ describe("certificate rotation without replacing a node, under load", () => {
             }
 
             // 3. The next up drops the old CA; after it nothing changes.
+            mark("old CA dropped");
             read(plainOutputs((await stack!.up({ onOutput })).outputs));
             expect(pems(out.itcr.caCertPem)).toEqual([bundle[0]]);
             expect(pems(chain.caCertPem)).toHaveLength(1);
             for (const n of cluster.plan) {
                 const file = String((await cluster.on(n, c => c.call("CONFIG", "GET", "tls-ca-cert-file")) as string[])[1]);
-                expect([n.name, pems(docker("exec", n.name, "cat", file))]).toEqual([n.name, [bundle[0]]]);
+                expect([n.name, pems(await dockerAsync(["exec", n.name, "cat", file]))]).toEqual([n.name, [bundle[0]]]);
             }
             await stack!.preview({ expectNoChanges: true, onOutput });
             await sleep(1500);
@@ -200,8 +208,9 @@ describe("certificate rotation without replacing a node, under load", () => {
         await cluster.withApp(async c => { for (const k of tallies[0].keys) if (!(await c.get(k))) lost.push(k); });
         const headNow = await connect({ kind: "node", host: chain.nodes[0].ip, port: chain.nodes[0].tlsPort, tls: chainTls(), ...chain.appUser });
         try { for (const k of tallies[1].keys) if (!(await headNow.get(k))) lost.push(k); } finally { headNow.disconnect(); }
-        console.log(`rotation under load: ${JSON.stringify(tallies.map(t => ({ ...t, keys: undefined, errors: [...t.errors] })))} ` +
-            `samples ${sampled.samples}, link down ${sampled.linkDown.length}, cluster not ok ${sampled.clusterNotOk.length}, acked lost ${lost.length}`);
+        console.log(`rotation under load: ${JSON.stringify(tallies.map(t => ({ ...t, keys: undefined, failedAt: undefined, errors: [...t.errors] })))} ` +
+            `samples ${sampled.samples}, link down ${sampled.linkDown.length}, cluster not ok ${sampled.clusterNotOk.length}, acked lost ${lost.length}; ` +
+            `failed at ${JSON.stringify(tallies.map(t => t.failedAt))} ms, phases ${JSON.stringify(marks)}, load average ${require("os").loadavg().map((l: number) => l.toFixed(1)).join(" ")}`);
         expect(tallies.map(t => [t.kind, t.failed, [...t.errors]])).toEqual([["cluster", 0, []], ["chain", 0, []]]);
         for (const t of tallies) expect(t.acked).toBeGreaterThan(100);
         expect(lost).toEqual([]);
