@@ -5,27 +5,27 @@
 // after the recorded validity moved 13 h back), a CA rotation (`ca.generation` 0 -> 1) and the next `pulumi up`,
 // which drops the old CA. Each `up` reloads the nodes in place (TlsReload): no Redis container is replaced, no
 // command fails, no acknowledged write is lost, no replica's link is ever seen down, and every open connection
-// (the writers', the sampler's: made with the first CA and client certificate) lasts to the end.
+// (the writers', the sampler's: made with the first CA and client certificate) lasts to the end. The client and
+// the sampler run in a process of their own (rotation-load.ts), as an application does.
 import type { Stack } from "@pulumi/pulumi/automation";
 import * as crypto from "crypto";
-import Redis, { Cluster } from "ioredis";
+import { spawn } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
 import { connect } from "../../components/client";
 import { clusterOutputs, RedisCluster } from "../../components/cluster";
 import type { CaRotation } from "../../components/pki";
 import { ChainNodeOutput, ReplicationChain } from "../../components/replication";
 import * as wire from "../../components/redis/wire";
-import { WRITER_CLIENT } from "./chaos-writer";
 import { DeployedCluster, plainOutputs, stateOf, tearDown, testStack } from "./deploy";
 import { docker, dockerAsync, Scope } from "./harness";
+import type { LoadResult, LoadSpec } from "./rotation-load";
 
 jest.setTimeout(600_000);
 
 const SUBNETS = { cluster: "172.25.70.0/24", chain: "172.25.71.0/24" };
 const SHORT = { validityHours: 24, earlyRenewalHours: 12 };
 const SIGNED = "tls:index/locallySignedCert:LocallySignedCert";
-/** The load's hard bounds: it stops at the end of the test or after this long / this many writes per client. */
-const LOAD_DEADLINE_MS = 240_000;
-const LOAD_MAX_WRITES = 20_000;
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 /** When each phase began (ms since the test's start), to place any failure in the log. */
 const marks: [string, number][] = [];
@@ -47,31 +47,27 @@ async function ageCertificates(stack: Stack, hours: number): Promise<string[]> {
     return moved.sort();
 }
 
-/** A client that writes (SET then WAIT 1, pipelined: one node, one connection) and reads back until stopped: every
- *  command's failure counted, every write a replica acknowledged kept. */
-function load(kind: string, client: Cluster | Redis) {
-    let stopped = false;
-    const tally = { kind, writes: 0, acked: 0, failed: 0, errors: new Set<string>(), keys: [] as string[], failedAt: [] as number[] };
-    const deadline = Date.now() + LOAD_DEADLINE_MS;
-    const loop = (async () => {
-        for (let i = 0; !stopped && i < LOAD_MAX_WRITES && Date.now() < deadline; i++) {
-            const key = `{rot${i % 64}}:${kind}:${i}`;
-            tally.writes++;
-            try {
-                const [[setErr, set] = [], [waitErr, replicas] = []] = (await client.pipeline().set(key, `v${i}`).call("WAIT", "1", "1000").exec()) ?? [];
-                if (setErr || waitErr) throw setErr ?? waitErr;
-                if (set !== "OK") throw new Error("SET did not answer OK");
-                if (Number(replicas) >= 1) { tally.acked++; tally.keys.push(key); }
-                if ((await client.get(key)) !== `v${i}`) throw new Error(`GET ${key} did not read its write`);
-            } catch (e) {
-                tally.failed++;
-                tally.failedAt.push(Date.now() - t0);
-                tally.errors.add((e as Error).message.slice(0, 80));
-            }
-            await sleep(5);
-        }
-    })();
-    return { tally, stop: async () => { stopped = true; await loop; return tally; } };
+/** Starts the application side (rotation-load.ts) in its own process; resolves once it is connected. */
+async function startLoad(spec: LoadSpec, dir: string): Promise<{ stop: () => Promise<LoadResult> }> {
+    const file = path.join(dir, "load-spec.json");
+    fs.writeFileSync(file, JSON.stringify(spec), { mode: 0o600 });
+    const child = spawn(process.execPath, [require.resolve("ts-node/dist/bin"), "--transpile-only", path.join(__dirname, "rotation-load.ts"), file],
+        { cwd: path.join(__dirname, "../.."), stdio: ["pipe", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", d => { out += String(d); });
+    const exited = new Promise<number>(r => child.once("exit", code => r(code ?? 1)));
+    await wire.waitUntil("the load process to connect", async () => {
+        if (child.exitCode !== null) throw new Error(`the load process exited ${child.exitCode}`);
+        return out.startsWith("ready\n");
+    }, 120_000, 200);
+    return {
+        stop: async () => {
+            child.stdin.write("stop\n");
+            const code = await exited;
+            if (code !== 0) throw new Error(`the load process exited ${code}`);
+            return JSON.parse(out.split("\n")[1]) as LoadResult;
+        },
+    };
 }
 
 describe("certificate rotation without replacing a node, under load", () => {
@@ -117,34 +113,18 @@ describe("certificate rotation without replacing a node, under load", () => {
         await wire.waitUntil("B to link to A", async () => wire.withClient({ host: chain.nodes[1].ip, port: chain.nodes[1].tlsPort },
             { auth: chain.adminUser, tls: first.chain }, async c => (await wire.info(c, "replication")).master_link_status === "up"), 30_000, 200);
 
-        // The load and the sampler connect once, with the first CA and client certificates, and keep their connections.
-        const app = await cluster.appClient({ client: WRITER_CLIENT });
-        const head = await connect({ kind: "node", host: chain.nodes[0].ip, port: chain.nodes[0].tlsPort, tls: first.chain, ...chain.appUser }, WRITER_CLIENT);
-        const loads = [load("cluster", app), load("chain", head)];
-        const replicas = [
-            ...cluster.plan.filter(n => n.role === "replica").map(n => ({ name: n.name, ep: { host: n.ip, port: n.port }, o: { auth: cluster.target.auth, tls: first.cluster } })),
-            { name: chain.nodes[1].name, ep: { host: chain.nodes[1].ip, port: chain.nodes[1].tlsPort }, o: { auth: chain.adminUser, tls: first.chain } },
-        ];
-        const samplers = await Promise.all(replicas.map(async r => ({ ...r, c: await wire.connect(r.ep, r.o) })));
-        const clusterNodes = await Promise.all(cluster.plan.map(n => wire.connect({ host: n.ip, port: n.port }, { auth: cluster.target.auth, tls: first.cluster })));
-        const sampled = { samples: 0, linkDown: [] as string[], clusterNotOk: [] as string[] };
-        let sampling = true;
-        const sampler = (async () => {
-            while (sampling) {
-                for (const s of samplers) {
-                    const link = (await wire.info(s.c, "replication")).master_link_status;
-                    if (link !== "up") sampled.linkDown.push(`${s.name}: ${link}`);
-                }
-                for (const [i, c] of clusterNodes.entries()) {
-                    const state = (await wire.clusterInfo(c)).cluster_state;
-                    if (state !== "ok") sampled.clusterNotOk.push(`${cluster.plan[i].name}: ${state}`);
-                }
-                sampled.samples++;
-                await sleep(200);
-            }
-        })();
+        // The load and the sampler (their own process) connect once, with the first CA and client certificates.
+        const loadRun = await startLoad({
+            cluster: { nodes: cluster.masters, tls: first.cluster, app: cluster.app },
+            head: { host: chain.nodes[0].ip, port: chain.nodes[0].tlsPort, tls: first.chain, app: chain.appUser },
+            replicas: [
+                ...cluster.plan.filter(n => n.role === "replica").map(n => ({ name: n.name, ep: { host: n.ip, port: n.port }, o: { auth: cluster.target.auth, tls: first.cluster } })),
+                { name: chain.nodes[1].name, ep: { host: chain.nodes[1].ip, port: chain.nodes[1].tlsPort }, o: { auth: chain.adminUser, tls: first.chain } },
+            ],
+            clusterNodes: cluster.plan.map(n => ({ name: n.name, ep: { host: n.ip, port: n.port }, o: { auth: cluster.target.auth, tls: first.cluster } })),
+        }, scope.dir);
         await sleep(1500);
-        let tallies: Awaited<ReturnType<ReturnType<typeof load>["stop"]>>[] = [];
+        let result: LoadResult | undefined;
         try {
             // 1. Renewal: the certificates are due; the preview names every node that will rotate, the up reloads them.
             mark("renewal");
@@ -195,14 +175,11 @@ describe("certificate rotation without replacing a node, under load", () => {
             await stack!.preview({ expectNoChanges: true, onOutput });
             await sleep(1500);
         } finally {
-            // Stopped and closed whatever happened, so a failure leaves no client running.
-            sampling = false;
-            await sampler.catch(() => undefined);
-            tallies = await Promise.all(loads.map(l => l.stop()));
-            for (const c of [...samplers.map(s => s.c), ...clusterNodes]) await wire.close(c);
-            app.disconnect();
-            head.disconnect();
+            // Stopped whatever happened, so a failure leaves no client running.
+            result = await loadRun.stop();
         }
+        const tallies = result.tallies;
+        const sampled = result;
         // Every acknowledged write reads back, through clients made from the new outputs.
         const lost: string[] = [];
         await cluster.withApp(async c => { for (const k of tallies[0].keys) if (!(await c.get(k))) lost.push(k); });
@@ -210,10 +187,11 @@ describe("certificate rotation without replacing a node, under load", () => {
         try { for (const k of tallies[1].keys) if (!(await headNow.get(k))) lost.push(k); } finally { headNow.disconnect(); }
         console.log(`rotation under load: ${JSON.stringify(tallies.map(t => ({ ...t, keys: undefined, failedAt: undefined, errors: [...t.errors] })))} ` +
             `samples ${sampled.samples}, link down ${sampled.linkDown.length}, cluster not ok ${sampled.clusterNotOk.length}, acked lost ${lost.length}; ` +
-            `failed at ${JSON.stringify(tallies.map(t => t.failedAt))} ms, phases ${JSON.stringify(marks)}, load average ${require("os").loadavg().map((l: number) => l.toFixed(1)).join(" ")}`);
+            `failed at ${JSON.stringify(tallies.map(t => t.failedAt))} ms of the load, phases ${JSON.stringify(marks)}, load average ${require("os").loadavg().map((l: number) => l.toFixed(1)).join(" ")}`);
         expect(tallies.map(t => [t.kind, t.failed, [...t.errors]])).toEqual([["cluster", 0, []], ["chain", 0, []]]);
         for (const t of tallies) expect(t.acked).toBeGreaterThan(100);
         expect(lost).toEqual([]);
+        expect(sampled.samplerError).toBeUndefined();
         expect(sampled.samples).toBeGreaterThan(20);
         expect([sampled.linkDown, sampled.clusterNotOk]).toEqual([[], []]);
         expect(containerIds()).toEqual(ids);
