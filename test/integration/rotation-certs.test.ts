@@ -51,7 +51,7 @@ async function ageCertificates(stack: Stack, hours: number): Promise<string[]> {
 async function startLoad(spec: LoadSpec, dir: string): Promise<{ stop: () => Promise<LoadResult> }> {
     const file = path.join(dir, "load-spec.json");
     fs.writeFileSync(file, JSON.stringify(spec), { mode: 0o600 });
-    const child = spawn(process.execPath, [require.resolve("ts-node/dist/bin"), "--transpile-only", path.join(__dirname, "rotation-load.ts"), file],
+    const child = spawn(process.execPath, [require.resolve("ts-node/dist/bin"), "--transpile-only", path.join(__dirname, "rotation-load.ts"), file, `${file}.out`],
         { cwd: path.join(__dirname, "../.."), stdio: ["pipe", "pipe", "inherit"] });
     let out = "";
     child.stdout.on("data", d => { out += String(d); });
@@ -65,7 +65,7 @@ async function startLoad(spec: LoadSpec, dir: string): Promise<{ stop: () => Pro
             child.stdin.write("stop\n");
             const code = await exited;
             if (code !== 0) throw new Error(`the load process exited ${code}`);
-            return JSON.parse(out.split("\n")[1]) as LoadResult;
+            return JSON.parse(fs.readFileSync(`${file}.out`, "utf8")) as LoadResult;
         },
     };
 }

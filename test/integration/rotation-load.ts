@@ -4,7 +4,7 @@
 // (argv[2]), connects once with the first CA and client certificates, prints "ready", then writes and reads back
 // continuously (SET + WAIT 1 pipelined, then GET) on the cluster and on the chain's head while sampling every
 // replica's master_link_status and every cluster node's cluster_state every 200 ms, until a line on stdin; then
-// prints its tally as JSON and exits.
+// writes its tally as JSON to argv[3] and exits.
 import * as fs from "fs";
 import Redis, { Cluster } from "ioredis";
 import { connect } from "../../components/client";
@@ -50,7 +50,7 @@ function load(kind: string, client: Cluster | Redis, stopped: () => boolean): Pr
     })();
 }
 
-async function main(spec: LoadSpec): Promise<void> {
+async function main(spec: LoadSpec, resultFile: string): Promise<void> {
     const app = await connect({ kind: "cluster", nodes: spec.cluster.nodes, tls: spec.cluster.tls, ...spec.cluster.app }, WRITER_CLIENT);
     const head = await connect({ kind: "node", host: spec.head.host, port: spec.head.port, tls: spec.head.tls, ...spec.head.app }, WRITER_CLIENT);
     const samplers = await Promise.all(spec.replicas.map(async r => ({ ...r, c: await wire.connect(r.ep, r.o) })));
@@ -80,9 +80,10 @@ async function main(spec: LoadSpec): Promise<void> {
     for (const s of [...samplers, ...nodes]) await wire.close(s.c);
     app.disconnect();
     head.disconnect();
-    process.stdout.write(`${JSON.stringify(result)}\n`);
+    // To a file: a large write to a pipe may not be flushed before process.exit.
+    fs.writeFileSync(resultFile, JSON.stringify(result));
 }
 
 if (require.main === module) {
-    main(JSON.parse(fs.readFileSync(process.argv[2], "utf8"))).then(() => process.exit(0), e => { console.error(e); process.exit(1); });
+    main(JSON.parse(fs.readFileSync(process.argv[2], "utf8")), process.argv[3]).then(() => process.exit(0), e => { console.error(e); process.exit(1); });
 }
