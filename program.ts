@@ -28,6 +28,7 @@ const nonEmpty = <T>(list: T[] | undefined) => (Array.isArray(list) && list.leng
 export function stackSettings(cfg: ConfigReader): StackSettings {
     const maxmemory = cfg.get("maxmemory") ?? "256mb";
     const metrics = cfg.getBoolean("metrics") ?? false;
+    const caGraceHours = cfg.getNumber("caGraceHours") ?? 0;
     const out: StackSettings = {};
     if (cfg.getBoolean("deployChain") ?? true) {
         // The spiped tunnel in front of the head decrypts to Redis's plain protocol, so the head listens in plain text
@@ -38,6 +39,7 @@ export function stackSettings(cfg: ConfigReader): StackSettings {
             ...(metrics && { metrics: true }),
             passwordRotation: cfg.getObject("chainPasswordRotation"),
             passwordGraceSeconds: cfg.getNumber("passwordGraceSeconds"),
+            ca: { generation: cfg.getNumber("chainCaGeneration") ?? 0, graceHours: caGraceHours },
         };
         out.tunnel = { listenPort: cfg.getNumber("tunnelListenPort") ?? 6390, subnet: cfg.get("tunnelSubnet") ?? "172.31.1.0/24" };
     }
@@ -55,6 +57,7 @@ export function stackSettings(cfg: ConfigReader): StackSettings {
             ...(metrics && { metrics: true }),
             passwordRotation: cfg.getObject("clusterPasswordRotation"),
             passwordGraceSeconds: cfg.getNumber("passwordGraceSeconds"),
+            ca: { generation: cfg.getNumber("clusterCaGeneration") ?? 0, graceHours: caGraceHours },
         };
     }
     return out;
@@ -65,6 +68,7 @@ const CONFIG_KEYS: Record<"chain" | "tunnel" | "cluster" | "stack", Record<strin
     chain: {
         hops: "chainHops", subnet: "chainSubnet", maxmemory: "maxmemory", appendfsync: "chainAppendfsync", metrics: "metrics",
         passwordRotation: "chainPasswordRotation", passwordGraceSeconds: "passwordGraceSeconds",
+        "ca.generation": "chainCaGeneration", "ca.graceHours": "caGraceHours",
     },
     tunnel: { listenPort: "tunnelListenPort", subnet: "tunnelSubnet" },
     cluster: {
@@ -72,6 +76,7 @@ const CONFIG_KEYS: Record<"chain" | "tunnel" | "cluster" | "stack", Record<strin
         antiAffinity: "clusterAntiAffinity", maxmemory: "maxmemory", appendonly: "clusterAppendonly", appendfsync: "clusterAppendfsync",
         metrics: "metrics",
         passwordRotation: "clusterPasswordRotation", passwordGraceSeconds: "passwordGraceSeconds",
+        "ca.generation": "clusterCaGeneration", "ca.graceHours": "caGraceHours",
     },
     // Checks across components name the keys themselves.
     stack: { chainSubnet: "chainSubnet", tunnelSubnet: "tunnelSubnet", clusterSubnet: "clusterSubnet", clusterHosts: "clusterHosts", metrics: "metrics" },
@@ -80,7 +85,9 @@ const CONFIG_KEYS: Record<"chain" | "tunnel" | "cluster" | "stack", Record<strin
 /** A component's ValidationError as one naming the stack config key instead of the component's field. */
 function configError(component: keyof typeof CONFIG_KEYS, name: string, e: unknown): unknown {
     if (!(e instanceof ValidationError) || !e.field) return e;
-    const root = /^[A-Za-z]+/.exec(e.field)![0];
+    // A nested field (ca.generation) has a key of its own; others go by their first part (hosts[1].subnet).
+    const nested = /^[A-Za-z]+\.[A-Za-z]+/.exec(e.field)?.[0];
+    const root = nested && CONFIG_KEYS[component][nested] ? nested : /^[A-Za-z]+/.exec(e.field)![0];
     const key = CONFIG_KEYS[component][root];
     return new ValidationError(key ? `stack config ${PROJECT}:${key}${e.message.slice(root.length)}` : `${name}: ${e.message}`, e.field);
 }

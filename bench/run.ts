@@ -15,6 +15,7 @@ import { benchEngine } from "./engine";
 import { benchGateway, gatewaySection, gatewaySummaryRows } from "./gateway";
 import { benchLocks, locksSection } from "./locks";
 import { dataComment, runUserParts, spliceInto, UserPart, userMarkdown, USER_PARTS } from "./users";
+import { benchRotation, RotationRow, rotationTable } from "./rotation";
 
 // The last size repeats 3+3 with nodes up longer than Redis's 2 s CLUSTER_WRITABLE_DELAY (see the note in results.md).
 const SIZES: BootstrapSize[] = [{ masters: 3, reps: 9 }, { masters: 10, reps: 4 }, { masters: 30, reps: 3 }, { masters: 3, reps: 7, settleMs: 2500 }];
@@ -215,15 +216,15 @@ async function main(): Promise<void> {
         docker: sh("docker", "version", "--format", "{{.Server.Version}}"), node: process.version, date: started.toISOString(),
     };
     log(`machine: ${JSON.stringify(machine)}`);
-    const [ours, cli, datapath, engineNet, locksNet, durabilityNet, dpChain, dpTunnel, gwCluster, gwTransit] = freeSubnets(10);
+    const [ours, cli, datapath, engineNet, locksNet, durabilityNet, dpChain, dpTunnel, gwCluster, gwTransit, rotationNet] = freeSubnets(11);
     const notes: string[] = [raiseNeighbourLimit(2 * Math.max(...SIZES.map(s => s.masters)))];
     log(notes[0]);
 
-    log("1/6 cluster bootstrap");
+    log("1/7 cluster bootstrap");
     const boot = await benchBootstrap(SIZES, { ours, "redis-cli": cli }, scopes, log);
     restoreNeigh();
 
-    log("2/6 data path");
+    log("2/7 data path");
     const scope = new Scope();
     scopes.add(scope);
     const main: Measurement[] = [], variants: Measurement[] = [], sweep: Measurement[] = [];
@@ -250,14 +251,17 @@ async function main(): Promise<void> {
         scopes.delete(scope);
     }
 
-    log("3/6 engine fixed costs (real pulumi CLI)");
+    log("3/7 engine fixed costs (real pulumi CLI)");
     const { value: engine, error: engineError } = await part("engine", s => benchEngine(s, engineNet, 5, log));
-    log("4/6 locks and transactions (LockQuorum through the engine)");
+    log("4/7 locks and transactions (LockQuorum through the engine)");
     const { value: locks, error: locksError } = await part("locks", s => benchLocks(s, locksNet, log));
-    log("5/6 durability: appendonly no / everysec / always");
+    log("5/7 durability: appendonly no / everysec / always");
     const { value: durability = [] as DurabilityRow[] } = await part("durability", s => benchDurability(s, durabilityNet, log));
-    log("6/6 ClusterGateway: redis-benchmark --cluster through the gateway vs native TLS");
+    log("6/7 ClusterGateway: redis-benchmark --cluster through the gateway vs native TLS");
     const { value: gateway = [], error: gatewayError } = await part("gateway", s => benchGateway(s, [gwCluster, gwTransit], log));
+    log("7/7 certificate rotation of a 3+3 cluster: rolling reload vs replacement");
+    const { value: rotation = [] as RotationRow[] } = await part("rotation", s => benchRotation(s, rotationNet, log));
+    const rolling = rotation.find(r => r.how.startsWith("rolling")), replaced = rotation.find(r => r.how.startsWith("replacement"));
     const users = await runUserParts([...USER_PARTS], scopes, part, log, neighbours);
     const userMd = userMarkdown(users);
     const secs = (ms?: number) => (ms === undefined ? "n/a" : `${(ms / 1000).toFixed(2)} s`);
@@ -285,6 +289,7 @@ async function main(): Promise<void> {
             return [`SET P=${r.pipeline} c=${DURABILITY_CLIENTS}: ${r.setting} vs appendonly no`, r.error ?? `${rps(r.set)}/s`, `${rps(base?.set)}/s`, ratio(r.set, base?.set)];
         }),
         ...gatewaySummaryRows(gateway),
+        ["certificate rotation 3+3 (`pulumi up`): rolling reload vs replacement of every node", secs(rolling && rolling.upS * 1000), secs(replaced && replaced.upS * 1000), ratio(rolling?.upS, replaced?.upS)],
     ]);
     const runtime = ((Date.now() - t0) / 1000).toFixed(0);
     const md = `# redis-secure-topologies benchmark
@@ -395,6 +400,14 @@ bench/durability.ts: one redis-server per setting, /data on a Docker volume as e
 ${durabilityTable(durability)}
 
 ${gatewaySection(gateway, gatewayError)}
+
+## 11. Certificate rotation: rolling reload vs replacement (bench/rotation.ts)
+
+A 3+3 TLS cluster deployed through the engine; a client writes and reads continuously during each \`pulumi up\`.
+Rolling: the tls provider renews every certificate and TlsReload loads them one node at a time. Replacement: every
+node's container replaced (what a renewal did before TLS files were hot), forced by a change of the files label.
+
+${rotation.length ? rotationTable(rotation) : "not measured"}
 
 ${userMd.sections}
 ${dataComment(users)}`;

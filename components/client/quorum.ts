@@ -5,6 +5,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { Certificate, CertificateAuthority } from "../pki";
 import { DEFAULT_IMAGE, engineImage, redisNode } from "../redis/node";
+import { TlsReload } from "../redis/reload";
 import { RedisUsers, UserCredential } from "../redis/users";
 import * as v from "../validate";
 
@@ -66,11 +67,14 @@ export class LockQuorum extends pulumi.ComponentResource {
         const users = new RedisUsers(`${name}-users`, { appRules: args.appRules }, { parent: this });
         const ca = this.tls ? new CertificateAuthority(`${name}-ca`, {}, { parent: this }) : undefined;
         const image = engineImage(name, args.image ?? DEFAULT_IMAGE, child);
+        const reloads: { name: string; host: string; port: number; dir: pulumi.Output<string>; certPem: pulumi.Output<string>; replica: boolean; cluster: boolean }[] = [];
+        const containers: docker.Container[] = [];
+        const written: pulumi.Output<string>[] = [];
         for (const n of this.nodes) {
             const cert = ca && new Certificate(`${n.name}-tls`, {
                 ca, commonName: n.name, use: "server", dnsNames: [n.name, "localhost"], ipAddresses: [n.ip, "127.0.0.1"],
             }, { parent: this });
-            redisNode(n.name, {
+            const node = redisNode(n.name, {
                 image,
                 networkName: network.name,
                 ipv4Address: n.ip,
@@ -83,6 +87,16 @@ export class LockQuorum extends pulumi.ComponentResource {
                 aclFile: users.aclFile,
                 tls: ca && cert && { caPem: ca.certPem, certPem: cert.certPem, keyPem: cert.privateKeyPem },
             }, child);
+            containers.push(node.container);
+            written.push(node.hot);
+            if (cert) reloads.push({ name: n.name, host: n.ip, port: n.port, dir: node.tlsDir!, certPem: cert.certPem, replica: false, cluster: false });
+        }
+        // A renewed certificate reaches the running nodes one at a time (their containers stay).
+        if (ca) {
+            new TlsReload(`${name}-tls-reload`, {
+                topology: name, nodes: reloads, caPem: ca.certPem, written,
+                auth: pulumi.secret(users.admin.password.apply(password => ({ username: users.admin.username, password }))),
+            }, { parent: this, dependsOn: containers });
         }
         this.appUser = users.app;
         this.adminUser = users.admin;

@@ -2,10 +2,11 @@
 // ACL users, bootstrapped and kept in its planned roles by the ClusterBootstrap dynamic resource.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { Certificate, CertificateAuthority, CertificateLifetime, certificateLifetime, nodeSans } from "../pki";
+import { CaRotation, caRotation, Certificate, CertificateLifetime, certificateLifetime, nodeSans, rotatingCa } from "../pki";
 import { MetricsArgs, MetricsOutput, MetricsPlan, metricsPlan, redisExporter } from "../metrics";
 import { APPENDFSYNC, AppendFsync, crashRestartDelayMs } from "../redis/conf";
 import { DEFAULT_IMAGE, engineImage, redisNode } from "../redis/node";
+import { TlsReload } from "../redis/reload";
 import { PasswordRotation } from "../redis/rotation";
 import { checkGraceSeconds, checkPasswordRotation, RedisUsers, UserPasswordRotation } from "../redis/users";
 import * as v from "../validate";
@@ -75,8 +76,11 @@ export interface RedisClusterArgs {
      *  port forwarded to loopback. */
     loopbackSans?: boolean;
     /** The node and client certificates' validity and early renewal. A `pulumi up` inside the renewal window issues new
-     *  ones, which replaces every node's container (on its volume: data and nodes.conf stay). */
+     *  ones, which the running nodes load one at a time (TlsReload): no container is replaced. */
     certificates?: CertificateLifetime;
+    /** Raise `ca.generation` by one to rotate the CA: the nodes trust both CAs, move to certificates of the new one one
+     *  at a time, and drop the old one on the next `pulumi up` after `ca.graceHours` (default 0). */
+    ca?: CaRotation;
     nodeTimeoutMs?: number;
     /** Every write logged to an append-only file on the node's volume (default true). With it off a node restarts from
      *  its last RDB snapshot; a crashed master still waits for its replica's promotion (see README, Durability). */
@@ -149,6 +153,7 @@ export function clusterPlan(name: string, args: RedisClusterArgs = {}): {
     v.flag("loopbackSans", args.loopbackSans ?? false);
     const certificates = certificateLifetime("certificates", args.certificates);
     const metrics = metricsPlan(args.metrics, { listenPort: 9121, subnet: "172.31.4.0/24" });
+    caRotation("ca", args.ca);
     return { nodes, hosts, subnets: new Map(Object.entries(hostSubnets(shape))), nodeTimeoutMs, appendonly, appendfsync, certificates, metrics, passwordGraceSeconds };
 }
 
@@ -197,11 +202,11 @@ export class RedisCluster extends pulumi.ComponentResource {
         }));
 
         const users = new RedisUsers(`${name}-users`, { appRules: args.appRules, passwordRotation: args.passwordRotation }, { parent: this });
-        const ca = new CertificateAuthority(`${name}-ca`, {}, { parent: this });
+        const { ca, bundle } = rotatingCa(name, "ca", args.ca, { parent: this });
         const client = mutual ? new Certificate(`${name}-client`, { ca, commonName: `${name}-client`, use: "client", ...certificates }, { parent: this }) : undefined;
         const admin = pulumi.secret(users.admin.password.apply(password => ({ username: users.admin.username, password })));
         // The bootstrap and the rotation are clients like any other: a client certificate only when the nodes ask for one.
-        const clientTls = this.tls ? pulumi.secret(pulumi.all([ca.certPem, client?.certPem, client?.privateKeyPem])
+        const clientTls = this.tls ? pulumi.secret(pulumi.all([bundle, client?.certPem, client?.privateKeyPem])
             .apply(([caPem, cert, key]) => (cert ? { ca: caPem, cert, key } : { ca: caPem }))) : undefined;
         // Every cluster node may become a replica (failover), so every one gets masterauth.
         const passwords = new PasswordRotation(`${name}-passwords`, {
@@ -222,11 +227,12 @@ export class RedisCluster extends pulumi.ComponentResource {
             name: h.name, provider: h.provider, dockerHost: h.dockerHost, subnet: subnets.get(h.name)!, networkName: networks.get(h.name)!.name,
         }));
 
-        const containers = this.nodes.map(n => {
+        const certs = this.nodes.map(n => this.tls ? new Certificate(`${n.name}-tls`, {
+            ca, commonName: n.name, use: "peer", ...nodeSans(n, loopback), ...certificates,
+        }, { parent: this }) : undefined);
+        const redis = this.nodes.map((n, i) => {
             const host = hosts.find(h => h.name === n.host)!;
-            const cert = this.tls ? new Certificate(`${n.name}-tls`, {
-                ca, commonName: n.name, use: "peer", ...nodeSans(n, loopback), ...certificates,
-            }, { parent: this }) : undefined;
+            const cert = certs[i];
             return redisNode(n.name, {
                 image: images.get(n.host)!,
                 networkName: networks.get(n.host)!.name,
@@ -244,30 +250,44 @@ export class RedisCluster extends pulumi.ComponentResource {
                 replicationPassword: users.replication.password,
                 aclFile: users.aclFileFor(passwords.live),
                 livePasswords: { aclRules: users.aclRules },
-                tls: cert && { caPem: ca.certPem, certPem: cert.certPem, keyPem: cert.privateKeyPem },
+                tls: cert && { caPem: bundle, certPem: cert.certPem, keyPem: cert.privateKeyPem },
                 crashRestartDelayMs: crashRestartDelayMs(nodeTimeoutMs),
             }, { parent: this, provider: host.provider });
         });
+        const containers = redis.map(r => r.container);
+        // New certificates or CA reach the running nodes one at a time (their containers stay), before the bootstrap
+        // connects with the new material.
+        const reload = this.tls ? new TlsReload(`${name}-tls-reload`, {
+            topology: name,
+            nodes: this.nodes.map((n, i) => ({
+                name: n.name, host: n.ip, port: n.port, dir: redis[i].tlsDir!, certPem: certs[i]!.certPem, replica: n.role === "replica", cluster: true,
+            })),
+            caPem: bundle,
+            written: redis.map(r => r.hot),
+            auth: admin,
+            client: client && pulumi.secret(pulumi.all([client.certPem, client.privateKeyPem]).apply(([cert, key]) => ({ cert, key }))),
+        }, { parent: this, dependsOn: containers }) : undefined;
 
         const bootstrap = new ClusterBootstrap(`${name}-bootstrap`, {
             clusterName: name,
             nodes: this.nodes.map(({ host: _host, ...n }) => n),
-            // The admin password the rotation has made live on every node before the bootstrap runs.
+            // The admin password the rotation has made live on every node, and the TLS material TlsReload has
+            // loaded into every node, before the bootstrap runs.
             auth: admin,
             tls: clientTls,
-        }, { parent: this, dependsOn: [...containers, passwords] });
+        }, { parent: this, dependsOn: [...containers, passwords, ...(reload ? [reload] : [])] });
 
         // One exporter for the cluster, on the first host's engine and network (hosts route to each other's nodes).
         if (metrics) {
             this.metrics = redisExporter(name, {
                 image: images.get(hosts[0].name)!, nodeNetwork: networks.get(hosts[0].name)!.name, plan: metrics, user: users.metrics,
                 targets: this.nodes.map(n => ({ name: n.name, ip: n.ip, port: n.port, tls: this.tls })),
-                tls: this.tls ? { caPem: ca.certPem, certPem: client?.certPem, keyPem: client?.privateKeyPem } : undefined,
+                tls: this.tls ? { caPem: bundle, certPem: client?.certPem, keyPem: client?.privateKeyPem } : undefined,
             }, { parent: this, provider: hosts[0].provider });
         }
         this.nodeIds = bootstrap.nodeIds;
         this.drift = bootstrap.drift;
-        this.caCertPem = ca.certPem;
+        this.caCertPem = bundle;
         this.clientCertPem = client?.certPem;
         this.clientKeyPem = client?.privateKeyPem;
         this.appUser = users.app;

@@ -2,9 +2,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import * as v from "../validate";
-import { allowedUses, CertUse, DEFAULT_CERT_VALIDITY_HOURS, defaultEarlyRenewalHours, validateCertificate } from "./validate";
+import { CaTrust } from "./trust";
+import { allowedUses, CaRotation, caRotation, CertUse, DEFAULT_CERT_VALIDITY_HOURS, defaultEarlyRenewalHours, validateCertificate } from "./validate";
 
-export { allowedUses, certificateLifetime, CertUse, validateCertificate } from "./validate";
+export { allowedUses, CaRotation, caRotation, certificateLifetime, CertUse, validateCertificate } from "./validate";
+export { bundleOf, CaTrust, trustDecision } from "./trust";
 
 /** A Redis node certificate's SANs: its name and address, and loopback only when asked (`loopbackSans`). */
 export function nodeSans(n: { name: string; ip: string }, loopback: boolean): { dnsNames: string[]; ipAddresses: string[] } {
@@ -94,4 +96,17 @@ export class Certificate extends pulumi.ComponentResource {
         this.privateKeyPem = pulumi.secret(key.privateKeyPem);
         this.registerOutputs({ certPem: this.certPem, privateKeyPem: this.privateKeyPem });
     }
+}
+
+/**
+ * A topology's CA with rotation: generation 0 is `<name>-ca`, generation g `<name>-ca-g<g>` (also its common name, so
+ * the two CAs of a bundle never share a subject), so raising the generation makes a new CA, and through it new node
+ * and client certificates, and deletes the old one. `bundle` is what nodes and clients trust: the new CA and, until
+ * the next `pulumi up` after `graceHours`, the previous one (CaTrust keeps its certificate).
+ */
+export function rotatingCa(name: string, field: string, rotation: CaRotation | undefined, opts: pulumi.ComponentResourceOptions): { ca: CertificateAuthority; bundle: pulumi.Output<string> } {
+    const { generation, graceHours } = caRotation(field, rotation);
+    const ca = new CertificateAuthority(generation === 0 ? `${name}-ca` : `${name}-ca-g${generation}`, {}, opts);
+    const trust = new CaTrust(`${name}-ca-trust`, { caPem: ca.certPem, graceHours }, opts);
+    return { ca, bundle: trust.bundle };
 }

@@ -44,3 +44,15 @@ export function certificateLifetime(field: string, l: { validityHours?: unknown;
     const earlyRenewalHours = v.intInRange(`${field}.earlyRenewalHours`, l.earlyRenewalHours ?? defaultEarlyRenewalHours(validityHours), 0, validityHours - 1);
     return { validityHours, earlyRenewalHours };
 }
+
+/** A topology's CA rotation input: raise `generation` by one to rotate; the previous CA stays trusted `graceHours`
+ *  after it (default 0: until the next `pulumi up`). */
+export interface CaRotation { generation?: number; graceHours?: number }
+
+export function caRotation(field: string, r: CaRotation | undefined = {}): Required<CaRotation> {
+    if (!r || typeof r !== "object") v.fail(field, "{ generation?, graceHours? }", r);
+    return {
+        generation: v.intInRange(`${field}.generation`, r.generation ?? 0, 0, 1_000_000),
+        graceHours: v.intInRange(`${field}.graceHours`, r.graceHours ?? 0, 0, 24 * 366),
+    };
+}

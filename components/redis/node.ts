@@ -64,14 +64,40 @@ export const FILES_LABEL = "redis-secure-topologies.files";
 const WRITER_MOUNT = "/target";
 
 /**
+ * The writer's script: the files arrive under `dir` (uploads), are copied to a staging directory on the volume, then
+ * moved into place one by one (a rename within the volume, so each path always holds its old or its new content, and
+ * a Redis starting meanwhile never finds redis.conf missing), deepest paths first (a versioned `tls/<digest>/` before
+ * the top-level file naming it). Files of the run before are kept one run longer (`.manifest`), so a running service
+ * can still reload from the paths it loaded last (a CA rotation sets the new trust before the new certificate);
+ * older ones are removed.
+ */
+export function writerScript(dir: string, owner: string, chownAlso?: { path: string }, target = WRITER_MOUNT): string {
+    const T = target, S = `${target}/.staging`;
+    return [
+        `rm -rf ${S}; mkdir ${S}; cp -Rp ${dir}/. ${S}/; chown -R ${owner} ${S}; touch ${T}/.manifest`,
+        `cd ${S}; find . -type f | awk -F/ '{ print NF "\t" $0 }' | sort -rn | cut -f2- > ${T}/.next`,
+        `while read -r f; do mkdir -p "${T}/\${f%/*}"; mv -f "$f" "${T}/$f"; done < ${T}/.next`,
+        `cd ${T}; find . -path ./.staging -prune -o -type f ! -name .manifest ! -name .next -print | while read -r f; do grep -qxF "$f" .next .manifest || rm -f "$f"; done`,
+        `mv -f .next .manifest; rm -rf ${S}; find ${T} -mindepth 1 -type d -empty -delete; chown -R ${owner} ${T}`,
+        ...(chownAlso ? [`[ "$(stat -c %U ${chownAlso.path})" = ${owner.split(":")[0]} ] || chown -R ${owner} ${chownAlso.path}`] : []),
+    ].join("\n");
+}
+
+/** SHA-256 of a list of uploads, in plain text: it reveals nothing of the secrets in them (keys, 32-character random passwords). */
+function uploadsDigest(u: pulumi.Input<docker.types.input.ContainerUpload[]>): pulumi.Output<string> {
+    return pulumi.unsecret(pulumi.output(u).apply(x => crypto.createHash("sha256").update(JSON.stringify(x)).digest("hex")));
+}
+
+/**
  * Files for a container with a read-only root filesystem, on a volume mounted read-only at `dir`. The docker provider
  * can deliver files only through a container's root filesystem (which Docker refuses when it is read-only), so a
- * short-lived writer container `<name>-files` receives them as uploads at their final paths, replaces the volume's
- * content with them owned by `owner`, and exits (no network, no restart). `run` resolves, once the writer exited 0 (a
- * failed copy fails the update), to a digest of `uploads` for the service's FILES_LABEL: new files, new container.
- * `hotUploads` are written by the same writer but left out of `run`: files the service takes in while it runs (the
- * change reaches it some other way, e.g. ACL SETUSER), so changing them replaces the writer only; `hot` is their digest.
- * `chownAlso` hands another volume (the data) to `owner` the first time.
+ * short-lived writer container `<name>-files` receives them as uploads at their final paths, puts them on the volume
+ * owned by `owner` (writerScript: each file replaced by a rename), and exits (no network, no restart).
+ * `run` resolves, once the writer exited 0 (a failed copy fails the update), to a digest of `uploads` for the service's
+ * FILES_LABEL: new files, new container. `hotUploads` are delivered the same way but left out of `run`: the service
+ * keeps running and loads them itself (TLS files through CONFIG SET, see TlsReload); `hot` resolves, after the same
+ * exit, to their digest, for whatever reloads them to wait on. `chownAlso` hands another volume (the data) to `owner`
+ * the first time.
  */
 export function filesVolume(name: string, a: {
     image: pulumi.Input<string>; dir: string; owner: string; uploads: docker.types.input.ContainerUpload[];
@@ -79,11 +105,10 @@ export function filesVolume(name: string, a: {
     chownAlso?: { volumeName: pulumi.Input<string>; path: string };
 }, opts: pulumi.CustomResourceOptions): { volumeName: pulumi.Output<string>; run: pulumi.Output<string>; hot: pulumi.Output<string> } {
     const volume = new docker.Volume(`${name}-files`, { name: `${name}-files` }, opts);
-    const also = a.chownAlso ? `; [ "$(stat -c %U ${a.chownAlso.path})" = ${a.owner.split(":")[0]} ] || chown -R ${a.owner} ${a.chownAlso.path}` : "";
     const writer = new docker.Container(`${name}-files`, {
         name: `${name}-files`,
         image: a.image,
-        command: ["sh", "-ec", `find ${WRITER_MOUNT} -mindepth 1 -delete; cp -Rp ${a.dir}/. ${WRITER_MOUNT}/; chown -R ${a.owner} ${WRITER_MOUNT}${also}`],
+        command: ["sh", "-ec", writerScript(a.dir, a.owner, a.chownAlso)],
         uploads: [...a.uploads, ...(a.hotUploads ?? [])],
         volumes: [{ volumeName: volume.name, containerPath: WRITER_MOUNT },
             ...(a.chownAlso ? [{ volumeName: a.chownAlso.volumeName, containerPath: a.chownAlso.path }] : [])],
@@ -93,16 +118,15 @@ export function filesVolume(name: string, a: {
         restart: "no",
         ...lockedDown(WRITER_CAPABILITIES),
     }, { ...opts, deleteBeforeReplace: true });
-    // A digest of the files, not the writer's ID: a writer removed by `docker container prune` and run again writes
-    // the same files, and the service keeps running. It reveals nothing of the secrets in them (SHA-256 of keys and
-    // 32-character random passwords), so it is shown in plain text.
-    const digestOf = (u: docker.types.input.ContainerUpload[]) =>
-        pulumi.unsecret(pulumi.output(u).apply(x => crypto.createHash("sha256").update(JSON.stringify(x)).digest("hex")));
-    const written = (d: pulumi.Output<string>) => pulumi.all([writer.exitCode, d]).apply(([code, digest]) => {
+    // Digests of the files, not the writer's ID: a writer removed by `docker container prune` and run again writes
+    // the same files, and the service keeps running. In an update they resolve once the writer exited 0 (so the
+    // service starts after it, and a failed copy fails the update); in a preview the writer's exit is unknown while
+    // it is replaced, so there they are the digest alone: a writer replaced for hot files is no change of the label.
+    const written = <T>(value: pulumi.Output<T>) => pulumi.runtime.isDryRun() ? value : pulumi.all([writer.exitCode, value]).apply(([code, d]) => {
         if (code !== undefined && code !== 0) throw new Error(`${name}-files exited ${code} writing the files of ${name}: see \`docker logs ${name}-files\``);
-        return digest;
+        return d;
     });
-    return { volumeName: volume.name, run: written(digestOf(a.uploads)), hot: written(digestOf(a.hotUploads ?? [])) };
+    return { volumeName: volume.name, run: written(uploadsDigest(a.uploads)), hot: written(uploadsDigest(a.hotUploads ?? [])) };
 }
 
 /** Label holding redis.conf with the password left out, so `pulumi preview --diff` shows a config change line by line
@@ -111,7 +135,11 @@ export const CONF_LABEL = "redis-secure-topologies.redis-conf";
 /** Label holding the ACL users and rules without passwords, for nodes whose passwords change live (livePasswords). */
 export const ACL_RULES_LABEL = "redis-secure-topologies.acl-rules";
 
-export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomResourceOptions): docker.Container {
+/** A Redis container; with TLS, the versioned directory of its TLS files, and `hot`, which resolves once its writer wrote
+ *  them (TlsReload's inputs). */
+export interface RedisNode { container: docker.Container; tlsDir?: pulumi.Output<string>; hot: pulumi.Output<string> }
+
+export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomResourceOptions): RedisNode {
     const secretFile = (file: string, content: pulumi.Input<string>) => ({ file, content: pulumi.secret(content), permissions: "0600" });
     // redis.conf holds no secret: it includes the masterauth file.
     const conf = { ...a.conf, replicationUser: a.conf.replicationUser && { name: a.conf.replicationUser.name } };
@@ -122,19 +150,28 @@ export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomRes
         { file: START_SCRIPT, content: renderStartScript({ crashRestartDelayMs: a.crashRestartDelayMs ?? 0 }), permissions: "0755" },
         ...(a.livePasswords ? [] : passwords),
     ];
+    // TLS files are hot: new ones (a renewal, a CA rotation) reach the volume without replacing the container, and
+    // TlsReload loads them with CONFIG SET. Twice: at the paths redis.conf names (what a restart loads, what tools
+    // read) and in a directory named after their content (what CONFIG SET names, so a rotation can still point at
+    // the previous certificate while it changes the trust first).
+    const hotUploads: docker.types.input.ContainerUpload[] = [];
+    let dir: pulumi.Output<string> | undefined;
     if (a.tls) {
-        uploads.push({ file: `${TLS_DIR}/ca.crt`, content: a.tls.caPem, permissions: "0644" });
-        uploads.push({ file: `${TLS_DIR}/node.crt`, content: a.tls.certPem, permissions: "0644" });
-        uploads.push(secretFile(`${TLS_DIR}/node.key`, a.tls.keyPem));
+        dir = tlsVersionDir(a.tls.caPem, a.tls.certPem);
+        for (const d of [pulumi.output(TLS_DIR), dir]) {
+            hotUploads.push({ file: pulumi.interpolate`${d}/ca.crt`, content: a.tls.caPem, permissions: "0644" });
+            hotUploads.push({ file: pulumi.interpolate`${d}/node.crt`, content: a.tls.certPem, permissions: "0644" });
+            hotUploads.push({ file: pulumi.interpolate`${d}/node.key`, content: pulumi.secret(a.tls.keyPem), permissions: "0600" });
+        }
     }
     // Data and nodes.conf live on a volume, so a config change that replaces the container keeps them.
     const memoryMb = memoryLimitMb(a.conf.maxmemory);
     const data = new docker.Volume(`${name}-data`, { name: `${name}-data` }, opts);
     const files = filesVolume(name, {
-        image: a.image, dir: CONF_DIR, owner: `${REDIS_USER}:${REDIS_USER}`, uploads, hotUploads: a.livePasswords ? passwords : [],
-        chownAlso: { volumeName: data.name, path: DATA_DIR },
+        image: a.image, dir: CONF_DIR, owner: `${REDIS_USER}:${REDIS_USER}`, uploads,
+        hotUploads: [...hotUploads, ...(a.livePasswords ? passwords : [])], chownAlso: { volumeName: data.name, path: DATA_DIR },
     }, opts);
-    return new docker.Container(name, {
+    const container = new docker.Container(name, {
         name,
         hostname: name,
         image: a.image,
@@ -160,4 +197,10 @@ export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomRes
         memorySwap: memoryMb,
     // Fixed names and addresses: the old container must go before its replacement can start.
     }, { ...opts, deleteBeforeReplace: true });
+    return { container, tlsDir: dir, hot: files.hot };
+}
+
+/** `${TLS_DIR}/<16 hex>`: named after the CA bundle and certificate it holds (the key changes only with the certificate). */
+export function tlsVersionDir(caPem: pulumi.Input<string>, certPem: pulumi.Input<string>): pulumi.Output<string> {
+    return pulumi.all([caPem, certPem]).apply(([ca, cert]) => `${TLS_DIR}/${crypto.createHash("sha256").update(ca).update("\0").update(cert).digest("hex").slice(0, 16)}`);
 }

@@ -404,3 +404,30 @@ export async function connectAsAnyOf(ep: Endpoint, logins: Auth[], o: Omit<Conne
     }
     throw new Error(`${ep.host}:${ep.port} accepted none of the ${logins.length} ${logins[0]?.username} passwords it was given: ${last?.message}`);
 }
+
+/** The files a node's TLS context loads (CONFIG SET): its certificate and key serve both ends (server, and client of
+ *  replication and the cluster bus), the CA file is what it trusts. */
+export interface TlsFiles { cert: string; key: string; ca: string }
+
+/**
+ * `CONFIG SET tls-cert-file ... tls-key-file ... tls-client-cert-file ... tls-client-key-file ... tls-ca-cert-file ...`
+ * in one call: Redis 7.0 reads the files into a new TLS context and swaps it in (tls.c tlsConfigure), or answers an
+ * error and keeps the old one; connections already open keep theirs. These configs are VOLATILE_CONFIG (config.c),
+ * so even an unchanged path is read again.
+ */
+export async function loadTls(c: RedisClient, f: TlsFiles): Promise<void> {
+    await c.call("CONFIG", "SET", "tls-cert-file", f.cert, "tls-key-file", f.key, "tls-client-cert-file", f.cert,
+        "tls-client-key-file", f.key, "tls-ca-cert-file", f.ca);
+}
+
+/** The SHA-256 fingerprint (`AB:CD:...`) of the certificate a TLS listener serves, checked against `tls.ca`. */
+export async function servedFingerprint(ep: Endpoint, tlsm: TlsMaterial, timeoutMs = 3000): Promise<string> {
+    const tls: typeof import("tls") = require("tls");
+    return new Promise((resolve, reject) => {
+        const s = tls.connect({ host: ep.host, port: ep.port, ca: tlsm.ca, cert: tlsm.cert, key: tlsm.key, servername: isIP(ep.host) ? undefined : ep.host, timeout: timeoutMs });
+        const done = (e?: Error, fp?: string) => { s.destroy(); if (e) reject(e); else resolve(fp!); };
+        s.once("secureConnect", () => done(undefined, s.getPeerCertificate().fingerprint256));
+        s.once("timeout", () => done(new Error(`no TLS handshake with ${ep.host}:${ep.port} within ${timeoutMs} ms`)));
+        s.once("error", e => done(new Error(`TLS handshake with ${ep.host}:${ep.port}: ${e.message}`)));
+    });
+}

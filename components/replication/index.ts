@@ -1,10 +1,11 @@
 // ReplicationChain: a master and a chain of replicas, each hop plain or TLS (seed: A plain -> B -> C over TLS only).
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { Certificate, CertificateAuthority, CertificateLifetime, certificateLifetime, nodeSans } from "../pki";
+import { CaRotation, caRotation, Certificate, CertificateLifetime, certificateLifetime, nodeSans, rotatingCa } from "../pki";
 import { MetricsArgs, MetricsOutput, metricsPlan, redisExporter } from "../metrics";
 import { APPENDFSYNC, AppendFsync } from "../redis/conf";
-import { DEFAULT_IMAGE, engineImage, redisNode } from "../redis/node";
+import { DEFAULT_IMAGE, engineImage, redisNode, RedisNode } from "../redis/node";
+import { TlsReload } from "../redis/reload";
 import { PasswordRotation } from "../redis/rotation";
 import { checkGraceSeconds, checkPasswordRotation, RedisUsers, UserPasswordRotation } from "../redis/users";
 import * as v from "../validate";
@@ -22,8 +23,11 @@ export interface ReplicationChainArgs {
     /** Also put localhost and 127.0.0.1 in node certificates (default false), for clients of a port forwarded to loopback. */
     loopbackSans?: boolean;
     /** The node and client certificates' validity and early renewal. A `pulumi up` inside the renewal window issues new
-     *  ones, which replaces the nodes' containers (on their volumes: the data stays). */
+     *  ones, which the running nodes load one at a time (TlsReload): no container is replaced. */
     certificates?: CertificateLifetime;
+    /** Raise `ca.generation` by one to rotate the CA: the nodes trust both CAs, move to certificates of the new one one
+     *  at a time, and drop the old one on the next `pulumi up` after `ca.graceHours` (default 0). */
+    ca?: CaRotation;
     plainPort?: number;
     tlsPort?: number;
     /** The chain's own Docker network (default "172.31.0.0/24"). */
@@ -55,6 +59,7 @@ export function chainPlan(name: string, args: ReplicationChainArgs = {}): ChainN
     v.oneOf("appendfsync", args.appendfsync ?? "always", APPENDFSYNC);
     const hops = args.hops ?? ["plain", "tls"];
     certificateLifetime("certificates", args.certificates);
+    caRotation("ca", args.ca);
     const plan = planChain({
         name,
         hops,
@@ -105,7 +110,7 @@ export class ReplicationChain extends pulumi.ComponentResource {
             internal: args.internalNetwork ?? true,
         }, child);
         const users = new RedisUsers(`${name}-users`, { passwordRotation: args.passwordRotation }, { parent: this });
-        const ca = new CertificateAuthority(`${name}-ca`, {}, { parent: this });
+        const { ca, bundle } = rotatingCa(name, "ca", args.ca, { parent: this });
         const client = new Certificate(`${name}-client`, { ca, commonName: `${name}-client`, use: "client", ...certificates }, { parent: this });
         // Through each node's own listener: plain when it has one, else TLS with the client certificate.
         const passwords = new PasswordRotation(`${name}-passwords`, {
@@ -114,17 +119,19 @@ export class ReplicationChain extends pulumi.ComponentResource {
             wanted: users.hashes,
             admin: pulumi.secret(users.admin.password.apply(password => ({ username: users.admin.username, password }))),
             replicationPassword: users.replication.password,
-            tls: pulumi.secret(pulumi.all([ca.certPem, client.certPem, client.privateKeyPem]).apply(([caPem, cert, key]) => ({ ca: caPem, cert, key }))),
+            tls: pulumi.secret(pulumi.all([bundle, client.certPem, client.privateKeyPem]).apply(([caPem, cert, key]) => ({ ca: caPem, cert, key }))),
             graceSeconds: checkGraceSeconds("passwordGraceSeconds", args.passwordGraceSeconds),
         }, { parent: this });
         const image = engineImage(name, args.image ?? DEFAULT_IMAGE, child);
         const containers: docker.Container[] = [];
+        const written: pulumi.Output<string>[] = [];
+        const reloads: { name: string; host: string; port: number; dir: pulumi.Output<string>; certPem: pulumi.Output<string>; replica: boolean; cluster: boolean }[] = [];
         for (const n of plan) {
             const cert = new Certificate(`${n.name}-tls`, {
                 ca, commonName: n.name, use: "peer", ...nodeSans(n, args.loopbackSans ?? false), ...certificates,
             }, { parent: this });
             // Replicas start after their master so the first sync does not wait on a retry.
-            containers.push(redisNode(n.name, {
+            const node: RedisNode = redisNode(n.name, {
                 image,
                 networkName: network.name,
                 ipv4Address: n.ip,
@@ -141,20 +148,31 @@ export class ReplicationChain extends pulumi.ComponentResource {
                 replicationPassword: users.replication.password,
                 aclFile: users.aclFileFor(passwords.live),
                 livePasswords: { aclRules: users.aclRules },
-                tls: { caPem: ca.certPem, certPem: cert.certPem, keyPem: cert.privateKeyPem },
-            }, { ...child, dependsOn: containers.slice(-1) }));
+                tls: { caPem: bundle, certPem: cert.certPem, keyPem: cert.privateKeyPem },
+            }, { ...child, dependsOn: containers.slice(-1) });
+            containers.push(node.container);
+            written.push(node.hot);
+            if (n.tlsPort) reloads.push({ name: n.name, host: n.ip, port: n.tlsPort, dir: node.tlsDir!, certPem: cert.certPem, replica: !!n.replicaOf, cluster: false });
+        }
+        // New certificates or CA reach the running TLS listeners one at a time (their containers stay).
+        if (reloads.length) {
+            new TlsReload(`${name}-tls-reload`, {
+                topology: name, nodes: reloads, caPem: bundle, written,
+                auth: pulumi.secret(users.admin.password.apply(password => ({ username: users.admin.username, password }))),
+                client: pulumi.secret(pulumi.all([client.certPem, client.privateKeyPem]).apply(([cert, key]) => ({ cert, key }))),
+            }, { parent: this, dependsOn: containers });
         }
         const metrics = chainMetricsPlan(args);
         if (metrics) {
             this.metrics = redisExporter(name, {
                 image, nodeNetwork: network.name, plan: metrics, user: users.metrics,
                 targets: plan.map(n => ({ name: n.name, ip: n.ip, port: n.tlsPort || n.plainPort, tls: n.tlsPort !== 0 })),
-                tls: { caPem: ca.certPem, ...(args.mutualTls ? { certPem: client.certPem, keyPem: client.privateKeyPem } : {}) },
+                tls: { caPem: bundle, ...(args.mutualTls ? { certPem: client.certPem, keyPem: client.privateKeyPem } : {}) },
             }, child);
         }
         this.nodes = plan.map((n, i) => ({ ...n, role: i === 0 ? "master" : "replica" }));
         this.networkName = network.name;
-        this.caCertPem = ca.certPem;
+        this.caCertPem = bundle;
         this.clientCertPem = client.certPem;
         this.clientKeyPem = client.privateKeyPem;
         this.appUser = users.app;

@@ -22,6 +22,9 @@ function outputsOf(type: string, name: string, inputs: any): Record<string, unkn
             return { nodeIds: Object.fromEntries(inputs.nodes.map((n: { name: string }) => [n.name, password(`id-${n.name}`)])) };
         case "pulumi-nodejs:dynamic/redis:PasswordRotation":
             return { live: Object.fromEntries(Object.entries(inputs.wanted as Record<string, string>).map(([u, h]) => [u, [h]])), rotatedAt: {} };
+        // CaTrust and TlsReload resolve nothing but their own state: the bundle is the CA, the nodes serve what they get.
+        case "pulumi-nodejs:dynamic/redis:CaTrust": return { bundle: inputs.caPem };
+        case "pulumi-nodejs:dynamic/redis:TlsReload": return { served: {} };
         default: return {};
     }
 }
@@ -45,6 +48,7 @@ void pulumi.runtime.setMocks({
 
 // Loaded only now, after the mocks are in place.
 const components: typeof Components = require("../../components");
+const { writerScript }: typeof import("../../components/redis/node") = require("../../components/redis/node");
 
 const promiseOf = <T>(o: pulumi.Output<T>) => new Promise<T>(r => o.apply(r));
 
@@ -75,6 +79,8 @@ const one = (type: string, name: string) => {
     expect(found).toHaveLength(1);
     return found[0];
 };
+/** The versioned TLS directory a node's writer fills (tlsVersionDir). */
+const tlsDirOf = (ca: string, cert: string) => `/etc/redis-secure/tls/${crypto.createHash("sha256").update(ca).update("\0").update(cert).digest("hex").slice(0, 16)}`;
 interface Upload { file: string; content?: string; contentBase64?: string; permissions: string }
 /** The writer container that delivers a service container's files (filesVolume), and what it uploads. */
 const writerOf = (c: Call) => one(CONTAINER, `${c.name}-files`);
@@ -126,16 +132,21 @@ describe("RedisCluster", () => {
             expect(c.inputs.networksAdvanced).toEqual([{ name: "rc-net-local", ipv4Address: node.ip, aliases: [c.name] }]);
             expect(c.inputs.volumes).toEqual([{ volumeName: `${c.name}-files`, containerPath: "/etc/redis-secure", readOnly: true }, { volumeName: `${c.name}-data`, containerPath: "/data" }]);
             expect(c.inputs.uploads).toBeUndefined();
+            const dir = tlsDirOf(fake("CERTIFICATE", "rc-ca-cert"), fake("CERTIFICATE", `${c.name}-tls-cert`));
             expect(uploadsOf(c).map(u => [u.file, u.permissions])).toEqual([
                 ["/etc/redis-secure/redis.conf", "0600"],
                 ["/etc/redis-secure/start.sh", "0755"],
                 ["/etc/redis-secure/tls/ca.crt", "0644"],
                 ["/etc/redis-secure/tls/node.crt", "0644"],
                 ["/etc/redis-secure/tls/node.key", "0600"],
+                [`${dir}/ca.crt`, "0644"],
+                [`${dir}/node.crt`, "0644"],
+                [`${dir}/node.key`, "0600"],
                 // Hot files: a password rotation rewrites them without replacing the container.
                 ["/etc/redis-secure/users.acl", "0600"],
                 ["/etc/redis-secure/masterauth.conf", "0600"],
             ]);
+            expect(upload(c, `${dir}/node.key`).content).toBe(fake("PRIVATE KEY", `${c.name}-tls-key`));
             // Each node gets its own key and certificate, and the CA's certificate.
             expect(upload(c, "/etc/redis-secure/tls/node.key").content).toBe(fake("PRIVATE KEY", `${c.name}-tls-key`));
             expect(upload(c, "/etc/redis-secure/tls/node.crt").content).toBe(fake("CERTIFICATE", `${c.name}-tls-cert`));
@@ -154,7 +165,7 @@ describe("RedisCluster", () => {
         for (const c of ofType(CONTAINER, "rc-")) {
             const w = writerOf(c).inputs;
             expect([w.command, w.volumes, w.networkMode, w.attach, w.mustRun, w.restart, w.capabilities]).toEqual([
-                ["sh", "-ec", 'find /target -mindepth 1 -delete; cp -Rp /etc/redis-secure/. /target/; chown -R redis:redis /target; [ "$(stat -c %U /data)" = redis ] || chown -R redis:redis /data'],
+                ["sh", "-ec", writerScript("/etc/redis-secure", "redis:redis", { path: "/data" })],
                 [{ volumeName: `${c.name}-files`, containerPath: "/target" }, { volumeName: `${c.name}-data`, containerPath: "/data" }],
                 "none", true, false, "no", { drops: ["ALL"], adds: ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"] }]);
         }
@@ -217,6 +228,42 @@ describe("RedisCluster", () => {
             expect(c.inputs.labels[0].value).not.toContain(password("rc-users-replication"));
         }
     });
+
+    test("TLS files are hot: the files label is a digest of the other files only, so a new certificate keeps the container", () => {
+        for (const c of ofType(CONTAINER, "rc-")) {
+            // (users.acl and masterauth.conf are hot too: a password rotation changes them live.)
+            const hot = ["/etc/redis-secure/users.acl", "/etc/redis-secure/masterauth.conf"];
+            const cold = uploadsOf(c).filter(u => !u.file.startsWith("/etc/redis-secure/tls/") && !hot.includes(u.file));
+            expect(cold.map(u => u.file)).toEqual(["/etc/redis-secure/redis.conf", "/etc/redis-secure/start.sh"]);
+            // In the order redisNode writes each upload's fields (the mock hands them back sorted).
+            const asWritten = cold.map(u => ({ file: u.file, content: u.content, permissions: u.permissions }));
+            expect(c.inputs.labels[1].value).toBe(crypto.createHash("sha256").update(JSON.stringify(asWritten)).digest("hex"));
+        }
+    });
+
+    test("one TlsReload loads them into every node (its versioned directory, its certificate), trusting the CA bundle", () => {
+        const r = one("pulumi-nodejs:dynamic/redis:TlsReload", "rc-tls-reload").inputs;
+        expect(r.topology).toBe("rc");
+        expect(r.nodes.map((n: any) => [n.name, n.host, n.port, n.replica, n.cluster])).toEqual(cluster.nodes.map(n => [n.name, n.ip, 6379, n.role === "replica", true]));
+        for (const n of r.nodes) {
+            expect(n.certPem).toBe(fake("CERTIFICATE", `${n.name}-tls-cert`));
+            expect(n.dir).toBe(tlsDirOf(fake("CERTIFICATE", "rc-ca-cert"), n.certPem));
+        }
+        expect(r.caPem).toBe(fake("CERTIFICATE", "rc-ca-cert"));
+        expect(r.auth).toEqual({ ...SECRET, value: { username: "admin", password: password("rc-users-admin") } });
+        expect(r.client).toBeUndefined();
+        // The bundle comes from the CA's trust (the previous CA beside it during a rotation), and it is what clients get.
+        expect(one("pulumi-nodejs:dynamic/redis:CaTrust", "rc-ca-trust").inputs).toMatchObject({ caPem: fake("CERTIFICATE", "rc-ca-cert"), graceHours: 0 });
+    });
+
+    test("ca.generation names a new CA (so raising it makes one), with its own common name", async () => {
+        await promiseOf(new components.RedisCluster("gen", { ca: { generation: 2, graceHours: 5 }, subnet: "172.29.3.0/24", antiAffinity: "soft" }).nodeIds);
+        await settle();
+        expect(calls.filter(c => c.type === "tls:index/selfSignedCert:SelfSignedCert" && c.name.startsWith("gen-")).map(c => [c.name, c.inputs.subject.commonName]))
+            .toEqual([["gen-ca-g2-cert", "gen-ca-g2"]]);
+        expect(one("pulumi-nodejs:dynamic/redis:CaTrust", "gen-ca-trust").inputs).toMatchObject({ caPem: fake("CERTIFICATE", "gen-ca-g2-cert"), graceHours: 5 });
+        expect(one("tls:index/locallySignedCert:LocallySignedCert", "gen-m0-tls-cert").inputs.caCertPem).toBe(fake("CERTIFICATE", "gen-ca-g2-cert"));
+    }, 60_000);
 
     test("users.acl holds the hashes of the four generated passwords (the rotation's live ones); no password on a command line", () => {
         const c = one(CONTAINER, "rc-m0");
