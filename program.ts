@@ -67,10 +67,10 @@ const CONFIG_KEYS: Record<"chain" | "tunnel" | "cluster" | "stack", Record<strin
 
 /** A component's ValidationError as one naming the stack config key instead of the component's field. */
 function configError(component: keyof typeof CONFIG_KEYS, name: string, e: unknown): unknown {
-    if (!(e instanceof ValidationError) || !e.field) return e;
-    const root = /^[A-Za-z]+/.exec(e.field)![0];
+    if (!(e instanceof ValidationError)) return e;
+    const root = /^[A-Za-z]*/.exec(e.field)![0];
     const key = CONFIG_KEYS[component][root];
-    return new ValidationError(key ? `stack config ${PROJECT}:${key}${e.message.slice(root.length)}` : `${name}: ${e.message}`, e.field);
+    return e.relabel(key ? `stack config ${PROJECT}:${key}${e.field.slice(root.length)}` : `${name}: ${e.label}`);
 }
 
 /** Runs `check`; a ValidationError is re-thrown naming the stack config key (configError). */

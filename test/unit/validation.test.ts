@@ -149,6 +149,27 @@ describe("validateCertificate", () => {
     });
 });
 
+describe("ValidationError carries its parts as data", () => {
+    test("field, allowed and got are readable without parsing the message", () => {
+        const e = errorOf(() => planCluster({ ...cluster, masters: 2 }));
+        expect(e).toMatchObject({ field: "masters", got: 2, label: "masters" });
+        expect(e.allowed).toMatch(/^an integer from 3 to 100/);
+        expect(e.message).toBe(`masters must be ${e.allowed}; got 2`);
+    });
+
+    test("relabel names the field as a caller's setting and keeps the data", () => {
+        const e = errorOf(() => memorySize("maxmemory", "lots")).relabel("stack config x:maxmemory");
+        expect(e).toBeInstanceOf(ValidationError);
+        expect(e).toMatchObject({ field: "maxmemory", label: "stack config x:maxmemory", got: "lots" });
+        expect(e.message).toBe("stack config x:maxmemory must be a size like \"256mb\" or \"1gb\"; got \"lots\"");
+    });
+
+    test("a detail replaces the value", () => {
+        expect(new ValidationError({ field: "hosts[0].dockerHost", allowed: "a Docker engine that answers", detail: "host \"a\" did not" }).message)
+            .toBe("hosts[0].dockerHost must be a Docker engine that answers; host \"a\" did not");
+    });
+});
+
 describe("memorySize", () => {
     test.each(["0", "0mb", "256 mb", "1tb", "-1gb", "", "mb"])("rejects %j", bad => {
         expect(errorOf(() => memorySize("maxmemory", bad)).message).toBe(`maxmemory must be a size like "256mb" or "1gb"; got ${JSON.stringify(bad)}`);
