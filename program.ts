@@ -1,6 +1,6 @@
 // The project's program: reads stack config, checks every component's settings before creating anything (so a bad
 // stack config fails at preview naming its key, with nothing half-created), then passes plain Args to the components
-// (which never read config). index.ts exports its outputs for `pulumi up`; scripts/stack.ts and the tests run it in-process.
+// (which never read config). index.ts exports its outputs for `pulumi up`; scripts/stack.ts, the tests and the benchmark run it in-process (scripts/workspace.ts).
 import * as pulumi from "@pulumi/pulumi";
 import { chainPlan, checkEngines, clusterOutputs, clusterPlan, RedisCluster, RedisClusterArgs, ReplicationChain, ReplicationChainArgs, SpipedTunnel, tunnelPlan, ValidationError } from "./components";
 import { AppendFsync } from "./components/redis/conf";

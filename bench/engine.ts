@@ -7,7 +7,7 @@ import * as path from "path";
 import { performance } from "perf_hooks";
 import { clusterBootstrapProvider, ClusterBootstrap } from "../components/cluster/bootstrap";
 import { planCluster } from "../components/cluster/plan";
-import { inlineStack } from "../scripts/stack";
+import { inlineStack } from "../scripts/workspace";
 import { aclFor, docker, Scope, testUsers } from "../test/integration/harness";
 import { start } from "./bootstrap";
 import { median } from "./common";

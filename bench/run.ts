@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { toolchain } from "../scripts/stack";
+import { toolchain } from "../scripts/workspace";
 import { docker, IMAGE, Scope } from "../test/integration/harness";
 import { benchBootstrap, BootstrapSize, BootstrapSummary } from "./bootstrap";
 import { DataPath, Measurement, SPIPED_VARIANTS } from "./datapath";
