@@ -3,25 +3,24 @@
 // A library: scripts/stack.ts (the `npm run up` CLI), the tests and the benchmark open their stacks with it.
 import { LocalWorkspace, PulumiCommand, PulumiFn, Stack } from "@pulumi/pulumi/automation";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { deploy } from "../program";
+import { cacheRoot } from "./facts";
 
 export const REPO = path.resolve(__dirname, "..");
-export const CACHE = process.env.RST_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "redis-secure-topologies");
 
 /** Where scripts/toolchain.sh put the pulumi CLI and the Node language host (binDir) and its parent (root). */
 export function toolchain(): { binDir: string; root: string } {
-    const pointer = path.join(CACHE, "pulumi-bin-dir");
+    const pointer = path.join(cacheRoot(), "pulumi-bin-dir");
     if (!fs.existsSync(pointer)) throw new Error(`no Pulumi toolchain yet: run \`npm run setup\` (${pointer} missing)`);
     const binDir = fs.readFileSync(pointer, "utf8").trim();
     return { binDir, root: path.dirname(binDir) };
 }
 
 /** The offline Pulumi environment: file backend (default: the cache's shared state folder), passphrase file, the built CLI. */
-export function stackEnv(backendDir = path.join(CACHE, "state")): Record<string, string> {
+export function stackEnv(backendDir = path.join(cacheRoot(), "state")): Record<string, string> {
     fs.mkdirSync(backendDir, { recursive: true });
-    const passphraseFile = path.join(CACHE, "passphrase");
+    const passphraseFile = path.join(cacheRoot(), "passphrase");
     if (!fs.existsSync(passphraseFile)) fs.writeFileSync(passphraseFile, require("crypto").randomBytes(24).toString("base64"), { mode: 0o600 });
     return {
         PULUMI_BACKEND_URL: `file://${backendDir}`,
