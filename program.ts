@@ -2,7 +2,7 @@
 // stack config fails at preview naming its key, with nothing half-created), then passes plain Args to the components
 // (which never read config). index.ts exports its outputs for `pulumi up`; scripts/stack.ts, the tests and the benchmark run it in-process (scripts/workspace.ts).
 import * as pulumi from "@pulumi/pulumi";
-import { chainPlan, checkEngines, clusterOutputs, clusterPlan, RedisCluster, RedisClusterArgs, ReplicationChain, ReplicationChainArgs, SpipedTunnel, tunnelPlan, ValidationError } from "./components";
+import { resolveChainArgs, checkEngines, clusterOutputs, resolveClusterArgs, RedisCluster, RedisClusterArgs, ReplicationChain, ReplicationChainArgs, SpipedTunnel, resolveTunnelArgs, ValidationError } from "./components";
 import { AppendFsync } from "./components/redis/conf";
 import * as v from "./components/validate";
 
@@ -89,13 +89,13 @@ function asConfig<T>(component: keyof typeof CONFIG_KEYS, name: string, check: (
 export function checkSettings(stack: string, s: StackSettings): void {
     const local: { field: string; cidr: string }[] = [];
     if (s.chain) {
-        const head = asConfig("chain", `chain-${stack}`, () => chainPlan(`chain-${stack}`, s.chain))[0];
-        asConfig("tunnel", `tunnel-${stack}`, () => tunnelPlan(`tunnel-${stack}`, { ...s.tunnel, targetHost: head.name, targetPort: head.plainPort || head.tlsPort }));
+        const head = asConfig("chain", `chain-${stack}`, () => resolveChainArgs(`chain-${stack}`, s.chain))[0];
+        asConfig("tunnel", `tunnel-${stack}`, () => resolveTunnelArgs(`tunnel-${stack}`, { ...s.tunnel, targetHost: head.name, targetPort: head.plainPort || head.tlsPort }));
         local.push({ field: "chainSubnet", cidr: s.chain.subnet! }, { field: "tunnelSubnet", cidr: s.tunnel!.subnet });
     }
     if (s.cluster) {
-        const { hosts, subnets } = asConfig("cluster", `cluster-${stack}`, () => clusterPlan(`cluster-${stack}`, s.cluster));
-        // At most one host is the local engine (clusterPlan checks): the one without a dockerHost.
+        const { hosts, subnets } = asConfig("cluster", `cluster-${stack}`, () => resolveClusterArgs(`cluster-${stack}`, s.cluster));
+        // At most one host is the local engine (resolveClusterArgs checks): the one without a dockerHost.
         const i = hosts.findIndex(h => h.dockerHost === undefined);
         if (i >= 0) local.push({ field: hosts[i].subnet !== undefined ? `clusterHosts[${i}].subnet` : "clusterSubnet", cidr: subnets.get(hosts[i].name)! });
     }

@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { performance } from "perf_hooks";
 import { clusterBootstrapProvider, ClusterBootstrap } from "../components/cluster/bootstrap";
-import { planCluster } from "../components/cluster/plan";
+import { placeClusterNodes } from "../components/cluster/plan";
 import { inlineStack } from "../scripts/workspace";
 import { aclFor, docker, Scope, testUsers } from "../test/integration/harness";
 import { start } from "./bootstrap";
@@ -28,7 +28,7 @@ export async function benchEngine(scope: Scope, subnet: string, reps: number, lo
     const backend = path.join(scope.dir, "engine-state");
     fs.mkdirSync(backend);
     const empty = await inlineStack("rst-bench-empty", "bench", backend, async () => ({}));
-    const plan = planCluster({ name: "bench-eng", masters: 3, replicasPerMaster: 1, hosts: ["local"], subnet, port: 6379 });
+    const plan = placeClusterNodes({ name: "bench-eng", masters: 3, replicasPerMaster: 1, hosts: ["local"], subnet, port: 6379 });
     const pw = testUsers();
     await start(scope, plan, subnet, aclFor(pw), pw.replication);
     const props = { clusterName: "bench-eng", nodes: plan.map(({ host: _h, ...n }) => n), auth: { username: "admin", password: pw.admin } };

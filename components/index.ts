@@ -1,8 +1,8 @@
 export { CertificateAuthority, Certificate, CertificateAuthorityArgs, CertificateArgs, CertificateLifetime } from "./pki";
-export { SpipedTunnel, SpipedTunnelArgs, tunnelPlan } from "./spiped";
+export { SpipedTunnel, SpipedTunnelArgs, resolveTunnelArgs } from "./spiped";
 export { ClusterGateway, ClusterGatewayArgs, gatewayPlan } from "./gateway";
-export { ReplicationChain, ReplicationChainArgs, chainPlan } from "./replication";
-export { RedisCluster, RedisClusterArgs, ClusterHost, ClusterHostNetwork, ClusterBootstrap, checkEngines, clusterOutputs, clusterPlan } from "./cluster";
+export { ReplicationChain, ReplicationChainArgs, resolveChainArgs } from "./replication";
+export { RedisCluster, RedisClusterArgs, ClusterHost, ClusterHostNetwork, ClusterBootstrap, checkEngines, clusterOutputs, resolveClusterArgs } from "./cluster";
 export { RedisUsers } from "./redis/users";
 export { DEFAULT_IMAGE } from "./redis/node";
 export { ValidationError } from "./validate";

@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { CertUse } from "../../components/pki/validate";
-import { PlannedNode, planCluster } from "../../components/cluster/plan";
+import { PlannedNode, placeClusterNodes } from "../../components/cluster/plan";
 import { ADMIN_USER_RULES, APP_USER_RULES, CONF_DIR, renderAclFile, renderRedisConf, REPLICATION_USER_RULES, TLS_DIR } from "../../components/redis/conf";
 import { DEFAULT_IMAGE } from "../../components/redis/node";
 import * as wire from "../../components/redis/wire";
@@ -215,7 +215,7 @@ export function testCluster(scope: Scope, name: string, placement: string | Test
     const shapeFor = (m: number, r: number) => ({
         name, masters: m, replicasPerMaster: r, hosts: hosts.map(h => ({ name: h.name, subnet: h.subnet })), subnet: hosts[0].subnet, port: 6379,
     });
-    const planFor = (m: number, r: number) => planCluster(shapeFor(m, r));
+    const planFor = (m: number, r: number) => placeClusterNodes(shapeFor(m, r));
     const plan = planFor(masters, replicasPerMaster);
     const pki = testPki(scope.dir);
     const client = pki.issue(`${name}-client`, "client", [], []);
