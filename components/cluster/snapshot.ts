@@ -42,11 +42,11 @@ export function freshNodes(t: Target, snap: Snapshot): { name: string; epoch: nu
     });
 }
 
-/** Nodes some planned node knows that the plan does not have, by id (the first view's line of each). */
+/** Nodes some planned node knows that the plan does not have, by id (the line of the last view that has it). */
 export function unplannedNodes(t: Target, snap: Snapshot): Map<string, ClusterNodeView> {
     const planned = new Set(Object.values(t.ids));
     const out = new Map<string, ClusterNodeView>();
-    for (const n of t.nodes) for (const v of viewOf(t, snap, n.name)) if (!planned.has(v.id) && !out.has(v.id)) out.set(v.id, v);
+    for (const n of t.nodes) for (const v of viewOf(t, snap, n.name)) if (!planned.has(v.id)) out.set(v.id, v);
     return out;
 }
 
