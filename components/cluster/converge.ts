@@ -310,8 +310,11 @@ async function drainKeys(ctx: Context, m: SlotMove, h: string): Promise<number> 
  *  gossip their way back in before their containers go. */
 async function removeScaledAway(ctx: Context): Promise<void> {
     if (!ctx.removed.size) return;
-    for (const f of forgets(ctx.target, await snapshot(ctx), new Set(ctx.removed.keys()))) {
-        await act(ctx, `${f.name}: CLUSTER FORGET ${f.id} (${label(ctx, f.id)})`, () => wire.forget(client(ctx, f.name), f.id));
+    const snap = await snapshot(ctx);
+    for (const id of ctx.removed.keys()) {
+        for (const f of forgets(ctx.target, snap, new Set([id]))) {
+            await act(ctx, `${f.name}: CLUSTER FORGET ${f.id} (${label(ctx, f.id)})`, () => wire.forget(client(ctx, f.name), f.id));
+        }
     }
     for (const [id, r] of ctx.removed) await act(ctx, `${label(ctx, id)}: CLUSTER RESET`, () => wire.reset(r.client));
 }
