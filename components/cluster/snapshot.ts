@@ -5,7 +5,7 @@
 // CLUSTER NODES texts (test/unit/fixtures/cluster-nodes), as redis-cli's cluster manager loads its model once per step.
 import type { ClusterNodeView } from "../redis/wire";
 import type { PlannedNode } from "./plan";
-import { rangesOf, slotOwners } from "./slots";
+import { LiveSlots, rangesOf, slotOwners } from "./slots";
 
 /** A planned node as the bootstrap needs it: where to reach it and its role; placement stays with the plan. */
 export type BootstrapNode = Omit<PlannedNode, "host">;
@@ -156,10 +156,10 @@ export function replicaLinked(name: string, replication: Record<string, string>)
         ? true : `${name}: role ${replication.role}, master link ${replication.master_link_status}`;
 }
 
-/** The slots each master node of `snap` has open (its own `[s->-id]` / `[s-<-id]`), and which nodes are masters. */
-export function openSlots(snap: Snapshot): { masters: string[]; open: { id: string; slot: number; migratingTo?: string; importingFrom?: string }[] } {
+/** The slots each node of `snap` has open (its own `[s->-id]` / `[s-<-id]`), and which nodes are masters. */
+export function openSlots(snap: Snapshot): { masters: string[]; open: LiveSlots["open"] } {
     const masters: string[] = [];
-    const open: { id: string; slot: number; migratingTo?: string; importingFrom?: string }[] = [];
+    const open: LiveSlots["open"] = [];
     for (const [id, view] of snap) {
         const me = self(view);
         if (me.flags.includes("master")) masters.push(id);
