@@ -1,8 +1,8 @@
 // The project's program: reads stack config, checks every component's settings before creating anything (so a bad
 // stack config fails at preview naming its key, with nothing half-created), then passes plain Args to the components
-// (which never read config). index.ts exports its outputs for `pulumi up`; scripts/stack.ts and the tests run it in-process.
+// (which never read config). index.ts exports its outputs for `pulumi up`; scripts/stack.ts, the tests and the benchmark run it in-process (scripts/workspace.ts).
 import * as pulumi from "@pulumi/pulumi";
-import { chainMetricsPlan, chainPlan, checkEngines, clusterOutputs, clusterPlan, RedisCluster, RedisClusterArgs, ReplicationChain, ReplicationChainArgs, SpipedTunnel, tunnelPlan, ValidationError } from "./components";
+import { chainMetricsPlan, resolveChainArgs, checkEngines, clusterOutputs, resolveClusterArgs, RedisCluster, RedisClusterArgs, ReplicationChain, ReplicationChainArgs, SpipedTunnel, resolveTunnelArgs, ValidationError } from "./components";
 import { AppendFsync } from "./components/redis/conf";
 import * as v from "./components/validate";
 
@@ -84,12 +84,12 @@ const CONFIG_KEYS: Record<"chain" | "tunnel" | "cluster" | "stack", Record<strin
 
 /** A component's ValidationError as one naming the stack config key instead of the component's field. */
 function configError(component: keyof typeof CONFIG_KEYS, name: string, e: unknown): unknown {
-    if (!(e instanceof ValidationError) || !e.field) return e;
+    if (!(e instanceof ValidationError)) return e;
     // A nested field (ca.generation) has a key of its own; others go by their first part (hosts[1].subnet).
     const nested = /^[A-Za-z]+\.[A-Za-z]+/.exec(e.field)?.[0];
-    const root = nested && CONFIG_KEYS[component][nested] ? nested : /^[A-Za-z]+/.exec(e.field)![0];
+    const root = nested && CONFIG_KEYS[component][nested] ? nested : /^[A-Za-z]*/.exec(e.field)![0];
     const key = CONFIG_KEYS[component][root];
-    return new ValidationError(key ? `stack config ${PROJECT}:${key}${e.message.slice(root.length)}` : `${name}: ${e.message}`, e.field);
+    return e.relabel(key ? `stack config ${PROJECT}:${key}${e.field.slice(root.length)}` : `${name}: ${e.label}`);
 }
 
 /** Runs `check`; a ValidationError is re-thrown naming the stack config key (configError). */
@@ -108,17 +108,17 @@ function asConfig<T>(component: keyof typeof CONFIG_KEYS, name: string, check: (
 export function checkSettings(stack: string, s: StackSettings): void {
     const local: { field: string; cidr: string }[] = [];
     if (s.chain) {
-        const head = asConfig("chain", `chain-${stack}`, () => chainPlan(`chain-${stack}`, s.chain))[0];
-        asConfig("tunnel", `tunnel-${stack}`, () => tunnelPlan(`tunnel-${stack}`, { ...s.tunnel, targetHost: head.name, targetPort: head.plainPort || head.tlsPort }));
+        const head = asConfig("chain", `chain-${stack}`, () => resolveChainArgs(`chain-${stack}`, s.chain))[0];
+        asConfig("tunnel", `tunnel-${stack}`, () => resolveTunnelArgs(`tunnel-${stack}`, { ...s.tunnel, targetHost: head.name, targetPort: head.plainPort || head.tlsPort }));
         local.push({ field: "chainSubnet", cidr: s.chain.subnet! }, { field: "tunnelSubnet", cidr: s.tunnel!.subnet });
         const metrics = asConfig("chain", `chain-${stack}`, () => chainMetricsPlan(s.chain!));
         if (metrics) local.push({ field: "metrics (the chain exporter's network)", cidr: metrics.subnet });
     }
     if (s.cluster) {
-        const { hosts, subnets, metrics } = asConfig("cluster", `cluster-${stack}`, () => clusterPlan(`cluster-${stack}`, s.cluster));
+        const { hosts, subnets, metrics } = asConfig("cluster", `cluster-${stack}`, () => resolveClusterArgs(`cluster-${stack}`, s.cluster));
         // The exporter's network is on the first host's engine.
         if (metrics && hosts[0].dockerHost === undefined) local.push({ field: "metrics (the cluster exporter's network)", cidr: metrics.subnet });
-        // At most one host is the local engine (clusterPlan checks): the one without a dockerHost.
+        // At most one host is the local engine (resolveClusterArgs checks): the one without a dockerHost.
         const i = hosts.findIndex(h => h.dockerHost === undefined);
         if (i >= 0) local.push({ field: hosts[i].subnet !== undefined ? `clusterHosts[${i}].subnet` : "clusterSubnet", cidr: subnets.get(hosts[i].name)! });
     }

@@ -2,7 +2,7 @@
 // own fresh set of identical plain-TCP, ACL-protected containers rendered by renderRedisConf.
 import { performance } from "perf_hooks";
 import { converge } from "../components/cluster/converge";
-import { planCluster, PlannedNode } from "../components/cluster/plan";
+import { placeClusterNodes, PlannedNode } from "../components/cluster/plan";
 import { renderRedisConf } from "../components/redis/conf";
 import * as wire from "../components/redis/wire";
 import { aclFor, nodeFiles, redisCommand, Scope, testUsers } from "../test/integration/harness";
@@ -43,7 +43,7 @@ export async function runOnce(contender: Contender, masters: number, subnet: str
     scopes.add(scope);
     const clients: Client[] = [];
     try {
-        const plan = planCluster({ name: `bench-${contender === "ours" ? "ours" : "cli"}${masters}`, masters, replicasPerMaster: 1, hosts: ["local"], subnet, port: 6379 });
+        const plan = placeClusterNodes({ name: `bench-${contender === "ours" ? "ours" : "cli"}${masters}`, masters, replicasPerMaster: 1, hosts: ["local"], subnet, port: 6379 });
         const pw = testUsers();
         const auth = { username: "admin", password: pw.admin };
         await start(scope, plan, subnet, aclFor(pw), pw.replication);

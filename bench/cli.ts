@@ -8,7 +8,7 @@ import * as yaml from "js-yaml";
 import * as path from "path";
 import { performance } from "perf_hooks";
 import { clusterBootstrapProvider } from "../components/cluster/bootstrap";
-import { projectCopy, REPO, stackEnv, toolchain } from "../scripts/stack";
+import { projectCopy, REPO, stackEnv, toolchain } from "../scripts/workspace";
 import { Scope } from "../test/integration/harness";
 import { median } from "./common";
 

@@ -5,7 +5,8 @@ import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { toolchain } from "../scripts/stack";
+import { toolchain } from "../scripts/workspace";
+import { BENCH_LOCK_NAME, TEST_LABEL } from "../scripts/facts";
 import { docker, IMAGE, Scope } from "../test/integration/harness";
 import { benchBootstrap, BootstrapSize, BootstrapSummary } from "./bootstrap";
 import { ComponentDataPath, DataPath, Measurement, SPIPED_VARIANTS } from "./datapath";
@@ -50,7 +51,7 @@ function raiseNeighbourLimit(nodes: number): string {
 
 // One run at a time: runs share container names, subnets and the neighbour-table setting, and a run removes the
 // leftovers of earlier (aborted) runs, which would otherwise hit a run still going.
-const LOCK = path.join(os.tmpdir(), "redis-secure-topologies-bench.lock");
+const LOCK = path.join(os.tmpdir(), BENCH_LOCK_NAME);
 const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === "EPERM"; } };
 function takeLock(): void {
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -71,7 +72,7 @@ function releaseLock(): void {
 }
 
 function removeLeftovers(): void {
-    const q = (kind: "ps" | "network") => docker(...(kind === "ps" ? ["ps", "-aq"] : ["network", "ls", "-q"]), "--filter", "name=^bench", "--filter", "label=rst-test").split("\n").filter(Boolean);
+    const q = (kind: "ps" | "network") => docker(...(kind === "ps" ? ["ps", "-aq"] : ["network", "ls", "-q"]), "--filter", "name=^bench", "--filter", `label=${TEST_LABEL}`).split("\n").filter(Boolean);
     if (q("ps").length) docker("rm", "-f", "-v", ...q("ps"));
     // The plain-CLI stacks of bench/cli.ts carry no scope label: their names hold the stack name.
     for (const stack of ["bnperf", "bngrow"]) {

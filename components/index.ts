@@ -1,10 +1,10 @@
 export { CertificateAuthority, Certificate, CertificateAuthorityArgs, CertificateArgs, CertificateLifetime } from "./pki";
-export { SpipedTunnel, SpipedTunnelArgs, tunnelPlan } from "./spiped";
+export { SpipedTunnel, SpipedTunnelArgs, resolveTunnelArgs } from "./spiped";
 export { ClusterGateway, ClusterGatewayArgs, gatewayPlan } from "./gateway";
-export { ReplicationChain, ReplicationChainArgs, chainMetricsPlan, chainPlan } from "./replication";
+export { ReplicationChain, ReplicationChainArgs, chainMetricsPlan, resolveChainArgs } from "./replication";
 export { MetricsArgs, MetricsOutput, metricsPlan } from "./metrics";
 export { backup, restore, topologyFromOutputs, readBackup, Manifest, Topology } from "./backup";
-export { RedisCluster, RedisClusterArgs, ClusterHost, ClusterHostNetwork, ClusterBootstrap, checkEngines, clusterOutputs, clusterPlan } from "./cluster";
+export { RedisCluster, RedisClusterArgs, ClusterHost, ClusterHostNetwork, ClusterBootstrap, checkEngines, clusterOutputs, resolveClusterArgs } from "./cluster";
 export { RedisUsers, UserPasswordRotation } from "./redis/users";
 export { PasswordRotation } from "./redis/rotation";
 export { DEFAULT_IMAGE } from "./redis/node";

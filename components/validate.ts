@@ -2,16 +2,48 @@
 // so a bad stack config fails at preview with a sentence the user can act on.
 import { RunError } from "@pulumi/pulumi";
 
-/** A RunError, so Pulumi prints just the message (no stack trace) when a program stops on it. */
+/** What a ValidationError says: the field, what it allows, and either the value it got or a sentence about it. */
+export interface Invalid {
+    /** The field as the component names it (e.g. "hosts[1].subnet"). */
+    field: string;
+    /** What the field must be ("an integer from 1 to 16"). */
+    allowed: string;
+    /** The value it got (shown as JSON), unless `detail` says what went wrong instead. */
+    got?: unknown;
+    /** Said after `allowed` instead of the value ("host \"h1\" at ssh://h1 did not answer ..."). */
+    detail?: string;
+    /** How the message names the field, when a caller names its own setting (a stack config key); default `field`. */
+    label?: string;
+}
+
+/**
+ * A RunError, so Pulumi prints just the message (no stack trace) when a program stops on it. It carries its parts
+ * as data (`field`, `allowed`, `got`), so a caller can name its own setting with `relabel` instead of editing text.
+ */
 export class ValidationError extends RunError {
-    /** The field named first in the message (e.g. "hosts[1].subnet"), so a caller can name its own setting instead. */
-    constructor(message: string, readonly field?: string) {
-        super(message);
+    readonly field: string;
+    readonly allowed: string;
+    readonly got: unknown;
+    readonly detail?: string;
+    readonly label: string;
+    constructor(e: Invalid) {
+        const label = e.label ?? e.field;
+        super(`${label} must be ${e.allowed}; ${e.detail ?? `got ${JSON.stringify(e.got)}`}`);
+        this.field = e.field;
+        this.allowed = e.allowed;
+        this.got = e.got;
+        this.detail = e.detail;
+        this.label = label;
+    }
+
+    /** The same error, its message naming the field as `label`. */
+    relabel(label: string): ValidationError {
+        return new ValidationError({ field: this.field, allowed: this.allowed, got: this.got, detail: this.detail, label });
     }
 }
 
 export function fail(field: string, allowed: string, got: unknown): never {
-    throw new ValidationError(`${field} must be ${allowed}; got ${JSON.stringify(got)}`, field);
+    throw new ValidationError({ field, allowed, got });
 }
 
 export function intInRange(field: string, v: unknown, min: number, max: number): number {

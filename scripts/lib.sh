@@ -1,5 +1,8 @@
 # Shared helpers for the set-up scripts: timed, labelled steps and the cache root.
 # Everything slow is cached outside the repo, keyed by version, so a fresh clone reuses it.
+# The facts the TypeScript side shares (test host sockets, labels) come from facts.env; scripts/facts.ts reads
+# CACHE_ROOT from here.
+. "$(dirname "${BASH_SOURCE[0]:-$0}")/facts.env"
 CACHE_ROOT="${RST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/redis-secure-topologies}"
 mkdir -p "$CACHE_ROOT"
 

@@ -17,7 +17,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-RUN=/run/rst-hosts
+RUN=$TEST_HOSTS_RUN # scripts/facts.env
 DATA=/var/lib/rst-hosts
 FORWARD_RULE=(FORWARD -i rst-h+ -o rst-h+ -j ACCEPT)
 # Host N's routed container subnets: NODES.N.0/24 for Redis nodes, TUNNELS.N.0/24 for a ClusterGateway's networks.

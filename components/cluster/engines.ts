@@ -60,9 +60,12 @@ const asked = new Map<string, Promise<void>>();
 export function checkEngine(field: string, name: string, dockerHost: string): Promise<void> {
     if (!asked.has(dockerHost)) asked.set(dockerHost, engineAnswers(dockerHost));
     return asked.get(dockerHost)!.catch((e: Error) => {
-        throw new v.ValidationError(`${field} must be a Docker engine that answers; host ${JSON.stringify(name)} at ${dockerHost} did not (${e.message}). ` +
-            "Check the address, that dockerd runs there and listens on it, and that this machine reaches it" +
-            (dockerHost.startsWith("ssh:") ? " (for ssh://: `ssh HOST docker version` works without a prompt, the key loaded in ssh-agent)" : ""), field);
+        throw new v.ValidationError({
+            field, allowed: "a Docker engine that answers",
+            detail: `host ${JSON.stringify(name)} at ${dockerHost} did not (${e.message}). ` +
+                "Check the address, that dockerd runs there and listens on it, and that this machine reaches it" +
+                (dockerHost.startsWith("ssh:") ? " (for ssh://: `ssh HOST docker version` works without a prompt, the key loaded in ssh-agent)" : ""),
+        });
     });
 }
 

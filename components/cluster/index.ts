@@ -12,13 +12,13 @@ import { checkGraceSeconds, checkPasswordRotation, RedisUsers, UserPasswordRotat
 import * as v from "../validate";
 import { ClusterBootstrap } from "./bootstrap";
 import { checkEngine } from "./engines";
-import { checkAntiAffinity, hostSubnets, PlannedNode, planCluster } from "./plan";
+import { checkAntiAffinity, hostSubnets, PlannedNode, placeClusterNodes } from "./plan";
 
 export { clusterBootstrapProvider, ClusterBootstrap } from "./bootstrap";
 export { checkEngines } from "./engines";
 export { converge, BootstrapNode } from "./converge";
 export { drift, readCluster, statusTable, LiveNode } from "./status";
-export { checkAntiAffinity, hostSubnets, planCluster, slotRanges, validateShape, PlannedNode, ClusterShape, HostShape } from "./plan";
+export { checkAntiAffinity, hostSubnets, placeClusterNodes, slotRanges, validateShape, PlannedNode, ClusterShape, HostShape } from "./plan";
 
 /** A docker.Provider for `dockerHost` whose address resolves only once that engine answers (checkEngine names
  *  `field` and `hostName` otherwise), so nothing is created on an engine that is not there. */
@@ -109,7 +109,7 @@ export interface RedisClusterArgs {
  * components before creating any): the planned nodes, the hosts (default: the local engine), each host's subnet and
  * the node timeout.
  */
-export function clusterPlan(name: string, args: RedisClusterArgs = {}): {
+export function resolveClusterArgs(name: string, args: RedisClusterArgs = {}): {
     nodes: PlannedNode[]; hosts: ClusterHost[]; subnets: Map<string, string>; nodeTimeoutMs: number; appendonly: boolean; appendfsync: AppendFsync;
     certificates: Required<CertificateLifetime>; metrics?: MetricsPlan; passwordGraceSeconds: number;
 } {
@@ -130,7 +130,7 @@ export function clusterPlan(name: string, args: RedisClusterArgs = {}): {
         name, masters: args.masters ?? 3, replicasPerMaster: args.replicasPerMaster ?? 1,
         hosts: hosts.map(h => ({ name: h.name, subnet: h.subnet })), subnet: args.subnet ?? "172.30.0.0/24", port: args.port ?? 6379,
     };
-    const nodes = planCluster(shape);
+    const nodes = placeClusterNodes(shape);
     checkAntiAffinity(args.antiAffinity ?? "hard", hosts.length, shape.replicasPerMaster);
     if (args.maxmemory !== undefined) v.memorySize("maxmemory", args.maxmemory);
     if (args.maxmemoryPolicy !== undefined) v.maxmemoryPolicy("maxmemoryPolicy", args.maxmemoryPolicy);
@@ -191,7 +191,7 @@ export class RedisCluster extends pulumi.ComponentResource {
 
     constructor(name: string, args: RedisClusterArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         super("redis-secure-topologies:cluster:RedisCluster", name, {}, opts);
-        const { nodes, hosts: hostArgs, subnets, nodeTimeoutMs, appendonly, appendfsync, certificates, metrics, passwordGraceSeconds } = clusterPlan(name, args);
+        const { nodes, hosts: hostArgs, subnets, nodeTimeoutMs, appendonly, appendfsync, certificates, metrics, passwordGraceSeconds } = resolveClusterArgs(name, args);
         this.nodes = nodes;
         const internal = args.internalNetwork ?? subnets.size === 1;
         this.tls = args.tls ?? true;

@@ -80,7 +80,7 @@ export function validateShape(s: ClusterShape): void {
     const nets = new Map<string, string>();
     for (const h of hosts) if (!nets.has(h.subnet)) nets.set(h.subnet, h.field);
     v.disjointSubnets([...nets].map(([cidr, field]) => ({ field, cidr })));
-    // Addresses are per shard in every subnet (see planCluster), so each subnet needs room for all the shards.
+    // Addresses are per shard in every subnet (see placeClusterNodes), so each subnet needs room for all the shards.
     for (const [cidr, field] of nets) {
         if (s.masters * SHARD_STRIDE > v.nodeRoom(v.subnet(field, cidr))) {
             v.fail(field, `large enough for ${s.masters} shards of ${SHARD_STRIDE} addresses (${s.masters * SHARD_STRIDE})`, cidr);
@@ -115,7 +115,8 @@ function placement(masters: number, replicasPerMaster: number, H: number): numbe
     return out;
 }
 
-export function planCluster(s: ClusterShape): PlannedNode[] {
+/** Every node of the shape: its name, host, address, role and slots (resolveClusterArgs checks the component's args, then calls this). */
+export function placeClusterNodes(s: ClusterShape): PlannedNode[] {
     validateShape(s);
     const hosts = hostList(s);
     const ranges = slotRanges(s.masters);

@@ -9,9 +9,9 @@ import { TlsReload } from "../redis/reload";
 import { PasswordRotation } from "../redis/rotation";
 import { checkGraceSeconds, checkPasswordRotation, RedisUsers, UserPasswordRotation } from "../redis/users";
 import * as v from "../validate";
-import { ChainNode, planChain, Transport } from "./plan";
+import { ChainNode, placeChainNodes, Transport } from "./plan";
 
-export { ChainNode, planChain, Transport, validateChain } from "./plan";
+export { ChainNode, placeChainNodes, Transport, validateChain } from "./plan";
 
 export interface ReplicationChainArgs {
     /** Transport of each replication hop; the chain has hops.length + 1 nodes (default ["plain", "tls"]). */
@@ -55,12 +55,12 @@ export interface ReplicationChainArgs {
 export interface ChainNodeOutput extends ChainNode { role: "master" | "replica" }
 
 /** Every check ReplicationChain makes, as a pure function (a program can run it before creating anything): its nodes. */
-export function chainPlan(name: string, args: ReplicationChainArgs = {}): ChainNode[] {
+export function resolveChainArgs(name: string, args: ReplicationChainArgs = {}): ChainNode[] {
     v.oneOf("appendfsync", args.appendfsync ?? "always", APPENDFSYNC);
     const hops = args.hops ?? ["plain", "tls"];
     certificateLifetime("certificates", args.certificates);
     caRotation("ca", args.ca);
-    const plan = planChain({
+    const plan = placeChainNodes({
         name,
         hops,
         // A chain that replicates over TLS only does not take the app password in plain text at its head either.
@@ -101,7 +101,7 @@ export class ReplicationChain extends pulumi.ComponentResource {
 
     constructor(name: string, args: ReplicationChainArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         super("redis-secure-topologies:replication:ReplicationChain", name, {}, opts);
-        const plan = chainPlan(name, args);
+        const plan = resolveChainArgs(name, args);
         const certificates = certificateLifetime("certificates", args.certificates);
         const child = { parent: this, provider: args.provider };
         const network = new docker.Network(`${name}-net`, {

@@ -37,7 +37,8 @@ export function validateChain(s: ChainShape): void {
     v.subnet("subnet", s.subnet);
 }
 
-export function planChain(s: ChainShape): ChainNode[] {
+/** Every node of the chain: its name, address, listeners and upstream (resolveChainArgs checks the component's args, then calls this). */
+export function placeChainNodes(s: ChainShape): ChainNode[] {
     validateChain(s);
     const net = v.subnet("subnet", s.subnet);
     const nodes: ChainNode[] = [];

@@ -33,7 +33,7 @@ export interface SpipedTunnelArgs {
 }
 
 /** Every check SpipedTunnel makes, as a pure function (a program can run it before creating anything). */
-export function tunnelPlan(name: string, args: Omit<SpipedTunnelArgs, "networkName">): { shape: TunnelShape; subnet: string } {
+export function resolveTunnelArgs(name: string, args: Omit<SpipedTunnelArgs, "networkName">): { shape: TunnelShape; subnet: string } {
     const shape: TunnelShape = {
         name,
         targetHost: args.targetHost,
@@ -62,7 +62,7 @@ export class SpipedTunnel extends pulumi.ComponentResource {
 
     constructor(name: string, args: SpipedTunnelArgs, opts?: pulumi.ComponentResourceOptions) {
         super("redis-secure-topologies:spiped:SpipedTunnel", name, {}, opts);
-        const { shape, subnet } = tunnelPlan(name, args);
+        const { shape, subnet } = resolveTunnelArgs(name, args);
         // spiped uses the SHA-256 of its key file, so any content with 256+ bits of entropy is a key. Not RandomBytes:
         // its resource ID is the key itself, and IDs are stored in plain text in the state.
         const key = new random.RandomPassword(`${name}-key`, { length: KEY_CHARS, special: false, keepers: { rotation: args.keyRotation ?? "" } }, { parent: this });

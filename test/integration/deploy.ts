@@ -14,7 +14,7 @@ import { GuardTarget, targetFromOutputs } from "../../components/guard";
 import { TLS_DIR } from "../../components/redis/conf";
 import * as wire from "../../components/redis/wire";
 import type { TlsMaterial } from "../../components/redis/wire";
-import { inlineStack, toolchain } from "../../scripts/stack";
+import { inlineStack, toolchain } from "../../scripts/workspace";
 import { dockerOn, onEngine, pemBody, Scope } from "./harness";
 
 const DOCKER_LABELLED = new Set(["docker:index/container:Container", "docker:index/network:Network", "docker:index/volume:Volume"]);

@@ -7,10 +7,11 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { CertUse } from "../../components/pki/validate";
-import { PlannedNode, planCluster } from "../../components/cluster/plan";
+import { PlannedNode, placeClusterNodes } from "../../components/cluster/plan";
 import { ADMIN_USER_RULES, APP_USER_RULES, CONF_DIR, renderAclFile, renderRedisConf, REPLICATION_USER_RULES, TLS_DIR } from "../../components/redis/conf";
 import { DEFAULT_IMAGE } from "../../components/redis/node";
 import * as wire from "../../components/redis/wire";
+import { TEST_LABEL } from "../../scripts/facts";
 
 export const IMAGE = process.env.RST_IMAGE ?? DEFAULT_IMAGE;
 
@@ -40,7 +41,7 @@ export function dockerAsync(args: string[], o: { timeoutMs?: number; env?: Recor
 
 /** A test scope: everything it creates carries its label and is removed by cleanup(). */
 export class Scope {
-    readonly label = `rst-test=${crypto.randomBytes(4).toString("hex")}`;
+    readonly label = `${TEST_LABEL}=${crypto.randomBytes(4).toString("hex")}`;
     readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), "rst-"));
 
     /** `engine`: a DOCKER_HOST address (default: the local engine); `alsoOn`: more engines its stack deploys to (a
@@ -214,7 +215,7 @@ export function testCluster(scope: Scope, name: string, placement: string | Test
     const shapeFor = (m: number, r: number) => ({
         name, masters: m, replicasPerMaster: r, hosts: hosts.map(h => ({ name: h.name, subnet: h.subnet })), subnet: hosts[0].subnet, port: 6379,
     });
-    const planFor = (m: number, r: number) => planCluster(shapeFor(m, r));
+    const planFor = (m: number, r: number) => placeClusterNodes(shapeFor(m, r));
     const plan = planFor(masters, replicasPerMaster);
     const pki = testPki(scope.dir);
     const client = pki.issue(`${name}-client`, "client", [], []);
@@ -305,10 +306,7 @@ export function testHostAddresses(name: string): { host: string; machine: string
     return { host: `${veth}.${n}.2`, machine: `${veth}.${n}.1` };
 }
 
-/** The engine of test host `hN` started by scripts/test-hosts.sh. */
-export function testHostEngine(name: string): string {
-    return `unix:///run/rst-hosts/${name}.sock`;
-}
+export { testHostEngine } from "../../scripts/facts";
 
 /**
  * Starts (or checks) `count` test hosts h1..hN with scripts/test-hosts.sh (seconds when they are up already).

@@ -17,7 +17,7 @@ import { converge } from "../../components/cluster/converge";
 import type { PlannedNode } from "../../components/cluster/plan";
 import * as wire from "../../components/redis/wire";
 import { deploy, PROJECT } from "../../program";
-import { openStack, projectCopy, REPO } from "../../scripts/stack";
+import { openStack, projectCopy, REPO } from "../../scripts/workspace";
 import { clusterStack, DeployedCluster, labelDockerResources, plainOutputs, tearDown } from "./deploy";
 import { dockerOn, IMAGE, inTestHostNetwork, Scope, setTestHostLink, startTestHosts, testHostEngine } from "./harness";
 

@@ -9,7 +9,7 @@ import { execFile } from "child_process";
 import * as fs from "fs";
 import { createRequire } from "module";
 import * as path from "path";
-import { REPO, stackEnv } from "../../scripts/stack";
+import { REPO, stackEnv } from "../../scripts/workspace";
 import { docker, Scope } from "./harness";
 
 jest.setTimeout(900_000);

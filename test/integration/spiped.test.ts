@@ -6,7 +6,7 @@ import type { Stack } from "@pulumi/pulumi/automation";
 import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import { ReplicationChain } from "../../components/replication";
-import { clientCommand, KEY_BYTES, KEY_CHARS, SpipedTunnel, SpipedTunnelArgs, tunnelPlan } from "../../components/spiped";
+import { clientCommand, KEY_BYTES, KEY_CHARS, SpipedTunnel, SpipedTunnelArgs, resolveTunnelArgs } from "../../components/spiped";
 import { DEFAULT_IMAGE } from "../../components/redis/node";
 import { KEY_DIR, KEY_FILE } from "../../components/spiped/plan";
 import * as wire from "../../components/redis/wire";
@@ -46,7 +46,7 @@ describe("SpipedTunnel deployed through the engine, in front of a ReplicationCha
      */
     const clientWithKey = async (name: string, keyBase64: string): Promise<number> => {
         const port = await freePort();
-        const shape = tunnelPlan("itsp", { ...tunnelArgs, listenPort: port }).shape;
+        const shape = resolveTunnelArgs("itsp", { ...tunnelArgs, listenPort: port }).shape;
         handBuilt.push(scope.container(name, {
             network: TUNNEL_NET, command: clientCommand(shape, out.tunnel.serverName),
             files: { [KEY_FILE]: Buffer.from(keyBase64, "base64") }, publish: [`127.0.0.1:${port}:${port}`],

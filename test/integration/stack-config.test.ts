@@ -3,7 +3,7 @@
 // plugins, because nothing gets as far as needing them (the old program created the chain before checking the tunnel).
 import { spawnSync } from "child_process";
 import * as path from "path";
-import { openStack, projectCopy } from "../../scripts/stack";
+import { openStack, projectCopy } from "../../scripts/workspace";
 import { Scope } from "./harness";
 
 jest.setTimeout(180_000);

@@ -8,7 +8,7 @@ import { execFile } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { EngineEvent } from "@pulumi/pulumi/automation";
-import { openStack, projectCopy, stackEnv, toolchain } from "../../scripts/stack";
+import { openStack, projectCopy, stackEnv, toolchain } from "../../scripts/workspace";
 import * as wire from "../../components/redis/wire";
 import { KEY_FILE } from "../../components/spiped/plan";
 import { MASTERAUTH_FILE, TLS_DIR } from "../../components/redis/conf";

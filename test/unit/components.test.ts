@@ -628,9 +628,9 @@ describe("certificates: the validity and early renewal of a topology's node and 
     });
 
     test("validated up front, naming the field: a certificate inside its renewal window from the start is refused", () => {
-        expect(() => components.clusterPlan("x", { antiAffinity: "soft", certificates: { validityHours: 24, earlyRenewalHours: 24 } }))
+        expect(() => components.resolveClusterArgs("x", { antiAffinity: "soft", certificates: { validityHours: 24, earlyRenewalHours: 24 } }))
             .toThrow(/^certificates\.earlyRenewalHours must be an integer from 0 to 23; got 24$/);
-        expect(() => components.chainPlan("x", { certificates: { validityHours: 1 } }))
+        expect(() => components.resolveChainArgs("x", { certificates: { validityHours: 1 } }))
             .toThrow(/^certificates\.validityHours must be an integer from 24 to 87600; got 1$/);
     });
 });

@@ -1,9 +1,9 @@
 // ClusterGateway's plan: ports, addresses, the natMap and validation, on RedisCluster plans (pure functions).
-import { planCluster } from "../../components/cluster/plan";
+import { placeClusterNodes } from "../../components/cluster/plan";
 import { GatewayShape, planGateway, tunnelIndexes } from "../../components/gateway/plan";
 
 const cluster = (masters: number, replicasPerMaster: number, hosts: string[] = ["local"], subnet = "172.30.0.0/24") =>
-    planCluster({ name: "c", masters, replicasPerMaster, hosts, subnet, port: 6379 });
+    placeClusterNodes({ name: "c", masters, replicasPerMaster, hosts, subnet, port: 6379 });
 
 const shape = (nodes = cluster(3, 1), o: Partial<GatewayShape> = {}): GatewayShape => ({
     name: "gw", nodes,

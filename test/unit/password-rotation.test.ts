@@ -3,8 +3,8 @@
 import { adminLogins, nextLive, nodesToChange, passwordChanges, retireDue, rotationTimes } from "../../components/redis/rotation-plan";
 import { passwordHash, renderAclFile, renderMasterauthConf } from "../../components/redis/conf";
 import { checkGraceSeconds, checkPasswordRotation } from "../../components/redis/users";
-import { chainPlan } from "../../components/replication";
-import { clusterPlan } from "../../components/cluster";
+import { resolveChainArgs } from "../../components/replication";
+import { resolveClusterArgs } from "../../components/cluster";
 
 const [A, B, C] = ["a", "b", "c"].map(x => x.repeat(64));
 const never = () => false;
@@ -100,17 +100,17 @@ describe("passwordRotation and passwordGraceSeconds are checked at preview, nami
         ["a number", { admin: 2 }, `passwordRotation.admin must be a string (any value; changing it rotates the admin user's password); got 2`],
     ])("refused: %s", (_, r, message) => {
         expect(() => checkPasswordRotation("passwordRotation", r)).toThrow(message);
-        expect(() => clusterPlan("c", { antiAffinity: "soft", passwordRotation: r as any })).toThrow(message);
-        expect(() => chainPlan("c", { passwordRotation: r as any })).toThrow(message);
+        expect(() => resolveClusterArgs("c", { antiAffinity: "soft", passwordRotation: r as any })).toThrow(message);
+        expect(() => resolveChainArgs("c", { passwordRotation: r as any })).toThrow(message);
     });
     test.each([-1, 1.5, "60", 31_536_001])("grace period %p refused", s => {
         const message = `passwordGraceSeconds must be an integer from 0 to 31536000; got ${JSON.stringify(s)}`;
-        expect(() => clusterPlan("c", { antiAffinity: "soft", passwordGraceSeconds: s as any })).toThrow(message);
-        expect(() => chainPlan("c", { passwordGraceSeconds: s as any })).toThrow(message);
+        expect(() => resolveClusterArgs("c", { antiAffinity: "soft", passwordGraceSeconds: s as any })).toThrow(message);
+        expect(() => resolveChainArgs("c", { passwordGraceSeconds: s as any })).toThrow(message);
     });
     test("accepted: any strings per user, a grace period (default 0)", () => {
         expect(checkPasswordRotation("passwordRotation", { app: "2026-12", admin: "", replication: "r2" })).toEqual({ app: "2026-12", admin: "", replication: "r2" });
         expect(checkGraceSeconds("passwordGraceSeconds", undefined)).toBe(0);
-        expect(clusterPlan("c", { antiAffinity: "soft", passwordGraceSeconds: 3600 }).passwordGraceSeconds).toBe(3600);
+        expect(resolveClusterArgs("c", { antiAffinity: "soft", passwordGraceSeconds: 3600 }).passwordGraceSeconds).toBe(3600);
     });
 });

@@ -57,6 +57,8 @@ describe("stack config is checked before anything is created", () => {
         try { check(values); } catch (e) { error = e; }
         expect(error).toBeInstanceOf(ValidationError);
         expect((error as Error).message.startsWith(message)).toBe(true);
+        // The component's field stays as data; only the message names the stack config key.
+        expect((error as ValidationError).label).toBe(message.split(" must be ")[0]);
     });
 
     test.each<[string, Record<string, unknown>]>([

@@ -1,5 +1,5 @@
 // Bugs found by review, each pinned by a test that fails on the old code.
-import { planCluster } from "../../components/cluster/plan";
+import { placeClusterNodes } from "../../components/cluster/plan";
 import { defaultEarlyRenewalHours, validateCertificate } from "../../components/pki/validate";
 import { addressIn, subnet } from "../../components/validate";
 import { unreachableNode } from "../../components/cluster/converge";
@@ -8,7 +8,7 @@ const cert = { commonName: "n", use: "peer", validityHours: 24 * 365 };
 
 test("node addresses carry across octets instead of running past .255", () => {
     expect(addressIn(subnet("s", "172.30.0.0/23"), 300)).toBe("172.30.1.44");
-    const nodes = planCluster({ name: "c", masters: 100, replicasPerMaster: 2, hosts: ["h"], subnet: "172.30.0.0/22", port: 6379 });
+    const nodes = placeClusterNodes({ name: "c", masters: 100, replicasPerMaster: 2, hosts: ["h"], subnet: "172.30.0.0/22", port: 6379 });
     expect(nodes[nodes.length - 1].ip).toBe("172.30.2.94"); // .10 + 6 x 99 + 2
     for (const n of nodes) expect(n.ip.split(".").every(o => Number(o) <= 255)).toBe(true);
 });

@@ -1,9 +1,9 @@
 // drift() and statusTable() on made-up node reports: a healthy 3 x 1 cluster, then one change per case.
-import { planCluster } from "../../components/cluster/plan";
+import { placeClusterNodes } from "../../components/cluster/plan";
 import { drift, LiveNode, slotText, statusTable } from "../../components/cluster/status";
 import type { ClusterNodeView, NodeReport } from "../../components/redis/wire";
 
-const plan = planCluster({ name: "rc", masters: 3, replicasPerMaster: 1, hosts: ["local"], subnet: "172.30.0.0/24", port: 6379 })
+const plan = placeClusterNodes({ name: "rc", masters: 3, replicasPerMaster: 1, hosts: ["local"], subnet: "172.30.0.0/24", port: 6379 })
     .map(({ host: _host, ...n }) => n);
 const idOf = (name: string) => `${name.replace(/-/g, "")}`.padEnd(40, "0");
 const byName = (name: string) => plan.find(n => n.name === name)!;

@@ -1,10 +1,10 @@
 // Bad input throws before any resource exists, with a message naming the field and what is allowed.
-import { planCluster, ClusterShape } from "../../components/cluster/plan";
+import { placeClusterNodes, ClusterShape } from "../../components/cluster/plan";
 import { validateCertificate } from "../../components/pki/validate";
-import { clusterPlan, RedisClusterArgs } from "../../components/cluster";
+import { resolveClusterArgs, RedisClusterArgs } from "../../components/cluster";
 import { APP_USER_RULES, renderAclFile, renderRedisConf } from "../../components/redis/conf";
-import { chainPlan, ReplicationChainArgs } from "../../components/replication";
-import { ChainShape, planChain, validateChain } from "../../components/replication/plan";
+import { resolveChainArgs, ReplicationChainArgs } from "../../components/replication";
+import { ChainShape, placeChainNodes, validateChain } from "../../components/replication/plan";
 import { KEY_BYTES, TunnelShape, validateTunnel } from "../../components/spiped/plan";
 import { aclRules, MAXMEMORY_POLICIES, memorySize, ValidationError } from "../../components/validate";
 
@@ -27,7 +27,7 @@ function errorOf(f: () => unknown): ValidationError {
     throw new Error("expected a ValidationError, but nothing was thrown");
 }
 
-describe("planCluster", () => {
+describe("placeClusterNodes", () => {
     test.each<[string, Partial<ClusterShape>, RegExp]>([
         ["2 masters", { masters: 2 }, /^masters must be an integer from 3 to 100 .*; got 2$/],
         ["fractional masters", { masters: 3.5 }, /^masters must be an integer from 3 to 100/],
@@ -57,7 +57,7 @@ describe("planCluster", () => {
             /^subnet must be large enough for 41 shards of 6 addresses \(246\); got "172\.30\.0\.0\/24"$/],
         ["4 masters on 3 hosts", { masters: 4, hosts: ["a", "b", "c"] }, /^masters must be a count that leaves a majority when any one host is lost/],
     ])("%s", (_what, override, message) => {
-        expect(errorOf(() => planCluster({ ...cluster, ...override })).message).toMatch(message);
+        expect(errorOf(() => placeClusterNodes({ ...cluster, ...override })).message).toMatch(message);
     });
 
     test.each<[string, Partial<ClusterShape>, number]>([
@@ -70,11 +70,11 @@ describe("planCluster", () => {
         ["two hosts with the same explicit subnet (one address range)", { hosts: [{ name: "a", subnet: "172.26.1.0/24" }, { name: "b", subnet: "172.26.1.0/24" }] }, 6],
         ["a host subnet equal to the shared one", { hosts: ["a", { name: "b", subnet: "172.30.0.0/24" }] }, 6],
     ])("accepts %s", (_what, override, count) => {
-        expect(planCluster({ ...cluster, ...override })).toHaveLength(count);
+        expect(placeClusterNodes({ ...cluster, ...override })).toHaveLength(count);
     });
 });
 
-describe("planChain / validateChain", () => {
+describe("placeChainNodes / validateChain", () => {
     test.each<[string, Partial<ChainShape>, RegExp]>([
         ["unknown transport in hops", { hops: ["plain", "ssl" as never] }, /^hops\[1\] must be one of "plain", "tls"; got "ssl"$/],
         ["empty hops", { hops: [] }, /^hops must be a list of 1 to 9 transports \("plain" or "tls"\); got \[\]$/],
@@ -85,12 +85,12 @@ describe("planChain / validateChain", () => {
         ["bad subnet", { subnet: "10.0.0.0/8" }, /^subnet must be an IPv4 subnet from \/16 to \/24 in CIDR form/],
     ])("%s", (_what, override, message) => {
         expect(errorOf(() => validateChain({ ...chain, ...override })).message).toMatch(message);
-        expect(errorOf(() => planChain({ ...chain, ...override })).message).toMatch(message);
+        expect(errorOf(() => placeChainNodes({ ...chain, ...override })).message).toMatch(message);
     });
 
     test.each<Partial<ChainShape>>([{}, { hops: ["tls"] }, { hops: Array(9).fill("plain"), headListener: "tls" }])("accepts %j", override => {
         expect(() => validateChain({ ...chain, ...override })).not.toThrow();
-        expect(planChain({ ...chain, ...override })).toHaveLength((override.hops ?? chain.hops).length + 1);
+        expect(placeChainNodes({ ...chain, ...override })).toHaveLength((override.hops ?? chain.hops).length + 1);
     });
 });
 
@@ -146,6 +146,27 @@ describe("validateCertificate", () => {
         { dnsNames: ["*.redis.internal", "a"] },
     ])("accepts %j", override => {
         expect(() => validateCertificate({ ...cert, ...override })).not.toThrow();
+    });
+});
+
+describe("ValidationError carries its parts as data", () => {
+    test("field, allowed and got are readable without parsing the message", () => {
+        const e = errorOf(() => placeClusterNodes({ ...cluster, masters: 2 }));
+        expect(e).toMatchObject({ field: "masters", got: 2, label: "masters" });
+        expect(e.allowed).toMatch(/^an integer from 3 to 100/);
+        expect(e.message).toBe(`masters must be ${e.allowed}; got 2`);
+    });
+
+    test("relabel names the field as a caller's setting and keeps the data", () => {
+        const e = errorOf(() => memorySize("maxmemory", "lots")).relabel("stack config x:maxmemory");
+        expect(e).toBeInstanceOf(ValidationError);
+        expect(e).toMatchObject({ field: "maxmemory", label: "stack config x:maxmemory", got: "lots" });
+        expect(e.message).toBe("stack config x:maxmemory must be a size like \"256mb\" or \"1gb\"; got \"lots\"");
+    });
+
+    test("a detail replaces the value", () => {
+        expect(new ValidationError({ field: "hosts[0].dockerHost", allowed: "a Docker engine that answers", detail: "host \"a\" did not" }).message)
+            .toBe("hosts[0].dockerHost must be a Docker engine that answers; host \"a\" did not");
     });
 });
 
@@ -220,7 +241,7 @@ describe("component args that reach config files and containers", () => {
         ["the same engine twice", { hosts: [{ name: "a", dockerHost: "tcp://10.0.0.2:2375" }, { name: "b", dockerHost: "tcp://10.0.0.2:2375" }] },
             'hosts[1] must be on a Docker engine of its own (a provider or dockerHost that hosts[0] does not have; one host at most may be the local engine); got "b"'],
     ])("RedisCluster: %s", (_what, args, message) => {
-        expect(errorOf(() => clusterPlan("rc", { antiAffinity: "soft", ...args })).message).toBe(message);
+        expect(errorOf(() => resolveClusterArgs("rc", { antiAffinity: "soft", ...args })).message).toBe(message);
     });
 
     test.each<[string, ReplicationChainArgs, string]>([
@@ -230,28 +251,28 @@ describe("component args that reach config files and containers", () => {
         ["internalNetwork as a string", { internalNetwork: "false" as never }, 'internalNetwork must be true or false; got "false"'],
         ["an image with a newline", { image: "redis\nx" }, 'image must be a Docker image reference such as "registry.example.com/team/redis:7.0"; got "redis\\nx"'],
     ])("ReplicationChain: %s", (_what, args, message) => {
-        expect(errorOf(() => chainPlan("ch", args)).message).toBe(message);
+        expect(errorOf(() => resolveChainArgs("ch", args)).message).toBe(message);
     });
 
     test.each(["~* &* +@all -@dangerous -@admin", "%R~cache:* %W~jobs:* resetchannels &events:* -@all +get +set +client|setname",
         "allkeys allchannels allcommands -flushall", "resetkeys ~app:* nocommands +@read"])("accepts the ACL rules %j", rules => {
         expect(aclRules("appRules", rules)).toBe(rules);
-        expect(() => clusterPlan("rc", { antiAffinity: "soft", appRules: rules })).not.toThrow();
+        expect(() => resolveClusterArgs("rc", { antiAffinity: "soft", appRules: rules })).not.toThrow();
     });
 
     test("plain text across hosts when explicitly allowed", () => {
-        expect(() => clusterPlan("rc", { tls: false, allowPlaintextAcrossHosts: true, hosts: [{ name: "a" }, { name: "b", dockerHost: "tcp://10.0.0.2:2375" }] })).not.toThrow();
+        expect(() => resolveClusterArgs("rc", { tls: false, allowPlaintextAcrossHosts: true, hosts: [{ name: "a" }, { name: "b", dockerHost: "tcp://10.0.0.2:2375" }] })).not.toThrow();
     });
 
     test.each([...MAXMEMORY_POLICIES])("accepts maxmemoryPolicy %s", policy => {
-        expect(() => chainPlan("ch", { maxmemoryPolicy: policy })).not.toThrow();
+        expect(() => resolveChainArgs("ch", { maxmemoryPolicy: policy })).not.toThrow();
     });
 });
 
-describe("chainPlan: a chain that replicates over TLS only", () => {
+describe("resolveChainArgs: a chain that replicates over TLS only", () => {
     test("listens only on TLS at its head too, unless headListener says otherwise", () => {
-        expect(chainPlan("ch", { hops: ["tls", "tls"] }).map(n => [n.plainPort, n.tlsPort])).toEqual([[0, 6380], [0, 6380], [0, 6380]]);
-        expect(chainPlan("ch", { hops: ["tls", "tls"], headListener: "plain" })[0]).toMatchObject({ plainPort: 6379, tlsPort: 6380 });
-        expect(chainPlan("ch", {})[0]).toMatchObject({ plainPort: 6379, tlsPort: 0 });
+        expect(resolveChainArgs("ch", { hops: ["tls", "tls"] }).map(n => [n.plainPort, n.tlsPort])).toEqual([[0, 6380], [0, 6380], [0, 6380]]);
+        expect(resolveChainArgs("ch", { hops: ["tls", "tls"], headListener: "plain" })[0]).toMatchObject({ plainPort: 6379, tlsPort: 6380 });
+        expect(resolveChainArgs("ch", {})[0]).toMatchObject({ plainPort: 6379, tlsPort: 0 });
     });
 });
