@@ -39,15 +39,18 @@ export async function connect(ep: Endpoint, o: ConnectOptions = {}): Promise<Red
     };
     // Node checks the server's certificate against ep.host (DNS or IP SANs); SNI only for DNS names.
     if (o.tls) opts.tls = { ca: o.tls.ca, cert: o.tls.cert, key: o.tls.key, servername: isIP(ep.host) ? undefined : ep.host };
-    const client = new Redis(opts);
+    return connected(new Redis(opts), `${ep.host}:${ep.port}${o.tls ? " (TLS)" : ""}`);
+}
+
+/** Connects a lazy client; a failure throws naming `where` with the socket's own error (ioredis reports it as an event). */
+async function connected(client: RedisClient, where: string): Promise<RedisClient> {
     let lastError: Error | undefined;
     client.on("error", (e: Error) => { lastError = e; });
     try {
         await client.connect();
     } catch (e) {
         client.disconnect();
-        const why = (lastError ?? (e as Error)).message;
-        throw new Error(`cannot reach Redis at ${ep.host}:${ep.port}${o.tls ? " (TLS)" : ""}: ${why}`);
+        throw new Error(`cannot reach Redis at ${where}: ${(lastError ?? (e as Error)).message}`);
     }
     return client;
 }
@@ -270,19 +273,10 @@ export async function migrateKeys(c: RedisClient, to: Endpoint, auth: Auth, grou
 /** A client on a Unix socket (the throwaway server a restore reads an RDB with); no auth, no TLS. */
 export async function connectUnix(socketPath: string, o: { commandTimeoutMs?: number } = {}): Promise<RedisClient> {
     const Redis: typeof import("ioredis").default = require("ioredis");
-    const client = new Redis({
+    return connected(new Redis({
         path: socketPath, lazyConnect: true, enableReadyCheck: false, commandTimeout: o.commandTimeoutMs ?? 30_000,
         maxRetriesPerRequest: 1, enableOfflineQueue: false, retryStrategy: () => null,
-    });
-    let lastError: Error | undefined;
-    client.on("error", (e: Error) => { lastError = e; });
-    try {
-        await client.connect();
-    } catch (e) {
-        client.disconnect();
-        throw new Error(`cannot reach Redis at ${socketPath}: ${(lastError ?? (e as Error)).message}`);
-    }
-    return client;
+    }), socketPath);
 }
 
 /**
