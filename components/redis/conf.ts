@@ -165,9 +165,12 @@ export function passwordHash(password: string): string {
     return (require("crypto") as typeof import("crypto")).createHash("sha256").update(password).digest("hex");
 }
 
+/** A password a config file line can hold: at least 16 characters, no whitespace (it would end the value). */
+const usablePassword = (p: string) => p.length >= 16 && !/\s/.test(p);
+
 /** The masterauth file redis.conf includes (MASTERAUTH_FILE). */
 export function renderMasterauthConf(password: string): string {
-    if (/\s/.test(password) || password.length < 16) throw new Error("masterauth: the replication password must be at least 16 characters without spaces");
+    if (!usablePassword(password)) throw new Error("masterauth: the replication password must be at least 16 characters without spaces");
     return `masterauth ${password}\n`;
 }
 
@@ -188,7 +191,7 @@ export function renderAclFile(users: AclUser[]): string {
     for (const u of users) {
         if (!/^[A-Za-z0-9_-]+$/.test(u.name)) throw new Error(`ACL user name "${u.name}" may use only letters, digits, _ and -`);
         if ((u.password === undefined) === (u.hashes === undefined)) throw new Error(`ACL user "${u.name}": give a password or its hashes`);
-        if (u.password !== undefined && (/\s/.test(u.password) || u.password.length < 16)) {
+        if (u.password !== undefined && !usablePassword(u.password)) {
             throw new Error(`ACL user "${u.name}": password must be at least 16 characters without spaces`);
         }
         if (u.hashes !== undefined && (!u.hashes.length || u.hashes.some(h => !/^[0-9a-f]{64}$/.test(h)))) {

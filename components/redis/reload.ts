@@ -132,9 +132,8 @@ async function rotate(olds: Props | undefined, p: Props): Promise<Record<string,
     return want;
 }
 
-/** What a preview hands a dynamic provider for a value not known yet. */
-const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
-const isKnown = (v: unknown) => typeof v === "string" && v !== UNKNOWN;
+/** A preview hands a dynamic provider pulumi.runtime.unknownValue for a value not known yet. */
+const isKnown = (v: unknown) => typeof v === "string" && v !== pulumi.runtime.unknownValue;
 
 function known(p: Props): boolean {
     return isKnown(p.caPem) && p.nodes.every(n => isKnown(n.dir) && isKnown(n.certPem));

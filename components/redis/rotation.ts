@@ -57,9 +57,11 @@ function due(p: Props, nowMs: number): (user: string) => boolean {
     return user => retireDue(p.live, p.rotatedAt, user, p.graceSeconds ?? 0, nowMs);
 }
 
-/** What the inputs decide (secrets compared, never printed). */
+/** What the inputs decide (secrets compared, never printed). Not `tls`: it is how the provider connects, not what
+ *  it changes; a renewed or re-issued client certificate (a CA rotation, which TlsReload rolls out after the nodes
+ *  took their files) is no password change, and connecting with it before the nodes trust its CA would fail. */
 function inputsOf(p: Props): string {
-    return JSON.stringify([p.nodes, p.wanted, p.admin, p.replicationPassword, p.tls ?? null, p.graceSeconds ?? 0]);
+    return JSON.stringify([p.nodes, p.wanted, p.admin, p.replicationPassword, p.graceSeconds ?? 0]);
 }
 
 /** Changes the live nodes from what they have to `live`: adds on every node first, then masterauth on every replica,
@@ -69,7 +71,9 @@ async function apply(olds: Props, news: Props, live: LiveHashes): Promise<string
     const logins = adminLogins(news.admin, olds.admin, olds.live?.admin, passwordHash);
     const actions: string[] = [];
     const onEach = (f: (n: RotationNode, c: Awaited<ReturnType<typeof wire.connect>>) => Promise<void>) => Promise.all(nodes.map(async n => {
-        const c = await wire.connectAsAnyOf({ host: n.host, port: n.port }, logins, { tls: n.tls ? news.tls : undefined, connectTimeoutMs: TIMEOUT_MS })
+        const connect = (tls?: TlsMaterial) => wire.connectAsAnyOf({ host: n.host, port: n.port }, logins, { tls: n.tls ? tls : undefined, connectTimeoutMs: TIMEOUT_MS });
+        // The TLS material of the last update works where the new one is not trusted yet (a CA rotated in the same up).
+        const c = await connect(news.tls).catch(e => (n.tls && olds.tls ? connect(olds.tls) : Promise.reject(e)))
             .catch(e => { throw new Error(`${news.owner}: password rotation cannot log in to ${n.name}: ${(e as Error).message}`); });
         try {
             await f(n, c);
