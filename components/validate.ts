@@ -143,6 +143,11 @@ export function ipv4(field: string, v: unknown): string {
 }
 
 /** A Docker image reference (repository[:tag][@digest]), as the engine takes it. */
+/** A listener that would carry plain text off the machine is refused unless asked: loopback (127.x) only, unless `allowField` is true. */
+export function loopbackListener(field: string, address: string, allowField: string, allowed: boolean): void {
+    if (!address.startsWith("127.") && !allowed) fail(field, `a loopback address (127.x.x.x) unless ${allowField} is true`, address);
+}
+
 export function imageRef(field: string, v: unknown): string {
     if (typeof v !== "string" || !/^[a-z0-9][a-z0-9._\/-]*(:[0-9]{1,5}\/[a-z0-9._\/-]+)?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/.test(v)) {
         fail(field, "a Docker image reference such as \"registry.example.com/team/redis:7.0\"", v);

@@ -40,9 +40,7 @@ export function metricsPlan(args: MetricsArgs | boolean | undefined, defaults: {
     const a: MetricsArgs = args === true ? {} : args;
     const listenAddress = v.ipv4("metrics.listenAddress", a.listenAddress ?? "127.0.0.1");
     const allowed = v.flag("metrics.allowNonLoopbackListener", a.allowNonLoopbackListener ?? false);
-    if (!listenAddress.startsWith("127.") && !allowed) {
-        v.fail("metrics.listenAddress", "a loopback address (127.x.x.x) unless metrics.allowNonLoopbackListener is true", listenAddress);
-    }
+    v.loopbackListener("metrics.listenAddress", listenAddress, "metrics.allowNonLoopbackListener", allowed);
     return {
         listenAddress,
         listenPort: v.port("metrics.listenPort", a.listenPort ?? defaults.listenPort),

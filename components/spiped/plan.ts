@@ -39,9 +39,7 @@ export function validateTunnel(s: TunnelShape): void {
     v.ipv4("listenAddress", s.listenAddress);
     v.flag("allowNonLoopbackListener", s.allowNonLoopbackListener);
     v.flag("keepalive", s.keepalive);
-    if (!s.listenAddress.startsWith("127.") && !s.allowNonLoopbackListener) {
-        v.fail("listenAddress", "a loopback address (127.x.x.x) unless allowNonLoopbackListener is true", s.listenAddress);
-    }
+    v.loopbackListener("listenAddress", s.listenAddress, "allowNonLoopbackListener", s.allowNonLoopbackListener);
     v.intInRange("maxConnections", s.maxConnections, 1, 10000);
     v.intInRange("connectTimeoutSeconds", s.connectTimeoutSeconds, 1, 300);
     if (s.keyBytes !== KEY_BYTES) v.fail("keyBytes", `${KEY_BYTES} (spiped keys are 32 random bytes)`, s.keyBytes);
