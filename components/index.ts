@@ -7,4 +7,4 @@ export { RedisUsers } from "./redis/users";
 export { DEFAULT_IMAGE } from "./redis/node";
 export { ValidationError } from "./validate";
 export * as client from "./client";
-export { LockQuorum, LockQuorumArgs } from "./client";
+export { LockQuorum, LockQuorumArgs, planQuorum, QuorumNode, QuorumShape, validateQuorumSize } from "./quorum";
