@@ -4,7 +4,8 @@
 // Alone: `npx ts-node --transpile-only bench/locks.ts [subnet]` (default: a free /24 of 172.25.30-39).
 import type { Redis } from "ioredis";
 import { performance } from "perf_hooks";
-import { addToCounter, connect, LockQuorum, optimisticTransaction, QuorumNode, redlock } from "../components/client";
+import { addToCounter, connect, optimisticTransaction, redlock } from "../components/client";
+import { LockQuorum, QuorumNode } from "../components/quorum";
 import * as wire from "../components/redis/wire";
 import { plainOutputs, testStack } from "../test/integration/deploy";
 import { docker, Scope } from "../test/integration/harness";

@@ -10,4 +10,4 @@ export { PasswordRotation } from "./redis/rotation";
 export { DEFAULT_IMAGE } from "./redis/node";
 export { ValidationError } from "./validate";
 export * as client from "./client";
-export { LockQuorum, LockQuorumArgs } from "./client";
+export { LockQuorum, LockQuorumArgs, planQuorum, QuorumNode, QuorumShape, validateQuorumSize } from "./quorum";

@@ -3,4 +3,3 @@ export { Client, runScript, Script } from "./scripts";
 export { addToCounter, backoffDelay, compareAndSet, decrementStock, optimisticTransaction, readVersioned, Queue, RetryOptions, TxResult, Versioned } from "./transactions";
 export { acquireLock, fenceKey, fencedWrite, readFenced, Lock } from "./locks";
 export { quorum, redlock, redlockValidity, RedlockOptions, RedlockResult } from "./redlock";
-export { LockQuorum, LockQuorumArgs, planQuorum, QuorumNode, QuorumShape, validateQuorumSize } from "./quorum";

@@ -4,7 +4,8 @@
 import type { Stack } from "@pulumi/pulumi/automation";
 import type { Redis } from "ioredis";
 import * as wire from "../../components/redis/wire";
-import { connect, LockQuorum, QuorumNode, redlock, RedlockResult } from "../../components/client";
+import { connect, redlock, RedlockResult } from "../../components/client";
+import { LockQuorum, QuorumNode } from "../../components/quorum";
 import { plainOutputs, tearDown, testStack } from "./deploy";
 import { docker, Scope } from "./harness";
 

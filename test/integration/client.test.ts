@@ -7,8 +7,9 @@ import type { Redis } from "ioredis";
 import { SpipedTunnel } from "../../components/spiped";
 import * as wire from "../../components/redis/wire";
 import {
-    acquireLock, addToCounter, compareAndSet, connect, decrementStock, fencedWrite, LockQuorum, NodeTarget, optimisticTransaction, QuorumNode, readFenced, readVersioned,
+    acquireLock, addToCounter, compareAndSet, connect, decrementStock, fencedWrite, NodeTarget, optimisticTransaction, readFenced, readVersioned,
 } from "../../components/client";
+import { LockQuorum, QuorumNode } from "../../components/quorum";
 import { plainOutputs, tearDown, testStack } from "./deploy";
 import { freePort, Scope, testPki } from "./harness";
 

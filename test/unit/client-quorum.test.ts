@@ -16,7 +16,7 @@ pulumi.runtime.setMocks({
     call: a => a.inputs,
 }, "project", "stack", false);
 
-import { LockQuorum, LockQuorumArgs } from "../../components/client/quorum";
+import { LockQuorum, LockQuorumArgs } from "../../components/quorum";
 
 const promiseOf = <T>(o: pulumi.Output<T>) => new Promise<T>(r => o.apply(r));
 const CONTAINER = "docker:index/container:Container";
@@ -89,6 +89,6 @@ describe("LockQuorum under mocks", () => {
         expect((r.error as Error).message).toContain("size must be an odd integer from 3 to 15");
         // Only the component itself was constructed, and every registration has arrived: no child.
         expect(r.built.map(b => b.constructor.name)).toEqual(["LockQuorum"]);
-        expect(created.map(c => c.type)).toEqual(["redis-secure-topologies:client:LockQuorum"]);
+        expect(created.map(c => c.type)).toEqual(["redis-secure-topologies:quorum:LockQuorum"]);
     });
 });

@@ -1,5 +1,6 @@
 // Pure parts of the client toolkit: LockQuorum sizing, Redlock arithmetic, backoff, ioredis option building.
-import { backoffDelay, clientPlan, planQuorum, quorum, reconnectDelay, redlockValidity, validateQuorumSize } from "../../components/client";
+import { backoffDelay, clientPlan, quorum, reconnectDelay, redlockValidity } from "../../components/client";
+import { planQuorum, validateQuorumSize } from "../../components/quorum";
 import { ValidationError } from "../../components/validate";
 
 describe("LockQuorum size", () => {

@@ -56,7 +56,9 @@ export class LockQuorum extends pulumi.ComponentResource {
     readonly caCertPem?: pulumi.Output<string>;
 
     constructor(name: string, args: LockQuorumArgs = {}, opts?: pulumi.ComponentResourceOptions) {
-        super("redis-secure-topologies:client:LockQuorum", name, {}, opts);
+        // Its type said "client" until it moved out of the client toolkit (it provisions servers): the alias keeps
+        // stacks made before that from replacing it.
+        super("redis-secure-topologies:quorum:LockQuorum", name, {}, { ...opts, aliases: [{ type: "redis-secure-topologies:client:LockQuorum" }, ...(opts?.aliases ?? [])] });
         const subnet = args.subnet ?? "172.29.0.0/24";
         this.nodes = planQuorum({ name, size: args.size ?? 5, subnet, port: args.port ?? 6379 });
         this.tls = v.flag("tls", args.tls ?? false);
