@@ -73,7 +73,7 @@ export async function main(argv: string[]): Promise<number> {
         });
         return 0;
     }
-    const target = targetFromOutputs(source.outputs, typeof values.output === "string" ? values.output : undefined);
+    const target = targetFromOutputs(source.outputs, key);
     const stop = new AbortController();
     for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, () => stop.abort());
     return guard(target, {
