@@ -19,7 +19,7 @@ export * from "./manifest";
 type Log = (line: string) => void;
 
 const endpoint = (n: TopologyNode) => ({ host: n.ip, port: n.port });
-const on = <T>(t: Topology, n: TopologyNode, f: (c: Awaited<ReturnType<typeof wire.connect>>) => Promise<T>) =>
+const on = <T>(t: Topology, n: TopologyNode, f: (c: wire.RedisClient) => Promise<T>) =>
     wire.withClient(endpoint(n), { auth: t.auth, tls: n.tls ? t.tls : undefined, commandTimeoutMs: 60_000 }, f);
 
 /** `docker ...` on the engine of DOCKER_HOST (the local one by default). */
@@ -119,7 +119,7 @@ class RdbReader {
 
     constructor(private readonly rdb: string, private readonly image: string) {}
 
-    async start(timeoutMs: number): Promise<Awaited<ReturnType<typeof wire.connectUnix>>> {
+    async start(timeoutMs: number): Promise<wire.RedisClient> {
         fs.copyFileSync(this.rdb, path.join(this.dir, "dump.rdb"));
         fs.chmodSync(path.join(this.dir, "dump.rdb"), 0o600);
         const uid = process.getuid?.() ?? 0, gid = process.getgid?.() ?? 0;
@@ -128,7 +128,7 @@ class RdbReader {
             "redis-server", "--dir", "/work", "--dbfilename", "dump.rdb", "--port", "0", "--unixsocket", "/work/redis.sock", "--unixsocketperm", "700",
             "--save", "", "--appendonly", "no", "--databases", "16"]);
         this.started = true;
-        let client: Awaited<ReturnType<typeof wire.connectUnix>> | undefined;
+        let client: wire.RedisClient | undefined;
         await wire.waitUntil(`${path.basename(this.rdb)} to load`, async () => {
             const state = await docker(["inspect", "-f", "{{.State.Running}}", this.name]);
             if (state !== "true") throw new Error(`the server reading it exited: ${(await docker(["logs", "--tail", "3", this.name]).catch(() => "")).replace(/\s+/g, " ")}`);
@@ -169,7 +169,7 @@ export async function restore(t: Topology, o: RestoreOptions): Promise<{ keys: n
         }
     }
     const readers = m.masters.map(b => new RdbReader(path.join(o.from, b.file), o.image ?? DEFAULT_IMAGE));
-    const sources: Awaited<ReturnType<typeof wire.connectUnix>>[] = [];
+    const sources: wire.RedisClient[] = [];
     let total = 0;
     try {
         for (const r of readers) sources.push(await r.start(timeoutMs));

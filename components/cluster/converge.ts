@@ -25,7 +25,7 @@ export interface ConvergeResult {
     actions: string[];
 }
 
-type Client = Awaited<ReturnType<typeof wire.connect>>;
+type Client = wire.RedisClient;
 
 /** Redis abandons a manual failover after 5 s (CLUSTER_MF_TIMEOUT); converge asks again after this long. */
 const MANUAL_FAILOVER_RETRY_MS = 6000;

@@ -70,7 +70,7 @@ async function apply(olds: Props, news: Props, live: LiveHashes): Promise<string
     const nodes = nodesToChange(olds.nodes, news.nodes);
     const logins = adminLogins(news.admin, olds.admin, olds.live?.admin, passwordHash);
     const actions: string[] = [];
-    const onEach = (f: (n: RotationNode, c: Awaited<ReturnType<typeof wire.connect>>) => Promise<void>) => Promise.all(nodes.map(async n => {
+    const onEach = (f: (n: RotationNode, c: wire.RedisClient) => Promise<void>) => Promise.all(nodes.map(async n => {
         const connect = (tls?: TlsMaterial) => wire.connectAsAnyOf({ host: n.host, port: n.port }, logins, { tls: n.tls ? tls : undefined, connectTimeoutMs: TIMEOUT_MS });
         // The TLS material of the last update works where the new one is not trusted yet (a CA rotated in the same up).
         const c = await connect(news.tls).catch(e => (n.tls && olds.tls ? connect(olds.tls) : Promise.reject(e)))

@@ -2,6 +2,8 @@
 // Used by the cluster bootstrap's dynamic provider (so it must stay free of Pulumi objects and captured
 // clients: it is serialized into state) and by tests. ioredis is required lazily inside the functions.
 import type { Redis as RedisClient, RedisOptions } from "ioredis";
+/** The client every wire call takes (ioredis's), for callers that hold one. */
+export type { RedisClient };
 
 export interface Endpoint { host: string; port: number }
 export interface Auth { username: string; password: string }
