@@ -122,7 +122,10 @@ export function filesVolume(name: string, a: {
     // the same files, and the service keeps running. In an update they resolve once the writer exited 0 (so the
     // service starts after it, and a failed copy fails the update); in a preview the writer's exit is unknown while
     // it is replaced, so there they are the digest alone: a writer replaced for hot files is no change of the label.
-    const written = <T>(value: pulumi.Output<T>) => pulumi.runtime.isDryRun() ? value : pulumi.all([writer.exitCode, value]).apply(([code, d]) => {
+    // Through the writer's URN (known in a preview), so they depend on the writer in a preview as in an update: a
+    // dependency edge that only the preview lacks makes the engine report a duplicate URN in targeted previews
+    // (pulumi/pulumi#24303).
+    const written = <T>(value: pulumi.Output<T>) => pulumi.runtime.isDryRun() ? pulumi.all([writer.urn, value]).apply(([, d]) => d) : pulumi.all([writer.exitCode, value]).apply(([code, d]) => {
         if (code !== undefined && code !== 0) throw new Error(`${name}-files exited ${code} writing the files of ${name}: see \`docker logs ${name}-files\``);
         return d;
     });
@@ -130,10 +133,11 @@ export function filesVolume(name: string, a: {
 }
 
 /** Label holding redis.conf with the password left out, so `pulumi preview --diff` shows a config change line by line
- *  (the uploads hold secrets, so the provider shows all of them only as [secret]). */
+ *  (the uploads hold secrets, so the provider shows all of them only as [secret]); for nodes whose passwords change
+ *  live (livePasswords), followed by the ACL users and rules without passwords, which only a restart applies. One
+ *  label, not two: with a third label on the container the engine showed a changed one as removed and added, its
+ *  lines no longer side by side. */
 export const CONF_LABEL = "redis-secure-topologies.redis-conf";
-/** Label holding the ACL users and rules without passwords, for nodes whose passwords change live (livePasswords). */
-export const ACL_RULES_LABEL = "redis-secure-topologies.acl-rules";
 
 /** A Redis container; with TLS, the versioned directory of its TLS files, and `hot`, which resolves once its writer wrote
  *  them (TlsReload's inputs). */
@@ -178,8 +182,8 @@ export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomRes
         user: REDIS_USER,
         // The start script runs redis-server as its child and tells a crash from a clean exit (renderStartScript).
         command: ["sh", START_SCRIPT],
-        labels: [{ label: CONF_LABEL, value: renderRedisConf(conf) }, { label: FILES_LABEL, value: files.run },
-            ...(a.livePasswords ? [{ label: ACL_RULES_LABEL, value: a.livePasswords.aclRules }] : [])],
+        labels: [{ label: CONF_LABEL, value: renderRedisConf(conf) + (a.livePasswords ? `${a.livePasswords.aclRules}\n` : "") },
+            { label: FILES_LABEL, value: files.run }],
         networksAdvanced: [{ name: a.networkName, ipv4Address: a.ipv4Address, aliases: [name, ...(a.aliases ?? [])] }],
         ports: a.publish?.map(p => ({ internal: p.internal, external: p.external, ip: p.ip })),
         volumes: [{ volumeName: files.volumeName, containerPath: CONF_DIR, readOnly: true }, { volumeName: data.name, containerPath: DATA_DIR }],
