@@ -2,7 +2,20 @@
 // stack config fails at preview naming its key, with nothing half-created), then passes plain Args to the components
 // (which never read config). index.ts exports its outputs for `pulumi up`; scripts/stack.ts, the tests and the benchmark run it in-process (scripts/workspace.ts).
 import * as pulumi from "@pulumi/pulumi";
-import { chainMetricsPlan, resolveChainArgs, checkEngines, clusterOutputs, resolveClusterArgs, RedisCluster, RedisClusterArgs, ReplicationChain, ReplicationChainArgs, SpipedTunnel, resolveTunnelArgs, ValidationError } from "./components";
+import {
+    chainMetricsPlan,
+    resolveChainArgs,
+    checkEngines,
+    clusterOutputs,
+    resolveClusterArgs,
+    RedisCluster,
+    RedisClusterArgs,
+    ReplicationChain,
+    ReplicationChainArgs,
+    SpipedTunnel,
+    resolveTunnelArgs,
+    ValidationError,
+} from "./components";
 import { AppendFsync } from "./components/redis/conf";
 import * as v from "./components/validate";
 
@@ -34,7 +47,10 @@ export function stackSettings(cfg: ConfigReader): StackSettings {
         // The spiped tunnel in front of the head decrypts to Redis's plain protocol, so the head listens in plain text
         // (on the chain's internal network only) whatever the hops are.
         out.chain = {
-            hops: cfg.getObject("chainHops") ?? ["plain", "tls"], headListener: "plain", subnet: cfg.get("chainSubnet") ?? "172.31.0.0/24", maxmemory,
+            hops: cfg.getObject("chainHops") ?? ["plain", "tls"],
+            headListener: "plain",
+            subnet: cfg.get("chainSubnet") ?? "172.31.0.0/24",
+            maxmemory,
             appendfsync: (cfg.get("chainAppendfsync") ?? "always") as AppendFsync,
             ...(metrics && { metrics: true }),
             passwordRotation: cfg.getObject("chainPasswordRotation"),
@@ -66,20 +82,40 @@ export function stackSettings(cfg: ConfigReader): StackSettings {
 /** Which stack config key sets each component field (the first part of a field such as "hosts[1].subnet"). */
 const CONFIG_KEYS: Record<"chain" | "tunnel" | "cluster" | "stack", Record<string, string>> = {
     chain: {
-        hops: "chainHops", subnet: "chainSubnet", maxmemory: "maxmemory", appendfsync: "chainAppendfsync", metrics: "metrics",
-        passwordRotation: "chainPasswordRotation", passwordGraceSeconds: "passwordGraceSeconds",
-        "ca.generation": "chainCaGeneration", "ca.graceHours": "caGraceHours",
+        hops: "chainHops",
+        subnet: "chainSubnet",
+        maxmemory: "maxmemory",
+        appendfsync: "chainAppendfsync",
+        metrics: "metrics",
+        passwordRotation: "chainPasswordRotation",
+        passwordGraceSeconds: "passwordGraceSeconds",
+        "ca.generation": "chainCaGeneration",
+        "ca.graceHours": "caGraceHours",
     },
     tunnel: { listenPort: "tunnelListenPort", subnet: "tunnelSubnet" },
     cluster: {
-        masters: "clusterMasters", replicasPerMaster: "clusterReplicasPerMaster", hosts: "clusterHosts", subnet: "clusterSubnet",
-        antiAffinity: "clusterAntiAffinity", maxmemory: "maxmemory", appendonly: "clusterAppendonly", appendfsync: "clusterAppendfsync",
+        masters: "clusterMasters",
+        replicasPerMaster: "clusterReplicasPerMaster",
+        hosts: "clusterHosts",
+        subnet: "clusterSubnet",
+        antiAffinity: "clusterAntiAffinity",
+        maxmemory: "maxmemory",
+        appendonly: "clusterAppendonly",
+        appendfsync: "clusterAppendfsync",
         metrics: "metrics",
-        passwordRotation: "clusterPasswordRotation", passwordGraceSeconds: "passwordGraceSeconds",
-        "ca.generation": "clusterCaGeneration", "ca.graceHours": "caGraceHours",
+        passwordRotation: "clusterPasswordRotation",
+        passwordGraceSeconds: "passwordGraceSeconds",
+        "ca.generation": "clusterCaGeneration",
+        "ca.graceHours": "caGraceHours",
     },
     // Checks across components name the keys themselves.
-    stack: { chainSubnet: "chainSubnet", tunnelSubnet: "tunnelSubnet", clusterSubnet: "clusterSubnet", clusterHosts: "clusterHosts", metrics: "metrics" },
+    stack: {
+        chainSubnet: "chainSubnet",
+        tunnelSubnet: "tunnelSubnet",
+        clusterSubnet: "clusterSubnet",
+        clusterHosts: "clusterHosts",
+        metrics: "metrics",
+    },
 };
 
 /** A component's ValidationError as one naming the stack config key instead of the component's field. */
@@ -109,18 +145,27 @@ export function checkSettings(stack: string, s: StackSettings): void {
     const local: { field: string; cidr: string }[] = [];
     if (s.chain) {
         const head = asConfig("chain", `chain-${stack}`, () => resolveChainArgs(`chain-${stack}`, s.chain))[0];
-        asConfig("tunnel", `tunnel-${stack}`, () => resolveTunnelArgs(`tunnel-${stack}`, { ...s.tunnel, targetHost: head.name, targetPort: head.plainPort || head.tlsPort }));
+        asConfig("tunnel", `tunnel-${stack}`, () =>
+            resolveTunnelArgs(`tunnel-${stack}`, { ...s.tunnel, targetHost: head.name, targetPort: head.plainPort || head.tlsPort }),
+        );
         local.push({ field: "chainSubnet", cidr: s.chain.subnet! }, { field: "tunnelSubnet", cidr: s.tunnel!.subnet });
         const metrics = asConfig("chain", `chain-${stack}`, () => chainMetricsPlan(s.chain!));
         if (metrics) local.push({ field: "metrics (the chain exporter's network)", cidr: metrics.subnet });
     }
     if (s.cluster) {
-        const { hosts, subnets, metrics } = asConfig("cluster", `cluster-${stack}`, () => resolveClusterArgs(`cluster-${stack}`, s.cluster));
+        const { hosts, subnets, metrics } = asConfig("cluster", `cluster-${stack}`, () =>
+            resolveClusterArgs(`cluster-${stack}`, s.cluster),
+        );
         // The exporter's network is on the first host's engine.
-        if (metrics && hosts[0].dockerHost === undefined) local.push({ field: "metrics (the cluster exporter's network)", cidr: metrics.subnet });
+        if (metrics && hosts[0].dockerHost === undefined)
+            local.push({ field: "metrics (the cluster exporter's network)", cidr: metrics.subnet });
         // At most one host is the local engine (resolveClusterArgs checks): the one without a dockerHost.
         const i = hosts.findIndex(h => h.dockerHost === undefined);
-        if (i >= 0) local.push({ field: hosts[i].subnet !== undefined ? `clusterHosts[${i}].subnet` : "clusterSubnet", cidr: subnets.get(hosts[i].name)! });
+        if (i >= 0)
+            local.push({
+                field: hosts[i].subnet !== undefined ? `clusterHosts[${i}].subnet` : "clusterSubnet",
+                cidr: subnets.get(hosts[i].name)!,
+            });
     }
     asConfig("stack", stack, () => v.disjointSubnets(local));
 }
@@ -133,7 +178,10 @@ export async function deploy(): Promise<Record<string, unknown>> {
     const stack = pulumi.getStack();
     const s = stackSettings(new pulumi.Config());
     checkSettings(stack, s);
-    if (s.cluster?.hosts) await checkEngines(s.cluster.hosts).catch(e => { throw configError("cluster", `cluster-${stack}`, e); });
+    if (s.cluster?.hosts)
+        await checkEngines(s.cluster.hosts).catch(e => {
+            throw configError("cluster", `cluster-${stack}`, e);
+        });
     const out: Record<string, unknown> = {};
 
     if (s.chain && s.tunnel) {
@@ -146,8 +194,11 @@ export async function deploy(): Promise<Record<string, unknown>> {
             ...s.tunnel,
         });
         out.chain = {
-            nodes: chain.nodes, caCertPem: chain.caCertPem, clientCertPem: chain.clientCertPem,
-            clientKeyPem: chain.clientKeyPem, appUser: chain.appUser,
+            nodes: chain.nodes,
+            caCertPem: chain.caCertPem,
+            clientCertPem: chain.clientCertPem,
+            clientKeyPem: chain.clientKeyPem,
+            appUser: chain.appUser,
             // What `redis-secure-topologies backup --output chain` logs in as.
             adminUser: chain.adminUser,
             ...(chain.metrics && { metrics: chain.metrics }),

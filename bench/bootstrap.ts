@@ -11,10 +11,20 @@ import { cleanupScope, dockerAsync, median, startContainers } from "./common";
 type Client = Awaited<ReturnType<typeof wire.connect>>;
 export type Contender = "ours" | "redis-cli";
 
-export interface BootstrapRun { contender: Contender; masters: number; ms?: number; cliReturnedMs?: number; error?: string }
+export interface BootstrapRun {
+    contender: Contender;
+    masters: number;
+    ms?: number;
+    cliReturnedMs?: number;
+    error?: string;
+}
 
 /** A bench size; `settleMs` waits after "ready" before the clock starts (see CLUSTER_WRITABLE_DELAY in results.md). */
-export interface BootstrapSize { masters: number; reps: number; settleMs?: number }
+export interface BootstrapSize {
+    masters: number;
+    reps: number;
+    settleMs?: number;
+}
 
 /** Every node cluster_state:ok and `replicas` replicas with master_link_status:up (roles read live, not from a plan). */
 async function healthy(clients: Client[], replicas: number): Promise<true | string> {
@@ -27,35 +37,65 @@ async function healthy(clients: Client[], replicas: number): Promise<true | stri
 
 export async function start(scope: Scope, plan: PlannedNode[], subnet: string, acl: string, replicationPw: string): Promise<void> {
     const net = scope.network(`${plan[0].name.replace(/-m0$/, "")}-net-${scope.label.slice(-4)}`, subnet);
-    await startContainers(scope, net, plan.map(n => ({
-        name: n.name, ip: n.ip, command: redisCommand,
-        files: nodeFiles(renderRedisConf({
-            port: n.port,
-            cluster: { announceIp: n.ip, announcePort: n.port, announceBusPort: n.busPort, nodeTimeoutMs: 3000 },
-            replicationUser: { name: "replication", password: replicationPw },
-        }), acl),
-    })));
+    await startContainers(
+        scope,
+        net,
+        plan.map(n => ({
+            name: n.name,
+            ip: n.ip,
+            command: redisCommand,
+            files: nodeFiles(
+                renderRedisConf({
+                    port: n.port,
+                    cluster: { announceIp: n.ip, announcePort: n.port, announceBusPort: n.busPort, nodeTimeoutMs: 3000 },
+                    replicationUser: { name: "replication", password: replicationPw },
+                }),
+                acl,
+            ),
+        })),
+    );
 }
 
 /** One measurement on a fresh set of 2*masters containers, removed afterwards. */
-export async function runOnce(contender: Contender, masters: number, subnet: string, scopes: Set<Scope>, settleMs = 0): Promise<BootstrapRun> {
+export async function runOnce(
+    contender: Contender,
+    masters: number,
+    subnet: string,
+    scopes: Set<Scope>,
+    settleMs = 0,
+): Promise<BootstrapRun> {
     const scope = new Scope();
     scopes.add(scope);
     const clients: Client[] = [];
     try {
-        const plan = placeClusterNodes({ name: `bench-${contender === "ours" ? "ours" : "cli"}${masters}`, masters, replicasPerMaster: 1, hosts: ["local"], subnet, port: 6379 });
+        const plan = placeClusterNodes({
+            name: `bench-${contender === "ours" ? "ours" : "cli"}${masters}`,
+            masters,
+            replicasPerMaster: 1,
+            hosts: ["local"],
+            subnet,
+            port: 6379,
+        });
         const pw = testUsers();
         const auth = { username: "admin", password: pw.admin };
         await start(scope, plan, subnet, aclFor(pw), pw.replication);
         // Ready: every container answers PING as admin. These clients then watch for health (both contenders alike).
-        await wire.waitUntil("every node to answer PING", async () => {
-            for (const n of plan.slice(clients.length)) {
-                const c = await wire.connect({ host: n.ip, port: n.port }, { auth, connectTimeoutMs: 1000 });
-                await c.ping().catch(e => { void wire.close(c); throw e; });
-                clients.push(c);
-            }
-            return true;
-        }, 60_000, 50);
+        await wire.waitUntil(
+            "every node to answer PING",
+            async () => {
+                for (const n of plan.slice(clients.length)) {
+                    const c = await wire.connect({ host: n.ip, port: n.port }, { auth, connectTimeoutMs: 1000 });
+                    await c.ping().catch(e => {
+                        void wire.close(c);
+                        throw e;
+                    });
+                    clients.push(c);
+                }
+                return true;
+            },
+            60_000,
+            50,
+        );
         await new Promise(r => setTimeout(r, settleMs));
 
         const t0 = performance.now();
@@ -63,9 +103,26 @@ export async function runOnce(contender: Contender, masters: number, subnet: str
         if (contender === "ours") {
             await converge({ nodes: plan.map(({ host: _h, ...n }) => n), auth, timeoutMs: 180_000 });
         } else {
-            await dockerAsync(["exec", "-e", "REDISCLI_AUTH", plan[0].name, "timeout", "170", "redis-cli", "--user", "admin",
-                "--cluster", "create", ...plan.map(n => `${n.ip}:${n.port}`), "--cluster-replicas", "1", "--cluster-yes"],
-                { timeoutMs: 180_000, env: { REDISCLI_AUTH: pw.admin } });
+            await dockerAsync(
+                [
+                    "exec",
+                    "-e",
+                    "REDISCLI_AUTH",
+                    plan[0].name,
+                    "timeout",
+                    "170",
+                    "redis-cli",
+                    "--user",
+                    "admin",
+                    "--cluster",
+                    "create",
+                    ...plan.map(n => `${n.ip}:${n.port}`),
+                    "--cluster-replicas",
+                    "1",
+                    "--cluster-yes",
+                ],
+                { timeoutMs: 180_000, env: { REDISCLI_AUTH: pw.admin } },
+            );
             cliReturnedMs = performance.now() - t0;
         }
         await wire.waitUntil("healthy cluster", () => healthy(clients, masters), 180_000, 50);
@@ -80,11 +137,23 @@ export async function runOnce(contender: Contender, masters: number, subnet: str
     }
 }
 
-export interface BootstrapSummary { masters: number; nodes: number; settleMs: number; runs: BootstrapRun[]; ours?: number; cli?: number; cliReturned?: number }
+export interface BootstrapSummary {
+    masters: number;
+    nodes: number;
+    settleMs: number;
+    runs: BootstrapRun[];
+    ours?: number;
+    cli?: number;
+    cliReturned?: number;
+}
 
 /** reps fresh runs per contender and size, alternating which contender goes first. */
-export async function benchBootstrap(sizes: BootstrapSize[], subnets: Record<Contender, string>, scopes: Set<Scope>,
-    log: (s: string) => void): Promise<BootstrapSummary[]> {
+export async function benchBootstrap(
+    sizes: BootstrapSize[],
+    subnets: Record<Contender, string>,
+    scopes: Set<Scope>,
+    log: (s: string) => void,
+): Promise<BootstrapSummary[]> {
     const out: BootstrapSummary[] = [];
     for (const { masters, reps, settleMs = 0 } of sizes) {
         const runs: BootstrapRun[] = [];
@@ -92,16 +161,23 @@ export async function benchBootstrap(sizes: BootstrapSize[], subnets: Record<Con
             const order: Contender[] = i % 2 ? ["redis-cli", "ours"] : ["ours", "redis-cli"];
             for (const c of order) {
                 const r = await runOnce(c, masters, subnets[c], scopes, settleMs);
-                log(`  bootstrap ${masters}+${masters}${settleMs ? ` (+${settleMs} ms)` : ""} ${c.padEnd(9)} rep ${i + 1}: ${r.ms !== undefined ? `${(r.ms / 1000).toFixed(2)} s` : `FAILED ${r.error}`}` +
-                    (r.cliReturnedMs !== undefined ? ` (redis-cli returned at ${(r.cliReturnedMs / 1000).toFixed(2)} s)` : ""));
+                log(
+                    `  bootstrap ${masters}+${masters}${settleMs ? ` (+${settleMs} ms)` : ""} ${c.padEnd(9)} rep ${i + 1}: ${r.ms !== undefined ? `${(r.ms / 1000).toFixed(2)} s` : `FAILED ${r.error}`}` +
+                        (r.cliReturnedMs !== undefined ? ` (redis-cli returned at ${(r.cliReturnedMs / 1000).toFixed(2)} s)` : ""),
+                );
                 runs.push(r);
             }
         }
         const ok = (c: Contender) => runs.filter(r => r.contender === c && r.ms !== undefined);
         const med = (xs: number[]) => (xs.length ? median(xs) : undefined);
         out.push({
-            masters, nodes: 2 * masters, settleMs, runs,
-            ours: med(ok("ours").map(r => r.ms!)), cli: med(ok("redis-cli").map(r => r.ms!)), cliReturned: med(ok("redis-cli").map(r => r.cliReturnedMs!)),
+            masters,
+            nodes: 2 * masters,
+            settleMs,
+            runs,
+            ours: med(ok("ours").map(r => r.ms!)),
+            cli: med(ok("redis-cli").map(r => r.ms!)),
+            cliReturned: med(ok("redis-cli").map(r => r.cliReturnedMs!)),
         });
     }
     return out;

@@ -5,7 +5,12 @@ import { docker, dockerAsync, IMAGE, Scope } from "../test/integration/harness";
 
 export { dockerAsync };
 
-export interface ContainerSpec { name: string; ip?: string; command: string[]; files?: Record<string, string | Buffer> }
+export interface ContainerSpec {
+    name: string;
+    ip?: string;
+    command: string[];
+    files?: Record<string, string | Buffer>;
+}
 
 /** Like Scope.container (same label, so Scope.cleanup removes them), several at a time. */
 export async function startContainers(scope: Scope, network: string, specs: ContainerSpec[], parallel = 6): Promise<void> {
@@ -14,8 +19,23 @@ export async function startContainers(scope: Scope, network: string, specs: Cont
     let starting: Promise<unknown> = Promise.resolve();
     const worker = async () => {
         for (let s = queue.shift(); s && !stop; s = queue.shift()) {
-            await dockerAsync(["create", "--name", s.name, "--label", scope.label, "--network", network, ...(s.ip ? ["--ip", s.ip] : []),
-                "--network-alias", s.name, IMAGE, ...s.command]).catch(e => { stop = true; throw e; });
+            await dockerAsync([
+                "create",
+                "--name",
+                s.name,
+                "--label",
+                scope.label,
+                "--network",
+                network,
+                ...(s.ip ? ["--ip", s.ip] : []),
+                "--network-alias",
+                s.name,
+                IMAGE,
+                ...s.command,
+            ]).catch(e => {
+                stop = true;
+                throw e;
+            });
             if (s.files) {
                 const stage = path.join(scope.dir, s.name);
                 for (const [file, content] of Object.entries(s.files)) {
@@ -28,7 +48,10 @@ export async function startContainers(scope: Scope, network: string, specs: Cont
             // endpoint count ("network has active endpoints", moby#42119) that only a daemon restart clears.
             const started = starting.then(() => dockerAsync(["start", s.name]));
             starting = started.catch(() => undefined);
-            await started.catch(e => { stop = true; throw e; });
+            await started.catch(e => {
+                stop = true;
+                throw e;
+            });
         }
     };
     // Let every worker finish before reporting a failure, so cleanup never races a container still being created.
@@ -60,7 +83,12 @@ export async function cleanupScope(scope: Scope): Promise<string | undefined> {
             await sleep(1000);
             const nets = docker("network", "ls", "-q", "--filter", `label=${scope.label}`).split("\n").filter(Boolean);
             if (!nets.length) return undefined;
-            try { docker("network", "rm", ...nets); return undefined; } catch { /* retry */ }
+            try {
+                docker("network", "rm", ...nets);
+                return undefined;
+            } catch {
+                /* retry */
+            }
         }
         return `could not remove network(s) labelled ${scope.label}`;
     }
@@ -68,8 +96,12 @@ export async function cleanupScope(scope: Scope): Promise<string | undefined> {
 
 /** The first `count` /24s of 172.25.100-109 that no existing Docker network overlaps (a stale one may hold a subnet). */
 export function freeSubnets(count: number): string[] {
-    const used = new Set(docker("network", "ls", "-q").split("\n").filter(Boolean)
-        .flatMap(id => docker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", id).split(" ").filter(Boolean)));
+    const used = new Set(
+        docker("network", "ls", "-q")
+            .split("\n")
+            .filter(Boolean)
+            .flatMap(id => docker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", id).split(" ").filter(Boolean)),
+    );
     const free = Array.from({ length: 10 }, (_, i) => `172.25.${100 + i}.0/24`).filter(s => !used.has(s));
     if (free.length < count) throw new Error(`need ${count} free /24s in 172.25.100-109.0/24, found ${free.join(", ") || "none"}`);
     return free.slice(0, count);

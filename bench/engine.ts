@@ -13,9 +13,14 @@ import { start } from "./bootstrap";
 import { median } from "./common";
 
 export interface EngineTimes {
-    emptyPreview: number; emptyNoopUp: number; clusterNoopUp: number; clusterFirstUp: number;
+    emptyPreview: number;
+    emptyNoopUp: number;
+    clusterNoopUp: number;
+    clusterFirstUp: number;
     /** With every node paused: the bootstrap's diff (in-process) and a preview of its stack, medians. */
-    unreachableDiff: number; unreachablePreview: number; reps: number;
+    unreachableDiff: number;
+    unreachablePreview: number;
+    reps: number;
 }
 
 async function timed(f: () => Promise<unknown>): Promise<number> {
@@ -44,30 +49,44 @@ export async function benchEngine(scope: Scope, subnet: string, reps: number, lo
         for (let i = 0; i < reps; i++) {
             runs.emptyPreview.push(await timed(() => empty.preview()));
             runs.emptyNoopUp.push(await timed(() => empty.up()));
-            runs.clusterNoopUp.push(await timed(async () => {
-                const r = await cluster.up();
-                if (Object.keys(r.summary.resourceChanges ?? {}).some(k => k !== "same")) throw new Error(`no-op up changed something: ${JSON.stringify(r.summary.resourceChanges)}`);
-            }));
-            log(`  engine rep ${i + 1}: empty preview ${(runs.emptyPreview[i] / 1000).toFixed(2)} s, empty up ${(runs.emptyNoopUp[i] / 1000).toFixed(2)} s, ` +
-                `no-op up of the cluster stack ${(runs.clusterNoopUp[i] / 1000).toFixed(2)} s`);
+            runs.clusterNoopUp.push(
+                await timed(async () => {
+                    const r = await cluster.up();
+                    if (Object.keys(r.summary.resourceChanges ?? {}).some(k => k !== "same"))
+                        throw new Error(`no-op up changed something: ${JSON.stringify(r.summary.resourceChanges)}`);
+                }),
+            );
+            log(
+                `  engine rep ${i + 1}: empty preview ${(runs.emptyPreview[i] / 1000).toFixed(2)} s, empty up ${(runs.emptyNoopUp[i] / 1000).toFixed(2)} s, ` +
+                    `no-op up of the cluster stack ${(runs.clusterNoopUp[i] / 1000).toFixed(2)} s`,
+            );
         }
         const paused = { diff: [] as number[], preview: [] as number[] };
         docker("pause", ...plan.map(n => n.name));
         try {
             for (let i = 0; i < reps; i++) {
-                paused.diff.push(await timed(async () => {
-                    const d = await clusterBootstrapProvider.diff!("bench-eng", props, props);
-                    if (d.changes) throw new Error("the diff with every node paused asked for a change");
-                }));
+                paused.diff.push(
+                    await timed(async () => {
+                        const d = await clusterBootstrapProvider.diff!("bench-eng", props, props);
+                        if (d.changes) throw new Error("the diff with every node paused asked for a change");
+                    }),
+                );
                 paused.preview.push(await timed(() => cluster.preview({ expectNoChanges: true })));
-                log(`  engine rep ${i + 1}, every node paused: diff ${(paused.diff[i] / 1000).toFixed(2)} s, preview ${(paused.preview[i] / 1000).toFixed(2)} s`);
+                log(
+                    `  engine rep ${i + 1}, every node paused: diff ${(paused.diff[i] / 1000).toFixed(2)} s, preview ${(paused.preview[i] / 1000).toFixed(2)} s`,
+                );
             }
         } finally {
             docker("unpause", ...plan.map(n => n.name));
         }
         return {
-            emptyPreview: median(runs.emptyPreview), emptyNoopUp: median(runs.emptyNoopUp), clusterNoopUp: median(runs.clusterNoopUp),
-            clusterFirstUp, unreachableDiff: median(paused.diff), unreachablePreview: median(paused.preview), reps,
+            emptyPreview: median(runs.emptyPreview),
+            emptyNoopUp: median(runs.emptyNoopUp),
+            clusterNoopUp: median(runs.clusterNoopUp),
+            clusterFirstUp,
+            unreachableDiff: median(paused.diff),
+            unreachablePreview: median(paused.preview),
+            reps,
         };
     } finally {
         await cluster.destroy().catch(() => undefined);

@@ -17,8 +17,23 @@ const keySlot: (key: string) => number = require("cluster-key-slot");
 type Client = Awaited<ReturnType<typeof wire.connect>>;
 const ep = (n: PlannedNode) => ({ host: n.ip, port: n.port });
 
-export interface FailoverRun { victim: string; healer: "pulumi up" | "guard"; writable: number; rejoined: number; healed: number; healMs: number }
-export interface FailoverRow { nodeTimeoutMs: number; crashWaitMs: number; runs: FailoverRun[]; writable: number; rejoined: number; healedUp?: number; healedGuard?: number }
+export interface FailoverRun {
+    victim: string;
+    healer: "pulumi up" | "guard";
+    writable: number;
+    rejoined: number;
+    healed: number;
+    healMs: number;
+}
+export interface FailoverRow {
+    nodeTimeoutMs: number;
+    crashWaitMs: number;
+    runs: FailoverRun[];
+    writable: number;
+    rejoined: number;
+    healedUp?: number;
+    healedGuard?: number;
+}
 
 /** One key per master's planned slot range. */
 function shardKeys(plan: PlannedNode[]): Map<string, string> {
@@ -40,7 +55,10 @@ async function everyShardWritable(plan: PlannedNode[], keys: Map<string, string>
         for (const n of members) {
             const c = clients.get(n.name);
             if (!c) continue;
-            ok = await c.set(key, "x").then(r => r === "OK", () => false);
+            ok = await c.set(key, "x").then(
+                r => r === "OK",
+                () => false,
+            );
             if (ok) break;
         }
         if (!ok) return false;
@@ -48,13 +66,25 @@ async function everyShardWritable(plan: PlannedNode[], keys: Map<string, string>
     return true;
 }
 
-export async function benchFailover(subnet: string, timeouts: number[], scopes: Set<Scope>, log: (s: string) => void): Promise<FailoverRow[]> {
+export async function benchFailover(
+    subnet: string,
+    timeouts: number[],
+    scopes: Set<Scope>,
+    log: (s: string) => void,
+): Promise<FailoverRow[]> {
     const rows: FailoverRow[] = [];
     for (const nodeTimeoutMs of timeouts) {
         const scope = new Scope();
         scopes.add(scope);
         const stack = await testStack(scope, `bnfo${nodeTimeoutMs}`, async () => {
-            const c = new RedisCluster(`bnfo`, { masters: 3, replicasPerMaster: 1, antiAffinity: "soft", subnet, nodeTimeoutMs, maxmemory: "32mb" });
+            const c = new RedisCluster(`bnfo`, {
+                masters: 3,
+                replicasPerMaster: 1,
+                antiAffinity: "soft",
+                subnet,
+                nodeTimeoutMs,
+                maxmemory: "32mb",
+            });
             return { cluster: clusterOutputs(c) };
         });
         const clients = new Map<string, Client>();
@@ -75,10 +105,15 @@ export async function benchFailover(subnet: string, timeouts: number[], scopes: 
                 docker("exec", "-u", "redis", victim.name, "sh", "-c", "kill -KILL $(cat /proc/1/task/1/children)");
                 await wire.waitUntil("every slot writable again", () => everyShardWritable(plan, keys, clients), 120_000, 50);
                 const writable = performance.now() - t0;
-                await wire.waitUntil(`${victim.name} back as a linked replica`, async () => {
-                    const r = await role(victim);
-                    return r?.role === "slave" && r.master_link_status === "up";
-                }, 120_000, 100);
+                await wire.waitUntil(
+                    `${victim.name} back as a linked replica`,
+                    async () => {
+                        const r = await role(victim);
+                        return r?.role === "slave" && r.master_link_status === "up";
+                    },
+                    120_000,
+                    100,
+                );
                 const rejoined = performance.now() - t0;
                 const h0 = performance.now();
                 if (healer === "pulumi up") await stack.up();
@@ -90,14 +125,21 @@ export async function benchFailover(subnet: string, timeouts: number[], scopes: 
                 }
                 const healed = performance.now() - t0;
                 runs.push({ victim: victim.name, healer, writable, rejoined, healed, healMs });
-                log(`  node timeout ${nodeTimeoutMs} ms, ${victim.name} killed: every slot writable after ${(writable / 1000).toFixed(2)} s, ` +
-                    `back as replica ${(rejoined / 1000).toFixed(2)} s, planned roles after ${healer} ${(healed / 1000).toFixed(2)} s (${healer} ${(healMs / 1000).toFixed(2)} s)`);
+                log(
+                    `  node timeout ${nodeTimeoutMs} ms, ${victim.name} killed: every slot writable after ${(writable / 1000).toFixed(2)} s, ` +
+                        `back as replica ${(rejoined / 1000).toFixed(2)} s, planned roles after ${healer} ${(healed / 1000).toFixed(2)} s (${healer} ${(healMs / 1000).toFixed(2)} s)`,
+                );
                 for (const c of clients.values()) await wire.close(c);
                 clients.clear();
             }
             rows.push({
-                nodeTimeoutMs, crashWaitMs: crashRestartDelayMs(nodeTimeoutMs), runs, writable: median(runs.map(r => r.writable)), rejoined: median(runs.map(r => r.rejoined)),
-                healedUp: runs.find(r => r.healer === "pulumi up")?.healed, healedGuard: runs.find(r => r.healer === "guard")?.healed,
+                nodeTimeoutMs,
+                crashWaitMs: crashRestartDelayMs(nodeTimeoutMs),
+                runs,
+                writable: median(runs.map(r => r.writable)),
+                rejoined: median(runs.map(r => r.rejoined)),
+                healedUp: runs.find(r => r.healer === "pulumi up")?.healed,
+                healedGuard: runs.find(r => r.healer === "guard")?.healed,
             });
         } finally {
             for (const c of clients.values()) await wire.close(c).catch(() => undefined);

@@ -28,7 +28,13 @@ export const GATEWAY_VARIANTS = [
     { id: "nokeepalive", what: "keepalive off (-j), -n 100", keepalive: false },
 ];
 
-export interface GatewayRow { target: string; pipeline: number; set?: number; get?: number; error?: string }
+export interface GatewayRow {
+    target: string;
+    pipeline: number;
+    set?: number;
+    get?: number;
+    error?: string;
+}
 
 /** iptables inside a container's network namespace (from this machine: the image has no iptables, the container no capability). */
 function inContainerNet(container: string, ...args: string[]): void {
@@ -40,9 +46,19 @@ export async function benchGateway(scope: Scope, subnets: [string, string], log:
     const [clusterSubnet, transitSubnet] = subnets;
     let keepalive = true;
     const stack = await testStack(scope, "benchgw", async () => {
-        const cluster = new RedisCluster("bench-gwc", { masters: 3, replicasPerMaster: 0, antiAffinity: "soft", subnet: clusterSubnet, loopbackSans: true });
+        const cluster = new RedisCluster("bench-gwc", {
+            masters: 3,
+            replicasPerMaster: 0,
+            antiAffinity: "soft",
+            subnet: clusterSubnet,
+            loopbackSans: true,
+        });
         const gw = new ClusterGateway("bench-gw", { cluster, subnet: transitSubnet, basePort: BASE_PORT, keepalive });
-        return { cluster: clusterOutputs(cluster), gateway: { endpoints: gw.endpoints, transit: gw.transitNetworks.local }, nodeNet: cluster.hostNetworks[0].networkName };
+        return {
+            cluster: clusterOutputs(cluster),
+            gateway: { endpoints: gw.endpoints, transit: gw.transitNetworks.local },
+            nodeNet: cluster.hostNetworks[0].networkName,
+        };
     });
     const rows: GatewayRow[] = [];
     try {
@@ -64,15 +80,68 @@ export async function benchGateway(scope: Scope, subnets: [string, string], log:
             inContainerNet(through, "-t", "nat", "-F", "OUTPUT");
             for (const n of nodes) {
                 const port = (o.gateway.endpoints as { node: string; port: number }[]).find(e => e.node === n.name)!.port;
-                const ip = docker("inspect", "-f", `{{(index .NetworkSettings.Networks "${transit}").IPAddress}}`, `bench-gw-${n.name}-client`);
-                inContainerNet(through, "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", n.ip, "--dport", String(n.port), "-j", "DNAT", "--to-destination", `${ip}:${port}`);
+                const ip = docker(
+                    "inspect",
+                    "-f",
+                    `{{(index .NetworkSettings.Networks "${transit}").IPAddress}}`,
+                    `bench-gw-${n.name}-client`,
+                );
+                inContainerNet(
+                    through,
+                    "-t",
+                    "nat",
+                    "-A",
+                    "OUTPUT",
+                    "-p",
+                    "tcp",
+                    "-d",
+                    n.ip,
+                    "--dport",
+                    String(n.port),
+                    "-j",
+                    "DNAT",
+                    "--to-destination",
+                    `${ip}:${port}`,
+                );
             }
         };
 
         const run = async (container: string, pipeline: number): Promise<{ set: number; get: number }> => {
-            const csv = await dockerAsync(["exec", container, "timeout", "150", "redis-benchmark", "--cluster", "-h", nodes[0].ip, "-p", String(nodes[0].port),
-                "--tls", "--cacert", "/tmp/ca.crt", "--user", app.username, "-a", app.password, "-c", String(CLIENTS), "-n", String(REQUESTS[pipeline]),
-                "-P", String(pipeline), "-r", "10000", "-d", "16", "--csv", "-t", "set,get"], { timeoutMs: 180_000 });
+            const csv = await dockerAsync(
+                [
+                    "exec",
+                    container,
+                    "timeout",
+                    "150",
+                    "redis-benchmark",
+                    "--cluster",
+                    "-h",
+                    nodes[0].ip,
+                    "-p",
+                    String(nodes[0].port),
+                    "--tls",
+                    "--cacert",
+                    "/tmp/ca.crt",
+                    "--user",
+                    app.username,
+                    "-a",
+                    app.password,
+                    "-c",
+                    String(CLIENTS),
+                    "-n",
+                    String(REQUESTS[pipeline]),
+                    "-P",
+                    String(pipeline),
+                    "-r",
+                    "10000",
+                    "-d",
+                    "16",
+                    "--csv",
+                    "-t",
+                    "set,get",
+                ],
+                { timeoutMs: 180_000 },
+            );
             const rps = (cmd: string) => {
                 const line = csv.split("\n").find(l => l.startsWith(`"${cmd}"`));
                 if (!line) throw new Error(`redis-benchmark gave no ${cmd} result: ${csv.slice(0, 300)}`);
@@ -82,7 +151,8 @@ export async function benchGateway(scope: Scope, subnets: [string, string], log:
         };
         const measure = async (target: string, container: string) => {
             for (const pipeline of [1, 16]) {
-                const set: number[] = [], get: number[] = [];
+                const set: number[] = [],
+                    get: number[] = [];
                 try {
                     for (let i = 0; i < REPS; i++) {
                         const r = await run(container, pipeline);
@@ -124,13 +194,22 @@ const ratio = (a?: number, b?: number) => (a === undefined || b === undefined ? 
 
 /** The summary rows (comparison, ours, baseline, ratio) for results.md's summary table. */
 export function gatewaySummaryRows(rows: GatewayRow[]): string[][] {
-    return rows.filter(r => r.target !== "native TLS").flatMap(r => (["get", "set"] as const).map(k => [
-        `${k.toUpperCase()} P=${r.pipeline} c=${CLIENTS} --cluster: ${label(r.target)} vs native TLS`, r.error ?? `${f(r[k])}/s`, `${f(baseOf(rows, r)?.[k])}/s`, ratio(r[k], baseOf(rows, r)?.[k])]));
+    return rows
+        .filter(r => r.target !== "native TLS")
+        .flatMap(r =>
+            (["get", "set"] as const).map(k => [
+                `${k.toUpperCase()} P=${r.pipeline} c=${CLIENTS} --cluster: ${label(r.target)} vs native TLS`,
+                r.error ?? `${f(r[k])}/s`,
+                `${f(baseOf(rows, r)?.[k])}/s`,
+                ratio(r[k], baseOf(rows, r)?.[k]),
+            ]),
+        );
 }
 
 /** Section 6 of results.md. */
 export function gatewaySection(rows: GatewayRow[], error = ""): string {
-    const best = GATEWAY_VARIANTS.map(v => `gateway:${v.id}`).map(t => ({ t, score: rows.filter(r => r.target === t).reduce((s, r) => s + (r.set ?? 0) + (r.get ?? 0), 0) }))
+    const best = GATEWAY_VARIANTS.map(v => `gateway:${v.id}`)
+        .map(t => ({ t, score: rows.filter(r => r.target === t).reduce((s, r) => s + (r.set ?? 0) + (r.get ?? 0), 0) }))
         .sort((a, b) => b.score - a.score)[0];
     return `## 6. ClusterGateway: redis-benchmark --cluster through the gateway vs native TLS (bench/gateway.ts)
 
@@ -179,8 +258,16 @@ if (require.main === module) {
         .then(rows => {
             const results = path.join(__dirname, "results.md");
             fs.writeFileSync(results, spliceResults(fs.readFileSync(results, "utf8"), rows));
-            console.log(`\n${gatewaySection(rows)}\nload average ${os.loadavg().map(l => l.toFixed(1)).join(" ")}, ${((Date.now() - t0) / 1000).toFixed(0)} s; wrote ${results}`);
+            console.log(
+                `\n${gatewaySection(rows)}\nload average ${os
+                    .loadavg()
+                    .map(l => l.toFixed(1))
+                    .join(" ")}, ${((Date.now() - t0) / 1000).toFixed(0)} s; wrote ${results}`,
+            );
         })
-        .catch(e => { console.error(e); process.exitCode = 1; })
+        .catch(e => {
+            console.error(e);
+            process.exitCode = 1;
+        })
         .finally(() => cleanupScope(scope));
 }

@@ -17,7 +17,9 @@ export interface LockTimes {
     /** ms until redlock gives up (3 attempts) with 2 of 5 up. */
     giveUpMs: number;
     /** 20 workers x 10 increments of one key. */
-    watchMs: number; watchAttempts: number; luaMs: number;
+    watchMs: number;
+    watchAttempts: number;
+    luaMs: number;
 }
 
 const ROUNDS = 50;
@@ -40,25 +42,53 @@ export async function benchLocks(scope: Scope, subnet: string, log: (s: string) 
     const clients: Redis[] = [];
     try {
         const q = plainOutputs((await stack.up()).outputs) as { nodes: QuorumNode[]; appUser: wire.Auth };
-        const node = (n: QuorumNode) => connect({ kind: "node", host: n.ip, port: n.port, ...q.appUser }, { maxReconnects: 2, connectTimeoutMs: 1000 });
+        const node = (n: QuorumNode) =>
+            connect({ kind: "node", host: n.ip, port: n.port, ...q.appUser }, { maxReconnects: 2, connectTimeoutMs: 1000 });
         for (const n of q.nodes) {
-            await wire.waitUntil(`${n.name} to answer`, () => wire.withClient({ host: n.ip, port: n.port }, { auth: q.appUser, connectTimeoutMs: 1000 }, async c => (await c.ping()) === "PONG"), 30_000, 100);
+            await wire.waitUntil(
+                `${n.name} to answer`,
+                () =>
+                    wire.withClient(
+                        { host: n.ip, port: n.port },
+                        { auth: q.appUser, connectTimeoutMs: 1000 },
+                        async c => (await c.ping()) === "PONG",
+                    ),
+                30_000,
+                100,
+            );
         }
 
         const workers = await Promise.all(Array.from({ length: WORKERS }, () => node(q.nodes[0])));
         clients.push(...workers);
         let watchAttempts = 0;
-        const watchMs = await timed(() => Promise.all(workers.map(async c => {
-            for (let i = 0; i < INCREMENTS; i++) {
-                const r = await optimisticTransaction(c, ["bench:tx"], async rc => {
-                    const n = Number(await rc.get("bench:tx") ?? 0);
-                    return tx => tx.set("bench:tx", String(n + 1));
-                }, { maxAttempts: 500, baseDelayMs: 2, maxDelayMs: 50 });
-                watchAttempts += r.attempts;
-            }
-        })));
-        const luaMs = await timed(() => Promise.all(workers.map(async c => { for (let i = 0; i < INCREMENTS; i++) await addToCounter(c, "bench:lua", 1); })));
-        log(`  locks: ${WORKERS} x ${INCREMENTS} increments: WATCH/MULTI ${watchMs.toFixed(0)} ms (${watchAttempts} attempts), Lua ${luaMs.toFixed(0)} ms`);
+        const watchMs = await timed(() =>
+            Promise.all(
+                workers.map(async c => {
+                    for (let i = 0; i < INCREMENTS; i++) {
+                        const r = await optimisticTransaction(
+                            c,
+                            ["bench:tx"],
+                            async rc => {
+                                const n = Number((await rc.get("bench:tx")) ?? 0);
+                                return tx => tx.set("bench:tx", String(n + 1));
+                            },
+                            { maxAttempts: 500, baseDelayMs: 2, maxDelayMs: 50 },
+                        );
+                        watchAttempts += r.attempts;
+                    }
+                }),
+            ),
+        );
+        const luaMs = await timed(() =>
+            Promise.all(
+                workers.map(async c => {
+                    for (let i = 0; i < INCREMENTS; i++) await addToCounter(c, "bench:lua", 1);
+                }),
+            ),
+        );
+        log(
+            `  locks: ${WORKERS} x ${INCREMENTS} increments: WATCH/MULTI ${watchMs.toFixed(0)} ms (${watchAttempts} attempts), Lua ${luaMs.toFixed(0)} ms`,
+        );
 
         const quorum = await Promise.all(q.nodes.map(node));
         clients.push(...quorum);
@@ -67,11 +97,13 @@ export async function benchLocks(scope: Scope, subnet: string, log: (s: string) 
             const ms: number[] = [];
             for (let i = 0; i < ROUNDS; i++) {
                 let acquired = false;
-                ms.push(await timed(async () => {
-                    const lock = await redlock(quorum, "bench:lock", 1000, opts);
-                    acquired = lock.acquired;
-                    if (acquired) await lock.release();
-                }));
+                ms.push(
+                    await timed(async () => {
+                        const lock = await redlock(quorum, "bench:lock", 1000, opts);
+                        acquired = lock.acquired;
+                        if (acquired) await lock.release();
+                    }),
+                );
                 if (!acquired) throw new Error("a free lock was not acquired");
             }
             return { median: median(ms), p95: p95(ms), rounds: ROUNDS };
@@ -83,7 +115,9 @@ export async function benchLocks(scope: Scope, subnet: string, log: (s: string) 
         const giveUpMs = await timed(async () => {
             if ((await redlock(quorum, "bench:lock", 1000, opts)).acquired) throw new Error("a lock with 2 of 5 nodes up");
         });
-        log(`  locks: redlock acquire median ${all.median.toFixed(1)} ms with 5/5 up, ${four.median.toFixed(1)} ms with 4/5; gives up after ${giveUpMs.toFixed(0)} ms with 2/5`);
+        log(
+            `  locks: redlock acquire median ${all.median.toFixed(1)} ms with 5/5 up, ${four.median.toFixed(1)} ms with 4/5; gives up after ${giveUpMs.toFixed(0)} ms with 2/5`,
+        );
         return { acquire: { "5/5": all, "4/5": four }, giveUpMs, watchMs, watchAttempts, luaMs };
     } finally {
         await Promise.all(clients.map(c => c.quit().catch(() => c.disconnect())));
@@ -108,6 +142,9 @@ if (require.main === module) {
     const scope = new Scope();
     benchLocks(scope, process.argv[2] ?? freeSubnets(1)[0], console.log)
         .then(t => console.log(`\n${locksSection(t, "")}`))
-        .catch(e => { console.error(e); process.exitCode = 1; })
+        .catch(e => {
+            console.error(e);
+            process.exitCode = 1;
+        })
         .finally(() => cleanupScope(scope));
 }

@@ -16,13 +16,21 @@ import { cleanupScope } from "./common";
 const SUBNET = "172.25.72.0/24";
 const SIGNED = "tls:index/locallySignedCert:LocallySignedCert";
 
-export interface RotationRow { how: string; upS: number; gapS: number; failed: number; writes: number; healthyAfterS: number }
+export interface RotationRow {
+    how: string;
+    upS: number;
+    gapS: number;
+    failed: number;
+    writes: number;
+    healthyAfterS: number;
+}
 
 async function ageCertificates(stack: Stack, hours: number): Promise<void> {
     const state = await stack.exportStack();
     for (const r of state.deployment.resources ?? []) {
         if (r.type !== SIGNED) continue;
-        for (const k of ["validityStartTime", "validityEndTime"]) r.outputs[k] = new Date(Date.parse(r.outputs[k]) - hours * 3_600_000).toISOString();
+        for (const k of ["validityStartTime", "validityEndTime"])
+            r.outputs[k] = new Date(Date.parse(r.outputs[k]) - hours * 3_600_000).toISOString();
     }
     await stack.importStack(state);
 }
@@ -30,9 +38,15 @@ async function ageCertificates(stack: Stack, hours: number): Promise<void> {
 export async function benchRotation(scope: Scope, subnet: string, log: (s: string) => void): Promise<RotationRow[]> {
     let maxmemory = "200mb";
     const stack = await testStack(scope, "benchrot", async () => ({
-        itcrb: clusterOutputs(new RedisCluster("itcrb", {
-            antiAffinity: "soft", subnet, nodeTimeoutMs: 3000, maxmemory, certificates: { validityHours: 24, earlyRenewalHours: 12 },
-        })),
+        itcrb: clusterOutputs(
+            new RedisCluster("itcrb", {
+                antiAffinity: "soft",
+                subnet,
+                nodeTimeoutMs: 3000,
+                maxmemory,
+                certificates: { validityHours: 24, earlyRenewalHours: 12 },
+            }),
+        ),
     }));
     const rows: RotationRow[] = [];
     try {
@@ -41,7 +55,11 @@ export async function benchRotation(scope: Scope, subnet: string, log: (s: strin
         const measure = async (how: string, prepare: () => Promise<void>) => {
             await clusterHealthy(cluster.plan, { auth: cluster.target.auth, tls: cluster.target.tls });
             const app = await connect({ kind: "cluster", nodes: cluster.masters, tls: cluster.target.tls, ...cluster.app }, WRITER_CLIENT);
-            let on = true, writes = 0, failed = 0, last = Date.now(), gap = 0;
+            let on = true,
+                writes = 0,
+                failed = 0,
+                last = Date.now(),
+                gap = 0;
             const writer = (async () => {
                 for (let i = 0; on && i < 200_000; i++) {
                     writes++;
@@ -75,7 +93,9 @@ export async function benchRotation(scope: Scope, subnet: string, log: (s: strin
             rows.push(row);
         };
         await measure("rolling reload (TlsReload)", () => ageCertificates(stack, 13));
-        await measure("replacement of every node", async () => { maxmemory = "256mb"; });
+        await measure("replacement of every node", async () => {
+            maxmemory = "256mb";
+        });
         return rows;
     } finally {
         await stack.destroy().catch(e => log(`destroy failed: ${(e as Error).message}`));
@@ -84,16 +104,30 @@ export async function benchRotation(scope: Scope, subnet: string, log: (s: strin
 
 export function rotationTable(rows: RotationRow[]): string {
     const base = rows.find(r => r.how.startsWith("replacement"))!;
-    return ["| 3+3 cluster, certificates renewed by | `pulumi up` | longest write gap | failed commands (of) | healthy after the up | up vs replacement |",
+    return [
+        "| 3+3 cluster, certificates renewed by | `pulumi up` | longest write gap | failed commands (of) | healthy after the up | up vs replacement |",
         "|---|---|---|---|---|---|",
-        ...rows.map(r => `| ${r.how} | ${r.upS.toFixed(1)} s | ${r.gapS.toFixed(2)} s | ${r.failed} (${r.writes}) | ${r.healthyAfterS.toFixed(1)} s | ${(r.upS / base.upS).toFixed(2)} |`),
+        ...rows.map(
+            r =>
+                `| ${r.how} | ${r.upS.toFixed(1)} s | ${r.gapS.toFixed(2)} s | ${r.failed} (${r.writes}) | ${r.healthyAfterS.toFixed(1)} s | ${(r.upS / base.upS).toFixed(2)} |`,
+        ),
     ].join("\n");
 }
 
 if (require.main === module) {
     const scope = new Scope();
     benchRotation(scope, SUBNET, s => console.log(s))
-        .then(rows => console.log(`\nload average ${require("os").loadavg().map((l: number) => l.toFixed(1)).join(" ")}\n\n${rotationTable(rows)}`))
-        .catch(e => { console.error(e); process.exitCode = 1; })
+        .then(rows =>
+            console.log(
+                `\nload average ${require("os")
+                    .loadavg()
+                    .map((l: number) => l.toFixed(1))
+                    .join(" ")}\n\n${rotationTable(rows)}`,
+            ),
+        )
+        .catch(e => {
+            console.error(e);
+            process.exitCode = 1;
+        })
         .finally(() => cleanupScope(scope));
 }

@@ -19,7 +19,12 @@ import { dataComment, runUserParts, spliceInto, UserPart, userMarkdown, USER_PAR
 import { benchRotation, RotationRow, rotationTable } from "./rotation";
 
 // The last size repeats 3+3 with nodes up longer than Redis's 2 s CLUSTER_WRITABLE_DELAY (see the note in results.md).
-const SIZES: BootstrapSize[] = [{ masters: 3, reps: 9 }, { masters: 10, reps: 4 }, { masters: 30, reps: 3 }, { masters: 3, reps: 7, settleMs: 2500 }];
+const SIZES: BootstrapSize[] = [
+    { masters: 3, reps: 9 },
+    { masters: 10, reps: 4 },
+    { masters: 30, reps: 3 },
+    { masters: 3, reps: 7, settleMs: 2500 },
+];
 const WARM = (s: { settleMs: number }) => s.settleMs > 0;
 const CLIENTS = 50;
 const REQUESTS: Record<number, number> = { 1: 20_000, 16: 100_000 };
@@ -28,7 +33,13 @@ const SWEEP = [1, 10, 100, 200];
 const t0 = Date.now();
 const scopes = new Set<Scope>();
 const log = (s: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${s}`);
-const sh = (cmd: string, ...args: string[]) => { try { return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim(); } catch { return "?"; } };
+const sh = (cmd: string, ...args: string[]) => {
+    try {
+        return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    } catch {
+        return "?";
+    }
+};
 
 // --- machine state we touch: the kernel's neighbour (ARP) table, shared by every network namespace ---------------
 const NEIGH = "/proc/sys/net/ipv4/neigh/default";
@@ -45,14 +56,24 @@ function raiseNeighbourLimit(nodes: number): string {
     } catch (e) {
         return `neighbour table: could not raise gc_thresh3=${old.gc_thresh3} (${(e as Error).message}); a ${nodes}-node mesh will likely not form`;
     }
-    restoreNeigh = () => { for (const [k, v] of Object.entries(old)) fs.writeFileSync(`${NEIGH}/${k}`, String(v)); restoreNeigh = () => {}; };
+    restoreNeigh = () => {
+        for (const [k, v] of Object.entries(old)) fs.writeFileSync(`${NEIGH}/${k}`, String(v));
+        restoreNeigh = () => {};
+    };
     return `neighbour table: raised gc_thresh2/3 from ${old.gc_thresh2}/${old.gc_thresh3} to ${Math.max(old.gc_thresh2, need)}/${2 * need} for the run (restored at the end)`;
 }
 
 // One run at a time: runs share container names, subnets and the neighbour-table setting, and a run removes the
 // leftovers of earlier (aborted) runs, which would otherwise hit a run still going.
 const LOCK = path.join(os.tmpdir(), BENCH_LOCK_NAME);
-const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === "EPERM"; } };
+const alive = (pid: number) => {
+    try {
+        process.kill(pid, 0);
+        return true;
+    } catch (e) {
+        return (e as NodeJS.ErrnoException).code === "EPERM";
+    }
+};
 function takeLock(): void {
     for (let attempt = 0; attempt < 2; attempt++) {
         try {
@@ -72,25 +93,48 @@ function releaseLock(): void {
 }
 
 function removeLeftovers(): void {
-    const q = (kind: "ps" | "network") => docker(...(kind === "ps" ? ["ps", "-aq"] : ["network", "ls", "-q"]), "--filter", "name=^bench", "--filter", `label=${TEST_LABEL}`).split("\n").filter(Boolean);
+    const q = (kind: "ps" | "network") =>
+        docker(...(kind === "ps" ? ["ps", "-aq"] : ["network", "ls", "-q"]), "--filter", "name=^bench", "--filter", `label=${TEST_LABEL}`)
+            .split("\n")
+            .filter(Boolean);
     if (q("ps").length) docker("rm", "-f", "-v", ...q("ps"));
     // The plain-CLI stacks of bench/cli.ts carry no scope label: their names hold the stack name.
     for (const stack of ["bnperf", "bngrow"]) {
         const ids = docker("ps", "-aq", "--filter", `name=-${stack}`).split("\n").filter(Boolean);
         if (ids.length) docker("rm", "-f", "-v", ...ids);
-        for (const v of docker("volume", "ls", "-q", "--filter", `name=-${stack}`).split("\n").filter(Boolean)) docker("volume", "rm", "-f", v);
-        for (const n of docker("network", "ls", "-q", "--filter", `name=-${stack}`).split("\n").filter(Boolean)) { try { docker("network", "rm", n); } catch { log(`warning: could not remove leftover network ${n}`); } }
+        for (const v of docker("volume", "ls", "-q", "--filter", `name=-${stack}`).split("\n").filter(Boolean))
+            docker("volume", "rm", "-f", v);
+        for (const n of docker("network", "ls", "-q", "--filter", `name=-${stack}`).split("\n").filter(Boolean)) {
+            try {
+                docker("network", "rm", n);
+            } catch {
+                log(`warning: could not remove leftover network ${n}`);
+            }
+        }
     }
-    for (const n of q("network")) { try { docker("network", "rm", n); } catch { log(`warning: could not remove leftover network ${n}`); } }
+    for (const n of q("network")) {
+        try {
+            docker("network", "rm", n);
+        } catch {
+            log(`warning: could not remove leftover network ${n}`);
+        }
+    }
 }
 
 async function cleanupAll(): Promise<void> {
-    for (const s of [...scopes]) { const left = await cleanupScope(s); if (left) log(`warning: ${left}`); scopes.delete(s); }
+    for (const s of [...scopes]) {
+        const left = await cleanupScope(s);
+        if (left) log(`warning: ${left}`);
+        scopes.delete(s);
+    }
     restoreNeigh();
     releaseLock();
 }
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
-    process.on(sig, () => { log(`${sig}: cleaning up`); void cleanupAll().finally(() => process.exit(130)); });
+    process.on(sig, () => {
+        log(`${sig}: cleaning up`);
+        void cleanupAll().finally(() => process.exit(130));
+    });
 }
 
 // --- gnuplot ------------------------------------------------------------------------------------------------------
@@ -98,14 +142,20 @@ function ensureGnuplot(): boolean {
     const has = () => spawnSync("gnuplot", ["--version"], { stdio: "ignore" }).status === 0;
     if (has()) return true;
     log("gnuplot missing: apt-get install -y gnuplot-nox");
-    const apt = (...a: string[]) => spawnSync("apt-get", a, { stdio: "ignore", timeout: 300_000, env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } }).status === 0;
-    if (!apt("install", "-y", "-q", "gnuplot-nox")) { apt("update", "-q"); apt("install", "-y", "-q", "gnuplot-nox"); }
+    const apt = (...a: string[]) =>
+        spawnSync("apt-get", a, { stdio: "ignore", timeout: 300_000, env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } })
+            .status === 0;
+    if (!apt("install", "-y", "-q", "gnuplot-nox")) {
+        apt("update", "-q");
+        apt("install", "-y", "-q", "gnuplot-nox");
+    }
     if (!has()) log("gnuplot could not be installed: the chart will be skipped");
     return has();
 }
 
 // --- formatting -----------------------------------------------------------------------------------------------------
-const shape = (s: BootstrapSummary) => `${s.masters}+${s.masters}${WARM(s) ? ` (nodes up ${(s.settleMs / 1000).toFixed(1)} s longer)` : ""}`;
+const shape = (s: BootstrapSummary) =>
+    `${s.masters}+${s.masters}${WARM(s) ? ` (nodes up ${(s.settleMs / 1000).toFixed(1)} s longer)` : ""}`;
 const f1 = (x?: number) => (x === undefined ? "n/a" : x.toFixed(2));
 const rps = (x?: number) => (x === undefined ? "n/a" : Math.round(x).toLocaleString("en-US"));
 const ratio = (a?: number, b?: number) => (a === undefined || b === undefined ? "n/a" : (a / b).toFixed(2));
@@ -115,7 +165,19 @@ const table = (head: string[], rows: string[][]) =>
 function bootstrapTable(b: BootstrapSummary[]): string {
     const base = b[0];
     return table(
-        ["masters+replicas", "ours s", "redis-cli s", "ours / redis-cli", "ours min-max s", "redis-cli min-max s", "ours ms/node", "redis-cli ms/node", "ours growth vs 3+3 (nodes x)", "redis-cli returned s", "runs ok (ours, cli)"],
+        [
+            "masters+replicas",
+            "ours s",
+            "redis-cli s",
+            "ours / redis-cli",
+            "ours min-max s",
+            "redis-cli min-max s",
+            "ours ms/node",
+            "redis-cli ms/node",
+            "ours growth vs 3+3 (nodes x)",
+            "redis-cli returned s",
+            "runs ok (ours, cli)",
+        ],
         b.map(s => {
             const okRuns = (c: string) => s.runs.filter(r => r.contender === c && r.ms !== undefined).length;
             const total = (c: string) => s.runs.filter(r => r.contender === c).length;
@@ -123,30 +185,60 @@ function bootstrapTable(b: BootstrapSummary[]): string {
                 const xs = s.runs.filter(r => r.contender === c && r.ms !== undefined).map(r => r.ms! / 1000);
                 return xs.length ? `${f1(Math.min(...xs))}-${f1(Math.max(...xs))}` : "n/a";
             };
-            return [shape(s), f1(s.ours && s.ours / 1000), f1(s.cli && s.cli / 1000), ratio(s.ours, s.cli), range("ours"), range("redis-cli"),
-                s.ours === undefined ? "n/a" : (s.ours / s.nodes).toFixed(0), s.cli === undefined ? "n/a" : (s.cli / s.nodes).toFixed(0),
-                WARM(s) ? "n/a" : `${ratio(s.ours, base.ours)}x (${(s.nodes / base.nodes).toFixed(1)}x)`, f1(s.cliReturned && s.cliReturned / 1000),
-                `${okRuns("ours")}/${total("ours")}, ${okRuns("redis-cli")}/${total("redis-cli")}`];
-        }));
+            return [
+                shape(s),
+                f1(s.ours && s.ours / 1000),
+                f1(s.cli && s.cli / 1000),
+                ratio(s.ours, s.cli),
+                range("ours"),
+                range("redis-cli"),
+                s.ours === undefined ? "n/a" : (s.ours / s.nodes).toFixed(0),
+                s.cli === undefined ? "n/a" : (s.cli / s.nodes).toFixed(0),
+                WARM(s) ? "n/a" : `${ratio(s.ours, base.ours)}x (${(s.nodes / base.nodes).toFixed(1)}x)`,
+                f1(s.cliReturned && s.cliReturned / 1000),
+                `${okRuns("ours")}/${total("ours")}, ${okRuns("redis-cli")}/${total("redis-cli")}`,
+            ];
+        }),
+    );
 }
 
 function pathTable(ms: Measurement[], plain: (m: Measurement) => Measurement | undefined, label: (m: Measurement) => string): string {
-    return table(["path", "clients", "pipeline", "SET req/s", "GET req/s", "SET vs plain", "GET vs plain"], ms.map(m => {
-        const p = plain(m);
-        return m.error ? [label(m), String(m.clients), String(m.pipeline), m.error, "", "", ""]
-            : [label(m), String(m.clients), String(m.pipeline), rps(m.set), rps(m.get), ratio(m.set, p?.set), ratio(m.get, p?.get)];
-    }));
+    return table(
+        ["path", "clients", "pipeline", "SET req/s", "GET req/s", "SET vs plain", "GET vs plain"],
+        ms.map(m => {
+            const p = plain(m);
+            return m.error
+                ? [label(m), String(m.clients), String(m.pipeline), m.error, "", "", ""]
+                : [label(m), String(m.clients), String(m.pipeline), rps(m.set), rps(m.get), ratio(m.set, p?.set), ratio(m.get, p?.get)];
+        }),
+    );
 }
 
 function chart(file: string, b: BootstrapSummary[], main: Measurement[], dir: string): void {
     const boot = path.join(dir, "boot.dat");
-    fs.writeFileSync(boot, b.map(s => `"${s.masters}+${s.masters}${WARM(s) ? " warm" : ""}" ${((s.ours ?? NaN) / 1000).toFixed(3)} ${((s.cli ?? NaN) / 1000).toFixed(3)}`).join("\n") + "\n");
+    fs.writeFileSync(
+        boot,
+        b
+            .map(
+                s =>
+                    `"${s.masters}+${s.masters}${WARM(s) ? " warm" : ""}" ${((s.ours ?? NaN) / 1000).toFixed(3)} ${((s.cli ?? NaN) / 1000).toFixed(3)}`,
+            )
+            .join("\n") + "\n",
+    );
     const dp = path.join(dir, "dp.dat");
     const pl = (P: number) => main.find(m => m.target === "plain" && m.pipeline === P);
-    fs.writeFileSync(dp, ["plain", "tls", "spiped:default"].map(t => {
-        const pct = (P: number) => { const m = main.find(x => x.target === t && x.pipeline === P); return m?.get && pl(P)?.get ? (100 * m.get / pl(P)!.get!).toFixed(1) : "NaN"; };
-        return `"${t}" ${pct(1)} ${pct(16)}`;
-    }).join("\n") + "\n");
+    fs.writeFileSync(
+        dp,
+        ["plain", "tls", "spiped:default"]
+            .map(t => {
+                const pct = (P: number) => {
+                    const m = main.find(x => x.target === t && x.pipeline === P);
+                    return m?.get && pl(P)?.get ? ((100 * m.get) / pl(P)!.get!).toFixed(1) : "NaN";
+                };
+                return `"${t}" ${pct(1)} ${pct(16)}`;
+            })
+            .join("\n") + "\n",
+    );
     const script = `
 set terminal pngcairo size 960,400 font ",10"
 set output "${file}"
@@ -171,7 +263,11 @@ unset multiplot
     const r = spawnSync("gnuplot", [], { input: script, encoding: "utf8", timeout: 60_000 });
     if (r.status !== 0) {
         // Some gnuplot builds lack cairo: fall back to the libgd png terminal.
-        spawnSync("gnuplot", [], { input: script.replace("pngcairo size 960,400 font \",10\"", "png size 960,400"), encoding: "utf8", timeout: 60_000 });
+        spawnSync("gnuplot", [], {
+            input: script.replace('pngcairo size 960,400 font ",10"', "png size 960,400"),
+            encoding: "utf8",
+            timeout: 60_000,
+        });
     }
 }
 
@@ -211,10 +307,14 @@ async function main(): Promise<void> {
     }
     const gnuplot = ensureGnuplot();
     const machine = {
-        nproc: sh("nproc"), memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`, kernel: sh("uname", "-r"),
+        nproc: sh("nproc"),
+        memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
+        kernel: sh("uname", "-r"),
         redis: sh("docker", "run", "--rm", "--name", "bench-version", IMAGE, "redis-server", "--version"),
         spiped: sh("docker", "run", "--rm", "--name", "bench-version", IMAGE, "sh", "-c", "spiped -v 2>&1"),
-        docker: sh("docker", "version", "--format", "{{.Server.Version}}"), node: process.version, date: started.toISOString(),
+        docker: sh("docker", "version", "--format", "{{.Server.Version}}"),
+        node: process.version,
+        date: started.toISOString(),
     };
     log(`machine: ${JSON.stringify(machine)}`);
     const [ours, cli, datapath, engineNet, locksNet, durabilityNet, dpChain, dpTunnel, gwCluster, gwTransit, rotationNet] = freeSubnets(11);
@@ -228,7 +328,9 @@ async function main(): Promise<void> {
     log("2/7 data path");
     const scope = new Scope();
     scopes.add(scope);
-    const main: Measurement[] = [], variants: Measurement[] = [], sweep: Measurement[] = [];
+    const main: Measurement[] = [],
+        variants: Measurement[] = [],
+        sweep: Measurement[] = [];
     // The main rows through the components' own containers; the spiped settings and the connection sweep on
     // hand-built containers running the components' commands (the component exposes only some of the settings).
     const cdp = new ComponentDataPath(scope, [dpChain, dpTunnel]);
@@ -238,13 +340,24 @@ async function main(): Promise<void> {
         await dp.start();
         const run = async (into: Measurement[], id: string, c: number, P: number, n: number, reps: number) => {
             const on = into === main ? cdp : dp;
-            const m = await on.measure(on.targets.find(x => x.id === id)!, c, P, n, reps, 20);
-            log(`  ${id.padEnd(18)} c=${String(c).padEnd(3)} P=${String(P).padEnd(2)} ${m.error ?? `SET ${rps(m.set)}/s GET ${rps(m.get)}/s`}`);
+            const m = await on.measure(
+                on.targets.find(x => x.id === id)!,
+                c,
+                P,
+                n,
+                reps,
+                20,
+            );
+            log(
+                `  ${id.padEnd(18)} c=${String(c).padEnd(3)} P=${String(P).padEnd(2)} ${m.error ?? `SET ${rps(m.set)}/s GET ${rps(m.get)}/s`}`,
+            );
             into.push(m);
         };
         for (const id of ["plain", "tls", "spiped:default"]) for (const P of [1, 16]) await run(main, id, CLIENTS, P, REQUESTS[P], 3);
-        for (const v of SPIPED_VARIANTS.filter(v => v.id !== "default")) for (const P of [1, 16]) await run(variants, `spiped:${v.id}`, CLIENTS, P, REQUESTS[P], 3);
-        for (const id of ["plain", "tls", "spiped:default", "spiped:unlimited"]) for (const c of SWEEP) await run(sweep, id, c, 1, 10_000, 1);
+        for (const v of SPIPED_VARIANTS.filter(v => v.id !== "default"))
+            for (const P of [1, 16]) await run(variants, `spiped:${v.id}`, CLIENTS, P, REQUESTS[P], 3);
+        for (const id of ["plain", "tls", "spiped:default", "spiped:unlimited"])
+            for (const c of SWEEP) await run(sweep, id, c, 1, 10_000, 1);
     } finally {
         await cdp.stop().catch(e => log(`warning: the data path stack: ${(e as Error).message.split("\n")[0]}`));
         const left = await cleanupScope(scope);
@@ -262,13 +375,15 @@ async function main(): Promise<void> {
     const { value: gateway = [], error: gatewayError } = await part("gateway", s => benchGateway(s, [gwCluster, gwTransit], log));
     log("7/7 certificate rotation of a 3+3 cluster: rolling reload vs replacement");
     const { value: rotation = [] as RotationRow[] } = await part("rotation", s => benchRotation(s, rotationNet, log));
-    const rolling = rotation.find(r => r.how.startsWith("rolling")), replaced = rotation.find(r => r.how.startsWith("replacement"));
+    const rolling = rotation.find(r => r.how.startsWith("rolling")),
+        replaced = rotation.find(r => r.how.startsWith("replacement"));
     const users = await runUserParts([...USER_PARTS], scopes, part, log, neighbours);
     const userMd = userMarkdown(users);
     const secs = (ms?: number) => (ms === undefined ? "n/a" : `${(ms / 1000).toFixed(2)} s`);
 
     // --- report ---------------------------------------------------------------------------------------------------
-    const plainOf = (pool: Measurement[]) => (m: Measurement) => pool.find(p => p.target === "plain" && p.pipeline === m.pipeline && p.clients === m.clients);
+    const plainOf = (pool: Measurement[]) => (m: Measurement) =>
+        pool.find(p => p.target === "plain" && p.pipeline === m.pipeline && p.clients === m.clients);
     const what = (id: string) => SPIPED_VARIANTS.find(v => `spiped:${v.id}` === id)?.what;
     const label = (m: Measurement) => (what(m.target) ? `${m.target} (${what(m.target)})` : m.target);
     const spipedAll = [...main.filter(m => m.target.startsWith("spiped")), ...variants];
@@ -276,22 +391,75 @@ async function main(): Promise<void> {
     const best = SPIPED_VARIANTS.map(v => `spiped:${v.id}`).sort((a, b) => score(b) - score(a))[0];
 
     const b1 = boot[0];
-    const summary = table(["comparison", "ours", "baseline", "ratio (ours / baseline)"], [
-        ...boot.map(s => [`bootstrap ${shape(s)}: converge() vs redis-cli`, `${f1(s.ours && s.ours / 1000)} s`, `${f1(s.cli && s.cli / 1000)} s`, ratio(s.ours, s.cli)]),
-        ...main.filter(m => m.target !== "plain").flatMap(m => (["get", "set"] as const).map(k => [`${k.toUpperCase()} P=${m.pipeline} c=${m.clients}: ${m.target} vs plain`,
-            m.error ?? `${rps(m[k])}/s`, `${rps(plainOf(main)(m)?.[k])}/s`, ratio(m[k], plainOf(main)(m)?.[k])])),
-        ["no-op `pulumi up` (3+3 ClusterBootstrap stack) vs `pulumi preview` (empty program)", secs(engine?.clusterNoopUp), secs(engine?.emptyPreview), ratio(engine?.clusterNoopUp, engine?.emptyPreview)],
-        ["no-op `pulumi up` vs `pulumi preview`, both of an empty program", secs(engine?.emptyNoopUp), secs(engine?.emptyPreview), ratio(engine?.emptyNoopUp, engine?.emptyPreview)],
-        ["`pulumi preview` of the 3+3 ClusterBootstrap stack with every node paused vs `pulumi preview` of an empty program", secs(engine?.unreachablePreview), secs(engine?.emptyPreview), ratio(engine?.unreachablePreview, engine?.emptyPreview)],
-        ["Redlock acquire (LockQuorum of 5): 4/5 up vs 5/5 up", `${locks?.acquire["4/5"].median.toFixed(1) ?? "n/a"} ms`, `${locks?.acquire["5/5"].median.toFixed(1) ?? "n/a"} ms`, ratio(locks?.acquire["4/5"].median, locks?.acquire["5/5"].median)],
-        ["20 workers x 10 increments of one key: WATCH/MULTI vs Lua", secs(locks?.watchMs), secs(locks?.luaMs), ratio(locks?.watchMs, locks?.luaMs)],
-        ...durability.filter(r => r.setting !== "appendonly no").map(r => {
-            const base = durability.find(b => b.setting === "appendonly no" && b.pipeline === r.pipeline);
-            return [`SET P=${r.pipeline} c=${DURABILITY_CLIENTS}: ${r.setting} vs appendonly no`, r.error ?? `${rps(r.set)}/s`, `${rps(base?.set)}/s`, ratio(r.set, base?.set)];
-        }),
-        ...gatewaySummaryRows(gateway),
-        ["certificate rotation 3+3 (`pulumi up`): rolling reload vs replacement of every node", secs(rolling && rolling.upS * 1000), secs(replaced && replaced.upS * 1000), ratio(rolling?.upS, replaced?.upS)],
-    ]);
+    const summary = table(
+        ["comparison", "ours", "baseline", "ratio (ours / baseline)"],
+        [
+            ...boot.map(s => [
+                `bootstrap ${shape(s)}: converge() vs redis-cli`,
+                `${f1(s.ours && s.ours / 1000)} s`,
+                `${f1(s.cli && s.cli / 1000)} s`,
+                ratio(s.ours, s.cli),
+            ]),
+            ...main
+                .filter(m => m.target !== "plain")
+                .flatMap(m =>
+                    (["get", "set"] as const).map(k => [
+                        `${k.toUpperCase()} P=${m.pipeline} c=${m.clients}: ${m.target} vs plain`,
+                        m.error ?? `${rps(m[k])}/s`,
+                        `${rps(plainOf(main)(m)?.[k])}/s`,
+                        ratio(m[k], plainOf(main)(m)?.[k]),
+                    ]),
+                ),
+            [
+                "no-op `pulumi up` (3+3 ClusterBootstrap stack) vs `pulumi preview` (empty program)",
+                secs(engine?.clusterNoopUp),
+                secs(engine?.emptyPreview),
+                ratio(engine?.clusterNoopUp, engine?.emptyPreview),
+            ],
+            [
+                "no-op `pulumi up` vs `pulumi preview`, both of an empty program",
+                secs(engine?.emptyNoopUp),
+                secs(engine?.emptyPreview),
+                ratio(engine?.emptyNoopUp, engine?.emptyPreview),
+            ],
+            [
+                "`pulumi preview` of the 3+3 ClusterBootstrap stack with every node paused vs `pulumi preview` of an empty program",
+                secs(engine?.unreachablePreview),
+                secs(engine?.emptyPreview),
+                ratio(engine?.unreachablePreview, engine?.emptyPreview),
+            ],
+            [
+                "Redlock acquire (LockQuorum of 5): 4/5 up vs 5/5 up",
+                `${locks?.acquire["4/5"].median.toFixed(1) ?? "n/a"} ms`,
+                `${locks?.acquire["5/5"].median.toFixed(1) ?? "n/a"} ms`,
+                ratio(locks?.acquire["4/5"].median, locks?.acquire["5/5"].median),
+            ],
+            [
+                "20 workers x 10 increments of one key: WATCH/MULTI vs Lua",
+                secs(locks?.watchMs),
+                secs(locks?.luaMs),
+                ratio(locks?.watchMs, locks?.luaMs),
+            ],
+            ...durability
+                .filter(r => r.setting !== "appendonly no")
+                .map(r => {
+                    const base = durability.find(b => b.setting === "appendonly no" && b.pipeline === r.pipeline);
+                    return [
+                        `SET P=${r.pipeline} c=${DURABILITY_CLIENTS}: ${r.setting} vs appendonly no`,
+                        r.error ?? `${rps(r.set)}/s`,
+                        `${rps(base?.set)}/s`,
+                        ratio(r.set, base?.set),
+                    ];
+                }),
+            ...gatewaySummaryRows(gateway),
+            [
+                "certificate rotation 3+3 (`pulumi up`): rolling reload vs replacement of every node",
+                secs(rolling && rolling.upS * 1000),
+                secs(replaced && replaced.upS * 1000),
+                ratio(rolling?.upS, replaced?.upS),
+            ],
+        ],
+    );
     const runtime = ((Date.now() - t0) / 1000).toFixed(0);
     const md = `# redis-secure-topologies benchmark
 
@@ -417,10 +585,19 @@ ${dataComment(users)}`;
     log(`wrote ${path.join(__dirname, "results.md")}`);
     if (gnuplot) {
         const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-chart-"));
-        try { chart(path.join(__dirname, "chart.png"), boot, main, tmp); } finally { fs.rmSync(tmp, { recursive: true, force: true }); }
+        try {
+            chart(path.join(__dirname, "chart.png"), boot, main, tmp);
+        } finally {
+            fs.rmSync(tmp, { recursive: true, force: true });
+        }
         log(fs.existsSync(path.join(__dirname, "chart.png")) ? `wrote ${path.join(__dirname, "chart.png")}` : "chart.png was not produced");
     } else log("chart skipped: no gnuplot");
     log(`total runtime ${runtime} s`);
 }
 
-main().catch(e => { console.error(e); process.exitCode = 1; }).finally(() => cleanupAll());
+main()
+    .catch(e => {
+        console.error(e);
+        process.exitCode = 1;
+    })
+    .finally(() => cleanupAll());

@@ -22,7 +22,14 @@ const NODE_TIMEOUTS = [5000, 2000];
 const GROWTH = (process.env.BENCH_GROWTH ?? "3,10,30").split(",").map(m => ({ masters: Number(m), reps: 1 }));
 const TARGET = { upRatio: 1.2, previewS: 3, upS: 4 };
 
-export interface UserResults { up?: UpRow[]; cli?: PreviewBreakdown; failover?: FailoverRow[]; growth?: GrowthRow[]; errors: Partial<Record<UserPart, string>>; when: Partial<Record<UserPart, string>> }
+export interface UserResults {
+    up?: UpRow[];
+    cli?: PreviewBreakdown;
+    failover?: FailoverRow[];
+    growth?: GrowthRow[];
+    errors: Partial<Record<UserPart, string>>;
+    when: Partial<Record<UserPart, string>>;
+}
 
 type Part = <T>(what: string, run: (scope: Scope) => Promise<T>) => Promise<{ value?: T; error: string }>;
 
@@ -30,29 +37,44 @@ const s2 = (ms?: number) => (ms === undefined || Number.isNaN(ms) ? "n/a" : `${(
 const r2 = (a?: number, b?: number) => (a === undefined || b === undefined || Number.isNaN(a / b) ? "n/a" : (a / b).toFixed(2));
 const table = (head: string[], rows: string[][]) =>
     [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...rows.map(r => `| ${r.join(" | ")} |`)].join("\n");
-const stamp = () => `${new Date().toISOString()}, load average ${os.loadavg().map(x => x.toFixed(1)).join(" ")} on ${os.cpus().length} cores`;
+const stamp = () =>
+    `${new Date().toISOString()}, load average ${os
+        .loadavg()
+        .map(x => x.toFixed(1))
+        .join(" ")} on ${os.cpus().length} cores`;
 
-export async function runUserParts(parts: UserPart[], scopes: Set<Scope>, part: Part, log: (s: string) => void,
-    neighbours: { raise: (nodes: number) => string; restore: () => void }): Promise<UserResults> {
+export async function runUserParts(
+    parts: UserPart[],
+    scopes: Set<Scope>,
+    part: Part,
+    log: (s: string) => void,
+    neighbours: { raise: (nodes: number) => string; restore: () => void },
+): Promise<UserResults> {
     const res: UserResults = { errors: {}, when: {} };
     const want = (p: UserPart) => parts.includes(p);
     if (want("up")) {
         log("users 1/4: `pulumi up` from empty vs a docker run script, per topology");
         res.when.up = stamp();
         const { value, error } = await part("up vs docker", async () => benchUpVsDocker(freeSubnets(2), TOPOLOGIES, UP_REPS, scopes, log));
-        res.up = value; if (error) res.errors.up = error;
+        res.up = value;
+        if (error) res.errors.up = error;
     }
     if (want("cli")) {
         log("users 2/4: the plain CLI, no-change preview and up of the dev stack vs an empty program");
         res.when.cli = stamp();
-        const { value, error } = await part("plain CLI", s => { const [chain, tunnel, cluster] = freeSubnets(3); return benchPreview(s, { chain, tunnel, cluster }, CLI_REPS, log); });
-        res.cli = value; if (error) res.errors.cli = error;
+        const { value, error } = await part("plain CLI", s => {
+            const [chain, tunnel, cluster] = freeSubnets(3);
+            return benchPreview(s, { chain, tunnel, cluster }, CLI_REPS, log);
+        });
+        res.cli = value;
+        if (error) res.errors.cli = error;
     }
     if (want("failover")) {
         log("users 3/4: failover at the default and a tuned node timeout");
         res.when.failover = stamp();
         const { value, error } = await part("failover", async () => benchFailover(freeSubnets(1)[0], NODE_TIMEOUTS, scopes, log));
-        res.failover = value; if (error) res.errors.failover = error;
+        res.failover = value;
+        if (error) res.errors.failover = error;
     }
     if (want("growth")) {
         log("users 4/4: cost growth 3+3, 10+10, 30+30 (plain CLI)");
@@ -60,7 +82,8 @@ export async function runUserParts(parts: UserPart[], scopes: Set<Scope>, part: 
         log(`  ${neighbours.raise(2 * Math.max(...GROWTH.map(g => g.masters)))}`);
         try {
             const { value, error } = await part("growth", s => benchGrowth(s, freeSubnets(1)[0], GROWTH, log));
-            res.growth = value; if (error) res.errors.growth = error;
+            res.growth = value;
+            if (error) res.errors.growth = error;
         } finally {
             neighbours.restore();
         }
@@ -73,30 +96,77 @@ function summary(r: UserResults): string {
     const rows: string[][] = [];
     for (const u of r.up ?? []) {
         const ratio = u.ours / u.script;
-        rows.push([`\`pulumi up\` from empty to healthy, ${u.topology}: pulumi up vs docker run script`, s2(u.ours), s2(u.script), r2(u.ours, u.script),
-            `<= ${TARGET.upRatio}: ${ratio <= TARGET.upRatio ? "met" : "NOT met"}`]);
+        rows.push([
+            `\`pulumi up\` from empty to healthy, ${u.topology}: pulumi up vs docker run script`,
+            s2(u.ours),
+            s2(u.script),
+            r2(u.ours, u.script),
+            `<= ${TARGET.upRatio}: ${ratio <= TARGET.upRatio ? "met" : "NOT met"}`,
+        ]);
     }
     const c = r.cli;
     if (c) {
-        rows.push([`no-change \`pulumi preview\`, dev stack (${c.resources} resources), plain CLI vs \`pulumi preview\` of an empty program`, s2(c.preview), s2(c.empty), r2(c.preview, c.empty),
-            `${TARGET.previewS} s: ${c.preview <= TARGET.previewS * 1000 ? "met" : "NOT met"}`]);
-        rows.push(["no-change `pulumi up`, dev stack, plain CLI vs `pulumi preview` of an empty program", s2(c.up), s2(c.empty), r2(c.up, c.empty),
-            `${TARGET.upS} s: ${c.up <= TARGET.upS * 1000 ? "met" : "NOT met"}`]);
-        rows.push(["no-change `pulumi preview`, dev stack: as shipped now vs type-checked (before this change)", s2(c.preview), s2(c.typeChecked), r2(c.preview, c.typeChecked), ""]);
+        rows.push([
+            `no-change \`pulumi preview\`, dev stack (${c.resources} resources), plain CLI vs \`pulumi preview\` of an empty program`,
+            s2(c.preview),
+            s2(c.empty),
+            r2(c.preview, c.empty),
+            `${TARGET.previewS} s: ${c.preview <= TARGET.previewS * 1000 ? "met" : "NOT met"}`,
+        ]);
+        rows.push([
+            "no-change `pulumi up`, dev stack, plain CLI vs `pulumi preview` of an empty program",
+            s2(c.up),
+            s2(c.empty),
+            r2(c.up, c.empty),
+            `${TARGET.upS} s: ${c.up <= TARGET.upS * 1000 ? "met" : "NOT met"}`,
+        ]);
+        rows.push([
+            "no-change `pulumi preview`, dev stack: as shipped now vs type-checked (before this change)",
+            s2(c.preview),
+            s2(c.typeChecked),
+            r2(c.preview, c.typeChecked),
+            "",
+        ]);
     }
     const f = r.failover;
     if (f && f.length > 1) {
-        rows.push([`master killed -> every slot writable: node timeout ${f[1].nodeTimeoutMs} ms vs ${f[0].nodeTimeoutMs} ms`, s2(f[1].writable), s2(f[0].writable), r2(f[1].writable, f[0].writable), ""]);
-        rows.push([`master killed -> planned roles back (pulumi up): node timeout ${f[1].nodeTimeoutMs} ms vs ${f[0].nodeTimeoutMs} ms`, s2(f[1].healedUp), s2(f[0].healedUp), r2(f[1].healedUp, f[0].healedUp), ""]);
+        rows.push([
+            `master killed -> every slot writable: node timeout ${f[1].nodeTimeoutMs} ms vs ${f[0].nodeTimeoutMs} ms`,
+            s2(f[1].writable),
+            s2(f[0].writable),
+            r2(f[1].writable, f[0].writable),
+            "",
+        ]);
+        rows.push([
+            `master killed -> planned roles back (pulumi up): node timeout ${f[1].nodeTimeoutMs} ms vs ${f[0].nodeTimeoutMs} ms`,
+            s2(f[1].healedUp),
+            s2(f[0].healedUp),
+            r2(f[1].healedUp, f[0].healedUp),
+            "",
+        ]);
     }
     const g = r.growth;
     const ok = (g ?? []).filter(x => !x.error);
     if (ok.length > 1) {
         const [a, b] = [ok[0], ok[ok.length - 1]];
-        rows.push([`\`pulumi up\` from empty per node, ${b.masters}+${b.masters} vs ${a.masters}+${a.masters}`, `${(b.up / b.nodes / 1000).toFixed(2)} s`, `${(a.up / a.nodes / 1000).toFixed(2)} s`, r2(b.up / b.nodes, a.up / a.nodes), "should not grow (<= 1)"]);
-        rows.push([`no-change preview per node, ${b.masters}+${b.masters} vs ${a.masters}+${a.masters}`, `${(b.preview / b.nodes / 1000).toFixed(2)} s`, `${(a.preview / a.nodes / 1000).toFixed(2)} s`, r2(b.preview / b.nodes, a.preview / a.nodes), "should not grow (<= 1)"]);
+        rows.push([
+            `\`pulumi up\` from empty per node, ${b.masters}+${b.masters} vs ${a.masters}+${a.masters}`,
+            `${(b.up / b.nodes / 1000).toFixed(2)} s`,
+            `${(a.up / a.nodes / 1000).toFixed(2)} s`,
+            r2(b.up / b.nodes, a.up / a.nodes),
+            "should not grow (<= 1)",
+        ]);
+        rows.push([
+            `no-change preview per node, ${b.masters}+${b.masters} vs ${a.masters}+${a.masters}`,
+            `${(b.preview / b.nodes / 1000).toFixed(2)} s`,
+            `${(a.preview / a.nodes / 1000).toFixed(2)} s`,
+            r2(b.preview / b.nodes, a.preview / a.nodes),
+            "should not grow (<= 1)",
+        ]);
     }
-    const errors = Object.entries(r.errors).map(([k, e]) => `- ${k}: FAILED ${e}`).join("\n");
+    const errors = Object.entries(r.errors)
+        .map(([k, e]) => `- ${k}: FAILED ${e}`)
+        .join("\n");
     return `## Summary: what users wait for (issue #17)
 
 Side by side in one run on a shared machine (other work uses the same cores, so absolute times are noisy; each pair
@@ -107,8 +177,16 @@ ${errors ? `\n${errors}\n` : ""}`;
 }
 
 function upSection(r: UserResults): string {
-    const rows = (r.up ?? []).map(u => [u.topology, String(u.resources), String(u.containers), s2(u.ours), s2(u.script), r2(u.ours, u.script),
-        u.oursRuns.map(x => (x / 1000).toFixed(2)).join(", "), u.scriptRuns.map(x => (x / 1000).toFixed(2)).join(", ")]);
+    const rows = (r.up ?? []).map(u => [
+        u.topology,
+        String(u.resources),
+        String(u.containers),
+        s2(u.ours),
+        s2(u.script),
+        r2(u.ours, u.script),
+        u.oursRuns.map(x => (x / 1000).toFixed(2)).join(", "),
+        u.scriptRuns.map(x => (x / 1000).toFixed(2)).join(", "),
+    ]);
     return `## 7. \`pulumi up\` from empty to healthy vs a docker run script (bench/updocker.ts)
 
 Run ${r.when.up ?? "n/a"}. Per topology: the real components through the engine and the real tls/random/docker
@@ -137,14 +215,28 @@ function cliSection(r: UserResults): string {
     if (!c) return `## 8. The plain CLI: no-change preview and up\n\nnot measured${r.errors.cli ? `: ${r.errors.cli}` : ""}\n`;
     const rows = [
         ["`pulumi preview` of an empty JavaScript program (the floor: CLI, engine, Node language host)", s2(c.empty), "1.00"],
-        ["no-change `pulumi preview` of the dev stack, as the project ships (transpile-only, `refresh: always`)", s2(c.preview), r2(c.preview, c.empty)],
-        ["the same with type-checking (`PULUMI_NODEJS_TRANSPILE_ONLY=false`: the project before this change)", s2(c.typeChecked), r2(c.typeChecked, c.empty)],
+        [
+            "no-change `pulumi preview` of the dev stack, as the project ships (transpile-only, `refresh: always`)",
+            s2(c.preview),
+            r2(c.preview, c.empty),
+        ],
+        [
+            "the same with type-checking (`PULUMI_NODEJS_TRANSPILE_ONLY=false`: the project before this change)",
+            s2(c.typeChecked),
+            r2(c.typeChecked, c.empty),
+        ],
         ["the same with `--refresh=false` (no read of every container first)", s2(c.noRefresh), r2(c.noRefresh, c.empty)],
         ["no-change `pulumi up --yes` of the dev stack", s2(c.up), r2(c.up, c.empty)],
         ["the same with `--refresh=false`", s2(c.upNoRefresh), r2(c.upNoRefresh, c.empty)],
-        ["the same with `--skip-preview` (refresh kept; the program runs once, not twice)", s2(c.upSkipPreview), r2(c.upSkipPreview, c.empty)],
+        [
+            "the same with `--skip-preview` (refresh kept; the program runs once, not twice)",
+            s2(c.upSkipPreview),
+            r2(c.upSkipPreview, c.empty),
+        ],
     ];
-    const runs = Object.entries(c.runs).map(([k, xs]) => `${k} ${xs.map(x => (x / 1000).toFixed(2)).join(", ")}`).join("; ");
+    const runs = Object.entries(c.runs)
+        .map(([k, xs]) => `${k} ${xs.map(x => (x / 1000).toFixed(2)).join(", ")}`)
+        .join("; ");
     return `## 8. The plain CLI: no-change \`pulumi preview\` and \`pulumi up\` of the dev stack (bench/cli.ts)
 
 Run ${r.when.cli ?? "n/a"}. The project's own Pulumi.yaml, index.ts, program.ts and components in a copy of the
@@ -178,7 +270,18 @@ Where the time goes:
 
 function failoverSection(r: UserResults): string {
     const f = r.failover ?? [];
-    const rows = f.flatMap(x => x.runs.map(u => [`${x.nodeTimeoutMs} ms`, `${(x.crashWaitMs / 1000).toFixed(1)} s`, u.victim, s2(u.writable), s2(u.rejoined), u.healer, s2(u.healMs), s2(u.healed)]));
+    const rows = f.flatMap(x =>
+        x.runs.map(u => [
+            `${x.nodeTimeoutMs} ms`,
+            `${(x.crashWaitMs / 1000).toFixed(1)} s`,
+            u.victim,
+            s2(u.writable),
+            s2(u.rejoined),
+            u.healer,
+            s2(u.healMs),
+            s2(u.healed),
+        ]),
+    );
     const [d, t] = f;
     return `## 9. Failover: a master's death to every slot writable, and to the planned roles back (bench/failover.ts)
 
@@ -209,9 +312,22 @@ wait grows with it (2 x timeout + 2 s), so the planned roles come back later wit
 function growthSection(r: UserResults): string {
     const g = r.growth ?? [];
     const base = g[0];
-    const rows = g.map(x => x.error ? [`${x.masters}+${x.masters}`, String(x.nodes), "", `FAILED: ${x.error.replace(/\|/g, "/")}`, "", "", "", "", "", ""] : [`${x.masters}+${x.masters}`, String(x.nodes), String(x.resources), s2(x.up), `${(x.up / x.nodes / 1000).toFixed(2)} s`,
-        base ? r2(x.up / x.nodes, base.up / base.nodes) : "n/a", s2(x.preview), `${(x.preview / x.nodes / 1000).toFixed(2)} s`, base ? r2(x.preview / x.nodes, base.preview / base.nodes) : "n/a",
-        x.ups.map(u => (u / 1000).toFixed(1)).join(", ")]);
+    const rows = g.map(x =>
+        x.error
+            ? [`${x.masters}+${x.masters}`, String(x.nodes), "", `FAILED: ${x.error.replace(/\|/g, "/")}`, "", "", "", "", "", ""]
+            : [
+                  `${x.masters}+${x.masters}`,
+                  String(x.nodes),
+                  String(x.resources),
+                  s2(x.up),
+                  `${(x.up / x.nodes / 1000).toFixed(2)} s`,
+                  base ? r2(x.up / x.nodes, base.up / base.nodes) : "n/a",
+                  s2(x.preview),
+                  `${(x.preview / x.nodes / 1000).toFixed(2)} s`,
+                  base ? r2(x.preview / x.nodes, base.preview / base.nodes) : "n/a",
+                  x.ups.map(u => (u / 1000).toFixed(1)).join(", "),
+              ],
+    );
     return `## 10. Cost growth: \`pulumi up\` from empty and a no-change preview at 3+3, 10+10, 30+30 (bench/cli.ts)
 
 Run ${r.when.growth ?? "n/a"}. The project's program through the plain CLI with \`deployChain: false\` and
@@ -225,7 +341,13 @@ per-resource work grows at most linearly.
 `;
 }
 
-const SECTIONS: Record<string, (r: UserResults) => string> = { summary, up: upSection, cli: cliSection, failover: failoverSection, growth: growthSection };
+const SECTIONS: Record<string, (r: UserResults) => string> = {
+    summary,
+    up: upSection,
+    cli: cliSection,
+    failover: failoverSection,
+    growth: growthSection,
+};
 const marker = (k: string) => [`<!-- bench:${k} -->`, `<!-- /bench:${k} -->`];
 
 /** Every section, with markers, for a full run. */
@@ -238,11 +360,17 @@ export function userMarkdown(r: UserResults): { summary: string; sections: strin
 export function spliceInto(file: string, r: UserResults, ran: UserPart[]): void {
     let md = fs.readFileSync(file, "utf8");
     const prev = readPrevious(md);
-    const merged: UserResults = { ...prev, ...Object.fromEntries(ran.map(p => [p, r[p]])), errors: { ...Object.fromEntries(Object.entries(prev.errors).filter(([k]) => !ran.includes(k as UserPart))), ...r.errors }, when: { ...prev.when, ...r.when } };
+    const merged: UserResults = {
+        ...prev,
+        ...Object.fromEntries(ran.map(p => [p, r[p]])),
+        errors: { ...Object.fromEntries(Object.entries(prev.errors).filter(([k]) => !ran.includes(k as UserPart))), ...r.errors },
+        when: { ...prev.when, ...r.when },
+    };
     for (const k of ["summary", ...ran]) {
         const [a, b] = marker(k);
         const block = `${a}\n${SECTIONS[k](merged)}${b}`;
-        const i = md.indexOf(a), j = md.indexOf(b);
+        const i = md.indexOf(a),
+            j = md.indexOf(b);
         md = i >= 0 && j > i ? md.slice(0, i) + block + md.slice(j + b.length) : `${md.trimEnd()}\n\n${block}\n`;
     }
     md = md.replace(/<!-- bench:data [^>]*-->\n?/, "") + `<!-- bench:data ${JSON.stringify(merged)} -->\n`;

@@ -4,7 +4,16 @@ export { ClusterGateway, ClusterGatewayArgs, gatewayPlan } from "./gateway";
 export { ReplicationChain, ReplicationChainArgs, chainMetricsPlan, resolveChainArgs } from "./replication";
 export { MetricsArgs, MetricsOutput, metricsPlan } from "./metrics";
 export { backup, restore, topologyFromOutputs, readBackup, Manifest, Topology } from "./backup";
-export { RedisCluster, RedisClusterArgs, ClusterHost, ClusterHostNetwork, ClusterBootstrap, checkEngines, clusterOutputs, resolveClusterArgs } from "./cluster";
+export {
+    RedisCluster,
+    RedisClusterArgs,
+    ClusterHost,
+    ClusterHostNetwork,
+    ClusterBootstrap,
+    checkEngines,
+    clusterOutputs,
+    resolveClusterArgs,
+} from "./cluster";
 export { RedisUsers, UserPasswordRotation } from "./redis/users";
 export { PasswordRotation } from "./redis/rotation";
 export { DEFAULT_IMAGE } from "./redis/node";

@@ -83,7 +83,7 @@ export function subnet(field: string, v: unknown): { cidr: string; base: number;
     const bits = m ? Number(m[5]) : -1;
     const base = octets.reduce((a, o) => a * 256 + o, 0);
     if (!m || octets.some(o => o > 255) || bits < 16 || bits > 24 || base % 2 ** (32 - bits) !== 0) {
-        fail(field, "an IPv4 subnet from /16 to /24 in CIDR form, starting on its block (e.g. \"172.30.0.0/24\")", v);
+        fail(field, 'an IPv4 subnet from /16 to /24 in CIDR form, starting on its block (e.g. "172.30.0.0/24")', v);
     }
     return { cidr: v as string, base, bits };
 }
@@ -102,7 +102,10 @@ export function disjointSubnets(subnets: { field: string; cidr: string }[]): voi
 
 /** A Docker engine address as the docker CLI and provider take it: unix://, tcp:// or ssh://. */
 export function dockerHost(field: string, v: unknown): string {
-    if (typeof v !== "string" || !/^(unix:\/\/\/\S+|tcp:\/\/[A-Za-z0-9.-]+:\d{1,5}|ssh:\/\/([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(:\d{1,5})?)$/.test(v)) {
+    if (
+        typeof v !== "string" ||
+        !/^(unix:\/\/\/\S+|tcp:\/\/[A-Za-z0-9.-]+:\d{1,5}|ssh:\/\/([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(:\d{1,5})?)$/.test(v)
+    ) {
         fail(field, "a Docker engine address: unix:///path/docker.sock, tcp://host:port or ssh://[user@]host[:port]", v);
     }
     return v;
@@ -126,7 +129,7 @@ export function validityHours(field: string, v: unknown): number {
 
 /** A Redis memory size such as "100mb" or "1gb". */
 export function memorySize(field: string, v: unknown): string {
-    if (typeof v !== "string" || !/^[1-9][0-9]*(b|kb|mb|gb)?$/i.test(v)) fail(field, "a size like \"256mb\" or \"1gb\"", v);
+    if (typeof v !== "string" || !/^[1-9][0-9]*(b|kb|mb|gb)?$/i.test(v)) fail(field, 'a size like "256mb" or "1gb"', v);
     return v as string;
 }
 
@@ -138,7 +141,8 @@ export function flag(field: string, v: unknown): boolean {
 /** An IPv4 address in dotted form. */
 export function ipv4(field: string, v: unknown): string {
     const m = typeof v === "string" ? /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(v) : null;
-    if (!m || m.slice(1).some(o => Number(o) > 255 || (o.length > 1 && o.startsWith("0")))) fail(field, "an IPv4 address such as \"127.0.0.1\"", v);
+    if (!m || m.slice(1).some(o => Number(o) > 255 || (o.length > 1 && o.startsWith("0"))))
+        fail(field, 'an IPv4 address such as "127.0.0.1"', v);
     return v as string;
 }
 
@@ -149,15 +153,25 @@ export function loopbackListener(field: string, address: string, allowField: str
 }
 
 export function imageRef(field: string, v: unknown): string {
-    if (typeof v !== "string" || !/^[a-z0-9][a-z0-9._\/-]*(:[0-9]{1,5}\/[a-z0-9._\/-]+)?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/.test(v)) {
-        fail(field, "a Docker image reference such as \"registry.example.com/team/redis:7.0\"", v);
+    if (
+        typeof v !== "string" ||
+        !/^[a-z0-9][a-z0-9._\/-]*(:[0-9]{1,5}\/[a-z0-9._\/-]+)?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/.test(v)
+    ) {
+        fail(field, 'a Docker image reference such as "registry.example.com/team/redis:7.0"', v);
     }
     return v as string;
 }
 
 /** Redis's eviction policies (maxmemory-policy). */
 export const MAXMEMORY_POLICIES = [
-    "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
+    "noeviction",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
 ] as const;
 
 export function maxmemoryPolicy(field: string, v: unknown): string {
@@ -171,11 +185,13 @@ export function maxmemoryPolicy(field: string, v: unknown): string {
  * resetpass), on/off, reset, selectors, and any character outside printable ASCII (a newline would start a new
  * users.acl line, i.e. a new user).
  */
-const ACL_RULE = /^(~|%(R|W|RW)~|&)[\x21-\x7e]+$|^[+-]@?[A-Za-z][A-Za-z0-9_-]*(\|[A-Za-z0-9_-]+)?$|^(allkeys|resetkeys|allchannels|resetchannels|allcommands|nocommands)$/;
+const ACL_RULE =
+    /^(~|%(R|W|RW)~|&)[\x21-\x7e]+$|^[+-]@?[A-Za-z][A-Za-z0-9_-]*(\|[A-Za-z0-9_-]+)?$|^(allkeys|resetkeys|allchannels|resetchannels|allcommands|nocommands)$/;
 
 export function aclRules(field: string, v: unknown): string {
-    const allowed = "ACL key, channel and command rules separated by spaces (~pattern, %R~pattern, &channel, +command, "
-        + "-@category, allkeys, ...), without password, on/off, reset or selector rules";
+    const allowed =
+        "ACL key, channel and command rules separated by spaces (~pattern, %R~pattern, &channel, +command, " +
+        "-@category, allkeys, ...), without password, on/off, reset or selector rules";
     if (typeof v !== "string" || v.trim() === "") fail(field, allowed, v);
     for (const rule of v.split(" ").filter(r => r !== "")) if (!ACL_RULE.test(rule)) fail(field, allowed, rule);
     return v;

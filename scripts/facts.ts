@@ -39,6 +39,8 @@ export function testHostEngine(name: string): string {
 let cache: string | undefined;
 /** The cache root (toolchain, image tarball, state, passphrase), as scripts/lib.sh computes it for this environment. */
 export function cacheRoot(): string {
-    cache ??= execFileSync("bash", ["-c", '. "$1" && printf %s "$CACHE_ROOT"', "facts", path.join(__dirname, "lib.sh")], { encoding: "utf8" });
+    cache ??= execFileSync("bash", ["-c", '. "$1" && printf %s "$CACHE_ROOT"', "facts", path.join(__dirname, "lib.sh")], {
+        encoding: "utf8",
+    });
     return cache;
 }

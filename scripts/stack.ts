@@ -24,4 +24,7 @@ async function main(): Promise<void> {
     }
 }
 
-main().catch(e => { console.error(e instanceof Error ? e.message : e); process.exit(1); });
+main().catch(e => {
+    console.error(e instanceof Error ? e.message : e);
+    process.exit(1);
+});

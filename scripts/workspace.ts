@@ -21,7 +21,8 @@ export function toolchain(): { binDir: string; root: string } {
 export function stackEnv(backendDir = path.join(cacheRoot(), "state")): Record<string, string> {
     fs.mkdirSync(backendDir, { recursive: true });
     const passphraseFile = path.join(cacheRoot(), "passphrase");
-    if (!fs.existsSync(passphraseFile)) fs.writeFileSync(passphraseFile, require("crypto").randomBytes(24).toString("base64"), { mode: 0o600 });
+    if (!fs.existsSync(passphraseFile))
+        fs.writeFileSync(passphraseFile, require("crypto").randomBytes(24).toString("base64"), { mode: 0o600 });
     return {
         PULUMI_BACKEND_URL: `file://${backendDir}`,
         PULUMI_CONFIG_PASSPHRASE_FILE: passphraseFile,
@@ -36,7 +37,12 @@ export function stackEnv(backendDir = path.join(cacheRoot(), "state")): Record<s
  * (default: the repo) holds Pulumi.yaml and the stacks/ folder where the stack's config file is written; `program`
  * (default: the project's deploy()) runs in-process.
  */
-export async function openStack(stackName: string, backendDir?: string, workDir = REPO, program: PulumiFn = async () => deploy()): Promise<Stack> {
+export async function openStack(
+    stackName: string,
+    backendDir?: string,
+    workDir = REPO,
+    program: PulumiFn = async () => deploy(),
+): Promise<Stack> {
     const ws = await LocalWorkspace.create({
         workDir,
         program,
@@ -47,7 +53,16 @@ export async function openStack(stackName: string, backendDir?: string, workDir 
 }
 
 /** What a copy of the project needs to run with the plain CLI as well as in-process. */
-const PROJECT_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "tsconfig.pulumi.json", "index.ts", "program.ts", "components", "stacks"];
+const PROJECT_FILES = [
+    "Pulumi.yaml",
+    "package.json",
+    "tsconfig.json",
+    "tsconfig.pulumi.json",
+    "index.ts",
+    "program.ts",
+    "components",
+    "stacks",
+];
 
 /**
  * A copy of the project (program, components, Pulumi.yaml, stacks/) under `dir`, with the repo's node_modules linked
@@ -64,8 +79,11 @@ export function projectCopy(dir: string): string {
 
 /** A stack of a throwaway project whose program is `program` (tests and the benchmark), offline like openStack. */
 export async function inlineStack(projectName: string, stackName: string, backendDir: string, program: PulumiFn): Promise<Stack> {
-    return LocalWorkspace.createOrSelectStack({ projectName, stackName, program }, {
-        pulumiCommand: await PulumiCommand.get({ root: toolchain().root, skipVersionCheck: true }),
-        envVars: stackEnv(backendDir),
-    });
+    return LocalWorkspace.createOrSelectStack(
+        { projectName, stackName, program },
+        {
+            pulumiCommand: await PulumiCommand.get({ root: toolchain().root, skipVersionCheck: true }),
+            envVars: stackEnv(backendDir),
+        },
+    );
 }

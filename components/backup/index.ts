@@ -10,8 +10,23 @@ import * as path from "path";
 import { DEFAULT_IMAGE } from "../redis/node";
 import * as wire from "../redis/wire";
 import {
-    FORMAT, integrityProblems, inSlotOrder, LiveMaster, Manifest, MANIFEST_FILE, parseManifest, parseSums, PLAN_FILE, renderSums,
-    rootMaster, sha256, shapeProblems, SLOT_MAP_FILE, SUMS_FILE, Topology, TopologyNode,
+    FORMAT,
+    integrityProblems,
+    inSlotOrder,
+    LiveMaster,
+    Manifest,
+    MANIFEST_FILE,
+    parseManifest,
+    parseSums,
+    PLAN_FILE,
+    renderSums,
+    rootMaster,
+    sha256,
+    shapeProblems,
+    SLOT_MAP_FILE,
+    SUMS_FILE,
+    Topology,
+    TopologyNode,
 } from "./manifest";
 
 export * from "./manifest";
@@ -26,7 +41,8 @@ const on = <T>(t: Topology, n: TopologyNode, f: (c: wire.RedisClient) => Promise
 function docker(args: string[], timeoutMs = 120_000): Promise<string> {
     return new Promise((resolve, reject) => {
         execFile("docker", args, { encoding: "utf8", timeout: timeoutMs, maxBuffer: 16 << 20 }, (e, stdout, stderr) =>
-            (e ? reject(new Error(`docker ${args[0]}: ${(stderr || e.message).trim()}`)) : resolve(stdout.trim())));
+            e ? reject(new Error(`docker ${args[0]}: ${(stderr || e.message).trim()}`)) : resolve(stdout.trim()),
+        );
     });
 }
 
@@ -35,21 +51,30 @@ async function liveMasters(t: Topology): Promise<(LiveMaster & { node: TopologyN
     if (t.kind === "standalone") return t.nodes.filter(n => n.role === "master").map(n => ({ name: n.name, slots: [], node: n }));
     const view = await on(t, t.nodes[0], c => wire.clusterNodes(c));
     const byAddress = new Map(t.nodes.map(n => [`${n.ip}:${n.port}`, n]));
-    const masters = view.filter(v => v.flags.includes("master") && v.slots.length).map(v => {
-        const node = byAddress.get(`${v.ip}:${v.port}`);
-        if (!node) throw new Error(`the live cluster has a master at ${v.ip}:${v.port} that is not in the plan`);
-        return { name: node.name, slots: v.slots, node };
-    });
+    const masters = view
+        .filter(v => v.flags.includes("master") && v.slots.length)
+        .map(v => {
+            const node = byAddress.get(`${v.ip}:${v.port}`);
+            if (!node) throw new Error(`the live cluster has a master at ${v.ip}:${v.port} that is not in the plan`);
+            return { name: node.name, slots: v.slots, node };
+        });
     return inSlotOrder(masters);
 }
 
-export interface BackupOptions { to: string; log?: Log; timeoutMs?: number }
+export interface BackupOptions {
+    to: string;
+    log?: Log;
+    timeoutMs?: number;
+}
 
 /** Backs `t` up into the new directory `o.to` (0700; every file 0600). Returns the manifest. */
 export async function backup(t: Topology, o: BackupOptions): Promise<Manifest> {
     const log = o.log ?? (l => console.log(l));
     const hosts = new Set(t.nodes.map(n => n.host).filter(Boolean));
-    if (hosts.size > 1) throw new Error(`the nodes are on ${hosts.size} Docker hosts (${[...hosts].join(", ")}); backup copies RDB files through one engine (DOCKER_HOST), so it covers one-host topologies only`);
+    if (hosts.size > 1)
+        throw new Error(
+            `the nodes are on ${hosts.size} Docker hosts (${[...hosts].join(", ")}); backup copies RDB files through one engine (DOCKER_HOST), so it covers one-host topologies only`,
+        );
     if (fs.existsSync(o.to) && fs.readdirSync(o.to).length) throw new Error(`--to ${o.to} exists and is not empty: give a new directory`);
     fs.mkdirSync(o.to, { recursive: true, mode: 0o700 });
     fs.chmodSync(o.to, 0o700);
@@ -79,8 +104,12 @@ export async function backup(t: Topology, o: BackupOptions): Promise<Manifest> {
         log(`[${i + 1}/${masters.length}] ${m.name}: ${file}, ${files[file].bytes} bytes, in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     }
     const manifest: Manifest = {
-        format: FORMAT, tool: "redis-secure-topologies", kind: t.kind, createdAt: new Date().toISOString(),
-        masters: masters.map(m => ({ name: m.name, slots: m.slots, file: `${m.name}.rdb` })), files,
+        format: FORMAT,
+        tool: "redis-secure-topologies",
+        kind: t.kind,
+        createdAt: new Date().toISOString(),
+        masters: masters.map(m => ({ name: m.name, slots: m.slots, file: `${m.name}.rdb` })),
+        files,
     };
     write(MANIFEST_FILE, JSON.stringify(manifest, null, 2) + "\n");
     sums[MANIFEST_FILE] = sha256(fs.readFileSync(path.join(o.to, MANIFEST_FILE)));
@@ -114,32 +143,83 @@ export interface RestoreOptions {
 /** A redis-server reading `rdb` in a container with no network, as this user, answering on a Unix socket in a 0700 folder. */
 class RdbReader {
     readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), "rst-restore-"));
-    readonly name = `rst-restore-${path.basename(this.dir).slice("rst-restore-".length).toLowerCase().replace(/[^a-z0-9]/g, "")}`;
+    readonly name = `rst-restore-${path
+        .basename(this.dir)
+        .slice("rst-restore-".length)
+        .toLowerCase()
+        .replace(/[^a-z0-9]/g, "")}`;
     private started = false;
 
-    constructor(private readonly rdb: string, private readonly image: string) {}
+    constructor(
+        private readonly rdb: string,
+        private readonly image: string,
+    ) {}
 
     async start(timeoutMs: number): Promise<wire.RedisClient> {
         fs.copyFileSync(this.rdb, path.join(this.dir, "dump.rdb"));
         fs.chmodSync(path.join(this.dir, "dump.rdb"), 0o600);
-        const uid = process.getuid?.() ?? 0, gid = process.getgid?.() ?? 0;
-        await docker(["run", "-d", "--name", this.name, "--network", "none", "--user", `${uid}:${gid}`, "--read-only", "--cap-drop", "ALL",
-            "--security-opt", "no-new-privileges:true", "-v", `${this.dir}:/work`, this.image,
-            "redis-server", "--dir", "/work", "--dbfilename", "dump.rdb", "--port", "0", "--unixsocket", "/work/redis.sock", "--unixsocketperm", "700",
-            "--save", "", "--appendonly", "no", "--databases", "16"]);
+        const uid = process.getuid?.() ?? 0,
+            gid = process.getgid?.() ?? 0;
+        await docker([
+            "run",
+            "-d",
+            "--name",
+            this.name,
+            "--network",
+            "none",
+            "--user",
+            `${uid}:${gid}`,
+            "--read-only",
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges:true",
+            "-v",
+            `${this.dir}:/work`,
+            this.image,
+            "redis-server",
+            "--dir",
+            "/work",
+            "--dbfilename",
+            "dump.rdb",
+            "--port",
+            "0",
+            "--unixsocket",
+            "/work/redis.sock",
+            "--unixsocketperm",
+            "700",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--databases",
+            "16",
+        ]);
         this.started = true;
         let client: wire.RedisClient | undefined;
-        await wire.waitUntil(`${path.basename(this.rdb)} to load`, async () => {
-            const state = await docker(["inspect", "-f", "{{.State.Running}}", this.name]);
-            if (state !== "true") throw new Error(`the server reading it exited: ${(await docker(["logs", "--tail", "3", this.name]).catch(() => "")).replace(/\s+/g, " ")}`);
-            if (!fs.existsSync(path.join(this.dir, "redis.sock"))) return false;
-            client = client ?? await wire.connectUnix(path.join(this.dir, "redis.sock"));
-            return (await wire.info(client, "persistence")).loading === "0";
-        }, timeoutMs, 100).catch(async e => {
-            client?.disconnect();
-            const logs = await docker(["logs", "--tail", "5", this.name]).catch(() => "");
-            throw new Error(`cannot read ${path.basename(this.rdb)}: ${(e as Error).message}${/Short read|Bad file format|Wrong RDB/.test(logs) ? " (the RDB is not valid)" : ""}`);
-        });
+        await wire
+            .waitUntil(
+                `${path.basename(this.rdb)} to load`,
+                async () => {
+                    const state = await docker(["inspect", "-f", "{{.State.Running}}", this.name]);
+                    if (state !== "true")
+                        throw new Error(
+                            `the server reading it exited: ${(await docker(["logs", "--tail", "3", this.name]).catch(() => "")).replace(/\s+/g, " ")}`,
+                        );
+                    if (!fs.existsSync(path.join(this.dir, "redis.sock"))) return false;
+                    client = client ?? (await wire.connectUnix(path.join(this.dir, "redis.sock")));
+                    return (await wire.info(client, "persistence")).loading === "0";
+                },
+                timeoutMs,
+                100,
+            )
+            .catch(async e => {
+                client?.disconnect();
+                const logs = await docker(["logs", "--tail", "5", this.name]).catch(() => "");
+                throw new Error(
+                    `cannot read ${path.basename(this.rdb)}: ${(e as Error).message}${/Short read|Bad file format|Wrong RDB/.test(logs) ? " (the RDB is not valid)" : ""}`,
+                );
+            });
         return client!;
     }
 
@@ -161,11 +241,15 @@ export async function restore(t: Topology, o: RestoreOptions): Promise<{ keys: n
     log(`restore: backup of ${m.createdAt}, ${m.masters.length} master(s), checksums ok`);
     const live = await liveMasters(t);
     const problems = shapeProblems(m, t.kind, live);
-    if (problems.length) throw new Error(`the target does not have the backup's shape; nothing was changed:\n  - ${problems.join("\n  - ")}`);
+    if (problems.length)
+        throw new Error(`the target does not have the backup's shape; nothing was changed:\n  - ${problems.join("\n  - ")}`);
     if (!o.replace) {
         for (const x of live) {
             const keys = [...(await on(t, x.node, c => wire.keyspace(c))).values()].reduce((a, b) => a + b, 0);
-            if (keys) throw new Error(`${x.name} holds ${keys} key(s); restore into an empty target, or give --replace to overwrite keys; nothing was changed`);
+            if (keys)
+                throw new Error(
+                    `${x.name} holds ${keys} key(s); restore into an empty target, or give --replace to overwrite keys; nothing was changed`,
+                );
         }
     }
     const readers = m.masters.map(b => new RdbReader(path.join(o.from, b.file), o.image ?? DEFAULT_IMAGE));
@@ -189,15 +273,26 @@ export async function restore(t: Topology, o: RestoreOptions): Promise<{ keys: n
                 const offset = Number((await wire.info(c, "replication")).master_repl_offset);
                 const root = rootMaster(t, target.node).name;
                 for (const r of t.nodes.filter(x => x !== target.node && rootMaster(t, x).name === root)) {
-                    await on(t, r, rc => wire.waitUntil(`${r.name} to replicate the restored keys`, async () => {
-                        const repl = await wire.info(rc, "replication");
-                        return repl.master_link_status === "up" && Number(repl.slave_repl_offset) >= offset
-                            || `link ${repl.master_link_status}, offset ${repl.slave_repl_offset} of ${offset}`;
-                    }, timeoutMs, 100));
+                    await on(t, r, rc =>
+                        wire.waitUntil(
+                            `${r.name} to replicate the restored keys`,
+                            async () => {
+                                const repl = await wire.info(rc, "replication");
+                                return (
+                                    (repl.master_link_status === "up" && Number(repl.slave_repl_offset) >= offset) ||
+                                    `link ${repl.master_link_status}, offset ${repl.slave_repl_offset} of ${offset}`
+                                );
+                            },
+                            timeoutMs,
+                            100,
+                        ),
+                    );
                 }
             });
             total += n;
-            log(`[${i + 1}/${m.masters.length}] ${b.file} -> ${target.name}: ${n} keys in ${((Date.now() - t0) / 1000).toFixed(1)} s, replicas in sync`);
+            log(
+                `[${i + 1}/${m.masters.length}] ${b.file} -> ${target.name}: ${n} keys in ${((Date.now() - t0) / 1000).toFixed(1)} s, replicas in sync`,
+            );
         }
     } finally {
         for (const s of sources) s.disconnect();

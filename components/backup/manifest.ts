@@ -26,7 +26,12 @@ export interface TopologyNode {
 /** "cluster": a RedisCluster; "standalone": masters without slots (a ReplicationChain's head, a single node, a LockQuorum). */
 export type TopologyKind = "cluster" | "standalone";
 
-export interface Topology { kind: TopologyKind; nodes: TopologyNode[]; auth: Auth; tls?: TlsMaterial }
+export interface Topology {
+    kind: TopologyKind;
+    nodes: TopologyNode[];
+    auth: Auth;
+    tls?: TlsMaterial;
+}
 
 /**
  * The topology in stack outputs under `key` (default: "cluster" when there is one, else "chain"): a RedisCluster's
@@ -37,15 +42,27 @@ export function topologyFromOutputs(outputs: Record<string, any>, key?: string):
     const k = key ?? (outputs?.cluster ? "cluster" : outputs?.chain ? "chain" : undefined);
     const o = k ? outputs?.[k] : outputs;
     const where = k ? `the stack output "${k}"` : "the outputs";
-    if (!o || !Array.isArray(o.nodes) || o.nodes.length === 0) throw new Error(`${where} has no nodes (give --output <key> of a RedisCluster, ReplicationChain or single node)`);
-    if (typeof o.adminUser?.username !== "string" || typeof o.adminUser?.password !== "string") throw new Error(`${where} has no adminUser (export the topology's adminUser)`);
+    if (!o || !Array.isArray(o.nodes) || o.nodes.length === 0)
+        throw new Error(`${where} has no nodes (give --output <key> of a RedisCluster, ReplicationChain or single node)`);
+    if (typeof o.adminUser?.username !== "string" || typeof o.adminUser?.password !== "string")
+        throw new Error(`${where} has no adminUser (export the topology's adminUser)`);
     const auth = { username: o.adminUser.username, password: o.adminUser.password };
     if (o.nodes.some((n: any) => Array.isArray(n.slots) || n.masterName !== undefined) || o.nodeIds !== undefined) {
         const t = targetFromOutputs({ cluster: o });
         const hosts = new Map<string, string>(o.nodes.map((n: any) => [n.name, n.host]));
         return {
-            kind: "cluster", auth, tls: t.tls,
-            nodes: t.nodes.map(n => ({ name: n.name, ip: n.ip, port: n.port, tls: t.tls !== undefined, role: n.role, masterName: n.masterName, host: hosts.get(n.name) })),
+            kind: "cluster",
+            auth,
+            tls: t.tls,
+            nodes: t.nodes.map(n => ({
+                name: n.name,
+                ip: n.ip,
+                port: n.port,
+                tls: t.tls !== undefined,
+                role: n.role,
+                masterName: n.masterName,
+                host: hosts.get(n.name),
+            })),
         };
     }
     const nodes: TopologyNode[] = o.nodes.map((n: any, i: number) => {
@@ -53,8 +70,14 @@ export function topologyFromOutputs(outputs: Record<string, any>, key?: string):
         const tlsPort = Number(n.tlsPort ?? 0);
         const port = tlsPort || Number(n.plainPort ?? n.port ?? 0);
         if (!port) throw new Error(`${where}: nodes[${i}] (${n.name}) has no port`);
-        return { name: n.name, ip: n.ip, port, tls: tlsPort !== 0 || (n.tlsPort === undefined && o.tls === true),
-            role: n.replicaOf ? "replica" : "master", masterName: n.replicaOf?.name };
+        return {
+            name: n.name,
+            ip: n.ip,
+            port,
+            tls: tlsPort !== 0 || (n.tlsPort === undefined && o.tls === true),
+            role: n.replicaOf ? "replica" : "master",
+            masterName: n.replicaOf?.name,
+        };
     });
     const tls = nodes.some(n => n.tls) ? { ca: o.caCertPem, cert: o.clientCertPem, key: o.clientKeyPem } : undefined;
     if (tls && typeof tls.ca !== "string") throw new Error(`${where} has TLS nodes but no caCertPem`);
@@ -108,7 +131,12 @@ export function parseManifest(text: string): Manifest {
     m.masters.forEach((x: any, i: number) => {
         if (typeof x?.name !== "string" || !safeFileName(x.file)) throw bad(`masters[${i}] needs a name and a plain file name`);
         if (!(x.file in m.files)) throw bad(`masters[${i}].file ${x.file} is not listed in files`);
-        if (!Array.isArray(x.slots) || !x.slots.every((r: any) => Array.isArray(r) && r.length === 2 && r.every((s: any) => Number.isInteger(s) && s >= 0 && s < 16384))) {
+        if (
+            !Array.isArray(x.slots) ||
+            !x.slots.every(
+                (r: any) => Array.isArray(r) && r.length === 2 && r.every((s: any) => Number.isInteger(s) && s >= 0 && s < 16384),
+            )
+        ) {
             throw bad(`masters[${i}].slots must be [from, to] ranges of slots 0..16383`);
         }
     });
@@ -127,16 +155,21 @@ export function sha256(data: Buffer | string): string {
 
 /** SHA256SUMS in `sha256sum` format (`sha256sum -c SHA256SUMS` checks it), sorted by file name. */
 export function renderSums(sums: Record<string, string>): string {
-    return Object.keys(sums).sort().map(f => `${sums[f]}  ${f}\n`).join("");
+    return Object.keys(sums)
+        .sort()
+        .map(f => `${sums[f]}  ${f}\n`)
+        .join("");
 }
 
 export function parseSums(text: string): Record<string, string> {
     const out: Record<string, string> = {};
-    text.split("\n").filter(l => l.length).forEach((l, i) => {
-        const m = /^([0-9a-f]{64}) [ *]([^/\s]+)$/.exec(l);
-        if (!m || !safeFileName(m[2])) throw new Error(`${SUMS_FILE} line ${i + 1} is not "<sha256>  <file>"`);
-        out[m[2]] = m[1];
-    });
+    text.split("\n")
+        .filter(l => l.length)
+        .forEach((l, i) => {
+            const m = /^([0-9a-f]{64}) [ *]([^/\s]+)$/.exec(l);
+            if (!m || !safeFileName(m[2])) throw new Error(`${SUMS_FILE} line ${i + 1} is not "<sha256>  <file>"`);
+            out[m[2]] = m[1];
+        });
     return out;
 }
 
@@ -162,7 +195,10 @@ export function integrityProblems(sums: Record<string, string>, read: (f: string
 }
 
 /** A master of the target as it is live: its name and the slots it serves ([] for standalone). */
-export interface LiveMaster { name: string; slots: [number, number][] }
+export interface LiveMaster {
+    name: string;
+    slots: [number, number][];
+}
 
 /**
  * Why the backup cannot go into this target (empty: it can): the same kind, as many masters, and for a cluster each
@@ -170,11 +206,16 @@ export interface LiveMaster { name: string; slots: [number, number][] }
  */
 export function shapeProblems(m: Manifest, kind: TopologyKind, live: LiveMaster[]): string[] {
     if (m.kind !== kind) return [`the backup is of a ${m.kind} topology, the target is a ${kind} one`];
-    if (m.masters.length !== live.length) return [`the backup has ${m.masters.length} masters, the target has ${live.length}: restore needs the same number of masters`];
+    if (m.masters.length !== live.length)
+        return [`the backup has ${m.masters.length} masters, the target has ${live.length}: restore needs the same number of masters`];
     const problems: string[] = [];
     m.masters.forEach((b, i) => {
-        const a = rangesText(b.slots), t = rangesText(live[i].slots);
-        if (a !== t) problems.push(`master ${i + 1} (${b.name} in the backup, ${live[i].name} in the target) served slots ${a || "none"}, the target's serves ${t || "none"}`);
+        const a = rangesText(b.slots),
+            t = rangesText(live[i].slots);
+        if (a !== t)
+            problems.push(
+                `master ${i + 1} (${b.name} in the backup, ${live[i].name} in the target) served slots ${a || "none"}, the target's serves ${t || "none"}`,
+            );
     });
     return problems;
 }

@@ -5,12 +5,24 @@ import Redis, { Cluster, ClusterOptions, NatMap, RedisOptions } from "ioredis";
 import { isIP } from "net";
 import type { TlsMaterial } from "../redis/wire";
 
-export interface Credentials { username: string; password: string }
+export interface Credentials {
+    username: string;
+    password: string;
+}
 
 /** One node, e.g. a ReplicationChain node (`tls` with the chain's CA for its TLS port). */
-export interface NodeTarget extends Credentials { kind: "node"; host: string; port: number; tls?: TlsMaterial }
+export interface NodeTarget extends Credentials {
+    kind: "node";
+    host: string;
+    port: number;
+    tls?: TlsMaterial;
+}
 /** A SpipedTunnel's client end: its listenAddress (default 127.0.0.1) and listenPort. */
-export interface SpipedTarget extends Credentials { kind: "spiped"; port: number; host?: string }
+export interface SpipedTarget extends Credentials {
+    kind: "spiped";
+    port: number;
+    host?: string;
+}
 /** A RedisCluster: any of its nodes as seeds; `natMap` when clients reach nodes by other addresses (a ClusterGateway's
  *  `endpoints` and `natMap`): then the client goes only where the map says (see closedNatMap). */
 export interface ClusterTarget extends Credentials {
@@ -34,8 +46,7 @@ export interface ClientOptions {
 }
 
 export type ClientPlan =
-    | { kind: "redis"; options: RedisOptions }
-    | { kind: "cluster"; startupNodes: { host: string; port: number }[]; options: ClusterOptions };
+    { kind: "redis"; options: RedisOptions } | { kind: "cluster"; startupNodes: { host: string; port: number }[]; options: ClusterOptions };
 
 /** Where a client with a natMap sends a node the map does not name: loopback port 1 (tcpmux, which nothing serves:
  *  refused at once). Not port 0: ioredis reads a falsy port as 6379, where a local Redis might answer. */
@@ -74,7 +85,8 @@ export function clientPlan(t: Target, o: ClientOptions = {}): ClientPlan {
             return { kind: "redis", options: { ...common, host: t.host, port: t.port, retryStrategy, tls: tlsOptions(t.tls, t.host) } };
         case "spiped": {
             const host = t.host ?? "127.0.0.1";
-            if (!isLoopback(host)) throw new Error(`spiped host must be a loopback address (the tunnel's client end speaks plain Redis); got "${host}"`);
+            if (!isLoopback(host))
+                throw new Error(`spiped host must be a loopback address (the tunnel's client end speaks plain Redis); got "${host}"`);
             return { kind: "redis", options: { ...common, host, port: t.port, retryStrategy } };
         }
         case "cluster":
@@ -103,7 +115,10 @@ export async function connect(t: Target, o: ClientOptions = {}): Promise<Redis |
     const plan = clientPlan(t, o);
     const client = plan.kind === "redis" ? new Redis(plan.options) : new Cluster(plan.startupNodes, plan.options);
     let lastError: Error | undefined;
-    const onError = (e: Error) => { lastError = e; o.onError?.(e); };
+    const onError = (e: Error) => {
+        lastError = e;
+        o.onError?.(e);
+    };
     client.on("error", onError);
     if (plan.kind === "cluster") client.on("node error", onError);
     try {
@@ -128,8 +143,11 @@ function isLoopback(host: string): boolean {
 
 function describe(t: Target): string {
     switch (t.kind) {
-        case "node": return `Redis at ${t.host}:${t.port}${t.tls ? " (TLS)" : ""}`;
-        case "spiped": return `the spiped tunnel at ${t.host ?? "127.0.0.1"}:${t.port}`;
-        case "cluster": return `Redis Cluster via ${t.nodes.map(n => `${n.ip}:${n.port}`).join(", ")}${t.tls ? " (TLS)" : ""}`;
+        case "node":
+            return `Redis at ${t.host}:${t.port}${t.tls ? " (TLS)" : ""}`;
+        case "spiped":
+            return `the spiped tunnel at ${t.host ?? "127.0.0.1"}:${t.port}`;
+        case "cluster":
+            return `Redis Cluster via ${t.nodes.map(n => `${n.ip}:${n.port}`).join(", ")}${t.tls ? " (TLS)" : ""}`;
     }
 }

@@ -52,7 +52,9 @@ export async function acquireLock(client: Client, resource: string, ttlMs: numbe
     const fence = await runScript(client, ACQUIRE, [resource, fenceKey(resource)], [token, positiveInt("ttlMs", ttlMs)]);
     if (fence === null) return null;
     return {
-        resource, token, fencingToken: Number(fence),
+        resource,
+        token,
+        fencingToken: Number(fence),
         release: async () => (await runScript(client, RELEASE, [resource], [token])) === 1,
         extend: async ms => (await runScript(client, EXTEND, [resource], [token, positiveInt("ttlMs", ms)])) === 1,
     };

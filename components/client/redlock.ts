@@ -40,15 +40,30 @@ export async function redlock(clients: Client[], resource: string, ttlMs: number
     if (clients.length < 3) throw new Error(`redlock needs at least 3 independent instances; got ${clients.length}`);
     const timeout = o.instanceTimeoutMs ?? Math.max(10, Math.floor(ttlMs / 20));
     const retries = o.retries ?? 3;
-    const releaseAll = async (token: string) => (await Promise.all(clients.map(c =>
-        within(runScript(c, RELEASE, [resource], [token]), timeout).then(r => (r === 1 ? 1 : 0), () => 0)))).reduce((a, b) => a + b, 0);
+    const releaseAll = async (token: string) =>
+        (
+            await Promise.all(
+                clients.map(c =>
+                    within(runScript(c, RELEASE, [resource], [token]), timeout).then(
+                        r => (r === 1 ? 1 : 0),
+                        () => 0,
+                    ),
+                ),
+            )
+        ).reduce((a, b) => a + b, 0);
 
     let token = newToken();
     for (let attempt = 1; attempt <= retries + 1; attempt++) {
         token = newToken();
         const start = Date.now();
-        const oks = await Promise.all(clients.map(c =>
-            within(c.set(resource, token, "PX", ttlMs, "NX"), timeout).then(r => r === "OK", () => false)));
+        const oks = await Promise.all(
+            clients.map(c =>
+                within(c.set(resource, token, "PX", ttlMs, "NX"), timeout).then(
+                    r => r === "OK",
+                    () => false,
+                ),
+            ),
+        );
         const validityMs = redlockValidity(ttlMs, Date.now() - start, o.driftFactor ?? 0.01);
         if (oks.filter(Boolean).length >= quorum(clients.length) && validityMs > 0) {
             const held = token;
@@ -65,6 +80,15 @@ export async function redlock(clients: Client[], resource: string, ttlMs: number
 function within<T>(p: Promise<T>, ms: number): Promise<T> {
     return new Promise((resolve, reject) => {
         const t = setTimeout(() => reject(new Error(`no reply within ${ms} ms`)), ms);
-        p.then(v => { clearTimeout(t); resolve(v); }, e => { clearTimeout(t); reject(e); });
+        p.then(
+            v => {
+                clearTimeout(t);
+                resolve(v);
+            },
+            e => {
+                clearTimeout(t);
+                reject(e);
+            },
+        );
     });
 }

@@ -37,7 +37,10 @@ export function backoffDelay(attempt: number, baseDelayMs: number, maxDelayMs: n
  * EXEC leaves the others applied; it is reported by throwing after the commit.
  */
 export async function optimisticTransaction(
-    client: Client, keys: string[], read: (c: Client) => Promise<Queue | null | undefined>, o: RetryOptions = {},
+    client: Client,
+    keys: string[],
+    read: (c: Client) => Promise<Queue | null | undefined>,
+    o: RetryOptions = {},
 ): Promise<TxResult> {
     const maxAttempts = positiveInt("maxAttempts", o.maxAttempts ?? 10);
     if (!keys.length) throw new Error("optimisticTransaction needs at least one key to WATCH");
@@ -78,7 +81,10 @@ return {1, v + 1}`,
 };
 
 /** A hash {version, value}; a missing key is version 0. */
-export interface Versioned { version: number; value: string | null }
+export interface Versioned {
+    version: number;
+    value: string | null;
+}
 
 export async function readVersioned(client: Client, key: string): Promise<Versioned> {
     const [version, value] = await client.hmget(key, "version", "value");
@@ -86,7 +92,12 @@ export async function readVersioned(client: Client, key: string): Promise<Versio
 }
 
 /** Sets value and bumps the version only if the stored version is `expectedVersion`; returns the version now stored. */
-export async function compareAndSet(client: Client, key: string, expectedVersion: number, newValue: string): Promise<{ ok: boolean; version: number }> {
+export async function compareAndSet(
+    client: Client,
+    key: string,
+    expectedVersion: number,
+    newValue: string,
+): Promise<{ ok: boolean; version: number }> {
     const [ok, version] = (await runScript(client, CAS, [key], [expectedVersion, newValue])) as [number, number];
     return { ok: ok === 1, version };
 }

@@ -66,10 +66,11 @@ export const clusterBootstrapProvider: pulumi.dynamic.ResourceProvider = {
     async diff(_id: string, olds: Props, news: Props) {
         // A different cluster name is a different cluster.
         const replaces = olds.clusterName !== news.clusterName ? ["clusterName"] : [];
-        const changes = layout(olds) !== layout(news)
-            || JSON.stringify(olds.auth) !== JSON.stringify(news.auth)
-            || JSON.stringify(olds.tls ?? null) !== JSON.stringify(news.tls ?? null)
-            || olds.timeoutMs !== news.timeoutMs;
+        const changes =
+            layout(olds) !== layout(news) ||
+            JSON.stringify(olds.auth) !== JSON.stringify(news.auth) ||
+            JSON.stringify(olds.tls ?? null) !== JSON.stringify(news.tls ?? null) ||
+            olds.timeoutMs !== news.timeoutMs;
         if (changes || replaces.length || !Array.isArray(news.nodes) || typeof news.auth !== "object") return { changes, replaces };
         // Same inputs: drift of the live cluster is a change too, so the update (converge) repairs it.
         const { findings } = await liveDrift(news);
@@ -98,7 +99,9 @@ export const clusterBootstrapProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     // The containers are the cluster; deleting them (their own resources) deletes it.
-    async delete() { /* nothing to undo on the wire */ },
+    async delete() {
+        /* nothing to undo on the wire */
+    },
 };
 
 export class ClusterBootstrap extends pulumi.dynamic.Resource {
@@ -108,7 +111,13 @@ export class ClusterBootstrap extends pulumi.dynamic.Resource {
     declare readonly drift: pulumi.Output<string[]>;
 
     constructor(name: string, args: ClusterBootstrapInputs, opts?: pulumi.CustomResourceOptions) {
-        super(clusterBootstrapProvider, name, { ...args, nodeIds: undefined, drift: undefined },
-            { ...opts, additionalSecretOutputs: ["auth", "tls"] }, "redis", "ClusterBootstrap");
+        super(
+            clusterBootstrapProvider,
+            name,
+            { ...args, nodeIds: undefined, drift: undefined },
+            { ...opts, additionalSecretOutputs: ["auth", "tls"] },
+            "redis",
+            "ClusterBootstrap",
+        );
     }
 }

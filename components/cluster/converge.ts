@@ -5,8 +5,24 @@
 import * as wire from "../redis/wire";
 import { LiveSlots, rangesText, SlotMove, slotMoves, slotOwners } from "./slots";
 import {
-    BootstrapNode, failbacks, forgets, freshNodes, hasLiveReplica, meetsNeeded, meshComplete, openSlots, plannedOwners,
-    removalCandidates, replicaFixes, replicaLinked, Snapshot, slotMapAgreement, slotsOwnedBy, slotsToAdd, Target, unplannedNodes,
+    BootstrapNode,
+    failbacks,
+    forgets,
+    freshNodes,
+    hasLiveReplica,
+    meetsNeeded,
+    meshComplete,
+    openSlots,
+    plannedOwners,
+    removalCandidates,
+    replicaFixes,
+    replicaLinked,
+    Snapshot,
+    slotMapAgreement,
+    slotsOwnedBy,
+    slotsToAdd,
+    Target,
+    unplannedNodes,
 } from "./snapshot";
 
 export type { BootstrapNode } from "./snapshot";
@@ -32,10 +48,12 @@ const MANUAL_FAILOVER_RETRY_MS = 6000;
 
 /** What a user reads when a planned node does not answer: the node, the likely cause and the fix. */
 export function unreachableNode(n: { name: string; ip: string; port: number }, lastError: string): string {
-    return `cluster node ${n.name} does not answer at ${n.ip}:${n.port} (${lastError}). Its container is most likely stopped or ` +
+    return (
+        `cluster node ${n.name} does not answer at ${n.ip}:${n.port} (${lastError}). Its container is most likely stopped or ` +
         "was removed outside Pulumi, which the stored state cannot know: run `pulumi up --refresh` (or set `options: refresh: always` " +
         `in Pulumi.yaml) so Pulumi starts it again. If it is running, read \`docker logs ${n.name}\` and check that this machine routes to ${n.ip} ` +
-        `and that its host's firewall lets this machine reach port ${n.port} (README: Firewall on the Redis hosts).`;
+        `and that its host's firewall lets this machine reach port ${n.port} (README: Firewall on the Redis hosts).`
+    );
 }
 
 /** What every phase works with: the plan with live ids, the open clients, the deadline and the log of actions. */
@@ -55,8 +73,13 @@ export async function converge(input: ConvergeInput): Promise<ConvergeResult> {
     const timeout = input.timeoutMs ?? 60_000;
     const opts: wire.ConnectOptions = { auth: input.auth, tls: input.tls };
     const ctx: Context = {
-        target: { nodes: input.nodes, ids: {} }, auth: input.auth, opts, timeout,
-        clients: new Map(), removed: new Map(), actions: [],
+        target: { nodes: input.nodes, ids: {} },
+        auth: input.auth,
+        opts,
+        timeout,
+        clients: new Map(),
+        removed: new Map(),
+        actions: [],
     };
     try {
         await connectAll(ctx);
@@ -110,18 +133,29 @@ async function snapshot(ctx: Context, scaledAway = false): Promise<Snapshot> {
 
 /** Connects to every planned node; containers may still be starting, so retries until the deadline. */
 async function connectAll(ctx: Context): Promise<void> {
-    await Promise.all(ctx.target.nodes.map(async n => {
-        let lastError = "";
-        await wire.waitUntil(`node ${n.name} at ${n.ip}:${n.port}`, async () => {
-            try {
-                ctx.clients.set(n.name, await wire.connect({ host: n.ip, port: n.port }, ctx.opts));
-                return true;
-            } catch (e) {
-                lastError = (e as Error).message;
-                return lastError;
-            }
-        }, Math.min(ctx.timeout, 20_000), 100).catch(() => { throw new Error(unreachableNode(n, lastError)); });
-    }));
+    await Promise.all(
+        ctx.target.nodes.map(async n => {
+            let lastError = "";
+            await wire
+                .waitUntil(
+                    `node ${n.name} at ${n.ip}:${n.port}`,
+                    async () => {
+                        try {
+                            ctx.clients.set(n.name, await wire.connect({ host: n.ip, port: n.port }, ctx.opts));
+                            return true;
+                        } catch (e) {
+                            lastError = (e as Error).message;
+                            return lastError;
+                        }
+                    },
+                    Math.min(ctx.timeout, 20_000),
+                    100,
+                )
+                .catch(() => {
+                    throw new Error(unreachableNode(n, lastError));
+                });
+        }),
+    );
 }
 
 /**
@@ -133,7 +167,7 @@ async function forgetUnplanned(ctx: Context): Promise<void> {
     const unplanned = unplannedNodes(ctx.target, await snapshot(ctx));
     for (const v of removalCandidates(ctx.target, unplanned)) {
         const c = await wire.connect({ host: v.ip, port: v.port }, { ...ctx.opts, connectTimeoutMs: 2000 }).catch(() => undefined);
-        if (c && await wire.myId(c).catch(() => "") === v.id) ctx.removed.set(v.id, { client: c, ep: { host: v.ip, port: v.port } });
+        if (c && (await wire.myId(c).catch(() => "")) === v.id) ctx.removed.set(v.id, { client: c, ep: { host: v.ip, port: v.port } });
         else if (c) await wire.close(c);
     }
     const ghosts = new Set([...unplanned.keys()].filter(id => !ctx.removed.has(id)));
@@ -141,14 +175,26 @@ async function forgetUnplanned(ctx: Context): Promise<void> {
     if ((await ghostSlots()).size) {
         // A replica of the lost node may be about to take over its slots; without one, forgetting it loses them.
         if (hasLiveReplica(ctx.target, await snapshot(ctx), ghosts)) {
-            await wire.waitUntil("a replica to take over the slots of an unreachable node", async () => (await ghostSlots()).size === 0, ctx.timeout)
+            await wire
+                .waitUntil(
+                    "a replica to take over the slots of an unreachable node",
+                    async () => (await ghostSlots()).size === 0,
+                    ctx.timeout,
+                )
                 .catch(() => undefined);
         }
         const stranded = await ghostSlots();
         if (stranded.size) {
-            throw new Error([...stranded].map(([id, slots]) => `node ${id} (${unplanned.get(id)!.ip}:${unplanned.get(id)!.port}) is not in the plan, `
-                + `does not answer, and owns slots ${rangesText(slots)}`).join("; ")
-                + ": not forgetting it, its keys would be lost. Bring it back (its slots then move to their planned owners) or let a replica take over.");
+            throw new Error(
+                [...stranded]
+                    .map(
+                        ([id, slots]) =>
+                            `node ${id} (${unplanned.get(id)!.ip}:${unplanned.get(id)!.port}) is not in the plan, ` +
+                            `does not answer, and owns slots ${rangesText(slots)}`,
+                    )
+                    .join("; ") +
+                    ": not forgetting it, its keys would be lost. Bring it back (its slots then move to their planned owners) or let a replica take over.",
+            );
         }
     }
     for (const f of forgets(ctx.target, await snapshot(ctx), ghosts)) {
@@ -162,15 +208,20 @@ async function meet(ctx: Context): Promise<void> {
     const meets = meetsNeeded(ctx.target, await snapshot(ctx));
     const byNode = new Map<string, typeof meets>();
     for (const m of meets) byNode.set(m.name, [...(byNode.get(m.name) ?? []), m]);
-    await Promise.all([...byNode].map(async ([name, list]) => {
-        for (const { peer: p } of list) await act(ctx, `${name}: CLUSTER MEET ${p.ip}:${p.port}`, () => wire.meet(client(ctx, name), p.ip, p.port, p.busPort));
-    }));
+    await Promise.all(
+        [...byNode].map(async ([name, list]) => {
+            for (const { peer: p } of list)
+                await act(ctx, `${name}: CLUSTER MEET ${p.ip}:${p.port}`, () => wire.meet(client(ctx, name), p.ip, p.port, p.busPort));
+        }),
+    );
 }
 
 /** ADDSLOTS: each planned master takes the slots of its range that nobody owns yet. */
 async function addSlots(ctx: Context): Promise<void> {
     for (const a of slotsToAdd(ctx.target, await snapshot(ctx))) {
-        await act(ctx, `${a.name}: CLUSTER ADDSLOTSRANGE ${a.ranges.map(r => r.join("-")).join(" ")}`, () => wire.addSlotRanges(client(ctx, a.name), a.ranges));
+        await act(ctx, `${a.name}: CLUSTER ADDSLOTSRANGE ${a.ranges.map(r => r.join("-")).join(" ")}`, () =>
+            wire.addSlotRanges(client(ctx, a.name), a.ranges),
+        );
     }
 }
 
@@ -181,14 +232,18 @@ async function fixRoles(ctx: Context): Promise<void> {
     for (const name of back) await failBack(ctx, name);
     // A failback moves roles: the replicas are judged on a new snapshot.
     for (const r of replicaFixes(ctx.target, back.length ? await snapshot(ctx) : snap)) {
-        await wire.waitUntil(`${r.name} to know master ${r.masterName}`, async () => {
-            try {
-                await wire.replicate(client(ctx, r.name), r.masterId);
-                return true;
-            } catch (e) {
-                return (e as Error).message;
-            }
-        }, ctx.timeout);
+        await wire.waitUntil(
+            `${r.name} to know master ${r.masterName}`,
+            async () => {
+                try {
+                    await wire.replicate(client(ctx, r.name), r.masterId);
+                    return true;
+                } catch (e) {
+                    return (e as Error).message;
+                }
+            },
+            ctx.timeout,
+        );
         ctx.actions.push(`${r.name}: CLUSTER REPLICATE ${r.masterName}`);
     }
 }
@@ -202,21 +257,29 @@ async function fixRoles(ctx: Context): Promise<void> {
 async function failBack(ctx: Context, name: string): Promise<void> {
     await act(ctx, `${name}: CLUSTER FAILOVER (back to master)`, () => wire.failover(client(ctx, name)));
     let asked = Date.now();
-    await wire.waitUntil(`${name} to become master again`, async () => {
-        if ((await wire.info(client(ctx, name), "replication")).role === "master") return true;
-        if (Date.now() - asked < MANUAL_FAILOVER_RETRY_MS) return false;
-        asked = Date.now();
-        await act(ctx, `${name}: CLUSTER FAILOVER (asked again)`, () => wire.failover(client(ctx, name)));
-        return false;
-    }, ctx.timeout);
+    await wire.waitUntil(
+        `${name} to become master again`,
+        async () => {
+            if ((await wire.info(client(ctx, name), "replication")).role === "master") return true;
+            if (Date.now() - asked < MANUAL_FAILOVER_RETRY_MS) return false;
+            asked = Date.now();
+            await act(ctx, `${name}: CLUSTER FAILOVER (asked again)`, () => wire.failover(client(ctx, name)));
+            return false;
+        },
+        ctx.timeout,
+    );
 }
 
 /** Whether every node (with `scaledAway`, the nodes being scaled away too) says cluster_state:ok and sees one slot map. */
 async function slotMapAgreed(ctx: Context, scaledAway: boolean): Promise<true | string> {
     const clients = [...clientsById(ctx, scaledAway)];
-    const reports = await Promise.all(clients.map(async ([id, c]) => ({
-        name: label(ctx, id), state: (await wire.clusterInfo(c)).cluster_state, view: await wire.clusterNodes(c),
-    })));
+    const reports = await Promise.all(
+        clients.map(async ([id, c]) => ({
+            name: label(ctx, id),
+            state: (await wire.clusterInfo(c)).cluster_state,
+            view: await wire.clusterNodes(c),
+        })),
+    );
     return slotMapAgreement(reports, id => label(ctx, id));
 }
 
@@ -228,7 +291,8 @@ async function liveSlots(ctx: Context): Promise<{ masters: string[]; live: LiveS
     const reach = clientsById(ctx, true);
     const holders = new Map<number, string[]>();
     for (const slot of new Set(open.map(o => o.slot))) {
-        for (const id of masters) if ((await wire.countKeysInSlots(reach.get(id)!, [slot]))[0] > 0) holders.set(slot, [...(holders.get(slot) ?? []), id]);
+        for (const id of masters)
+            if ((await wire.countKeysInSlots(reach.get(id)!, [slot]))[0] > 0) holders.set(slot, [...(holders.get(slot) ?? []), id]);
     }
     return { masters, live: { owners: slotOwners(snap.get(ctx.target.ids[ctx.target.nodes[0].name])!), open, holders } };
 }
@@ -243,7 +307,11 @@ async function reshard(ctx: Context): Promise<void> {
     const planned = plannedOwners(ctx.target);
     const plannedMasters = new Set(ctx.target.nodes.filter(n => n.role === "master").map(n => ctx.target.ids[n.name]));
     if (!slotMoves(planned, (await liveSlots(ctx)).live, plannedMasters).length) return;
-    await wire.waitUntil("every node to agree on the slot map with cluster_state:ok before moving slots", () => slotMapAgreed(ctx, true), ctx.timeout);
+    await wire.waitUntil(
+        "every node to agree on the slot map with cluster_state:ok before moving slots",
+        () => slotMapAgreed(ctx, true),
+        ctx.timeout,
+    );
     const { masters, live } = await liveSlots(ctx);
     for (const m of slotMoves(planned, live, plannedMasters)) await moveSlots(ctx, m, masters);
 }
@@ -254,7 +322,8 @@ async function moveSlots(ctx: Context, m: SlotMove, masters: string[]): Promise<
     const node = (id: string) => reach.get(id)!;
     const name = (id: string) => label(ctx, id);
     const from = reach.get(m.from);
-    if (!from) throw new Error(`slots ${rangesText(m.slots)} belong to ${m.from}, which does not answer: cannot move them to ${name(m.to)}`);
+    if (!from)
+        throw new Error(`slots ${rangesText(m.slots)} belong to ${m.from}, which does not answer: cannot move them to ${name(m.to)}`);
     if (m.from !== m.to) {
         await wire.setSlots(node(m.to), m.slots, "IMPORTING", m.from);
         await wire.setSlots(from, m.slots, "MIGRATING", m.to);
@@ -268,19 +337,28 @@ async function moveSlots(ctx: Context, m: SlotMove, masters: string[]): Promise<
         // The new owner first (it bumps its config epoch, so its claim wins), then the old one, then the rest.
         // A master that has just lost its last slot (a node being removed) turns into a replica and refuses
         // SETSLOT; it has learnt the new owner already.
-        const tell = (id: string) => wire.setSlots(node(id), m.slots, "NODE", m.to)
-            .catch(e => { if (!/only with masters/.test((e as Error).message)) throw e; });
+        const tell = (id: string) =>
+            wire.setSlots(node(id), m.slots, "NODE", m.to).catch(e => {
+                if (!/only with masters/.test((e as Error).message)) throw e;
+            });
         await tell(m.to);
         await tell(m.from);
         await Promise.all(masters.filter(id => id !== m.from && id !== m.to).map(tell));
         // Replicas learn it by gossip only. Until every node has, the next move must wait: a node still crediting
         // the old owner would, once that owner bumps its config epoch as a new target, send the new owner an
         // UPDATE handing these slots back, and the new owner would delete their keys.
-        await wire.waitUntil(`every node to learn that ${name(m.to)} owns slots ${rangesText(m.slots)}`, () => slotMapAgreed(ctx, true), ctx.timeout);
+        await wire.waitUntil(
+            `every node to learn that ${name(m.to)} owns slots ${rangesText(m.slots)}`,
+            () => slotMapAgreed(ctx, true),
+            ctx.timeout,
+        );
     }
     for (const id of m.stable) await wire.setSlotsStable(node(id), m.slots);
-    const moved = m.from !== m.to ? `${name(m.from)} -> ${name(m.to)}: slots ${rangesText(m.slots)}` : `${name(m.to)}: slot ${rangesText(m.slots)}`;
-    ctx.actions.push(`${moved}${keys || m.drain.length ? ` (${keys} keys moved)` : ""}${m.stable.length ? `, SETSLOT STABLE on ${m.stable.map(name).join(", ")}` : ""}`);
+    const moved =
+        m.from !== m.to ? `${name(m.from)} -> ${name(m.to)}: slots ${rangesText(m.slots)}` : `${name(m.to)}: slot ${rangesText(m.slots)}`;
+    ctx.actions.push(
+        `${moved}${keys || m.drain.length ? ` (${keys} keys moved)` : ""}${m.stable.length ? `, SETSLOT STABLE on ${m.stable.map(name).join(", ")}` : ""}`,
+    );
 }
 
 /** MIGRATEs every key of the move's slots from node `h` to the move's target; returns how many went. */
@@ -295,7 +373,8 @@ async function drainKeys(ctx: Context, m: SlotMove, h: string): Promise<number> 
         const batch = await wire.keysInSlots(source, pending, 200);
         // Each round's keys differ from the last one's unless MIGRATE moves nothing: fail rather than spin.
         const seen = batch.map(k => (k.length ? `${k.length}:${k[0].toString("hex")}` : "")).join();
-        if (seen.replace(/,/g, "") && seen === last) throw new Error(`keys of slots ${rangesText(pending)} on ${label(ctx, h)} do not move to ${label(ctx, m.to)}`);
+        if (seen.replace(/,/g, "") && seen === last)
+            throw new Error(`keys of slots ${rangesText(pending)} on ${label(ctx, h)} do not move to ${label(ctx, m.to)}`);
         last = seen;
         // From the slot's owner REPLACE: clients write to the owner while a key is there, so its copy is the newest;
         // the target can hold one too only from a MIGRATE cut off after the target stored it (as redis-cli fix).
@@ -321,13 +400,17 @@ async function removeScaledAway(ctx: Context): Promise<void> {
 
 /** Healthy: every node reports cluster_state:ok, agrees on who owns which slot, and every replica's link to its master is up. */
 async function waitHealthy(ctx: Context): Promise<void> {
-    await wire.waitUntil("cluster_state:ok on every node, one slot map and every replica linked", async () => {
-        const agreed = await slotMapAgreed(ctx, false);
-        if (agreed !== true) return agreed;
-        for (const n of ctx.target.nodes.filter(p => p.role === "replica")) {
-            const linked = replicaLinked(n.name, await wire.info(client(ctx, n.name), "replication"));
-            if (linked !== true) return linked;
-        }
-        return true;
-    }, ctx.timeout);
+    await wire.waitUntil(
+        "cluster_state:ok on every node, one slot map and every replica linked",
+        async () => {
+            const agreed = await slotMapAgreed(ctx, false);
+            if (agreed !== true) return agreed;
+            for (const n of ctx.target.nodes.filter(p => p.role === "replica")) {
+                const linked = replicaLinked(n.name, await wire.info(client(ctx, n.name), "replication"));
+                if (linked !== true) return linked;
+            }
+            return true;
+        },
+        ctx.timeout,
+    );
 }

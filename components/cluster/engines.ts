@@ -25,29 +25,53 @@ export function engineAnswers(dockerHost: string, timeoutMs = ENGINE_ANSWER_MS):
             clearTimeout(timer);
             stop();
             if (answered()) resolve();
-            else reject(new Error(err ?? (reply ? `it replied ${JSON.stringify(reply.slice(0, 80))}` : "it closed the connection without a reply")));
+            else
+                reject(
+                    new Error(
+                        err ?? (reply ? `it replied ${JSON.stringify(reply.slice(0, 80))}` : "it closed the connection without a reply"),
+                    ),
+                );
         };
         const timer = setTimeout(() => done(`no answer within ${timeoutMs / 1000} s`), timeoutMs);
         let stop = () => {};
         const url = new URL(dockerHost);
         if (url.protocol === "ssh:") {
-            const args = ["-o", "BatchMode=yes", "-o", `ConnectTimeout=${Math.ceil(timeoutMs / 1000)}`, ...(url.port ? ["-p", url.port] : []),
-                "--", url.username ? `${url.username}@${url.hostname}` : url.hostname, "docker", "system", "dial-stdio"];
+            const args = [
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                `ConnectTimeout=${Math.ceil(timeoutMs / 1000)}`,
+                ...(url.port ? ["-p", url.port] : []),
+                "--",
+                url.username ? `${url.username}@${url.hostname}` : url.hostname,
+                "docker",
+                "system",
+                "dial-stdio",
+            ];
             const ssh = spawn("ssh", args, { stdio: ["pipe", "pipe", "pipe"] });
             let stderr = "";
             stop = () => ssh.kill();
-            ssh.stdout.on("data", d => { reply += d; if (answered()) done(); });
-            ssh.stderr.on("data", d => { stderr += d; });
+            ssh.stdout.on("data", d => {
+                reply += d;
+                if (answered()) done();
+            });
+            ssh.stderr.on("data", d => {
+                stderr += d;
+            });
             ssh.on("error", e => done(`ssh: ${e.message}`));
             ssh.on("close", code => done(stderr.trim().split("\n").pop() || `ssh exited with ${code}`));
             ssh.stdin.on("error", () => {});
             ssh.stdin.end(PING);
             return;
         }
-        const socket = url.protocol === "unix:" ? net.connect({ path: url.pathname }) : net.connect({ host: url.hostname, port: Number(url.port) });
+        const socket =
+            url.protocol === "unix:" ? net.connect({ path: url.pathname }) : net.connect({ host: url.hostname, port: Number(url.port) });
         stop = () => socket.destroy();
         socket.on("connect", () => socket.write(PING));
-        socket.on("data", d => { reply += d; if (answered()) done(); });
+        socket.on("data", d => {
+            reply += d;
+            if (answered()) done();
+        });
         socket.on("error", e => done(e.message));
         socket.on("close", () => done());
     });
@@ -61,15 +85,21 @@ export function checkEngine(field: string, name: string, dockerHost: string): Pr
     if (!asked.has(dockerHost)) asked.set(dockerHost, engineAnswers(dockerHost));
     return asked.get(dockerHost)!.catch((e: Error) => {
         throw new v.ValidationError({
-            field, allowed: "a Docker engine that answers",
-            detail: `host ${JSON.stringify(name)} at ${dockerHost} did not (${e.message}). ` +
+            field,
+            allowed: "a Docker engine that answers",
+            detail:
+                `host ${JSON.stringify(name)} at ${dockerHost} did not (${e.message}). ` +
                 "Check the address, that dockerd runs there and listens on it, and that this machine reaches it" +
-                (dockerHost.startsWith("ssh:") ? " (for ssh://: `ssh HOST docker version` works without a prompt, the key loaded in ssh-agent)" : ""),
+                (dockerHost.startsWith("ssh:")
+                    ? " (for ssh://: `ssh HOST docker version` works without a prompt, the key loaded in ssh-agent)"
+                    : ""),
         });
     });
 }
 
 /** checkEngine for every host with a dockerHost, named as `hosts[i].dockerHost`. */
 export async function checkEngines(hosts: { name: string; dockerHost?: string }[]): Promise<void> {
-    await Promise.all(hosts.map((h, i) => h.dockerHost === undefined ? undefined : checkEngine(`hosts[${i}].dockerHost`, h.name, h.dockerHost)));
+    await Promise.all(
+        hosts.map((h, i) => (h.dockerHost === undefined ? undefined : checkEngine(`hosts[${i}].dockerHost`, h.name, h.dockerHost))),
+    );
 }

@@ -22,7 +22,13 @@ export { checkAntiAffinity, hostSubnets, placeClusterNodes, slotRanges, validate
 
 /** A docker.Provider for `dockerHost` whose address resolves only once that engine answers (checkEngine names
  *  `field` and `hostName` otherwise), so nothing is created on an engine that is not there. */
-export function engineProvider(name: string, field: string, hostName: string, dockerHost: string, opts: pulumi.ResourceOptions): docker.Provider {
+export function engineProvider(
+    name: string,
+    field: string,
+    hostName: string,
+    dockerHost: string,
+    opts: pulumi.ResourceOptions,
+): docker.Provider {
     return new docker.Provider(name, { host: pulumi.output(checkEngine(field, hostName, dockerHost).then(() => dockerHost)) }, opts);
 }
 
@@ -109,9 +115,19 @@ export interface RedisClusterArgs {
  * components before creating any): the planned nodes, the hosts (default: the local engine), each host's subnet and
  * the node timeout.
  */
-export function resolveClusterArgs(name: string, args: RedisClusterArgs = {}): {
-    nodes: PlannedNode[]; hosts: ClusterHost[]; subnets: Map<string, string>; nodeTimeoutMs: number; appendonly: boolean; appendfsync: AppendFsync;
-    certificates: Required<CertificateLifetime>; metrics?: MetricsPlan; passwordGraceSeconds: number;
+export function resolveClusterArgs(
+    name: string,
+    args: RedisClusterArgs = {},
+): {
+    nodes: PlannedNode[];
+    hosts: ClusterHost[];
+    subnets: Map<string, string>;
+    nodeTimeoutMs: number;
+    appendonly: boolean;
+    appendfsync: AppendFsync;
+    certificates: Required<CertificateLifetime>;
+    metrics?: MetricsPlan;
+    passwordGraceSeconds: number;
 } {
     const hosts = args.hosts ?? [{ name: "local" }];
     if (!Array.isArray(hosts)) v.fail("hosts", "a list of hosts ({ name, dockerHost?, subnet? })", hosts);
@@ -124,11 +140,20 @@ export function resolveClusterArgs(name: string, args: RedisClusterArgs = {}): {
     const engines = hosts.map(h => h.provider ?? h.dockerHost ?? "local");
     engines.forEach((e, i) => {
         const j = engines.indexOf(e);
-        if (j < i) v.fail(`hosts[${i}]`, `on a Docker engine of its own (a provider or dockerHost that hosts[${j}] does not have; one host at most may be the local engine)`, hosts[i].name);
+        if (j < i)
+            v.fail(
+                `hosts[${i}]`,
+                `on a Docker engine of its own (a provider or dockerHost that hosts[${j}] does not have; one host at most may be the local engine)`,
+                hosts[i].name,
+            );
     });
     const shape = {
-        name, masters: args.masters ?? 3, replicasPerMaster: args.replicasPerMaster ?? 1,
-        hosts: hosts.map(h => ({ name: h.name, subnet: h.subnet })), subnet: args.subnet ?? "172.30.0.0/24", port: args.port ?? 6379,
+        name,
+        masters: args.masters ?? 3,
+        replicasPerMaster: args.replicasPerMaster ?? 1,
+        hosts: hosts.map(h => ({ name: h.name, subnet: h.subnet })),
+        subnet: args.subnet ?? "172.30.0.0/24",
+        port: args.port ?? 6379,
     };
     const nodes = placeClusterNodes(shape);
     checkAntiAffinity(args.antiAffinity ?? "hard", hosts.length, shape.replicasPerMaster);
@@ -140,12 +165,21 @@ export function resolveClusterArgs(name: string, args: RedisClusterArgs = {}): {
     if (args.image !== undefined) v.imageRef("image", args.image);
     const tls = v.flag("tls", args.tls ?? true);
     if (!tls && hosts.length > 1 && !v.flag("allowPlaintextAcrossHosts", args.allowPlaintextAcrossHosts ?? false)) {
-        v.fail("tls", "true when the cluster spans several hosts (passwords would cross the network in clear, e.g. MIGRATE's AUTH2), unless allowPlaintextAcrossHosts is true", false);
+        v.fail(
+            "tls",
+            "true when the cluster spans several hosts (passwords would cross the network in clear, e.g. MIGRATE's AUTH2), unless allowPlaintextAcrossHosts is true",
+            false,
+        );
     }
-    if (v.flag("mutualTls", args.mutualTls ?? false) && !tls) v.fail("mutualTls", "false when tls is false (client certificates need TLS)", args.mutualTls);
+    if (v.flag("mutualTls", args.mutualTls ?? false) && !tls)
+        v.fail("mutualTls", "false when tls is false (client certificates need TLS)", args.mutualTls);
     // Internal networks have no route out, so nodes on different engines could not reach each other.
     if (v.flag("internalNetwork", args.internalNetwork ?? hosts.length === 1) && hosts.length > 1) {
-        v.fail("internalNetwork", "false (or unset) when the cluster spans several hosts (internal networks have no route between engines)", args.internalNetwork);
+        v.fail(
+            "internalNetwork",
+            "false (or unset) when the cluster spans several hosts (internal networks have no route between engines)",
+            args.internalNetwork,
+        );
     }
     const nodeTimeoutMs = v.intInRange("nodeTimeoutMs", args.nodeTimeoutMs ?? 5000, 500, 120_000);
     const appendonly = v.flag("appendonly", args.appendonly ?? true);
@@ -154,7 +188,17 @@ export function resolveClusterArgs(name: string, args: RedisClusterArgs = {}): {
     const certificates = certificateLifetime("certificates", args.certificates);
     const metrics = metricsPlan(args.metrics, { listenPort: 9121, subnet: "172.31.4.0/24" });
     caRotation("ca", args.ca);
-    return { nodes, hosts, subnets: new Map(Object.entries(hostSubnets(shape))), nodeTimeoutMs, appendonly, appendfsync, certificates, metrics, passwordGraceSeconds };
+    return {
+        nodes,
+        hosts,
+        subnets: new Map(Object.entries(hostSubnets(shape))),
+        nodeTimeoutMs,
+        appendonly,
+        appendfsync,
+        certificates,
+        metrics,
+        passwordGraceSeconds,
+    };
 }
 
 /**
@@ -163,8 +207,14 @@ export function resolveClusterArgs(name: string, args: RedisClusterArgs = {}): {
  */
 export function clusterOutputs(c: RedisCluster) {
     return {
-        nodes: c.nodes, nodeIds: c.nodeIds, drift: c.drift, tls: c.tls, caCertPem: c.caCertPem,
-        ...(c.clientCertPem && { clientCertPem: c.clientCertPem, clientKeyPem: c.clientKeyPem }), appUser: c.appUser, adminUser: c.adminUser,
+        nodes: c.nodes,
+        nodeIds: c.nodeIds,
+        drift: c.drift,
+        tls: c.tls,
+        caCertPem: c.caCertPem,
+        ...(c.clientCertPem && { clientCertPem: c.clientCertPem, clientKeyPem: c.clientKeyPem }),
+        appUser: c.appUser,
+        adminUser: c.adminUser,
         ...(c.metrics && { metrics: c.metrics }),
     };
 }
@@ -191,99 +241,188 @@ export class RedisCluster extends pulumi.ComponentResource {
 
     constructor(name: string, args: RedisClusterArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         super("redis-secure-topologies:cluster:RedisCluster", name, {}, opts);
-        const { nodes, hosts: hostArgs, subnets, nodeTimeoutMs, appendonly, appendfsync, certificates, metrics, passwordGraceSeconds } = resolveClusterArgs(name, args);
+        const {
+            nodes,
+            hosts: hostArgs,
+            subnets,
+            nodeTimeoutMs,
+            appendonly,
+            appendfsync,
+            certificates,
+            metrics,
+            passwordGraceSeconds,
+        } = resolveClusterArgs(name, args);
         this.nodes = nodes;
         const internal = args.internalNetwork ?? subnets.size === 1;
         this.tls = args.tls ?? true;
         const mutual = this.tls && (args.mutualTls ?? false);
         const hosts = hostArgs.map((h, i) => ({
             ...h,
-            provider: h.provider ?? (h.dockerHost ? engineProvider(`${name}-engine-${h.name}`, `hosts[${i}].dockerHost`, h.name, h.dockerHost, { parent: this }) : undefined),
+            provider:
+                h.provider ??
+                (h.dockerHost
+                    ? engineProvider(`${name}-engine-${h.name}`, `hosts[${i}].dockerHost`, h.name, h.dockerHost, { parent: this })
+                    : undefined),
         }));
 
-        const users = new RedisUsers(`${name}-users`, { appRules: args.appRules, passwordRotation: args.passwordRotation }, { parent: this });
+        const users = new RedisUsers(
+            `${name}-users`,
+            { appRules: args.appRules, passwordRotation: args.passwordRotation },
+            { parent: this },
+        );
         const { ca, bundle } = rotatingCa(name, "ca", args.ca, { parent: this });
-        const client = mutual ? new Certificate(`${name}-client`, { ca, commonName: `${name}-client`, use: "client", ...certificates }, { parent: this }) : undefined;
+        const client = mutual
+            ? new Certificate(`${name}-client`, { ca, commonName: `${name}-client`, use: "client", ...certificates }, { parent: this })
+            : undefined;
         const admin = pulumi.secret(users.admin.password.apply(password => ({ username: users.admin.username, password })));
         // The bootstrap and the rotation are clients like any other: a client certificate only when the nodes ask for one.
-        const clientTls = this.tls ? pulumi.secret(pulumi.all([bundle, client?.certPem, client?.privateKeyPem])
-            .apply(([caPem, cert, key]) => (cert ? { ca: caPem, cert, key } : { ca: caPem }))) : undefined;
+        const clientTls = this.tls
+            ? pulumi.secret(
+                  pulumi
+                      .all([bundle, client?.certPem, client?.privateKeyPem])
+                      .apply(([caPem, cert, key]) => (cert ? { ca: caPem, cert, key } : { ca: caPem })),
+              )
+            : undefined;
         // Every cluster node may become a replica (failover), so every one gets masterauth.
-        const passwords = new PasswordRotation(`${name}-passwords`, {
-            owner: name,
-            nodes: this.nodes.map(n => ({ name: n.name, host: n.ip, port: n.port, tls: this.tls, masterauth: true })),
-            wanted: users.hashes, admin, replicationPassword: users.replication.password, tls: clientTls, graceSeconds: passwordGraceSeconds,
-        }, { parent: this });
+        const passwords = new PasswordRotation(
+            `${name}-passwords`,
+            {
+                owner: name,
+                nodes: this.nodes.map(n => ({ name: n.name, host: n.ip, port: n.port, tls: this.tls, masterauth: true })),
+                wanted: users.hashes,
+                admin,
+                replicationPassword: users.replication.password,
+                tls: clientTls,
+                graceSeconds: passwordGraceSeconds,
+            },
+            { parent: this },
+        );
         const loopback = args.loopbackSans ?? false;
-        const networks = new Map(hosts.map(h => [h.name, new docker.Network(`${name}-net-${h.name}`, {
-            name: `${name}-net-${h.name}`,
-            ipamConfigs: [{ subnet: subnets.get(h.name) }],
-            internal,
-        }, { parent: this, provider: h.provider })]));
+        const networks = new Map(
+            hosts.map(h => [
+                h.name,
+                new docker.Network(
+                    `${name}-net-${h.name}`,
+                    {
+                        name: `${name}-net-${h.name}`,
+                        ipamConfigs: [{ subnet: subnets.get(h.name) }],
+                        internal,
+                    },
+                    { parent: this, provider: h.provider },
+                ),
+            ]),
+        );
 
-        const images = new Map(hosts.map(h => [h.name, engineImage(`${name}-${h.name}`, args.image ?? DEFAULT_IMAGE, { parent: this, provider: h.provider })]));
+        const images = new Map(
+            hosts.map(h => [h.name, engineImage(`${name}-${h.name}`, args.image ?? DEFAULT_IMAGE, { parent: this, provider: h.provider })]),
+        );
         this.loopbackSans = loopback;
         this.hostNetworks = hosts.map(h => ({
-            name: h.name, provider: h.provider, dockerHost: h.dockerHost, subnet: subnets.get(h.name)!, networkName: networks.get(h.name)!.name,
+            name: h.name,
+            provider: h.provider,
+            dockerHost: h.dockerHost,
+            subnet: subnets.get(h.name)!,
+            networkName: networks.get(h.name)!.name,
         }));
 
-        const certs = this.nodes.map(n => this.tls ? new Certificate(`${n.name}-tls`, {
-            ca, commonName: n.name, use: "peer", ...nodeSans(n, loopback), ...certificates,
-        }, { parent: this }) : undefined);
+        const certs = this.nodes.map(n =>
+            this.tls
+                ? new Certificate(
+                      `${n.name}-tls`,
+                      {
+                          ca,
+                          commonName: n.name,
+                          use: "peer",
+                          ...nodeSans(n, loopback),
+                          ...certificates,
+                      },
+                      { parent: this },
+                  )
+                : undefined,
+        );
         const redis = this.nodes.map((n, i) => {
             const host = hosts.find(h => h.name === n.host)!;
             const cert = certs[i];
-            return redisNode(n.name, {
-                image: images.get(n.host)!,
-                networkName: networks.get(n.host)!.name,
-                ipv4Address: n.ip,
-                conf: {
-                    port: this.tls ? 0 : n.port,
-                    tls: this.tls ? { port: n.port, mutual } : undefined,
-                    cluster: { announceIp: n.ip, announcePort: n.port, announceBusPort: n.busPort, nodeTimeoutMs },
-                    replicationUser: { name: users.replication.username },
-                    maxmemory: args.maxmemory,
-                    maxmemoryPolicy: args.maxmemoryPolicy,
-                    appendonly,
-                    appendfsync,
+            return redisNode(
+                n.name,
+                {
+                    image: images.get(n.host)!,
+                    networkName: networks.get(n.host)!.name,
+                    ipv4Address: n.ip,
+                    conf: {
+                        port: this.tls ? 0 : n.port,
+                        tls: this.tls ? { port: n.port, mutual } : undefined,
+                        cluster: { announceIp: n.ip, announcePort: n.port, announceBusPort: n.busPort, nodeTimeoutMs },
+                        replicationUser: { name: users.replication.username },
+                        maxmemory: args.maxmemory,
+                        maxmemoryPolicy: args.maxmemoryPolicy,
+                        appendonly,
+                        appendfsync,
+                    },
+                    replicationPassword: users.replication.password,
+                    aclFile: users.aclFileFor(passwords.live),
+                    livePasswords: { aclRules: users.aclRules },
+                    tls: cert && { caPem: bundle, certPem: cert.certPem, keyPem: cert.privateKeyPem },
+                    crashRestartDelayMs: crashRestartDelayMs(nodeTimeoutMs),
                 },
-                replicationPassword: users.replication.password,
-                aclFile: users.aclFileFor(passwords.live),
-                livePasswords: { aclRules: users.aclRules },
-                tls: cert && { caPem: bundle, certPem: cert.certPem, keyPem: cert.privateKeyPem },
-                crashRestartDelayMs: crashRestartDelayMs(nodeTimeoutMs),
-            }, { parent: this, provider: host.provider });
+                { parent: this, provider: host.provider },
+            );
         });
         const containers = redis.map(r => r.container);
         // New certificates or CA reach the running nodes one at a time (their containers stay), before the bootstrap
         // connects with the new material.
-        const reload = this.tls ? new TlsReload(`${name}-tls-reload`, {
-            topology: name,
-            nodes: this.nodes.map((n, i) => ({
-                name: n.name, host: n.ip, port: n.port, dir: redis[i].tlsDir!, certPem: certs[i]!.certPem, replica: n.role === "replica", cluster: true,
-            })),
-            caPem: bundle,
-            written: redis.map(r => r.hot),
-            auth: admin,
-            client: client && pulumi.secret(pulumi.all([client.certPem, client.privateKeyPem]).apply(([cert, key]) => ({ cert, key }))),
-        }, { parent: this, dependsOn: containers }) : undefined;
+        const reload = this.tls
+            ? new TlsReload(
+                  `${name}-tls-reload`,
+                  {
+                      topology: name,
+                      nodes: this.nodes.map((n, i) => ({
+                          name: n.name,
+                          host: n.ip,
+                          port: n.port,
+                          dir: redis[i].tlsDir!,
+                          certPem: certs[i]!.certPem,
+                          replica: n.role === "replica",
+                          cluster: true,
+                      })),
+                      caPem: bundle,
+                      written: redis.map(r => r.hot),
+                      auth: admin,
+                      client:
+                          client &&
+                          pulumi.secret(pulumi.all([client.certPem, client.privateKeyPem]).apply(([cert, key]) => ({ cert, key }))),
+                  },
+                  { parent: this, dependsOn: containers },
+              )
+            : undefined;
 
-        const bootstrap = new ClusterBootstrap(`${name}-bootstrap`, {
-            clusterName: name,
-            nodes: this.nodes.map(({ host: _host, ...n }) => n),
-            // The admin password the rotation has made live on every node, and the TLS material TlsReload has
-            // loaded into every node, before the bootstrap runs.
-            auth: admin,
-            tls: clientTls,
-        }, { parent: this, dependsOn: [...containers, passwords, ...(reload ? [reload] : [])] });
+        const bootstrap = new ClusterBootstrap(
+            `${name}-bootstrap`,
+            {
+                clusterName: name,
+                nodes: this.nodes.map(({ host: _host, ...n }) => n),
+                // The admin password the rotation has made live on every node, and the TLS material TlsReload has
+                // loaded into every node, before the bootstrap runs.
+                auth: admin,
+                tls: clientTls,
+            },
+            { parent: this, dependsOn: [...containers, passwords, ...(reload ? [reload] : [])] },
+        );
 
         // One exporter for the cluster, on the first host's engine and network (hosts route to each other's nodes).
         if (metrics) {
-            this.metrics = redisExporter(name, {
-                image: images.get(hosts[0].name)!, nodeNetwork: networks.get(hosts[0].name)!.name, plan: metrics, user: users.metrics,
-                targets: this.nodes.map(n => ({ name: n.name, ip: n.ip, port: n.port, tls: this.tls })),
-                tls: this.tls ? { caPem: bundle, certPem: client?.certPem, keyPem: client?.privateKeyPem } : undefined,
-            }, { parent: this, provider: hosts[0].provider });
+            this.metrics = redisExporter(
+                name,
+                {
+                    image: images.get(hosts[0].name)!,
+                    nodeNetwork: networks.get(hosts[0].name)!.name,
+                    plan: metrics,
+                    user: users.metrics,
+                    targets: this.nodes.map(n => ({ name: n.name, ip: n.ip, port: n.port, tls: this.tls })),
+                    tls: this.tls ? { caPem: bundle, certPem: client?.certPem, keyPem: client?.privateKeyPem } : undefined,
+                },
+                { parent: this, provider: hosts[0].provider },
+            );
         }
         this.nodeIds = bootstrap.nodeIds;
         this.drift = bootstrap.drift;

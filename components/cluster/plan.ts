@@ -44,11 +44,17 @@ export interface PlannedNode {
 /** Each host's name and subnet, with the field that set the subnet (for messages). */
 function hostList(s: ClusterShape): { name: string; subnet: string; field: string }[] {
     if (!Array.isArray(s.hosts) || s.hosts.length === 0) v.fail("hosts", "a non-empty list of host names", s.hosts);
-    return s.hosts.map((h, i) => typeof h === "string"
-        ? { name: v.dnsLabel(`hosts[${i}]`, h), subnet: s.subnet, field: "subnet" }
-        : h && typeof h === "object"
-            ? { name: v.dnsLabel(`hosts[${i}].name`, h.name), subnet: h.subnet ?? s.subnet, field: h.subnet === undefined ? "subnet" : `hosts[${i}].subnet` }
-            : v.fail(`hosts[${i}]`, "a host name or { name, subnet }", h));
+    return s.hosts.map((h, i) =>
+        typeof h === "string"
+            ? { name: v.dnsLabel(`hosts[${i}]`, h), subnet: s.subnet, field: "subnet" }
+            : h && typeof h === "object"
+              ? {
+                    name: v.dnsLabel(`hosts[${i}].name`, h.name),
+                    subnet: h.subnet ?? s.subnet,
+                    field: h.subnet === undefined ? "subnet" : `hosts[${i}].subnet`,
+                }
+              : v.fail(`hosts[${i}]`, "a host name or { name, subnet }", h),
+    );
 }
 
 /** Each host's container subnet, by host name. */
@@ -73,7 +79,11 @@ export function validateShape(s: ClusterShape): void {
     // A failover needs a majority of masters: with 3+ hosts, losing any one host must leave more than half.
     const most = mostMastersOnOneHost(s.masters, hosts.length);
     if (hosts.length >= 3 && most * 2 >= s.masters) {
-        v.fail("masters", `a count that leaves a majority when any one host is lost (${most} of ${s.masters} would share one of ${hosts.length} hosts)`, s.masters);
+        v.fail(
+            "masters",
+            `a count that leaves a majority when any one host is lost (${most} of ${s.masters} would share one of ${hosts.length} hosts)`,
+            s.masters,
+        );
     }
     v.subnet("subnet", s.subnet);
     // Hosts that share a subnet share its address range; different subnets must not overlap.
@@ -127,7 +137,12 @@ export function placeClusterNodes(s: ClusterShape): PlannedNode[] {
         const m = master ? i : Math.floor((i - s.masters) / s.replicasPerMaster);
         const r = master ? -1 : (i - s.masters) % s.replicasPerMaster;
         // Shard m's master sits at .10 + 6m and its replica r right after it at .10 + 6m + 1 + r (in its host's subnet).
-        const common = { host, ip: v.addressIn(v.subnet("subnet", subnet), 10 + m * SHARD_STRIDE + 1 + r), port: s.port, busPort: s.port + 10000 };
+        const common = {
+            host,
+            ip: v.addressIn(v.subnet("subnet", subnet), 10 + m * SHARD_STRIDE + 1 + r),
+            port: s.port,
+            busPort: s.port + 10000,
+        };
         return master
             ? { name: `${s.name}-m${m}`, ...common, role: "master" as const, slots: ranges[m] }
             : { name: `${s.name}-m${m}-r${r}`, ...common, role: "replica" as const, masterName: `${s.name}-m${m}` };
@@ -141,6 +156,10 @@ export function placeClusterNodes(s: ClusterShape): PlannedNode[] {
 export function checkAntiAffinity(mode: unknown, hosts: number, replicasPerMaster: number): void {
     v.oneOf("antiAffinity", mode, ["hard", "soft"] as const);
     if (mode === "hard" && replicasPerMaster > 0 && hosts < 2) {
-        v.fail("hosts", `at least 2 hosts, so no master shares a host with its replica (antiAffinity "hard"; set antiAffinity: "soft" to allow one host)`, hosts);
+        v.fail(
+            "hosts",
+            `at least 2 hosts, so no master shares a host with its replica (antiAffinity "hard"; set antiAffinity: "soft" to allow one host)`,
+            hosts,
+        );
     }
 }

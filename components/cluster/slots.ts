@@ -31,7 +31,9 @@ export function rangesOf(range: [number, number], keep: (slot: number) => boolea
 }
 
 export function rangesText(slots: number[]): string {
-    return toRanges(slots).map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(",");
+    return toRanges(slots)
+        .map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`))
+        .join(",");
 }
 
 export interface LiveSlots {
@@ -77,12 +79,17 @@ export function slotMoves(planned: (string | undefined)[], live: LiveSlots, plan
 
     const count = new Map<string, number>();
     for (const id of live.owners) if (id) count.set(id, (count.get(id) ?? 0) + 1);
-    for (const m of moves) if (m.from !== m.to) { count.set(m.from, count.get(m.from)! - 1); count.set(m.to, (count.get(m.to) ?? 0) + 1); }
+    for (const m of moves)
+        if (m.from !== m.to) {
+            count.set(m.from, count.get(m.from)! - 1);
+            count.set(m.to, (count.get(m.to) ?? 0) + 1);
+        }
 
     const groups = new Map<string, SlotMove>();
     const isOpen = new Set(openSlots);
     for (let s = 0; s < SLOT_COUNT; s++) {
-        const from = live.owners[s], to = planned[s];
+        const from = live.owners[s],
+            to = planned[s];
         if (!from || !to || from === to || isOpen.has(s)) continue;
         const key = `${from}>${to}`;
         if (!groups.has(key)) groups.set(key, { from, to, slots: [], drain: [from], stable: [] });

@@ -74,22 +74,31 @@ export function hasLiveReplica(t: Target, snap: Snapshot, ids: Set<string>): boo
 
 /** The CLUSTER FORGET calls that make every planned node forget `ids`: each node forgets those it still knows. */
 export function forgets(t: Target, snap: Snapshot, ids: Set<string>): { name: string; id: string }[] {
-    return t.nodes.flatMap(n => viewOf(t, snap, n.name).filter(v => ids.has(v.id)).map(v => ({ name: n.name, id: v.id })));
+    return t.nodes.flatMap(n =>
+        viewOf(t, snap, n.name)
+            .filter(v => ids.has(v.id))
+            .map(v => ({ name: n.name, id: v.id })),
+    );
 }
 
 /** The MEETs still needed: every pair of planned nodes where the earlier one does not know the later one. */
 export function meetsNeeded(t: Target, snap: Snapshot): { name: string; peer: BootstrapNode }[] {
     return t.nodes.flatMap((n, i) => {
         const known = new Set(viewOf(t, snap, n.name).map(v => v.id));
-        return t.nodes.slice(i + 1).filter(p => !known.has(t.ids[p.name])).map(peer => ({ name: n.name, peer }));
+        return t.nodes
+            .slice(i + 1)
+            .filter(p => !known.has(t.ids[p.name]))
+            .map(peer => ({ name: n.name, peer }));
     });
 }
 
 /** For each planned master, the sub-ranges of its planned slots that no planned node's view gives an owner. */
 export function slotsToAdd(t: Target, snap: Snapshot): { name: string; ranges: [number, number][] }[] {
     const owned = new Set<number>();
-    for (const n of t.nodes) for (const v of viewOf(t, snap, n.name)) for (const [a, b] of v.slots) for (let s = a; s <= b; s++) owned.add(s);
-    return t.nodes.filter(n => n.role === "master" && n.slots)
+    for (const n of t.nodes)
+        for (const v of viewOf(t, snap, n.name)) for (const [a, b] of v.slots) for (let s = a; s <= b; s++) owned.add(s);
+    return t.nodes
+        .filter(n => n.role === "master" && n.slots)
         .map(m => ({ name: m.name, ranges: rangesOf(m.slots!, s => !owned.has(s)) }))
         .filter(a => a.ranges.length);
 }
@@ -97,10 +106,12 @@ export function slotsToAdd(t: Target, snap: Snapshot): { name: string; ranges: [
 /** true when every planned node knows every planned node and sees it connected (no handshake, noaddr or fail); else who is missing. */
 export function meshComplete(t: Target, snap: Snapshot): true | string {
     for (const n of t.nodes) {
-        const seen = new Set(viewOf(t, snap, n.name)
-            .filter(v => v.connected || v.flags.includes("myself"))
-            .filter(v => !v.flags.some(f => f === "handshake" || f === "noaddr" || f === "fail"))
-            .map(v => v.id));
+        const seen = new Set(
+            viewOf(t, snap, n.name)
+                .filter(v => v.connected || v.flags.includes("myself"))
+                .filter(v => !v.flags.some(f => f === "handshake" || f === "noaddr" || f === "fail"))
+                .map(v => v.id),
+        );
         const missing = t.nodes.filter(p => !seen.has(t.ids[p.name])).map(p => p.name);
         if (missing.length) return `${n.name} does not see ${missing.join(", ")} yet`;
     }
@@ -109,11 +120,13 @@ export function meshComplete(t: Target, snap: Snapshot): true | string {
 
 /** Planned masters that came back as the replica of their own planned replica: each asks for a failover (by name). */
 export function failbacks(t: Target, snap: Snapshot): string[] {
-    return t.nodes.filter(r => r.role === "replica").flatMap(r => {
-        const me = self(viewOf(t, snap, r.name));
-        const master = self(viewOf(t, snap, r.masterName!));
-        return master.masterId === t.ids[r.name] && me.flags.includes("master") ? [r.masterName!] : [];
-    });
+    return t.nodes
+        .filter(r => r.role === "replica")
+        .flatMap(r => {
+            const me = self(viewOf(t, snap, r.name));
+            const master = self(viewOf(t, snap, r.masterName!));
+            return master.masterId === t.ids[r.name] && me.flags.includes("master") ? [r.masterName!] : [];
+        });
 }
 
 /**
@@ -121,12 +134,14 @@ export function failbacks(t: Target, snap: Snapshot): string[] {
  * took over for a node the plan dropped) keeps them until they have moved to their planned owners.
  */
 export function replicaFixes(t: Target, snap: Snapshot): { name: string; masterName: string; masterId: string }[] {
-    return t.nodes.filter(r => r.role === "replica").flatMap(r => {
-        const me = self(viewOf(t, snap, r.name));
-        const masterId = t.ids[r.masterName!];
-        if (me.slots.length || (me.masterId === masterId && !me.flags.includes("master"))) return [];
-        return [{ name: r.name, masterName: r.masterName!, masterId }];
-    });
+    return t.nodes
+        .filter(r => r.role === "replica")
+        .flatMap(r => {
+            const me = self(viewOf(t, snap, r.name));
+            const masterId = t.ids[r.masterName!];
+            if (me.slots.length || (me.masterId === masterId && !me.flags.includes("master"))) return [];
+            return [{ name: r.name, masterName: r.masterName!, masterId }];
+        });
 }
 
 /** The slot owner of every slot in the plan (planned master's id), undefined for none. */
@@ -135,7 +150,11 @@ export function plannedOwners(t: Target): (string | undefined)[] {
 }
 
 /** What one node reports for the slot-map check: its CLUSTER INFO cluster_state and its CLUSTER NODES. */
-export interface SlotMapReport { name: string; state: string | undefined; view: ClusterNodeView[] }
+export interface SlotMapReport {
+    name: string;
+    state: string | undefined;
+    view: ClusterNodeView[];
+}
 
 /** true when every node says cluster_state:ok and sees the slot owners the first one sees; else the first difference. */
 export function slotMapAgreement(reports: SlotMapReport[], label: (id: string) => string): true | string {
@@ -145,7 +164,8 @@ export function slotMapAgreement(reports: SlotMapReport[], label: (id: string) =
         const owners = slotOwners(r.view);
         const first = (reference ??= owners);
         const s = owners.findIndex((o, i) => o !== first[i]);
-        if (s >= 0) return `${r.name} sees slot ${s} owned by ${label(owners[s] ?? "nobody")}, ${reports[0].name} by ${label(first[s] ?? "nobody")}`;
+        if (s >= 0)
+            return `${r.name} sees slot ${s} owned by ${label(owners[s] ?? "nobody")}, ${reports[0].name} by ${label(first[s] ?? "nobody")}`;
     }
     return true;
 }
@@ -153,7 +173,8 @@ export function slotMapAgreement(reports: SlotMapReport[], label: (id: string) =
 /** true when a planned replica's INFO replication says it is a replica with its master link up; else what it says. */
 export function replicaLinked(name: string, replication: Record<string, string>): true | string {
     return replication.role === "slave" && replication.master_link_status === "up"
-        ? true : `${name}: role ${replication.role}, master link ${replication.master_link_status}`;
+        ? true
+        : `${name}: role ${replication.role}, master link ${replication.master_link_status}`;
 }
 
 /** The slots each node of `snap` has open (its own `[s->-id]` / `[s-<-id]`), and which nodes are masters. */

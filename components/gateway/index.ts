@@ -47,26 +47,40 @@ function shapeOf(name: string, args: ClusterGatewayArgs) {
     const c = args.cluster;
     if (!c || !Array.isArray(c.nodes) || !Array.isArray(c.hostNetworks)) v.fail("cluster", "a RedisCluster", typeof c);
     if (c.tls && !c.loopbackSans) {
-        v.fail("cluster", "a RedisCluster with loopbackSans: true when it uses TLS (TLS runs inside the tunnels and the client checks the node certificate against 127.0.0.1)", false);
+        v.fail(
+            "cluster",
+            "a RedisCluster with loopbackSans: true when it uses TLS (TLS runs inside the tunnels and the client checks the node certificate against 127.0.0.1)",
+            false,
+        );
     }
     if (args.dockerHost !== undefined) v.dockerHost("dockerHost", args.dockerHost);
-    if (args.dockerHost !== undefined && args.provider) v.fail("provider", "given without dockerHost (one engine: a provider or a dockerHost)", "both");
+    if (args.dockerHost !== undefined && args.provider)
+        v.fail("provider", "given without dockerHost (one engine: a provider or a dockerHost)", "both");
     if (args.image !== undefined) v.imageRef("image", args.image);
     const hosts = c.hostNetworks;
-    if (args.subnets !== undefined && (typeof args.subnets !== "object" || args.subnets === null)) v.fail("subnets", "a map of cluster host name to subnet", args.subnets);
-    for (const k of Object.keys(args.subnets ?? {})) if (!hosts.some(h => h.name === k)) v.fail(`subnets.${k}`, `a host of the cluster (${hosts.map(h => h.name).join(", ")})`, k);
-    const transit = (h: string) => args.subnets?.[h] ?? (hosts.length === 1 ? args.subnet ?? "172.31.2.0/24"
-        : v.fail(`subnets.${h}`, "a transit subnet for every host of a multi-host cluster", undefined));
-    const same = (h: typeof hosts[number]) => args.provider ? h.provider === args.provider
-        : args.dockerHost !== undefined ? h.dockerHost === args.dockerHost : !h.provider;
+    if (args.subnets !== undefined && (typeof args.subnets !== "object" || args.subnets === null))
+        v.fail("subnets", "a map of cluster host name to subnet", args.subnets);
+    for (const k of Object.keys(args.subnets ?? {}))
+        if (!hosts.some(h => h.name === k)) v.fail(`subnets.${k}`, `a host of the cluster (${hosts.map(h => h.name).join(", ")})`, k);
+    const transit = (h: string) =>
+        args.subnets?.[h] ??
+        (hosts.length === 1
+            ? (args.subnet ?? "172.31.2.0/24")
+            : v.fail(`subnets.${h}`, "a transit subnet for every host of a multi-host cluster", undefined));
+    const same = (h: (typeof hosts)[number]) =>
+        args.provider ? h.provider === args.provider : args.dockerHost !== undefined ? h.dockerHost === args.dockerHost : !h.provider;
     return {
-        name, nodes: c.nodes,
+        name,
+        nodes: c.nodes,
         clusterSubnets: Object.fromEntries(hosts.map(h => [h.name, h.subnet])),
         transitSubnets: Object.fromEntries(hosts.map(h => [h.name, transit(h.name)])),
         sameEngine: Object.fromEntries(hosts.map(h => [h.name, same(h)])),
         gatewaySubnet: args.gatewaySubnet ?? "172.31.3.0/24",
-        basePort: args.basePort ?? 7000, serverPort: args.serverPort ?? 8379,
-        maxConnections: args.maxConnections ?? 100, keepalive: args.keepalive ?? true, connectTimeoutSeconds: args.connectTimeoutSeconds ?? 5,
+        basePort: args.basePort ?? 7000,
+        serverPort: args.serverPort ?? 8379,
+        maxConnections: args.maxConnections ?? 100,
+        keepalive: args.keepalive ?? true,
+        connectTimeoutSeconds: args.connectTimeoutSeconds ?? 5,
     };
 }
 
@@ -90,27 +104,55 @@ export class ClusterGateway extends pulumi.ComponentResource {
         const shape = shapeOf(name, args);
         const plan = planGateway(shape);
         const other = fronted.get(args.cluster);
-        if (other !== undefined) v.fail("cluster", `a RedisCluster no other ClusterGateway fronts (one gateway per cluster: its spiped servers take fixed addresses on the node network; ${other} has them)`, name);
+        if (other !== undefined)
+            v.fail(
+                "cluster",
+                `a RedisCluster no other ClusterGateway fronts (one gateway per cluster: its spiped servers take fixed addresses on the node network; ${other} has them)`,
+                name,
+            );
         fronted.set(args.cluster, name);
         const image = args.image ?? DEFAULT_IMAGE;
-        const gwProvider = args.provider ?? (args.dockerHost ? engineProvider(`${name}-engine`, "dockerHost", name, args.dockerHost, { parent: this }) : undefined);
+        const gwProvider =
+            args.provider ??
+            (args.dockerHost ? engineProvider(`${name}-engine`, "dockerHost", name, args.dockerHost, { parent: this }) : undefined);
         // One key per cluster: every tunnel ends in the same trust domain (a client needs all of them to follow
         // redirects), so per-node keys would multiply secrets without isolating anything. Not RandomBytes: its ID is the key.
-        const key = new random.RandomPassword(`${name}-key`, { length: KEY_CHARS, special: false, keepers: { rotation: args.keyRotation ?? "" } }, { parent: this });
+        const key = new random.RandomPassword(
+            `${name}-key`,
+            { length: KEY_CHARS, special: false, keepers: { rotation: args.keyRotation ?? "" } },
+            { parent: this },
+        );
         const keyBase64 = pulumi.secret(key.result.apply(k => Buffer.from(k).toString("base64")));
 
         const hosts = new Map(args.cluster.hostNetworks.map(h => [h.name, h]));
         // Containers run the image by its ID on each engine (engineImage): the servers' on each cluster host's, the clients' on the gateway's.
-        const serverImages = new Map([...hosts.values()].map(h => [h.name, engineImage(`${name}-${h.name}`, image, { parent: this, provider: h.provider })]));
+        const serverImages = new Map(
+            [...hosts.values()].map(h => [h.name, engineImage(`${name}-${h.name}`, image, { parent: this, provider: h.provider })]),
+        );
         const local = [...hosts.keys()].find(h => shape.sameEngine[h]);
-        const clientImage = local !== undefined ? serverImages.get(local)! : engineImage(name, image, { parent: this, provider: gwProvider });
+        const clientImage =
+            local !== undefined ? serverImages.get(local)! : engineImage(name, image, { parent: this, provider: gwProvider });
         // Not internal: published ports need a routed network, and clients on another engine route to it. Docker's
         // isolation between bridges still keeps it apart from the (internal) node network.
-        const transit = new Map([...hosts.values()].map(h => [h.name, new docker.Network(`${name}-net-${h.name}`, {
-            name: `${name}-net-${h.name}`, ipamConfigs: [{ subnet: shape.transitSubnets[h.name] }],
-        }, { parent: this, provider: h.provider })]));
+        const transit = new Map(
+            [...hosts.values()].map(h => [
+                h.name,
+                new docker.Network(
+                    `${name}-net-${h.name}`,
+                    {
+                        name: `${name}-net-${h.name}`,
+                        ipamConfigs: [{ subnet: shape.transitSubnets[h.name] }],
+                    },
+                    { parent: this, provider: h.provider },
+                ),
+            ]),
+        );
         const own = plan.gatewayNetwork
-            ? new docker.Network(`${name}-net`, { name: `${name}-net`, ipamConfigs: [{ subnet: shape.gatewaySubnet }] }, { parent: this, provider: gwProvider })
+            ? new docker.Network(
+                  `${name}-net`,
+                  { name: `${name}-net`, ipamConfigs: [{ subnet: shape.gatewaySubnet }] },
+                  { parent: this, provider: gwProvider },
+              )
             : undefined;
 
         // Keyed by node name: a scale-out adds tunnels, a scale-in removes them, the others stay as they are.
@@ -118,23 +160,42 @@ export class ClusterGateway extends pulumi.ComponentResource {
             const host = hosts.get(t.host)!;
             // The two ends do not wait for each other (a spiped client connects per connection): on a key rotation
             // both write the new key while the old ends still serve, then both are replaced at once.
-            spipedEnd(t.serverName, {
-                image: serverImages.get(t.host)!, keyBase64, command: t.serverCommand,
-                networksAdvanced: [
-                    { name: host.networkName, ipv4Address: t.serverNodeNetIp },
-                    { name: transit.get(t.host)!.name, ipv4Address: t.serverTransitIp, aliases: [t.serverName] },
-                ],
-            }, { parent: this, provider: host.provider, deleteBeforeReplace: true });
-            spipedEnd(t.clientName, {
-                image: clientImage, keyBase64, command: t.clientCommand,
-                networksAdvanced: [{ name: (t.clientNetwork === "transit" ? transit.get(t.host)! : own!).name, aliases: [t.clientName] }],
-                ports: [{ internal: t.listenPort, external: t.listenPort, ip: LISTEN_ADDRESS }],
-            }, { parent: this, provider: gwProvider, deleteBeforeReplace: true });
+            spipedEnd(
+                t.serverName,
+                {
+                    image: serverImages.get(t.host)!,
+                    keyBase64,
+                    command: t.serverCommand,
+                    networksAdvanced: [
+                        { name: host.networkName, ipv4Address: t.serverNodeNetIp },
+                        { name: transit.get(t.host)!.name, ipv4Address: t.serverTransitIp, aliases: [t.serverName] },
+                    ],
+                },
+                { parent: this, provider: host.provider, deleteBeforeReplace: true },
+            );
+            spipedEnd(
+                t.clientName,
+                {
+                    image: clientImage,
+                    keyBase64,
+                    command: t.clientCommand,
+                    networksAdvanced: [
+                        { name: (t.clientNetwork === "transit" ? transit.get(t.host)! : own!).name, aliases: [t.clientName] },
+                    ],
+                    ports: [{ internal: t.listenPort, external: t.listenPort, ip: LISTEN_ADDRESS }],
+                },
+                { parent: this, provider: gwProvider, deleteBeforeReplace: true },
+            );
         }
         this.keyBase64 = keyBase64;
         this.endpoints = plan.endpoints;
         this.natMap = plan.natMap;
         this.transitNetworks = Object.fromEntries([...transit].map(([h, n]) => [h, n.name]));
-        this.registerOutputs({ keyBase64: this.keyBase64, endpoints: this.endpoints, natMap: this.natMap, transitNetworks: this.transitNetworks });
+        this.registerOutputs({
+            keyBase64: this.keyBase64,
+            endpoints: this.endpoints,
+            natMap: this.natMap,
+            transitNetworks: this.transitNetworks,
+        });
     }
 }

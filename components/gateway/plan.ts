@@ -76,14 +76,17 @@ export function tunnelIndexes(nodes: GatewayNode[]): Map<string, number> {
     const shards = new Map<string, number>();
     nodes.filter(n => n.role === "master").forEach((n, m) => shards.set(n.name, m));
     const seen = new Map<string, number>();
-    return new Map(nodes.map(n => {
-        if (n.role === "master") return [n.name, shards.get(n.name)! * SHARD_STRIDE];
-        const m = n.masterName === undefined ? undefined : shards.get(n.masterName);
-        if (m === undefined) v.fail("cluster", `a plan whose replicas name one of its masters (${n.name} follows ${n.masterName})`, n.masterName);
-        const r = seen.get(n.masterName!) ?? 0;
-        seen.set(n.masterName!, r + 1);
-        return [n.name, m * SHARD_STRIDE + 1 + r];
-    }));
+    return new Map(
+        nodes.map(n => {
+            if (n.role === "master") return [n.name, shards.get(n.name)! * SHARD_STRIDE];
+            const m = n.masterName === undefined ? undefined : shards.get(n.masterName);
+            if (m === undefined)
+                v.fail("cluster", `a plan whose replicas name one of its masters (${n.name} follows ${n.masterName})`, n.masterName);
+            const r = seen.get(n.masterName!) ?? 0;
+            seen.set(n.masterName!, r + 1);
+            return [n.name, m * SHARD_STRIDE + 1 + r];
+        }),
+    );
 }
 
 const sizeOf = (s: { bits: number }) => 2 ** (32 - s.bits);
@@ -106,7 +109,11 @@ export function planGateway(s: GatewayShape): GatewayPlan {
         if (10 + top >= sizeOf(net) - 2 - top) {
             const replicas = Math.max(...[...indexes.values()].map(i => i % SHARD_STRIDE));
             const most = Math.floor((Math.floor((sizeOf(net) - 13) / 2) - replicas) / SHARD_STRIDE) + 1;
-            v.fail("cluster", `a cluster whose node subnet has room for a spiped server beside each node (nodes from .10 up, servers from the top down; ${cidr} fits ${most} masters of ${replicas} replicas with the gateway)`, cidr);
+            v.fail(
+                "cluster",
+                `a cluster whose node subnet has room for a spiped server beside each node (nodes from .10 up, servers from the top down; ${cidr} fits ${most} masters of ${replicas} replicas with the gateway)`,
+                cidr,
+            );
         }
         if (!seen.has(cidr)) subnets.push({ field: `cluster (host ${h})`, cidr });
         seen.add(cidr);
@@ -114,7 +121,8 @@ export function planGateway(s: GatewayShape): GatewayPlan {
     for (const h of hosts) {
         const field = `subnets.${h}`;
         const transit = v.subnet(field, s.transitSubnets[h]);
-        if (10 + top > sizeOf(transit) - 3) v.fail(field, `a subnet with room for ${top + 1} tunnel addresses from .10`, s.transitSubnets[h]);
+        if (10 + top > sizeOf(transit) - 3)
+            v.fail(field, `a subnet with room for ${top + 1} tunnel addresses from .10`, s.transitSubnets[h]);
         subnets.push({ field, cidr: s.transitSubnets[h] });
     }
     const gatewayNetwork = hosts.some(h => !s.sameEngine[h]);
@@ -124,22 +132,44 @@ export function planGateway(s: GatewayShape): GatewayPlan {
     const tunnels = s.nodes.map(n => {
         const index = indexes.get(n.name)!;
         const serverName = `${s.name}-${n.name}-server`;
-        const serverNodeNetIp = v.addressIn(v.subnet("cluster", s.clusterSubnets[n.host]), sizeOf(v.subnet("cluster", s.clusterSubnets[n.host])) - 2 - index);
+        const serverNodeNetIp = v.addressIn(
+            v.subnet("cluster", s.clusterSubnets[n.host]),
+            sizeOf(v.subnet("cluster", s.clusterSubnets[n.host])) - 2 - index,
+        );
         const serverTransitIp = v.addressIn(v.subnet(`subnets.${n.host}`, s.transitSubnets[n.host]), 10 + index);
         const shape: TunnelShape = {
-            name: s.name, targetHost: n.ip, targetPort: n.port, serverPort: s.serverPort, listenAddress: LISTEN_ADDRESS,
-            listenPort: s.basePort + index, allowNonLoopbackListener: false, maxConnections: s.maxConnections, keepalive: s.keepalive,
-            connectTimeoutSeconds: s.connectTimeoutSeconds, keyBytes: KEY_BYTES,
+            name: s.name,
+            targetHost: n.ip,
+            targetPort: n.port,
+            serverPort: s.serverPort,
+            listenAddress: LISTEN_ADDRESS,
+            listenPort: s.basePort + index,
+            allowNonLoopbackListener: false,
+            maxConnections: s.maxConnections,
+            keepalive: s.keepalive,
+            connectTimeoutSeconds: s.connectTimeoutSeconds,
+            keyBytes: KEY_BYTES,
         };
         validateTunnel(shape);
         return {
-            node: n.name, host: n.host, index, announced: `${n.ip}:${n.port}`, listenPort: shape.listenPort,
-            serverName, clientName: `${s.name}-${n.name}-client`, serverNodeNetIp, serverTransitIp,
-            clientNetwork: s.sameEngine[n.host] ? "transit" as const : "gateway" as const,
-            serverCommand: serverCommand(shape), clientCommand: clientCommand(shape, serverTransitIp),
+            node: n.name,
+            host: n.host,
+            index,
+            announced: `${n.ip}:${n.port}`,
+            listenPort: shape.listenPort,
+            serverName,
+            clientName: `${s.name}-${n.name}-client`,
+            serverNodeNetIp,
+            serverTransitIp,
+            clientNetwork: s.sameEngine[n.host] ? ("transit" as const) : ("gateway" as const),
+            serverCommand: serverCommand(shape),
+            clientCommand: clientCommand(shape, serverTransitIp),
         };
     });
-    v.distinctPorts("basePort", tunnels.map(t => t.listenPort));
+    v.distinctPorts(
+        "basePort",
+        tunnels.map(t => t.listenPort),
+    );
     return {
         tunnels,
         natMap: Object.fromEntries(tunnels.map(t => [t.announced, { host: LISTEN_ADDRESS, port: t.listenPort }])),

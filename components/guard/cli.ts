@@ -33,7 +33,13 @@ const USAGE = `usage: redis-secure-topologies guard (--stack <name> [--cwd <proj
   --replace    overwrite keys the target holds (default: refuse a target that holds any key)
   --image      the image of the throwaway server that reads each RDB (default: the nodes' image)`;
 
-const COMMON_OPTIONS = { stack: { type: "string" }, cwd: { type: "string" }, outputs: { type: "string" }, output: { type: "string" }, help: { type: "boolean" } } as const;
+const COMMON_OPTIONS = {
+    stack: { type: "string" },
+    cwd: { type: "string" },
+    outputs: { type: "string" },
+    output: { type: "string" },
+    help: { type: "boolean" },
+} as const;
 
 export async function main(argv: string[]): Promise<number> {
     const [command, ...rest] = argv;
@@ -45,20 +51,27 @@ export async function main(argv: string[]): Promise<number> {
             restore: { ...COMMON_OPTIONS, from: { type: "string" }, replace: { type: "boolean" }, image: { type: "string" } },
         } as const;
         if (!(command in options)) throw new Error(command ? `unknown command "${command}"` : "no command given");
-        ({ values } = parseArgs({ args: rest, options: options[command as keyof typeof options] as import("util").ParseArgsConfig["options"] }) as { values: typeof values });
+        ({ values } = parseArgs({
+            args: rest,
+            options: options[command as keyof typeof options] as import("util").ParseArgsConfig["options"],
+        }) as { values: typeof values });
         if (values.help) {
             console.log(USAGE);
             return 0;
         }
         if (!values.stack === !values.outputs) throw new Error("give exactly one of --stack or --outputs");
-        if (values.interval !== undefined && !(Number(values.interval) > 0)) throw new Error(`--interval must be a number of seconds above 0, got "${values.interval}"`);
+        if (values.interval !== undefined && !(Number(values.interval) > 0))
+            throw new Error(`--interval must be a number of seconds above 0, got "${values.interval}"`);
         if (command === "backup" && typeof values.to !== "string") throw new Error("backup needs --to <new directory>");
         if (command === "restore" && typeof values.from !== "string") throw new Error("restore needs --from <backup directory>");
     } catch (e) {
         console.error(`${(e as Error).message}\n${USAGE}`);
         return 2;
     }
-    const source = typeof values.outputs === "string" ? fromFile(values.outputs) : await fromStack(String(values.stack), String(values.cwd ?? process.cwd()));
+    const source =
+        typeof values.outputs === "string"
+            ? fromFile(values.outputs)
+            : await fromStack(String(values.stack), String(values.cwd ?? process.cwd()));
     const key = typeof values.output === "string" ? values.output : undefined;
     if (command === "backup") {
         await backup(topologyFromOutputs(source.outputs, key), { to: String(values.to) });
@@ -66,7 +79,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (command === "restore") {
         await restore(topologyFromOutputs(source.outputs, key), {
-            from: String(values.from), replace: values.replace === true, image: typeof values.image === "string" ? values.image : undefined,
+            from: String(values.from),
+            replace: values.replace === true,
+            image: typeof values.image === "string" ? values.image : undefined,
             // On a terminal, one line counts the keys as they go (cleared before the next log line).
             ...(process.stdout.isTTY && { progress: (line: string) => process.stdout.write(`\r\x1b[K${line}`) }),
             log: line => console.log(`${process.stdout.isTTY ? "\r\x1b[K" : ""}${line}`),
@@ -93,8 +108,10 @@ function fromFile(file: string): { outputs: Record<string, any>; lease: string }
 export function checkPrivate(file: string): void {
     const mode = fs.statSync(file).mode & 0o777;
     if (mode & 0o077) {
-        throw new Error(`--outputs ${file} is readable by ${mode & 0o007 ? "others" : "its group"} (mode ${mode.toString(8).padStart(4, "0")}); `
-            + `it holds secrets: chmod 600 ${file}`);
+        throw new Error(
+            `--outputs ${file} is readable by ${mode & 0o007 ? "others" : "its group"} (mode ${mode.toString(8).padStart(4, "0")}); ` +
+                `it holds secrets: chmod 600 ${file}`,
+        );
     }
 }
 
@@ -124,18 +141,25 @@ export function defaultLease(stackName: string, backend: string): { lease: strin
         const lease = path.join(os.tmpdir(), `redis-secure-topologies-${file}`);
         return {
             lease,
-            warning: `lease: ${lease} is on this machine only (the backend ${backend} is not a folder); guards on other machines ` +
+            warning:
+                `lease: ${lease} is on this machine only (the backend ${backend} is not a folder); guards on other machines ` +
                 "do not see it: give them all --lease <path> on a shared filesystem",
         };
     }
     // file:///abs/dir, file://~/dir, with or without ?options
-    const dir = backend.slice("file://".length).split("?")[0].replace(/^~(?=\/|$)/, os.homedir());
+    const dir = backend
+        .slice("file://".length)
+        .split("?")[0]
+        .replace(/^~(?=\/|$)/, os.homedir());
     return { lease: path.join(dir, file) };
 }
 
 if (require.main === module) {
-    main(process.argv.slice(2)).then(code => process.exit(code), e => {
-        console.error(`${process.argv[2] ?? "guard"}: ${(e as Error).message}`);
-        process.exit(1);
-    });
+    main(process.argv.slice(2)).then(
+        code => process.exit(code),
+        e => {
+            console.error(`${process.argv[2] ?? "guard"}: ${(e as Error).message}`);
+            process.exit(1);
+        },
+    );
 }

@@ -24,7 +24,8 @@ export interface GuardTarget {
  */
 export function targetFromOutputs(outputs: Record<string, any>, key = "cluster"): GuardTarget {
     const o = outputs?.[key] ?? outputs;
-    const missing = (field: string) => new Error(`the cluster output has no ${field} (expected RedisCluster's outputs under "${key}" or at the top level)`);
+    const missing = (field: string) =>
+        new Error(`the cluster output has no ${field} (expected RedisCluster's outputs under "${key}" or at the top level)`);
     if (!Array.isArray(o?.nodes) || o.nodes.length === 0) throw missing("nodes");
     if (typeof o.adminUser?.username !== "string" || typeof o.adminUser?.password !== "string") throw missing("adminUser");
     const tls = o.tls !== false;
@@ -115,7 +116,10 @@ class Lease {
     private unlock?: () => Promise<void>;
     private toldHeld = false;
 
-    constructor(private readonly file: string, private readonly log: (line: string) => void) {}
+    constructor(
+        private readonly file: string,
+        private readonly log: (line: string) => void,
+    ) {}
 
     /** True when this guard holds the lease (taking it if it is free, or stale: its holder stopped refreshing it). */
     async take(): Promise<boolean> {
@@ -123,8 +127,15 @@ class Lease {
         fs.mkdirSync(path.dirname(this.file), { recursive: true });
         try {
             this.unlock = await lockfile.lock(this.file, {
-                realpath: false, lockfilePath: this.file, stale: 20_000, update: 5_000, retries: 0,
-                onCompromised: e => { this.unlock = undefined; this.log(`lease: lost (${e.message})`); },
+                realpath: false,
+                lockfilePath: this.file,
+                stale: 20_000,
+                update: 5_000,
+                retries: 0,
+                onCompromised: e => {
+                    this.unlock = undefined;
+                    this.log(`lease: lost (${e.message})`);
+                },
             });
             this.log("lease: taken; this guard heals");
             this.toldHeld = false;
@@ -147,6 +158,13 @@ class Lease {
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise(resolve => {
         const timer = setTimeout(resolve, ms);
-        signal?.addEventListener("abort", () => { clearTimeout(timer); resolve(); }, { once: true });
+        signal?.addEventListener(
+            "abort",
+            () => {
+                clearTimeout(timer);
+                resolve();
+            },
+            { once: true },
+        );
     });
 }

@@ -20,10 +20,19 @@ export interface MetricsArgs {
     subnet?: string;
 }
 
-export interface MetricsPlan { listenAddress: string; listenPort: number; subnet: string }
+export interface MetricsPlan {
+    listenAddress: string;
+    listenPort: number;
+    subnet: string;
+}
 
 /** The node an exporter scrapes: a TLS port when the node has one, else its plain port (a chain head may be plain only). */
-export interface MetricsTarget { name: string; ip: string; port: number; tls: boolean }
+export interface MetricsTarget {
+    name: string;
+    ip: string;
+    port: number;
+    tls: boolean;
+}
 
 /** What a topology exports for Prometheus: `/metrics` (the first node) and one multi-target scrape URL per node. */
 export interface MetricsOutput {
@@ -32,7 +41,10 @@ export interface MetricsOutput {
 }
 
 /** `metrics` checked as the spiped listener is (loopback unless allowed), with the topology's defaults; field names `metrics.*`. */
-export function metricsPlan(args: MetricsArgs | boolean | undefined, defaults: { listenPort: number; subnet: string }): MetricsPlan | undefined {
+export function metricsPlan(
+    args: MetricsArgs | boolean | undefined,
+    defaults: { listenPort: number; subnet: string },
+): MetricsPlan | undefined {
     if (args === undefined || args === false) return undefined;
     if (args !== true && (typeof args !== "object" || args === null || Array.isArray(args))) {
         v.fail("metrics", "true, false or { listenAddress?, listenPort?, allowNonLoopbackListener?, subnet? }", args);

@@ -3,7 +3,15 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import * as v from "../validate";
 import { CaTrust } from "./trust";
-import { allowedUses, CaRotation, caRotation, CertUse, DEFAULT_CERT_VALIDITY_HOURS, defaultEarlyRenewalHours, validateCertificate } from "./validate";
+import {
+    allowedUses,
+    CaRotation,
+    caRotation,
+    CertUse,
+    DEFAULT_CERT_VALIDITY_HOURS,
+    defaultEarlyRenewalHours,
+    validateCertificate,
+} from "./validate";
 
 export { allowedUses, CaRotation, caRotation, certificateLifetime, CertUse, validateCertificate } from "./validate";
 export { bundleOf, CaTrust, trustDecision } from "./trust";
@@ -38,13 +46,17 @@ export class CertificateAuthority extends pulumi.ComponentResource {
         super("redis-secure-topologies:pki:CertificateAuthority", name, {}, opts);
         const validityHours = v.validityHours("validityHours", args.validityHours ?? 24 * 365 * 10);
         const key = new tls.PrivateKey(`${name}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, { parent: this });
-        const cert = new tls.SelfSignedCert(`${name}-cert`, {
-            privateKeyPem: key.privateKeyPem,
-            subject: { commonName: args.commonName ?? name, organization: "redis-secure-topologies" },
-            isCaCertificate: true,
-            validityPeriodHours: validityHours,
-            allowedUses: ["cert_signing", "crl_signing", "digital_signature"],
-        }, { parent: this });
+        const cert = new tls.SelfSignedCert(
+            `${name}-cert`,
+            {
+                privateKeyPem: key.privateKeyPem,
+                subject: { commonName: args.commonName ?? name, organization: "redis-secure-topologies" },
+                isCaCertificate: true,
+                validityPeriodHours: validityHours,
+                allowedUses: ["cert_signing", "crl_signing", "digital_signature"],
+            },
+            { parent: this },
+        );
         this.certPem = cert.certPem;
         this.privateKeyPem = pulumi.secret(key.privateKeyPem);
         this.registerOutputs({ certPem: this.certPem, privateKeyPem: this.privateKeyPem });
@@ -78,20 +90,28 @@ export class Certificate extends pulumi.ComponentResource {
         const earlyRenewalHours = args.earlyRenewalHours ?? defaultEarlyRenewalHours(validityHours);
         validateCertificate({ ...args, validityHours, earlyRenewalHours });
         const key = new tls.PrivateKey(`${name}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, { parent: this });
-        const csr = new tls.CertRequest(`${name}-csr`, {
-            privateKeyPem: key.privateKeyPem,
-            subject: { commonName: args.commonName, organization: "redis-secure-topologies" },
-            dnsNames: args.dnsNames,
-            ipAddresses: args.ipAddresses,
-        }, { parent: this });
-        const cert = new tls.LocallySignedCert(`${name}-cert`, {
-            certRequestPem: csr.certRequestPem,
-            caPrivateKeyPem: args.ca.privateKeyPem,
-            caCertPem: args.ca.certPem,
-            validityPeriodHours: validityHours,
-            earlyRenewalHours,
-            allowedUses: allowedUses(args.use),
-        }, { parent: this });
+        const csr = new tls.CertRequest(
+            `${name}-csr`,
+            {
+                privateKeyPem: key.privateKeyPem,
+                subject: { commonName: args.commonName, organization: "redis-secure-topologies" },
+                dnsNames: args.dnsNames,
+                ipAddresses: args.ipAddresses,
+            },
+            { parent: this },
+        );
+        const cert = new tls.LocallySignedCert(
+            `${name}-cert`,
+            {
+                certRequestPem: csr.certRequestPem,
+                caPrivateKeyPem: args.ca.privateKeyPem,
+                caCertPem: args.ca.certPem,
+                validityPeriodHours: validityHours,
+                earlyRenewalHours,
+                allowedUses: allowedUses(args.use),
+            },
+            { parent: this },
+        );
         this.certPem = cert.certPem;
         this.privateKeyPem = pulumi.secret(key.privateKeyPem);
         this.registerOutputs({ certPem: this.certPem, privateKeyPem: this.privateKeyPem });
@@ -104,7 +124,12 @@ export class Certificate extends pulumi.ComponentResource {
  * and client certificates, and deletes the old one. `bundle` is what nodes and clients trust: the new CA and, until
  * the next `pulumi up` after `graceHours`, the previous one (CaTrust keeps its certificate).
  */
-export function rotatingCa(name: string, field: string, rotation: CaRotation | undefined, opts: pulumi.ComponentResourceOptions): { ca: CertificateAuthority; bundle: pulumi.Output<string> } {
+export function rotatingCa(
+    name: string,
+    field: string,
+    rotation: CaRotation | undefined,
+    opts: pulumi.ComponentResourceOptions,
+): { ca: CertificateAuthority; bundle: pulumi.Output<string> } {
     const { generation, graceHours } = caRotation(field, rotation);
     const ca = new CertificateAuthority(generation === 0 ? `${name}-ca` : `${name}-ca-g${generation}`, {}, opts);
     const trust = new CaTrust(`${name}-ca-trust`, { caPem: ca.certPem, graceHours }, opts);

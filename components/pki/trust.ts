@@ -10,7 +10,11 @@ export interface CaTrustInputs {
     graceHours: pulumi.Input<number>;
 }
 
-export interface TrustState { caPem: string; previousPem?: string; since?: number }
+export interface TrustState {
+    caPem: string;
+    previousPem?: string;
+    since?: number;
+}
 
 /** The previous CA to keep trusting: the old one right after the CA changed, dropped once `graceHours` passed. */
 export function trustDecision(olds: TrustState | undefined, caPem: string, graceHours: number, now: number): TrustState {
@@ -22,14 +26,23 @@ export function trustDecision(olds: TrustState | undefined, caPem: string, grace
 
 /** The bundle the topology trusts: the current CA first, then the previous one while it is kept. */
 export function bundleOf(s: TrustState): string {
-    return [s.caPem, s.previousPem].filter(Boolean).map(p => p!.trimEnd() + "\n").join("");
+    return [s.caPem, s.previousPem]
+        .filter(Boolean)
+        .map(p => p!.trimEnd() + "\n")
+        .join("");
 }
 
-interface Props extends TrustState { graceHours: number; bundle?: string }
+interface Props extends TrustState {
+    graceHours: number;
+    bundle?: string;
+}
 
 // Without the previous CA its fields are left out: the engine's protocol has no `undefined` ("Unexpected struct type").
 const outs = (s: TrustState, graceHours: number): Props => ({
-    caPem: s.caPem, graceHours, ...(s.previousPem && { previousPem: s.previousPem, since: s.since }), bundle: bundleOf(s),
+    caPem: s.caPem,
+    graceHours,
+    ...(s.previousPem && { previousPem: s.previousPem, since: s.since }),
+    bundle: bundleOf(s),
 });
 
 export const caTrustProvider: pulumi.dynamic.ResourceProvider = {
@@ -38,7 +51,8 @@ export const caTrustProvider: pulumi.dynamic.ResourceProvider = {
     },
     async diff(_id: string, olds: Props, news: Props) {
         // A preview hands over a value not known yet as this string.
-        if (typeof news.caPem !== "string" || news.caPem === pulumi.runtime.unknownValue || typeof news.graceHours !== "number") return { changes: true };
+        if (typeof news.caPem !== "string" || news.caPem === pulumi.runtime.unknownValue || typeof news.graceHours !== "number")
+            return { changes: true };
         const next = trustDecision(olds, news.caPem, news.graceHours, Date.now());
         const changes = next.caPem !== olds.caPem || next.previousPem !== olds.previousPem || news.graceHours !== olds.graceHours;
         if (olds.previousPem && !next.previousPem) console.error("CaTrust: the previous CA is no longer trusted after this update");
@@ -50,7 +64,9 @@ export const caTrustProvider: pulumi.dynamic.ResourceProvider = {
     async update(_id: string, olds: Props, news: Props) {
         return { outs: outs(trustDecision(olds, news.caPem, news.graceHours, Date.now()), news.graceHours) };
     },
-    async delete() { /* nothing outside the state */ },
+    async delete() {
+        /* nothing outside the state */
+    },
 };
 
 export class CaTrust extends pulumi.dynamic.Resource {

@@ -5,9 +5,16 @@ import * as v from "../validate";
 export const DEFAULT_CERT_VALIDITY_HOURS = 24 * 365;
 
 export const CERT_USES = ["server", "client", "peer"] as const;
-export type CertUse = typeof CERT_USES[number];
+export type CertUse = (typeof CERT_USES)[number];
 
-export function validateCertificate(a: { commonName: unknown; dnsNames?: unknown[]; ipAddresses?: unknown[]; use: unknown; validityHours: unknown; earlyRenewalHours?: unknown }): void {
+export function validateCertificate(a: {
+    commonName: unknown;
+    dnsNames?: unknown[];
+    ipAddresses?: unknown[];
+    use: unknown;
+    validityHours: unknown;
+    earlyRenewalHours?: unknown;
+}): void {
     if (typeof a.commonName !== "string" || a.commonName.length === 0 || a.commonName.length > 64) {
         v.fail("commonName", "a string of 1 to 64 characters", a.commonName);
     }
@@ -19,7 +26,10 @@ export function validateCertificate(a: { commonName: unknown; dnsNames?: unknown
         if (typeof ip !== "string" || isIP(ip) === 0) v.fail(`ipAddresses[${i}]`, "an IPv4 or IPv6 address", ip);
     });
     (a.dnsNames ?? []).forEach((d, i) => {
-        if (typeof d !== "string" || !/^(\*|[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(d)) {
+        if (
+            typeof d !== "string" ||
+            !/^(\*|[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(d)
+        ) {
             v.fail(`dnsNames[${i}]`, "a DNS name (dot-separated labels of letters, digits and '-')", d);
         }
     });
@@ -38,16 +48,27 @@ export function defaultEarlyRenewalHours(validityHours: number): number {
 
 /** A topology's `certificates` (its node and client certificates), checked and defaulted as Certificate does, with
  *  the fields named under `field` ("certificates.earlyRenewalHours"). */
-export function certificateLifetime(field: string, l: { validityHours?: unknown; earlyRenewalHours?: unknown } = {}): { validityHours: number; earlyRenewalHours: number } {
+export function certificateLifetime(
+    field: string,
+    l: { validityHours?: unknown; earlyRenewalHours?: unknown } = {},
+): { validityHours: number; earlyRenewalHours: number } {
     if (!l || typeof l !== "object") v.fail(field, "{ validityHours?, earlyRenewalHours? }", l);
     const validityHours = v.validityHours(`${field}.validityHours`, l.validityHours ?? DEFAULT_CERT_VALIDITY_HOURS);
-    const earlyRenewalHours = v.intInRange(`${field}.earlyRenewalHours`, l.earlyRenewalHours ?? defaultEarlyRenewalHours(validityHours), 0, validityHours - 1);
+    const earlyRenewalHours = v.intInRange(
+        `${field}.earlyRenewalHours`,
+        l.earlyRenewalHours ?? defaultEarlyRenewalHours(validityHours),
+        0,
+        validityHours - 1,
+    );
     return { validityHours, earlyRenewalHours };
 }
 
 /** A topology's CA rotation input: raise `generation` by one to rotate; the previous CA stays trusted `graceHours`
  *  after it (default 0: until the next `pulumi up`). */
-export interface CaRotation { generation?: number; graceHours?: number }
+export interface CaRotation {
+    generation?: number;
+    graceHours?: number;
+}
 
 export function caRotation(field: string, r: CaRotation | undefined = {}): Required<CaRotation> {
     if (!r || typeof r !== "object") v.fail(field, "{ generation?, graceHours? }", r);

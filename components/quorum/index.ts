@@ -9,8 +9,17 @@ import { TlsReload } from "../redis/reload";
 import { RedisUsers, UserCredential } from "../redis/users";
 import * as v from "../validate";
 
-export interface QuorumShape { name: string; size: number; subnet: string; port: number }
-export interface QuorumNode { name: string; ip: string; port: number }
+export interface QuorumShape {
+    name: string;
+    size: number;
+    subnet: string;
+    port: number;
+}
+export interface QuorumNode {
+    name: string;
+    ip: string;
+    port: number;
+}
 
 /** An odd count from 3 to 15: an even count tolerates no more failures than the odd count below it. */
 export function validateQuorumSize(size: unknown): number {
@@ -58,7 +67,12 @@ export class LockQuorum extends pulumi.ComponentResource {
     constructor(name: string, args: LockQuorumArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         // Its type said "client" until it moved out of the client toolkit (it provisions servers): the alias keeps
         // stacks made before that from replacing it.
-        super("redis-secure-topologies:quorum:LockQuorum", name, {}, { ...opts, aliases: [{ type: "redis-secure-topologies:client:LockQuorum" }, ...(opts?.aliases ?? [])] });
+        super(
+            "redis-secure-topologies:quorum:LockQuorum",
+            name,
+            {},
+            { ...opts, aliases: [{ type: "redis-secure-topologies:client:LockQuorum" }, ...(opts?.aliases ?? [])] },
+        );
         const subnet = args.subnet ?? "172.29.0.0/24";
         this.nodes = planQuorum({ name, size: args.size ?? 5, subnet, port: args.port ?? 6379 });
         this.tls = v.flag("tls", args.tls ?? false);
@@ -69,41 +83,85 @@ export class LockQuorum extends pulumi.ComponentResource {
         const users = new RedisUsers(`${name}-users`, { appRules: args.appRules }, { parent: this });
         const ca = this.tls ? new CertificateAuthority(`${name}-ca`, {}, { parent: this }) : undefined;
         const image = engineImage(name, args.image ?? DEFAULT_IMAGE, child);
-        const reloads: { name: string; host: string; port: number; dir: pulumi.Output<string>; certPem: pulumi.Output<string>; replica: boolean; cluster: boolean }[] = [];
+        const reloads: {
+            name: string;
+            host: string;
+            port: number;
+            dir: pulumi.Output<string>;
+            certPem: pulumi.Output<string>;
+            replica: boolean;
+            cluster: boolean;
+        }[] = [];
         const containers: docker.Container[] = [];
         const written: pulumi.Output<string>[] = [];
         for (const n of this.nodes) {
-            const cert = ca && new Certificate(`${n.name}-tls`, {
-                ca, commonName: n.name, use: "server", dnsNames: [n.name, "localhost"], ipAddresses: [n.ip, "127.0.0.1"],
-            }, { parent: this });
-            const node = redisNode(n.name, {
-                image,
-                networkName: network.name,
-                ipv4Address: n.ip,
-                conf: {
-                    port: this.tls ? 0 : n.port,
-                    tls: this.tls ? { port: n.port, mutual: false } : undefined,
-                    appendonly: true,
-                    appendfsync: "always",
+            const cert =
+                ca &&
+                new Certificate(
+                    `${n.name}-tls`,
+                    {
+                        ca,
+                        commonName: n.name,
+                        use: "server",
+                        dnsNames: [n.name, "localhost"],
+                        ipAddresses: [n.ip, "127.0.0.1"],
+                    },
+                    { parent: this },
+                );
+            const node = redisNode(
+                n.name,
+                {
+                    image,
+                    networkName: network.name,
+                    ipv4Address: n.ip,
+                    conf: {
+                        port: this.tls ? 0 : n.port,
+                        tls: this.tls ? { port: n.port, mutual: false } : undefined,
+                        appendonly: true,
+                        appendfsync: "always",
+                    },
+                    aclFile: users.aclFile,
+                    tls: ca && cert && { caPem: ca.certPem, certPem: cert.certPem, keyPem: cert.privateKeyPem },
                 },
-                aclFile: users.aclFile,
-                tls: ca && cert && { caPem: ca.certPem, certPem: cert.certPem, keyPem: cert.privateKeyPem },
-            }, child);
+                child,
+            );
             containers.push(node.container);
             written.push(node.hot);
-            if (cert) reloads.push({ name: n.name, host: n.ip, port: n.port, dir: node.tlsDir!, certPem: cert.certPem, replica: false, cluster: false });
+            if (cert)
+                reloads.push({
+                    name: n.name,
+                    host: n.ip,
+                    port: n.port,
+                    dir: node.tlsDir!,
+                    certPem: cert.certPem,
+                    replica: false,
+                    cluster: false,
+                });
         }
         // A renewed certificate reaches the running nodes one at a time (their containers stay).
         if (ca) {
-            new TlsReload(`${name}-tls-reload`, {
-                topology: name, nodes: reloads, caPem: ca.certPem, written,
-                auth: pulumi.secret(users.admin.password.apply(password => ({ username: users.admin.username, password }))),
-            }, { parent: this, dependsOn: containers });
+            new TlsReload(
+                `${name}-tls-reload`,
+                {
+                    topology: name,
+                    nodes: reloads,
+                    caPem: ca.certPem,
+                    written,
+                    auth: pulumi.secret(users.admin.password.apply(password => ({ username: users.admin.username, password }))),
+                },
+                { parent: this, dependsOn: containers },
+            );
         }
         this.appUser = users.app;
         this.adminUser = users.admin;
         this.networkName = network.name;
         this.caCertPem = ca?.certPem;
-        this.registerOutputs({ nodes: this.nodes, appUser: this.appUser, adminUser: this.adminUser, networkName: this.networkName, caCertPem: this.caCertPem });
+        this.registerOutputs({
+            nodes: this.nodes,
+            appUser: this.appUser,
+            adminUser: this.adminUser,
+            networkName: this.networkName,
+            caCertPem: this.caCertPem,
+        });
     }
 }

@@ -19,7 +19,7 @@ export const MASTERAUTH_FILE = `${CONF_DIR}/masterauth.conf`;
 export const REDIS_USER = "redis";
 
 export const APPENDFSYNC = ["always", "everysec", "no"] as const;
-export type AppendFsync = typeof APPENDFSYNC[number];
+export type AppendFsync = (typeof APPENDFSYNC)[number];
 
 export interface TlsListener {
     /** TLS port; `port` (plain) may be 0 to make the node TLS-only. */
@@ -67,7 +67,7 @@ export function renderRedisConf(c: NodeConf): string {
             `tls-client-cert-file ${TLS_DIR}/node.crt`,
             `tls-client-key-file ${TLS_DIR}/node.key`,
             `tls-auth-clients ${c.tls.mutual ? "yes" : "no"}`,
-            "tls-protocols \"TLSv1.2 TLSv1.3\"",
+            'tls-protocols "TLSv1.2 TLSv1.3"',
         );
     }
     if (c.replicaOf) {
@@ -87,8 +87,10 @@ export function renderRedisConf(c: NodeConf): string {
         if (c.tls) lines.push("tls-replication yes", "tls-cluster yes");
     }
     if (c.replicationUser) {
-        lines.push(`masteruser ${c.replicationUser.name}`,
-            c.replicationUser.password === undefined ? `include ${MASTERAUTH_FILE}` : `masterauth ${c.replicationUser.password}`);
+        lines.push(
+            `masteruser ${c.replicationUser.name}`,
+            c.replicationUser.password === undefined ? `include ${MASTERAUTH_FILE}` : `masterauth ${c.replicationUser.password}`,
+        );
     }
     if (c.maxmemory) lines.push(`maxmemory ${c.maxmemory}`);
     if (c.maxmemoryPolicy) lines.push(`maxmemory-policy ${c.maxmemoryPolicy}`);
@@ -130,24 +132,29 @@ export function crashRestartDelayMs(nodeTimeoutMs: number): number {
  * means it died uncleanly: it waits that long first, so the cluster fails over to its replica (see crashRestartDelayMs).
  */
 export function renderStartScript(o: { crashRestartDelayMs: number }): string {
-    const wait = o.crashRestartDelayMs > 0 ? [
-        `if [ -e ${RUNNING_MARKER} ] && grep -qs 'myself,master' ${DATA_DIR}/nodes.conf; then`,
-        `  echo "start.sh: this master did not shut down cleanly: waiting ${o.crashRestartDelayMs} ms so the cluster fails over to its replica"`,
-        `  sleep ${(o.crashRestartDelayMs / 1000).toFixed(3)} & wait $!`,
-        "fi",
-    ] : [];
-    return [
-        "#!/bin/sh",
-        "trap 'exit 143' TERM INT",
-        ...wait,
-        `touch ${RUNNING_MARKER}`,
-        `redis-server ${CONF_DIR}/redis.conf & pid=$!`,
-        "trap 'kill -TERM $pid' TERM INT",
-        // wait returns early when a trapped signal arrives: wait again until redis-server is gone, for its exit status.
-        "while :; do wait $pid; rc=$?; kill -0 $pid 2>/dev/null || break; done",
-        `if [ $rc -eq 0 ]; then rm -f ${RUNNING_MARKER}; fi`,
-        "exit $rc",
-    ].join("\n") + "\n";
+    const wait =
+        o.crashRestartDelayMs > 0
+            ? [
+                  `if [ -e ${RUNNING_MARKER} ] && grep -qs 'myself,master' ${DATA_DIR}/nodes.conf; then`,
+                  `  echo "start.sh: this master did not shut down cleanly: waiting ${o.crashRestartDelayMs} ms so the cluster fails over to its replica"`,
+                  `  sleep ${(o.crashRestartDelayMs / 1000).toFixed(3)} & wait $!`,
+                  "fi",
+              ]
+            : [];
+    return (
+        [
+            "#!/bin/sh",
+            "trap 'exit 143' TERM INT",
+            ...wait,
+            `touch ${RUNNING_MARKER}`,
+            `redis-server ${CONF_DIR}/redis.conf & pid=$!`,
+            "trap 'kill -TERM $pid' TERM INT",
+            // wait returns early when a trapped signal arrives: wait again until redis-server is gone, for its exit status.
+            "while :; do wait $pid; rc=$?; kill -0 $pid 2>/dev/null || break; done",
+            `if [ $rc -eq 0 ]; then rm -f ${RUNNING_MARKER}; fi`,
+            "exit $rc",
+        ].join("\n") + "\n"
+    );
 }
 
 export interface AclUser {
@@ -183,7 +190,8 @@ export const ADMIN_USER_RULES = "~* &* +@all";
 /** The metrics exporter (redis_exporter 1.45 as exporterCommand runs it): exactly the commands it was measured to run
  *  on a cluster master, a plain master and a replica (INFO commandstats around a scrape; ACL LOG of a user with only
  *  these stays empty), no key and no channel. CONFIG is off in the exporter: CONFIG GET * would show it masterauth. */
-export const METRICS_USER_RULES = "resetkeys resetchannels -@all +info +cluster|info +slowlog|get +slowlog|len +latency|latest +client|setname";
+export const METRICS_USER_RULES =
+    "resetkeys resetchannels -@all +info +cluster|info +slowlog|get +slowlog|len +latency|latest +client|setname";
 
 /** users.acl content: the `default` user is always off; each user's passwords as given (`>clear`) or as their
  *  hashes (`#sha256`, what the rotating components write: then the file holds no password at all). Mode 0600. */

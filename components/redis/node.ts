@@ -3,12 +3,29 @@
 import * as docker from "@pulumi/docker";
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { ACL_FILE, CONF_DIR, DATA_DIR, MASTERAUTH_FILE, memoryLimitMb, NodeConf, REDIS_USER, renderMasterauthConf, renderRedisConf, renderStartScript, START_SCRIPT, TLS_DIR } from "./conf";
+import {
+    ACL_FILE,
+    CONF_DIR,
+    DATA_DIR,
+    MASTERAUTH_FILE,
+    memoryLimitMb,
+    NodeConf,
+    REDIS_USER,
+    renderMasterauthConf,
+    renderRedisConf,
+    renderStartScript,
+    START_SCRIPT,
+    TLS_DIR,
+} from "./conf";
 
 /** The image scripts/image.sh builds locally (Debian's redis-server 7.0 with TLS, and spiped); scripts/lib.sh reads the tag from this line. */
 export const DEFAULT_IMAGE = "redis-secure-topologies/redis:bookworm-r3";
 
-export interface NodeTls { caPem: pulumi.Input<string>; certPem: pulumi.Input<string>; keyPem: pulumi.Input<string> }
+export interface NodeTls {
+    caPem: pulumi.Input<string>;
+    certPem: pulumi.Input<string>;
+    keyPem: pulumi.Input<string>;
+}
 
 /**
  * The image `ref` as its ID on one engine (a docker.RemoteImage: found there, pulled only if missing, kept on destroy).
@@ -72,7 +89,8 @@ const WRITER_MOUNT = "/target";
  * older ones are removed.
  */
 export function writerScript(dir: string, owner: string, chownAlso?: { path: string }, target = WRITER_MOUNT): string {
-    const T = target, S = `${target}/.staging`;
+    const T = target,
+        S = `${target}/.staging`;
     return [
         `rm -rf ${S}; mkdir ${S}; cp -Rp ${dir}/. ${S}/; chown -R ${owner} ${S}; touch ${T}/.manifest`,
         `cd ${S}; find . -type f | awk -F/ '{ print NF "\t" $0 }' | sort -rn | cut -f2- > ${T}/.next`,
@@ -99,25 +117,38 @@ function uploadsDigest(u: pulumi.Input<docker.types.input.ContainerUpload[]>): p
  * exit, to their digest, for whatever reloads them to wait on. `chownAlso` hands another volume (the data) to `owner`
  * the first time.
  */
-export function filesVolume(name: string, a: {
-    image: pulumi.Input<string>; dir: string; owner: string; uploads: docker.types.input.ContainerUpload[];
-    hotUploads?: docker.types.input.ContainerUpload[];
-    chownAlso?: { volumeName: pulumi.Input<string>; path: string };
-}, opts: pulumi.CustomResourceOptions): { volumeName: pulumi.Output<string>; run: pulumi.Output<string>; hot: pulumi.Output<string> } {
+export function filesVolume(
+    name: string,
+    a: {
+        image: pulumi.Input<string>;
+        dir: string;
+        owner: string;
+        uploads: docker.types.input.ContainerUpload[];
+        hotUploads?: docker.types.input.ContainerUpload[];
+        chownAlso?: { volumeName: pulumi.Input<string>; path: string };
+    },
+    opts: pulumi.CustomResourceOptions,
+): { volumeName: pulumi.Output<string>; run: pulumi.Output<string>; hot: pulumi.Output<string> } {
     const volume = new docker.Volume(`${name}-files`, { name: `${name}-files` }, opts);
-    const writer = new docker.Container(`${name}-files`, {
-        name: `${name}-files`,
-        image: a.image,
-        command: ["sh", "-ec", writerScript(a.dir, a.owner, a.chownAlso)],
-        uploads: [...a.uploads, ...(a.hotUploads ?? [])],
-        volumes: [{ volumeName: volume.name, containerPath: WRITER_MOUNT },
-            ...(a.chownAlso ? [{ volumeName: a.chownAlso.volumeName, containerPath: a.chownAlso.path }] : [])],
-        networkMode: "none",
-        attach: true,
-        mustRun: false,
-        restart: "no",
-        ...lockedDown(WRITER_CAPABILITIES),
-    }, { ...opts, deleteBeforeReplace: true });
+    const writer = new docker.Container(
+        `${name}-files`,
+        {
+            name: `${name}-files`,
+            image: a.image,
+            command: ["sh", "-ec", writerScript(a.dir, a.owner, a.chownAlso)],
+            uploads: [...a.uploads, ...(a.hotUploads ?? [])],
+            volumes: [
+                { volumeName: volume.name, containerPath: WRITER_MOUNT },
+                ...(a.chownAlso ? [{ volumeName: a.chownAlso.volumeName, containerPath: a.chownAlso.path }] : []),
+            ],
+            networkMode: "none",
+            attach: true,
+            mustRun: false,
+            restart: "no",
+            ...lockedDown(WRITER_CAPABILITIES),
+        },
+        { ...opts, deleteBeforeReplace: true },
+    );
     // Digests of the files, not the writer's ID: a writer removed by `docker container prune` and run again writes
     // the same files, and the service keeps running. In an update they resolve once the writer exited 0 (so the
     // service starts after it, and a failed copy fails the update); in a preview the writer's exit is unknown while
@@ -125,10 +156,14 @@ export function filesVolume(name: string, a: {
     // Through the writer's URN (known in a preview), so they depend on the writer in a preview as in an update: a
     // dependency edge that only the preview lacks makes the engine report a duplicate URN in targeted previews
     // (pulumi/pulumi#24303).
-    const written = <T>(value: pulumi.Output<T>) => pulumi.runtime.isDryRun() ? pulumi.all([writer.urn, value]).apply(([, d]) => d) : pulumi.all([writer.exitCode, value]).apply(([code, d]) => {
-        if (code !== undefined && code !== 0) throw new Error(`${name}-files exited ${code} writing the files of ${name}: see \`docker logs ${name}-files\``);
-        return d;
-    });
+    const written = <T>(value: pulumi.Output<T>) =>
+        pulumi.runtime.isDryRun()
+            ? pulumi.all([writer.urn, value]).apply(([, d]) => d)
+            : pulumi.all([writer.exitCode, value]).apply(([code, d]) => {
+                  if (code !== undefined && code !== 0)
+                      throw new Error(`${name}-files exited ${code} writing the files of ${name}: see \`docker logs ${name}-files\``);
+                  return d;
+              });
     return { volumeName: volume.name, run: written(uploadsDigest(a.uploads)), hot: written(uploadsDigest(a.hotUploads ?? [])) };
 }
 
@@ -141,14 +176,22 @@ export const CONF_LABEL = "redis-secure-topologies.redis-conf";
 
 /** A Redis container; with TLS, the versioned directory of its TLS files, and `hot`, which resolves once its writer wrote
  *  them (TlsReload's inputs). */
-export interface RedisNode { container: docker.Container; tlsDir?: pulumi.Output<string>; hot: pulumi.Output<string> }
+export interface RedisNode {
+    container: docker.Container;
+    tlsDir?: pulumi.Output<string>;
+    hot: pulumi.Output<string>;
+}
 
 export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomResourceOptions): RedisNode {
     const secretFile = (file: string, content: pulumi.Input<string>) => ({ file, content: pulumi.secret(content), permissions: "0600" });
     // redis.conf holds no secret: it includes the masterauth file.
     const conf = { ...a.conf, replicationUser: a.conf.replicationUser && { name: a.conf.replicationUser.name } };
-    const passwords = [secretFile(ACL_FILE, a.aclFile),
-        ...(conf.replicationUser ? [secretFile(MASTERAUTH_FILE, pulumi.output(a.replicationPassword ?? "").apply(renderMasterauthConf))] : [])];
+    const passwords = [
+        secretFile(ACL_FILE, a.aclFile),
+        ...(conf.replicationUser
+            ? [secretFile(MASTERAUTH_FILE, pulumi.output(a.replicationPassword ?? "").apply(renderMasterauthConf))]
+            : []),
+    ];
     const uploads: docker.types.input.ContainerUpload[] = [
         secretFile(`${CONF_DIR}/redis.conf`, renderRedisConf(conf)),
         { file: START_SCRIPT, content: renderStartScript({ crashRestartDelayMs: a.crashRestartDelayMs ?? 0 }), permissions: "0755" },
@@ -171,40 +214,59 @@ export function redisNode(name: string, a: RedisNodeArgs, opts: pulumi.CustomRes
     // Data and nodes.conf live on a volume, so a config change that replaces the container keeps them.
     const memoryMb = memoryLimitMb(a.conf.maxmemory);
     const data = new docker.Volume(`${name}-data`, { name: `${name}-data` }, opts);
-    const files = filesVolume(name, {
-        image: a.image, dir: CONF_DIR, owner: `${REDIS_USER}:${REDIS_USER}`, uploads,
-        hotUploads: [...hotUploads, ...(a.livePasswords ? passwords : [])], chownAlso: { volumeName: data.name, path: DATA_DIR },
-    }, opts);
-    const container = new docker.Container(name, {
+    const files = filesVolume(
         name,
-        hostname: name,
-        image: a.image,
-        user: REDIS_USER,
-        // The start script runs redis-server as its child and tells a crash from a clean exit (renderStartScript).
-        command: ["sh", START_SCRIPT],
-        labels: [{ label: CONF_LABEL, value: renderRedisConf(conf) + (a.livePasswords ? `${a.livePasswords.aclRules}\n` : "") },
-            { label: FILES_LABEL, value: files.run }],
-        networksAdvanced: [{ name: a.networkName, ipv4Address: a.ipv4Address, aliases: [name, ...(a.aliases ?? [])] }],
-        ports: a.publish?.map(p => ({ internal: p.internal, external: p.external, ip: p.ip })),
-        volumes: [{ volumeName: files.volumeName, containerPath: CONF_DIR, readOnly: true }, { volumeName: data.name, containerPath: DATA_DIR }],
-        ...READ_ONLY_ROOT,
-        restart: "unless-stopped",
-        // Redis saves and exits on SIGTERM quickly (the start script forwards it); give it a few seconds before Docker kills it.
-        stopSignal: "SIGTERM",
-        stopTimeout: 10,
-        destroyGraceSeconds: 10,
-        mustRun: true,
-        ...lockedDown(),
-        // No swap on top (Redis swapping is slower than failing over); said explicitly, else Docker sets twice the limit
-        // and every refresh shows memorySwap as a change.
-        memory: memoryMb,
-        memorySwap: memoryMb,
-    // Fixed names and addresses: the old container must go before its replacement can start.
-    }, { ...opts, deleteBeforeReplace: true });
+        {
+            image: a.image,
+            dir: CONF_DIR,
+            owner: `${REDIS_USER}:${REDIS_USER}`,
+            uploads,
+            hotUploads: [...hotUploads, ...(a.livePasswords ? passwords : [])],
+            chownAlso: { volumeName: data.name, path: DATA_DIR },
+        },
+        opts,
+    );
+    const container = new docker.Container(
+        name,
+        {
+            name,
+            hostname: name,
+            image: a.image,
+            user: REDIS_USER,
+            // The start script runs redis-server as its child and tells a crash from a clean exit (renderStartScript).
+            command: ["sh", START_SCRIPT],
+            labels: [
+                { label: CONF_LABEL, value: renderRedisConf(conf) + (a.livePasswords ? `${a.livePasswords.aclRules}\n` : "") },
+                { label: FILES_LABEL, value: files.run },
+            ],
+            networksAdvanced: [{ name: a.networkName, ipv4Address: a.ipv4Address, aliases: [name, ...(a.aliases ?? [])] }],
+            ports: a.publish?.map(p => ({ internal: p.internal, external: p.external, ip: p.ip })),
+            volumes: [
+                { volumeName: files.volumeName, containerPath: CONF_DIR, readOnly: true },
+                { volumeName: data.name, containerPath: DATA_DIR },
+            ],
+            ...READ_ONLY_ROOT,
+            restart: "unless-stopped",
+            // Redis saves and exits on SIGTERM quickly (the start script forwards it); give it a few seconds before Docker kills it.
+            stopSignal: "SIGTERM",
+            stopTimeout: 10,
+            destroyGraceSeconds: 10,
+            mustRun: true,
+            ...lockedDown(),
+            // No swap on top (Redis swapping is slower than failing over); said explicitly, else Docker sets twice the limit
+            // and every refresh shows memorySwap as a change.
+            memory: memoryMb,
+            memorySwap: memoryMb,
+            // Fixed names and addresses: the old container must go before its replacement can start.
+        },
+        { ...opts, deleteBeforeReplace: true },
+    );
     return { container, tlsDir: dir, hot: files.hot };
 }
 
 /** `${TLS_DIR}/<16 hex>`: named after the CA bundle and certificate it holds (the key changes only with the certificate). */
 export function tlsVersionDir(caPem: pulumi.Input<string>, certPem: pulumi.Input<string>): pulumi.Output<string> {
-    return pulumi.all([caPem, certPem]).apply(([ca, cert]) => `${TLS_DIR}/${crypto.createHash("sha256").update(ca).update("\0").update(cert).digest("hex").slice(0, 16)}`);
+    return pulumi
+        .all([caPem, certPem])
+        .apply(([ca, cert]) => `${TLS_DIR}/${crypto.createHash("sha256").update(ca).update("\0").update(cert).digest("hex").slice(0, 16)}`);
 }

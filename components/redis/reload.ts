@@ -22,7 +22,11 @@ export interface ReloadNode {
 }
 
 /** What a node serves: its certificate's and its trusted CAs' SHA-256 fingerprints (public), from which directory. */
-export interface Served { dir: string; fingerprint: string; ca: string[] }
+export interface Served {
+    dir: string;
+    fingerprint: string;
+    ca: string[];
+}
 
 export interface TlsReloadInputs {
     topology: pulumi.Input<string>;
@@ -50,13 +54,17 @@ interface Props {
 
 /** Fingerprints of every certificate in a PEM bundle. */
 export function pemFingerprints(bundle: string): string[] {
-    return (bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map(p => new crypto.X509Certificate(p).fingerprint256);
+    return (bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map(
+        p => new crypto.X509Certificate(p).fingerprint256,
+    );
 }
 
 /** What each node should serve once the inputs are loaded. */
 export function desiredServed(nodes: ReloadNode[], caPem: string): Record<string, Served> {
     const ca = pemFingerprints(caPem);
-    return Object.fromEntries(nodes.map(n => [n.name, { dir: n.dir, fingerprint: new crypto.X509Certificate(n.certPem).fingerprint256, ca }]));
+    return Object.fromEntries(
+        nodes.map(n => [n.name, { dir: n.dir, fingerprint: new crypto.X509Certificate(n.certPem).fingerprint256, ca }]),
+    );
 }
 
 /**
@@ -65,7 +73,11 @@ export function desiredServed(nodes: ReloadNode[], caPem: string): Record<string
  * issuer; then `roll`, one node at a time, each to its new directory; `fresh` nodes (not served before) are only
  * read. Nodes keep `order`.
  */
-export function rotationPlan(served: Record<string, Served>, desired: Record<string, Served>, order: string[]): { trust: string[]; roll: string[]; fresh: string[] } {
+export function rotationPlan(
+    served: Record<string, Served>,
+    desired: Record<string, Served>,
+    order: string[],
+): { trust: string[]; roll: string[]; fresh: string[] } {
     const known = order.filter(n => served[n]);
     return {
         trust: known.filter(n => desired[n].ca.some(f => !served[n].ca.includes(f)) && served[n].dir !== desired[n].dir),
@@ -75,8 +87,13 @@ export function rotationPlan(served: Record<string, Served>, desired: Record<str
 }
 
 /** Why a node is not healthy yet (undefined: it is): a replica's link down, a cluster node's state not ok. */
-export function unhealthy(n: Pick<ReloadNode, "name" | "replica" | "cluster">, replication: Record<string, string>, cluster?: Record<string, string>): string | undefined {
-    if (n.replica && replication.master_link_status !== "up") return `${n.name}: master_link_status ${replication.master_link_status ?? "(none)"}`;
+export function unhealthy(
+    n: Pick<ReloadNode, "name" | "replica" | "cluster">,
+    replication: Record<string, string>,
+    cluster?: Record<string, string>,
+): string | undefined {
+    if (n.replica && replication.master_link_status !== "up")
+        return `${n.name}: master_link_status ${replication.master_link_status ?? "(none)"}`;
     if (n.cluster && cluster?.cluster_state !== "ok") return `${n.name}: cluster_state ${cluster?.cluster_state ?? "(none)"}`;
     return undefined;
 }
@@ -88,21 +105,33 @@ const STEP_MS = 30_000;
 async function settle(p: Props, o: w.ConnectOptions, want: Record<string, Served>, names: string[]): Promise<void> {
     for (const name of names) {
         const n = p.nodes.find(x => x.name === name)!;
-        await w.waitUntil(`${name} to serve certificate ${want[name].fingerprint.slice(0, 23)}...`, async () => {
-            const fp = await w.servedFingerprint(n, o.tls!);
-            return fp === want[name].fingerprint || `it serves ${fp.slice(0, 23)}...`;
-        }, STEP_MS, 100);
+        await w.waitUntil(
+            `${name} to serve certificate ${want[name].fingerprint.slice(0, 23)}...`,
+            async () => {
+                const fp = await w.servedFingerprint(n, o.tls!);
+                return fp === want[name].fingerprint || `it serves ${fp.slice(0, 23)}...`;
+            },
+            STEP_MS,
+            100,
+        );
     }
 }
 
 async function healthy(p: Props, o: w.ConnectOptions): Promise<void> {
-    await w.waitUntil(`${p.topology} to be healthy`, async () => {
-        for (const n of p.nodes) {
-            const why = await w.withClient(n, o, async c => unhealthy(n, await w.info(c, "replication"), n.cluster ? await w.clusterInfo(c) : undefined));
-            if (why) return why;
-        }
-        return true;
-    }, STEP_MS, 100);
+    await w.waitUntil(
+        `${p.topology} to be healthy`,
+        async () => {
+            for (const n of p.nodes) {
+                const why = await w.withClient(n, o, async c =>
+                    unhealthy(n, await w.info(c, "replication"), n.cluster ? await w.clusterInfo(c) : undefined),
+                );
+                if (why) return why;
+            }
+            return true;
+        },
+        STEP_MS,
+        100,
+    );
 }
 
 const files = (dir: string) => ({ cert: `${dir}/node.crt`, key: `${dir}/node.key`, ca: `${dir}/ca.crt` });
@@ -110,7 +139,11 @@ const files = (dir: string) => ({ cert: `${dir}/node.crt`, key: `${dir}/node.key
 async function rotate(olds: Props | undefined, p: Props): Promise<Record<string, Served>> {
     const want = desiredServed(p.nodes, p.caPem);
     const served = olds?.served ?? {};
-    const plan = rotationPlan(served, want, p.nodes.map(n => n.name));
+    const plan = rotationPlan(
+        served,
+        want,
+        p.nodes.map(n => n.name),
+    );
     // The reload trusts both bundles: nodes serve their old certificate until their turn.
     const ca = [olds?.caPem, p.caPem].filter(Boolean).join("\n");
     const opts = (client?: { cert: string; key: string }) => ({ auth: p.auth, tls: { ca, cert: client?.cert, key: client?.key } });
@@ -118,7 +151,9 @@ async function rotate(olds: Props | undefined, p: Props): Promise<Record<string,
     for (const name of plan.trust) {
         // Until every node trusts the new CA, the nodes trust the old client certificate only.
         const n = p.nodes.find(x => x.name === name)!;
-        await w.withClient(n, opts(olds?.client ?? p.client), c => w.loadTls(c, { ...files(served[name].dir), ca: `${want[name].dir}/ca.crt` }));
+        await w.withClient(n, opts(olds?.client ?? p.client), c =>
+            w.loadTls(c, { ...files(served[name].dir), ca: `${want[name].dir}/ca.crt` }),
+        );
         log(`${name}: CONFIG SET tls-ca-cert-file ${want[name].dir}/ca.crt (trusts ${want[name].ca.length} CA)`);
     }
     for (const name of plan.roll) {
@@ -153,10 +188,17 @@ export const tlsReloadProvider: pulumi.dynamic.ResourceProvider = {
             console.error(`${news.topology}: will rotate ${pending.map(n => n.name).join(", ")} (new TLS files)`);
             return { changes: true, replaces };
         }
-        const plan = rotationPlan(olds.served ?? {}, desiredServed(news.nodes, news.caPem), news.nodes.map(n => n.name));
+        const plan = rotationPlan(
+            olds.served ?? {},
+            desiredServed(news.nodes, news.caPem),
+            news.nodes.map(n => n.name),
+        );
         const gone = Object.keys(olds.served ?? {}).filter(n => !news.nodes.some(x => x.name === n));
         // The dynamic provider protocol carries no detailed diff; the engine shows the provider's stderr instead.
-        if (plan.roll.length) console.error(`${news.topology}: will rotate ${plan.roll.join(", ")}${plan.trust.length ? ` (trusting the new CA first on ${plan.trust.join(", ")})` : ""}`);
+        if (plan.roll.length)
+            console.error(
+                `${news.topology}: will rotate ${plan.roll.join(", ")}${plan.trust.length ? ` (trusting the new CA first on ${plan.trust.join(", ")})` : ""}`,
+            );
         return { changes: plan.roll.length + plan.fresh.length + gone.length > 0 || replaces.length > 0, replaces };
     },
 
@@ -169,7 +211,9 @@ export const tlsReloadProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     // Nothing to undo: the containers hold the files.
-    async delete() { /* nothing on the wire */ },
+    async delete() {
+        /* nothing on the wire */
+    },
 };
 
 export class TlsReload extends pulumi.dynamic.Resource {
@@ -177,6 +221,13 @@ export class TlsReload extends pulumi.dynamic.Resource {
     declare readonly served: pulumi.Output<Record<string, Served>>;
 
     constructor(name: string, args: TlsReloadInputs, opts?: pulumi.CustomResourceOptions) {
-        super(tlsReloadProvider, name, { ...args, served: undefined }, { ...opts, additionalSecretOutputs: ["auth", "client"] }, "redis", "TlsReload");
+        super(
+            tlsReloadProvider,
+            name,
+            { ...args, served: undefined },
+            { ...opts, additionalSecretOutputs: ["auth", "client"] },
+            "redis",
+            "TlsReload",
+        );
     }
 }

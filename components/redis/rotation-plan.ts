@@ -10,16 +10,23 @@ export type LiveHashes = Record<string, string[]>;
  * older one still waiting to go goes at once: at most two per user); the old one is dropped when `due(user)` says so.
  */
 export function nextLive(live: LiveHashes | undefined, wanted: Record<string, string>, due: (user: string) => boolean): LiveHashes {
-    return Object.fromEntries(Object.entries(wanted).map(([user, hash]) => {
-        const now = live?.[user] ?? [];
-        if (!now.length) return [user, [hash]];
-        if (now[0] !== hash) return [user, [hash, now[0]]];
-        return [user, now.length > 1 && due(user) ? [hash] : now];
-    }));
+    return Object.fromEntries(
+        Object.entries(wanted).map(([user, hash]) => {
+            const now = live?.[user] ?? [];
+            if (!now.length) return [user, [hash]];
+            if (now[0] !== hash) return [user, [hash, now[0]]];
+            return [user, now.length > 1 && due(user) ? [hash] : now];
+        }),
+    );
 }
 
 /** When each user's rotation began (ms), kept while it has an old password live; a new rotation starts at `nowMs`. */
-export function rotationTimes(before: LiveHashes | undefined, after: LiveHashes, times: Record<string, number> | undefined, nowMs: number): Record<string, number> {
+export function rotationTimes(
+    before: LiveHashes | undefined,
+    after: LiveHashes,
+    times: Record<string, number> | undefined,
+    nowMs: number,
+): Record<string, number> {
     const out: Record<string, number> = {};
     for (const [user, hashes] of Object.entries(after)) {
         if (hashes.length < 2) continue;
@@ -29,7 +36,13 @@ export function rotationTimes(before: LiveHashes | undefined, after: LiveHashes,
 }
 
 /** Whether `user`'s old password is due to go: it has one, and the grace period since its rotation has passed. */
-export function retireDue(live: LiveHashes | undefined, times: Record<string, number> | undefined, user: string, graceSeconds: number, nowMs: number): boolean {
+export function retireDue(
+    live: LiveHashes | undefined,
+    times: Record<string, number> | undefined,
+    user: string,
+    graceSeconds: number,
+    nowMs: number,
+): boolean {
     return (live?.[user]?.length ?? 0) > 1 && nowMs >= (times?.[user] ?? 0) + graceSeconds * 1000;
 }
 
@@ -47,8 +60,12 @@ export function nodesToChange<N extends { name: string }>(before: { name: string
 
 /** The admin logins to try, in order: the last deployed one while the record says the wanted one is not live yet
  *  (`liveAdmin`: the admin's live hashes; `hashOf`: passwordHash), else the wanted one; then the other. */
-export function adminLogins<A extends { username: string; password: string }>(wanted: A, before: A | undefined, liveAdmin: string[] | undefined,
-    hashOf: (password: string) => string): A[] {
+export function adminLogins<A extends { username: string; password: string }>(
+    wanted: A,
+    before: A | undefined,
+    liveAdmin: string[] | undefined,
+    hashOf: (password: string) => string,
+): A[] {
     if (!before || (before.username === wanted.username && before.password === wanted.password)) return [wanted];
     return liveAdmin?.includes(hashOf(wanted.password)) ? [wanted, before] : [before, wanted];
 }

@@ -70,25 +70,37 @@ async function apply(olds: Props, news: Props, live: LiveHashes): Promise<string
     const nodes = nodesToChange(olds.nodes, news.nodes);
     const logins = adminLogins(news.admin, olds.admin, olds.live?.admin, passwordHash);
     const actions: string[] = [];
-    const onEach = (f: (n: RotationNode, c: wire.RedisClient) => Promise<void>) => Promise.all(nodes.map(async n => {
-        const connect = (tls?: TlsMaterial) => wire.connectAsAnyOf({ host: n.host, port: n.port }, logins, { tls: n.tls ? tls : undefined, connectTimeoutMs: TIMEOUT_MS });
-        // The TLS material of the last update works where the new one is not trusted yet (a CA rotated in the same up).
-        const c = await connect(news.tls).catch(e => (n.tls && olds.tls ? connect(olds.tls) : Promise.reject(e)))
-            .catch(e => { throw new Error(`${news.owner}: password rotation cannot log in to ${n.name}: ${(e as Error).message}`); });
-        try {
-            await f(n, c);
-        } finally {
-            await wire.close(c);
-        }
-    }));
-    const change = (step: "add" | "remove") => onEach(async (n, c) => {
-        for (const [user, target] of Object.entries(live)) {
-            const ch = passwordChanges(await wire.aclPasswordHashes(c, user), target);
-            const only = step === "add" ? { add: ch.add, remove: [] } : { add: [], remove: ch.remove };
-            await wire.aclChangePasswords(c, user, only);
-            if (only.add.length || only.remove.length) actions.push(`${n.name}: ${user}: ${step === "add" ? `+${only.add.length}` : `-${only.remove.length}`} password`);
-        }
-    });
+    const onEach = (f: (n: RotationNode, c: wire.RedisClient) => Promise<void>) =>
+        Promise.all(
+            nodes.map(async n => {
+                const connect = (tls?: TlsMaterial) =>
+                    wire.connectAsAnyOf({ host: n.host, port: n.port }, logins, {
+                        tls: n.tls ? tls : undefined,
+                        connectTimeoutMs: TIMEOUT_MS,
+                    });
+                // The TLS material of the last update works where the new one is not trusted yet (a CA rotated in the same up).
+                const c = await connect(news.tls)
+                    .catch(e => (n.tls && olds.tls ? connect(olds.tls) : Promise.reject(e)))
+                    .catch(e => {
+                        throw new Error(`${news.owner}: password rotation cannot log in to ${n.name}: ${(e as Error).message}`);
+                    });
+                try {
+                    await f(n, c);
+                } finally {
+                    await wire.close(c);
+                }
+            }),
+        );
+    const change = (step: "add" | "remove") =>
+        onEach(async (n, c) => {
+            for (const [user, target] of Object.entries(live)) {
+                const ch = passwordChanges(await wire.aclPasswordHashes(c, user), target);
+                const only = step === "add" ? { add: ch.add, remove: [] } : { add: [], remove: ch.remove };
+                await wire.aclChangePasswords(c, user, only);
+                if (only.add.length || only.remove.length)
+                    actions.push(`${n.name}: ${user}: ${step === "add" ? `+${only.add.length}` : `-${only.remove.length}`} password`);
+            }
+        });
     await change("add");
     if (news.replicationPassword !== olds.replicationPassword) {
         await onEach(async (n, c) => {
@@ -124,7 +136,9 @@ export const passwordRotationProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     // The nodes go with their containers.
-    async delete() { /* nothing to undo on the wire */ },
+    async delete() {
+        /* nothing to undo on the wire */
+    },
 };
 
 export class PasswordRotation extends pulumi.dynamic.Resource {
@@ -133,7 +147,13 @@ export class PasswordRotation extends pulumi.dynamic.Resource {
     declare readonly rotatedAt: pulumi.Output<Record<string, number>>;
 
     constructor(name: string, args: PasswordRotationInputs, opts?: pulumi.CustomResourceOptions) {
-        super(passwordRotationProvider, name, { ...args, live: undefined, rotatedAt: undefined },
-            { ...opts, additionalSecretOutputs: ["admin", "replicationPassword", "tls"] }, "redis", "PasswordRotation");
+        super(
+            passwordRotationProvider,
+            name,
+            { ...args, live: undefined, rotatedAt: undefined },
+            { ...opts, additionalSecretOutputs: ["admin", "replicationPassword", "tls"] },
+            "redis",
+            "PasswordRotation",
+        );
     }
 }

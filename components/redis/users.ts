@@ -8,7 +8,7 @@ import { ADMIN_USER_RULES, APP_USER_RULES, METRICS_USER_RULES, passwordHash, ren
 
 /** The users every component makes, in users.acl order. */
 export const USER_NAMES = ["admin", "replication", "app", "metrics"] as const;
-export type UserName = typeof USER_NAMES[number];
+export type UserName = (typeof USER_NAMES)[number];
 
 /**
  * Per user, a value that rotates that user's password when it changes (a `keepers` entry of its RandomPassword, the
@@ -16,14 +16,21 @@ export type UserName = typeof USER_NAMES[number];
  * it or removing it each rotate. RedisCluster and ReplicationChain rotate live (PasswordRotation): both passwords
  * work until the next `pulumi up` (or the grace period) drops the old one.
  */
-export interface UserPasswordRotation { app?: string; admin?: string; replication?: string; metrics?: string }
+export interface UserPasswordRotation {
+    app?: string;
+    admin?: string;
+    replication?: string;
+    metrics?: string;
+}
 
 /** `passwordRotation` checked: an object with only app, admin, replication and metrics, each a string. */
 export function checkPasswordRotation(field: string, r: unknown): UserPasswordRotation {
     if (r === undefined) return {};
-    if (!r || typeof r !== "object" || Array.isArray(r)) v.fail(field, "an object { app?, admin?, replication? } of strings (changing one rotates that user's password)", r);
+    if (!r || typeof r !== "object" || Array.isArray(r))
+        v.fail(field, "an object { app?, admin?, replication? } of strings (changing one rotates that user's password)", r);
     for (const [k, x] of Object.entries(r)) {
-        if (!(USER_NAMES as readonly string[]).includes(k)) v.fail(`${field}.${k}`, `one of the users ${USER_NAMES.map(u => `"${u}"`).join(", ")} (a key of ${field})`, k);
+        if (!(USER_NAMES as readonly string[]).includes(k))
+            v.fail(`${field}.${k}`, `one of the users ${USER_NAMES.map(u => `"${u}"`).join(", ")} (a key of ${field})`, k);
         if (typeof x !== "string") v.fail(`${field}.${k}`, `a string (any value; changing it rotates the ${k} user's password)`, x);
     }
     return r as UserPasswordRotation;
@@ -43,7 +50,10 @@ export interface RedisUsersArgs {
     passwordRotation?: UserPasswordRotation;
 }
 
-export interface UserCredential { username: string; password: pulumi.Output<string> }
+export interface UserCredential {
+    username: string;
+    password: pulumi.Output<string>;
+}
 
 export class RedisUsers extends pulumi.ComponentResource {
     readonly admin: UserCredential;
@@ -63,22 +73,36 @@ export class RedisUsers extends pulumi.ComponentResource {
         super("redis-secure-topologies:redis:Users", name, {}, opts);
         const rotation = checkPasswordRotation("passwordRotation", args.passwordRotation);
         // A user's own key only when it is set, so stacks that never rotated keep their passwords.
-        const password = (user: UserName) => new random.RandomPassword(`${name}-${user}`, {
-            length: 32,
-            special: false,
-            keepers: { rotation: args.rotation ?? "", ...(rotation[user] !== undefined ? { passwordRotation: rotation[user]! } : {}) },
-        }, { parent: this }).result;
+        const password = (user: UserName) =>
+            new random.RandomPassword(
+                `${name}-${user}`,
+                {
+                    length: 32,
+                    special: false,
+                    keepers: {
+                        rotation: args.rotation ?? "",
+                        ...(rotation[user] !== undefined ? { passwordRotation: rotation[user]! } : {}),
+                    },
+                },
+                { parent: this },
+            ).result;
         this.admin = { username: "admin", password: password("admin") };
         this.replication = { username: "replication", password: password("replication") };
         this.app = { username: "app", password: password("app") };
         this.metrics = { username: "metrics", password: password("metrics") };
         this.rules = {
-            admin: ADMIN_USER_RULES, replication: REPLICATION_USER_RULES, app: v.aclRules("appRules", args.appRules ?? APP_USER_RULES),
+            admin: ADMIN_USER_RULES,
+            replication: REPLICATION_USER_RULES,
+            app: v.aclRules("appRules", args.appRules ?? APP_USER_RULES),
             metrics: METRICS_USER_RULES,
         };
         const passwords = pulumi.all(USER_NAMES.map(u => this[u].password));
-        this.aclFile = pulumi.secret(passwords.apply(ps => renderAclFile(USER_NAMES.map((u, i) => ({ name: u, password: ps[i], rules: this.rules[u] })))));
-        this.hashes = pulumi.unsecret(passwords.apply(ps => Object.fromEntries(USER_NAMES.map((u, i) => [u, passwordHash(ps[i])])) as Record<UserName, string>));
+        this.aclFile = pulumi.secret(
+            passwords.apply(ps => renderAclFile(USER_NAMES.map((u, i) => ({ name: u, password: ps[i], rules: this.rules[u] })))),
+        );
+        this.hashes = pulumi.unsecret(
+            passwords.apply(ps => Object.fromEntries(USER_NAMES.map((u, i) => [u, passwordHash(ps[i])])) as Record<UserName, string>),
+        );
         this.registerOutputs({ aclFile: this.aclFile, hashes: this.hashes });
     }
 

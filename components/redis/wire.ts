@@ -5,8 +5,14 @@ import type { Redis as RedisClient, RedisOptions } from "ioredis";
 /** The client every wire call takes (ioredis's), for callers that hold one. */
 export type { RedisClient };
 
-export interface Endpoint { host: string; port: number }
-export interface Auth { username: string; password: string }
+export interface Endpoint {
+    host: string;
+    port: number;
+}
+export interface Auth {
+    username: string;
+    password: string;
+}
 export interface TlsMaterial {
     ca: string;
     /** Client certificate and key, for nodes that require them (mutual TLS). */
@@ -47,7 +53,9 @@ export async function connect(ep: Endpoint, o: ConnectOptions = {}): Promise<Red
 /** Connects a lazy client; a failure throws naming `where` with the socket's own error (ioredis reports it as an event). */
 async function connected(client: RedisClient, where: string): Promise<RedisClient> {
     let lastError: Error | undefined;
-    client.on("error", (e: Error) => { lastError = e; });
+    client.on("error", (e: Error) => {
+        lastError = e;
+    });
     try {
         await client.connect();
     } catch (e) {
@@ -103,29 +111,46 @@ export interface ClusterNodeView {
     openSlots: OpenSlot[];
 }
 
-export interface OpenSlot { slot: number; migratingTo?: string; importingFrom?: string }
+export interface OpenSlot {
+    slot: number;
+    migratingTo?: string;
+    importingFrom?: string;
+}
 
 /** Parses `CLUSTER NODES`. */
 export function parseClusterNodes(text: string): ClusterNodeView[] {
-    return text.trim().split("\n").filter(Boolean).map(line => {
-        const f = line.trim().split(" ");
-        const [ip, ports] = f[1].split("@")[0].split(",")[0].split(/:(?=\d+$)/);
-        const slots: [number, number][] = [];
-        const openSlots: OpenSlot[] = [];
-        for (const s of f.slice(8)) {
-            const open = /^\[(\d+)-([<>])-([0-9a-f]+)\]$/.exec(s);
-            if (open) openSlots.push({ slot: Number(open[1]), [open[2] === ">" ? "migratingTo" : "importingFrom"]: open[3] });
-            else if (s.startsWith("[")) throw new Error(`CLUSTER NODES: cannot read slot field ${s}`);
-            else {
-                const [a, b] = s.split("-").map(Number);
-                slots.push([a, b ?? a]);
+    return text
+        .trim()
+        .split("\n")
+        .filter(Boolean)
+        .map(line => {
+            const f = line.trim().split(" ");
+            const [ip, ports] = f[1]
+                .split("@")[0]
+                .split(",")[0]
+                .split(/:(?=\d+$)/);
+            const slots: [number, number][] = [];
+            const openSlots: OpenSlot[] = [];
+            for (const s of f.slice(8)) {
+                const open = /^\[(\d+)-([<>])-([0-9a-f]+)\]$/.exec(s);
+                if (open) openSlots.push({ slot: Number(open[1]), [open[2] === ">" ? "migratingTo" : "importingFrom"]: open[3] });
+                else if (s.startsWith("[")) throw new Error(`CLUSTER NODES: cannot read slot field ${s}`);
+                else {
+                    const [a, b] = s.split("-").map(Number);
+                    slots.push([a, b ?? a]);
+                }
             }
-        }
-        return {
-            id: f[0], ip, port: Number(ports), flags: f[2].split(","),
-            masterId: f[3] === "-" ? undefined : f[3], connected: f[7] === "connected", slots, openSlots,
-        };
-    });
+            return {
+                id: f[0],
+                ip,
+                port: Number(ports),
+                flags: f[2].split(","),
+                masterId: f[3] === "-" ? undefined : f[3],
+                connected: f[7] === "connected",
+                slots,
+                openSlots,
+            };
+        });
 }
 
 export async function clusterNodes(c: RedisClient): Promise<ClusterNodeView[]> {
@@ -245,20 +270,36 @@ async function pipelined(c: RedisClient, commands: Arg[][], batch = 1000, buffer
 
 /** `CLUSTER SETSLOT s IMPORTING|MIGRATING|NODE id` for every slot, pipelined. */
 export async function setSlots(c: RedisClient, slots: number[], state: "IMPORTING" | "MIGRATING" | "NODE", nodeId: string): Promise<void> {
-    await pipelined(c, slots.map(s => ["CLUSTER", "SETSLOT", String(s), state, nodeId]));
+    await pipelined(
+        c,
+        slots.map(s => ["CLUSTER", "SETSLOT", String(s), state, nodeId]),
+    );
 }
 
 export async function setSlotsStable(c: RedisClient, slots: number[]): Promise<void> {
-    await pipelined(c, slots.map(s => ["CLUSTER", "SETSLOT", String(s), "STABLE"]));
+    await pipelined(
+        c,
+        slots.map(s => ["CLUSTER", "SETSLOT", String(s), "STABLE"]),
+    );
 }
 
 export async function countKeysInSlots(c: RedisClient, slots: number[]): Promise<number[]> {
-    return (await pipelined(c, slots.map(s => ["CLUSTER", "COUNTKEYSINSLOT", String(s)]))).map(Number);
+    return (
+        await pipelined(
+            c,
+            slots.map(s => ["CLUSTER", "COUNTKEYSINSLOT", String(s)]),
+        )
+    ).map(Number);
 }
 
 /** Up to `count` key names of each slot (`CLUSTER GETKEYSINSLOT`), pipelined; as Buffers, to MIGRATE them byte for byte. */
 export async function keysInSlots(c: RedisClient, slots: number[], count: number): Promise<Buffer[][]> {
-    return (await pipelined(c, slots.map(s => ["CLUSTER", "GETKEYSINSLOT", String(s), String(count)]), 1000, true)) as Buffer[][];
+    return (await pipelined(
+        c,
+        slots.map(s => ["CLUSTER", "GETKEYSINSLOT", String(s), String(count)]),
+        1000,
+        true,
+    )) as Buffer[][];
 }
 
 /**
@@ -267,18 +308,50 @@ export async function keysInSlots(c: RedisClient, slots: number[], count: number
  * when it runs with `tls-cluster yes`, with its own client certificate. Keys already present on the target fail
  * with BUSYKEY unless `replace` (MIGRATE ... REPLACE: the source's copy wins).
  */
-export async function migrateKeys(c: RedisClient, to: Endpoint, auth: Auth, groups: Arg[][], o: { replace?: boolean; timeoutMs?: number } = {}): Promise<void> {
-    await pipelined(c, groups.filter(g => g.length).map(keys => ["MIGRATE", to.host, String(to.port), "", "0", String(o.timeoutMs ?? 10_000),
-        ...(o.replace ? ["REPLACE"] : []), "AUTH2", auth.username, auth.password, "KEYS", ...keys]), 16);
+export async function migrateKeys(
+    c: RedisClient,
+    to: Endpoint,
+    auth: Auth,
+    groups: Arg[][],
+    o: { replace?: boolean; timeoutMs?: number } = {},
+): Promise<void> {
+    await pipelined(
+        c,
+        groups
+            .filter(g => g.length)
+            .map(keys => [
+                "MIGRATE",
+                to.host,
+                String(to.port),
+                "",
+                "0",
+                String(o.timeoutMs ?? 10_000),
+                ...(o.replace ? ["REPLACE"] : []),
+                "AUTH2",
+                auth.username,
+                auth.password,
+                "KEYS",
+                ...keys,
+            ]),
+        16,
+    );
 }
 
 /** A client on a Unix socket (the throwaway server a restore reads an RDB with); no auth, no TLS. */
 export async function connectUnix(socketPath: string, o: { commandTimeoutMs?: number } = {}): Promise<RedisClient> {
     const Redis: typeof import("ioredis").default = require("ioredis");
-    return connected(new Redis({
-        path: socketPath, lazyConnect: true, enableReadyCheck: false, commandTimeout: o.commandTimeoutMs ?? 30_000,
-        maxRetriesPerRequest: 1, enableOfflineQueue: false, retryStrategy: () => null,
-    }), socketPath);
+    return connected(
+        new Redis({
+            path: socketPath,
+            lazyConnect: true,
+            enableReadyCheck: false,
+            commandTimeout: o.commandTimeoutMs ?? 30_000,
+            maxRetriesPerRequest: 1,
+            enableOfflineQueue: false,
+            retryStrategy: () => null,
+        }),
+        socketPath,
+    );
 }
 
 /**
@@ -290,11 +363,17 @@ export async function bgsave(c: RedisClient, timeoutMs: number): Promise<string>
     if (!Number.isFinite(before)) throw new Error("INFO persistence has no rdb_saves (Redis 7.0 or newer needed)");
     await c.call("BGSAVE", "SCHEDULE");
     let last: Record<string, string> = {};
-    await waitUntil("BGSAVE to finish", async () => {
-        last = await info(c, "persistence");
-        return Number(last.rdb_saves) > before && last.rdb_bgsave_in_progress === "0";
-    }, timeoutMs, 100);
-    if (last.rdb_last_bgsave_status !== "ok") throw new Error(`BGSAVE failed (rdb_last_bgsave_status:${last.rdb_last_bgsave_status}); see the node's log`);
+    await waitUntil(
+        "BGSAVE to finish",
+        async () => {
+            last = await info(c, "persistence");
+            return Number(last.rdb_saves) > before && last.rdb_bgsave_in_progress === "0";
+        },
+        timeoutMs,
+        100,
+    );
+    if (last.rdb_last_bgsave_status !== "ok")
+        throw new Error(`BGSAVE failed (rdb_last_bgsave_status:${last.rdb_last_bgsave_status}); see the node's log`);
     const [, dir] = (await c.call("CONFIG", "GET", "dir")) as string[];
     const [, file] = (await c.call("CONFIG", "GET", "dbfilename")) as string[];
     return `${dir}/${file}`;
@@ -310,7 +389,11 @@ export async function keyspace(c: RedisClient): Promise<Map<number, number>> {
     return out;
 }
 
-export interface DumpedKey { key: Buffer; payload: Buffer; expireAtMs: number }
+export interface DumpedKey {
+    key: Buffer;
+    payload: Buffer;
+    expireAtMs: number;
+}
 
 /**
  * Every key of database `db` as `DUMP` payloads with their absolute expiry (`PEXPIRETIME`, 0: none), `batch` at a
@@ -323,7 +406,15 @@ export async function* dumpKeys(c: RedisClient, db: number, batch = 500): AsyncG
         const [next, keys] = (await c.callBuffer("SCAN", cursor, "COUNT", String(batch))) as [Buffer, Buffer[]];
         cursor = next.toString();
         if (!keys.length) continue;
-        const replies = await pipelined(c, keys.flatMap(k => [["DUMP", k], ["PEXPIRETIME", k]]), 2000, true);
+        const replies = await pipelined(
+            c,
+            keys.flatMap(k => [
+                ["DUMP", k],
+                ["PEXPIRETIME", k],
+            ]),
+            2000,
+            true,
+        );
         const out: DumpedKey[] = [];
         keys.forEach((key, i) => {
             const payload = replies[2 * i] as Buffer | null;
@@ -342,7 +433,9 @@ export async function restoreKeys(c: RedisClient, db: number, keys: DumpedKey[],
     for (const k of keys) p.callBuffer("RESTORE", k.key, String(k.expireAtMs), k.payload, "ABSTTL", ...(replace ? ["REPLACE"] : []));
     const replies = (await p.exec()) ?? [];
     // Named by the key only: the payload is the data.
-    replies.forEach(([err], i) => { if (err) throw new Error(`RESTORE ${keys[i].key.toString()}: ${err.message}`); });
+    replies.forEach(([err], i) => {
+        if (err) throw new Error(`RESTORE ${keys[i].key.toString()}: ${err.message}`);
+    });
 }
 
 /** The SHA-256 hashes of `user`'s passwords (`ACL GETUSER`'s `passwords`); a secret-free view of which ones work. */
@@ -398,12 +491,18 @@ export async function connectAsAnyOf(ep: Endpoint, logins: Auth[], o: Omit<Conne
         }
         await close(c);
     }
-    throw new Error(`${ep.host}:${ep.port} accepted none of the ${logins.length} ${logins[0]?.username} passwords it was given: ${last?.message}`);
+    throw new Error(
+        `${ep.host}:${ep.port} accepted none of the ${logins.length} ${logins[0]?.username} passwords it was given: ${last?.message}`,
+    );
 }
 
 /** The files a node's TLS context loads (CONFIG SET): its certificate and key serve both ends (server, and client of
  *  replication and the cluster bus), the CA file is what it trusts. */
-export interface TlsFiles { cert: string; key: string; ca: string }
+export interface TlsFiles {
+    cert: string;
+    key: string;
+    ca: string;
+}
 
 /**
  * `CONFIG SET tls-cert-file ... tls-key-file ... tls-client-cert-file ... tls-client-key-file ... tls-ca-cert-file ...`
@@ -412,16 +511,40 @@ export interface TlsFiles { cert: string; key: string; ca: string }
  * so even an unchanged path is read again.
  */
 export async function loadTls(c: RedisClient, f: TlsFiles): Promise<void> {
-    await c.call("CONFIG", "SET", "tls-cert-file", f.cert, "tls-key-file", f.key, "tls-client-cert-file", f.cert,
-        "tls-client-key-file", f.key, "tls-ca-cert-file", f.ca);
+    await c.call(
+        "CONFIG",
+        "SET",
+        "tls-cert-file",
+        f.cert,
+        "tls-key-file",
+        f.key,
+        "tls-client-cert-file",
+        f.cert,
+        "tls-client-key-file",
+        f.key,
+        "tls-ca-cert-file",
+        f.ca,
+    );
 }
 
 /** The SHA-256 fingerprint (`AB:CD:...`) of the certificate a TLS listener serves, checked against `tls.ca`. */
 export async function servedFingerprint(ep: Endpoint, tlsm: TlsMaterial, timeoutMs = 3000): Promise<string> {
     const tls: typeof import("tls") = require("tls");
     return new Promise((resolve, reject) => {
-        const s = tls.connect({ host: ep.host, port: ep.port, ca: tlsm.ca, cert: tlsm.cert, key: tlsm.key, servername: isIP(ep.host) ? undefined : ep.host, timeout: timeoutMs });
-        const done = (e?: Error, fp?: string) => { s.destroy(); if (e) reject(e); else resolve(fp!); };
+        const s = tls.connect({
+            host: ep.host,
+            port: ep.port,
+            ca: tlsm.ca,
+            cert: tlsm.cert,
+            key: tlsm.key,
+            servername: isIP(ep.host) ? undefined : ep.host,
+            timeout: timeoutMs,
+        });
+        const done = (e?: Error, fp?: string) => {
+            s.destroy();
+            if (e) reject(e);
+            else resolve(fp!);
+        };
         s.once("secureConnect", () => done(undefined, s.getPeerCertificate().fingerprint256));
         s.once("timeout", () => done(new Error(`no TLS handshake with ${ep.host}:${ep.port} within ${timeoutMs} ms`)));
         s.once("error", e => done(new Error(`TLS handshake with ${ep.host}:${ep.port}: ${e.message}`)));

@@ -52,7 +52,9 @@ export interface ReplicationChainArgs {
     passwordGraceSeconds?: number;
 }
 
-export interface ChainNodeOutput extends ChainNode { role: "master" | "replica" }
+export interface ChainNodeOutput extends ChainNode {
+    role: "master" | "replica";
+}
 
 /** Every check ReplicationChain makes, as a pure function (a program can run it before creating anything): its nodes. */
 export function resolveChainArgs(name: string, args: ReplicationChainArgs = {}): ChainNode[] {
@@ -77,7 +79,7 @@ export function resolveChainArgs(name: string, args: ReplicationChainArgs = {}):
     checkGraceSeconds("passwordGraceSeconds", args.passwordGraceSeconds);
     v.flag("loopbackSans", args.loopbackSans ?? false);
     if (v.flag("mutualTls", args.mutualTls ?? false) && plan.every(n => n.tlsPort === 0)) {
-        v.fail("mutualTls", "false when no node has a TLS listener (every hop and headListener are \"plain\")", args.mutualTls);
+        v.fail("mutualTls", 'false when no node has a TLS listener (every hop and headListener are "plain")', args.mutualTls);
     }
     chainMetricsPlan(args);
     return plan;
@@ -104,71 +106,134 @@ export class ReplicationChain extends pulumi.ComponentResource {
         const plan = resolveChainArgs(name, args);
         const certificates = certificateLifetime("certificates", args.certificates);
         const child = { parent: this, provider: args.provider };
-        const network = new docker.Network(`${name}-net`, {
-            name: `${name}-net`,
-            ipamConfigs: [{ subnet: args.subnet ?? "172.31.0.0/24" }],
-            internal: args.internalNetwork ?? true,
-        }, child);
+        const network = new docker.Network(
+            `${name}-net`,
+            {
+                name: `${name}-net`,
+                ipamConfigs: [{ subnet: args.subnet ?? "172.31.0.0/24" }],
+                internal: args.internalNetwork ?? true,
+            },
+            child,
+        );
         const users = new RedisUsers(`${name}-users`, { passwordRotation: args.passwordRotation }, { parent: this });
         const { ca, bundle } = rotatingCa(name, "ca", args.ca, { parent: this });
-        const client = new Certificate(`${name}-client`, { ca, commonName: `${name}-client`, use: "client", ...certificates }, { parent: this });
+        const client = new Certificate(
+            `${name}-client`,
+            { ca, commonName: `${name}-client`, use: "client", ...certificates },
+            { parent: this },
+        );
         // Through each node's own listener: plain when it has one, else TLS with the client certificate.
-        const passwords = new PasswordRotation(`${name}-passwords`, {
-            owner: name,
-            nodes: plan.map(n => ({ name: n.name, host: n.ip, port: n.plainPort || n.tlsPort, tls: !n.plainPort, masterauth: !!n.replicaOf })),
-            wanted: users.hashes,
-            admin: pulumi.secret(users.admin.password.apply(password => ({ username: users.admin.username, password }))),
-            replicationPassword: users.replication.password,
-            tls: pulumi.secret(pulumi.all([bundle, client.certPem, client.privateKeyPem]).apply(([caPem, cert, key]) => ({ ca: caPem, cert, key }))),
-            graceSeconds: checkGraceSeconds("passwordGraceSeconds", args.passwordGraceSeconds),
-        }, { parent: this });
+        const passwords = new PasswordRotation(
+            `${name}-passwords`,
+            {
+                owner: name,
+                nodes: plan.map(n => ({
+                    name: n.name,
+                    host: n.ip,
+                    port: n.plainPort || n.tlsPort,
+                    tls: !n.plainPort,
+                    masterauth: !!n.replicaOf,
+                })),
+                wanted: users.hashes,
+                admin: pulumi.secret(users.admin.password.apply(password => ({ username: users.admin.username, password }))),
+                replicationPassword: users.replication.password,
+                tls: pulumi.secret(
+                    pulumi.all([bundle, client.certPem, client.privateKeyPem]).apply(([caPem, cert, key]) => ({ ca: caPem, cert, key })),
+                ),
+                graceSeconds: checkGraceSeconds("passwordGraceSeconds", args.passwordGraceSeconds),
+            },
+            { parent: this },
+        );
         const image = engineImage(name, args.image ?? DEFAULT_IMAGE, child);
         const containers: docker.Container[] = [];
         const written: pulumi.Output<string>[] = [];
-        const reloads: { name: string; host: string; port: number; dir: pulumi.Output<string>; certPem: pulumi.Output<string>; replica: boolean; cluster: boolean }[] = [];
+        const reloads: {
+            name: string;
+            host: string;
+            port: number;
+            dir: pulumi.Output<string>;
+            certPem: pulumi.Output<string>;
+            replica: boolean;
+            cluster: boolean;
+        }[] = [];
         for (const n of plan) {
-            const cert = new Certificate(`${n.name}-tls`, {
-                ca, commonName: n.name, use: "peer", ...nodeSans(n, args.loopbackSans ?? false), ...certificates,
-            }, { parent: this });
-            // Replicas start after their master so the first sync does not wait on a retry.
-            const node: RedisNode = redisNode(n.name, {
-                image,
-                networkName: network.name,
-                ipv4Address: n.ip,
-                conf: {
-                    port: n.plainPort,
-                    tls: n.tlsPort ? { port: n.tlsPort, mutual: args.mutualTls ?? false } : undefined,
-                    replicaOf: n.replicaOf && { host: n.replicaOf.ip, port: n.replicaOf.port, tls: n.replicaOf.tls },
-                    replicationUser: n.replicaOf && { name: users.replication.username },
-                    maxmemory: args.maxmemory,
-                    maxmemoryPolicy: args.maxmemoryPolicy,
-                    appendonly: true,
-                    appendfsync: n.replicaOf ? "everysec" : args.appendfsync ?? "always",
+            const cert = new Certificate(
+                `${n.name}-tls`,
+                {
+                    ca,
+                    commonName: n.name,
+                    use: "peer",
+                    ...nodeSans(n, args.loopbackSans ?? false),
+                    ...certificates,
                 },
-                replicationPassword: users.replication.password,
-                aclFile: users.aclFileFor(passwords.live),
-                livePasswords: { aclRules: users.aclRules },
-                tls: { caPem: bundle, certPem: cert.certPem, keyPem: cert.privateKeyPem },
-            }, { ...child, dependsOn: containers.slice(-1) });
+                { parent: this },
+            );
+            // Replicas start after their master so the first sync does not wait on a retry.
+            const node: RedisNode = redisNode(
+                n.name,
+                {
+                    image,
+                    networkName: network.name,
+                    ipv4Address: n.ip,
+                    conf: {
+                        port: n.plainPort,
+                        tls: n.tlsPort ? { port: n.tlsPort, mutual: args.mutualTls ?? false } : undefined,
+                        replicaOf: n.replicaOf && { host: n.replicaOf.ip, port: n.replicaOf.port, tls: n.replicaOf.tls },
+                        replicationUser: n.replicaOf && { name: users.replication.username },
+                        maxmemory: args.maxmemory,
+                        maxmemoryPolicy: args.maxmemoryPolicy,
+                        appendonly: true,
+                        appendfsync: n.replicaOf ? "everysec" : (args.appendfsync ?? "always"),
+                    },
+                    replicationPassword: users.replication.password,
+                    aclFile: users.aclFileFor(passwords.live),
+                    livePasswords: { aclRules: users.aclRules },
+                    tls: { caPem: bundle, certPem: cert.certPem, keyPem: cert.privateKeyPem },
+                },
+                { ...child, dependsOn: containers.slice(-1) },
+            );
             containers.push(node.container);
             written.push(node.hot);
-            if (n.tlsPort) reloads.push({ name: n.name, host: n.ip, port: n.tlsPort, dir: node.tlsDir!, certPem: cert.certPem, replica: !!n.replicaOf, cluster: false });
+            if (n.tlsPort)
+                reloads.push({
+                    name: n.name,
+                    host: n.ip,
+                    port: n.tlsPort,
+                    dir: node.tlsDir!,
+                    certPem: cert.certPem,
+                    replica: !!n.replicaOf,
+                    cluster: false,
+                });
         }
         // New certificates or CA reach the running TLS listeners one at a time (their containers stay).
         if (reloads.length) {
-            new TlsReload(`${name}-tls-reload`, {
-                topology: name, nodes: reloads, caPem: bundle, written,
-                auth: pulumi.secret(users.admin.password.apply(password => ({ username: users.admin.username, password }))),
-                client: pulumi.secret(pulumi.all([client.certPem, client.privateKeyPem]).apply(([cert, key]) => ({ cert, key }))),
-            }, { parent: this, dependsOn: containers });
+            new TlsReload(
+                `${name}-tls-reload`,
+                {
+                    topology: name,
+                    nodes: reloads,
+                    caPem: bundle,
+                    written,
+                    auth: pulumi.secret(users.admin.password.apply(password => ({ username: users.admin.username, password }))),
+                    client: pulumi.secret(pulumi.all([client.certPem, client.privateKeyPem]).apply(([cert, key]) => ({ cert, key }))),
+                },
+                { parent: this, dependsOn: containers },
+            );
         }
         const metrics = chainMetricsPlan(args);
         if (metrics) {
-            this.metrics = redisExporter(name, {
-                image, nodeNetwork: network.name, plan: metrics, user: users.metrics,
-                targets: plan.map(n => ({ name: n.name, ip: n.ip, port: n.tlsPort || n.plainPort, tls: n.tlsPort !== 0 })),
-                tls: { caPem: bundle, ...(args.mutualTls ? { certPem: client.certPem, keyPem: client.privateKeyPem } : {}) },
-            }, child);
+            this.metrics = redisExporter(
+                name,
+                {
+                    image,
+                    nodeNetwork: network.name,
+                    plan: metrics,
+                    user: users.metrics,
+                    targets: plan.map(n => ({ name: n.name, ip: n.ip, port: n.tlsPort || n.plainPort, tls: n.tlsPort !== 0 })),
+                    tls: { caPem: bundle, ...(args.mutualTls ? { certPem: client.certPem, keyPem: client.privateKeyPem } : {}) },
+                },
+                child,
+            );
         }
         this.nodes = plan.map((n, i) => ({ ...n, role: i === 0 ? "master" : "replica" }));
         this.networkName = network.name;
@@ -178,8 +243,13 @@ export class ReplicationChain extends pulumi.ComponentResource {
         this.appUser = users.app;
         this.adminUser = users.admin;
         this.registerOutputs({
-            nodes: this.nodes, networkName: this.networkName, caCertPem: this.caCertPem,
-            clientCertPem: this.clientCertPem, clientKeyPem: this.clientKeyPem, appUser: this.appUser, adminUser: this.adminUser,
+            nodes: this.nodes,
+            networkName: this.networkName,
+            caCertPem: this.caCertPem,
+            clientCertPem: this.clientCertPem,
+            clientKeyPem: this.clientKeyPem,
+            appUser: this.appUser,
+            adminUser: this.adminUser,
             ...(this.metrics && { metrics: this.metrics }),
         });
     }

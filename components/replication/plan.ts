@@ -4,7 +4,7 @@
 import * as v from "../validate";
 
 export const TRANSPORTS = ["plain", "tls"] as const;
-export type Transport = typeof TRANSPORTS[number];
+export type Transport = (typeof TRANSPORTS)[number];
 
 export interface ChainShape {
     name: string;
@@ -28,7 +28,8 @@ export interface ChainNode {
 
 export function validateChain(s: ChainShape): void {
     v.dnsLabel("name", s.name);
-    if (!Array.isArray(s.hops) || s.hops.length < 1 || s.hops.length > 9) v.fail("hops", "a list of 1 to 9 transports (\"plain\" or \"tls\")", s.hops);
+    if (!Array.isArray(s.hops) || s.hops.length < 1 || s.hops.length > 9)
+        v.fail("hops", 'a list of 1 to 9 transports ("plain" or "tls")', s.hops);
     s.hops.forEach((h, i) => v.oneOf(`hops[${i}]`, h, TRANSPORTS));
     v.oneOf("headListener", s.headListener, TRANSPORTS);
     v.port("plainPort", s.plainPort);

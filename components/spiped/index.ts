@@ -65,7 +65,11 @@ export class SpipedTunnel extends pulumi.ComponentResource {
         const { shape, subnet } = resolveTunnelArgs(name, args);
         // spiped uses the SHA-256 of its key file, so any content with 256+ bits of entropy is a key. Not RandomBytes:
         // its resource ID is the key itself, and IDs are stored in plain text in the state.
-        const key = new random.RandomPassword(`${name}-key`, { length: KEY_CHARS, special: false, keepers: { rotation: args.keyRotation ?? "" } }, { parent: this });
+        const key = new random.RandomPassword(
+            `${name}-key`,
+            { length: KEY_CHARS, special: false, keepers: { rotation: args.keyRotation ?? "" } },
+            { parent: this },
+        );
         const keyBase64 = pulumi.secret(key.result.apply(k => Buffer.from(k).toString("base64")));
         // Fixed container names: a replacement can only start once the old container is gone.
         const child = { parent: this, provider: args.provider, deleteBeforeReplace: true };
@@ -74,15 +78,30 @@ export class SpipedTunnel extends pulumi.ComponentResource {
         const image = engineImage(name, args.image ?? DEFAULT_IMAGE, { parent: this, provider: args.provider });
         this.serverName = `${name}-server`;
         this.clientName = `${name}-client`;
-        const server = spipedEnd(this.serverName, {
-            image, keyBase64, command: serverCommand(shape),
-            networksAdvanced: [{ name: args.networkName, aliases: [this.serverName] }, { name: tunnelNet.name, aliases: [this.serverName] }],
-        }, child);
-        spipedEnd(this.clientName, {
-            image, keyBase64, command: clientCommand(shape, this.serverName),
-            networksAdvanced: [{ name: tunnelNet.name, aliases: [this.clientName] }],
-            ports: [{ internal: shape.listenPort, external: shape.listenPort, ip: shape.listenAddress }],
-        }, { ...child, dependsOn: [server] });
+        const server = spipedEnd(
+            this.serverName,
+            {
+                image,
+                keyBase64,
+                command: serverCommand(shape),
+                networksAdvanced: [
+                    { name: args.networkName, aliases: [this.serverName] },
+                    { name: tunnelNet.name, aliases: [this.serverName] },
+                ],
+            },
+            child,
+        );
+        spipedEnd(
+            this.clientName,
+            {
+                image,
+                keyBase64,
+                command: clientCommand(shape, this.serverName),
+                networksAdvanced: [{ name: tunnelNet.name, aliases: [this.clientName] }],
+                ports: [{ internal: shape.listenPort, external: shape.listenPort, ip: shape.listenAddress }],
+            },
+            { ...child, dependsOn: [server] },
+        );
         this.keyBase64 = keyBase64;
         this.listenAddress = shape.listenAddress;
         this.listenPort = shape.listenPort;
@@ -96,18 +115,46 @@ export class SpipedTunnel extends pulumi.ComponentResource {
  * SIGTERM, and long-lived Redis connections would hold it until Docker's kill, so it is stopped with SIGINT instead.
  * The name is fixed, so a replacement starts only once the old container is gone (give `deleteBeforeReplace`).
  */
-export function spipedEnd(name: string, a: {
-    image: pulumi.Input<string>; keyBase64: pulumi.Input<string>; command: string[];
-    networksAdvanced: docker.types.input.ContainerNetworksAdvanced[]; ports?: docker.types.input.ContainerPort[];
-}, opts: pulumi.CustomResourceOptions): docker.Container {
-    const key = filesVolume(name, { image: a.image, dir: KEY_DIR, owner: SPIPED_USER, uploads: [{ file: KEY_FILE, contentBase64: a.keyBase64, permissions: "0600" }] }, opts);
-    return new docker.Container(name, {
-        name, image: a.image, command: a.command, networksAdvanced: a.networksAdvanced, ports: a.ports,
-        volumes: [{ volumeName: key.volumeName, containerPath: KEY_DIR, readOnly: true }],
-        labels: [{ label: FILES_LABEL, value: key.run }],
-        user: SPIPED_USER,
-        stopSignal: "SIGINT", stopTimeout: 2, destroyGraceSeconds: 2, restart: "unless-stopped", mustRun: true,
-        ...READ_ONLY_ROOT,
-        ...lockedDown(),
-    }, opts);
+export function spipedEnd(
+    name: string,
+    a: {
+        image: pulumi.Input<string>;
+        keyBase64: pulumi.Input<string>;
+        command: string[];
+        networksAdvanced: docker.types.input.ContainerNetworksAdvanced[];
+        ports?: docker.types.input.ContainerPort[];
+    },
+    opts: pulumi.CustomResourceOptions,
+): docker.Container {
+    const key = filesVolume(
+        name,
+        {
+            image: a.image,
+            dir: KEY_DIR,
+            owner: SPIPED_USER,
+            uploads: [{ file: KEY_FILE, contentBase64: a.keyBase64, permissions: "0600" }],
+        },
+        opts,
+    );
+    return new docker.Container(
+        name,
+        {
+            name,
+            image: a.image,
+            command: a.command,
+            networksAdvanced: a.networksAdvanced,
+            ports: a.ports,
+            volumes: [{ volumeName: key.volumeName, containerPath: KEY_DIR, readOnly: true }],
+            labels: [{ label: FILES_LABEL, value: key.run }],
+            user: SPIPED_USER,
+            stopSignal: "SIGINT",
+            stopTimeout: 2,
+            destroyGraceSeconds: 2,
+            restart: "unless-stopped",
+            mustRun: true,
+            ...READ_ONLY_ROOT,
+            ...lockedDown(),
+        },
+        opts,
+    );
 }

@@ -32,7 +32,8 @@ export interface TunnelShape {
 
 export function validateTunnel(s: TunnelShape): void {
     v.dnsLabel("name", s.name);
-    if (typeof s.targetHost !== "string" || !/^[A-Za-z0-9.-]+$/.test(s.targetHost)) v.fail("targetHost", "a host name or IPv4 address", s.targetHost);
+    if (typeof s.targetHost !== "string" || !/^[A-Za-z0-9.-]+$/.test(s.targetHost))
+        v.fail("targetHost", "a host name or IPv4 address", s.targetHost);
     v.port("targetPort", s.targetPort);
     v.port("serverPort", s.serverPort);
     v.port("listenPort", s.listenPort);
@@ -46,7 +47,17 @@ export function validateTunnel(s: TunnelShape): void {
 }
 
 function common(s: TunnelShape): string[] {
-    return ["-F", "-D", "-k", KEY_FILE, "-n", String(s.maxConnections), "-o", String(s.connectTimeoutSeconds), ...(s.keepalive ? [] : ["-j"])];
+    return [
+        "-F",
+        "-D",
+        "-k",
+        KEY_FILE,
+        "-n",
+        String(s.maxConnections),
+        "-o",
+        String(s.connectTimeoutSeconds),
+        ...(s.keepalive ? [] : ["-j"]),
+    ];
 }
 
 /** Server side: decrypts traffic on serverPort and forwards it to the Redis target. */

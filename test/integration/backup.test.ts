@@ -24,7 +24,10 @@ const SUBNETS = { cluster: "172.25.94.0/24", chain: "172.25.92.0/24", single: "1
 const KEYS = 10_000;
 
 type Client = Awaited<ReturnType<typeof wire.connect>>;
-interface Snapshot { value: string; expireAt: number }
+interface Snapshot {
+    value: string;
+    expireAt: number;
+}
 
 describe("backup and restore of whole topologies", () => {
     const scope = new Scope();
@@ -33,17 +36,28 @@ describe("backup and restore of whole topologies", () => {
     let cluster: DeployedCluster;
     let secrets: Record<string, string> = {};
     const outputsFile = path.join(scope.dir, "outputs.json");
-    const dirs = { cluster: path.join(scope.dir, "bk-cluster"), chain: path.join(scope.dir, "bk-chain"), single: path.join(scope.dir, "bk-single") };
+    const dirs = {
+        cluster: path.join(scope.dir, "bk-cluster"),
+        chain: path.join(scope.dir, "bk-chain"),
+        single: path.join(scope.dir, "bk-single"),
+    };
     const before = { cluster: new Map<string, Snapshot>(), chain: new Map<string, Snapshot>() };
 
-    const program = () => testStack(scope, NAME, async () => {
-        const c = new RedisCluster(NAME, { antiAffinity: "soft", subnet: SUBNETS.cluster, nodeTimeoutMs: 3000 });
-        const ch = new ReplicationChain(`${NAME}-ch`, { hops: ["tls"], subnet: SUBNETS.chain });
-        return {
-            [NAME]: clusterOutputs(c),
-            chain: { nodes: ch.nodes, caCertPem: ch.caCertPem, clientCertPem: ch.clientCertPem, clientKeyPem: ch.clientKeyPem, adminUser: ch.adminUser },
-        };
-    });
+    const program = () =>
+        testStack(scope, NAME, async () => {
+            const c = new RedisCluster(NAME, { antiAffinity: "soft", subnet: SUBNETS.cluster, nodeTimeoutMs: 3000 });
+            const ch = new ReplicationChain(`${NAME}-ch`, { hops: ["tls"], subnet: SUBNETS.chain });
+            return {
+                [NAME]: clusterOutputs(c),
+                chain: {
+                    nodes: ch.nodes,
+                    caCertPem: ch.caCertPem,
+                    clientCertPem: ch.clientCertPem,
+                    clientKeyPem: ch.clientKeyPem,
+                    adminUser: ch.adminUser,
+                },
+            };
+        });
     const deploy = async () => {
         out = plainOutputs((await stack!.up()).outputs);
         cluster = new DeployedCluster(out, NAME);
@@ -55,8 +69,12 @@ describe("backup and restore of whole topologies", () => {
         expectNoSecrets(r.out, secrets);
         return r;
     };
-    const chainHead = (c: (cl: Client) => Promise<unknown>) => wire.withClient({ host: out.chain.nodes[0].ip, port: out.chain.nodes[0].tlsPort },
-        { auth: out.chain.adminUser, tls: { ca: out.chain.caCertPem, cert: out.chain.clientCertPem, key: out.chain.clientKeyPem } }, c);
+    const chainHead = (c: (cl: Client) => Promise<unknown>) =>
+        wire.withClient(
+            { host: out.chain.nodes[0].ip, port: out.chain.nodes[0].tlsPort },
+            { auth: out.chain.adminUser, tls: { ca: out.chain.caCertPem, cert: out.chain.clientCertPem, key: out.chain.clientKeyPem } },
+            c,
+        );
     /** Every key of `c` (a node nobody writes to) with its value (strings; other types by TYPE) and PEXPIRETIME. */
     const snapshot = async (c: Client, into: Map<string, Snapshot>) => {
         let cursor = "0";
@@ -66,12 +84,20 @@ describe("backup and restore of whole topologies", () => {
             // One key per command: on a cluster node a multi-key command must stay in one slot.
             const p = c.pipeline();
             for (const k of keys) p.type(k).call("PEXPIRETIME", k);
-            const r = (await p.exec())!.map(([e, v]) => { if (e) throw e; return v; });
+            const r = (await p.exec())!.map(([e, v]) => {
+                if (e) throw e;
+                return v;
+            });
             const g = c.pipeline();
             for (const [i, k] of keys.entries()) if (r[2 * i] === "string") g.get(k);
-            const values = (await g.exec())!.map(([e, v]) => { if (e) throw e; return String(v); });
+            const values = (await g.exec())!.map(([e, v]) => {
+                if (e) throw e;
+                return String(v);
+            });
             let at = 0;
-            keys.forEach((k, i) => into.set(k, { value: r[2 * i] === "string" ? values[at++] : `(${r[2 * i]})`, expireAt: Number(r[2 * i + 1]) }));
+            keys.forEach((k, i) =>
+                into.set(k, { value: r[2 * i] === "string" ? values[at++] : `(${r[2 * i]})`, expireAt: Number(r[2 * i + 1]) }),
+            );
         } while (cursor !== "0");
     };
     const masterSnapshot = async () => {
@@ -85,7 +111,9 @@ describe("backup and restore of whole topologies", () => {
     beforeAll(async () => {
         // The single node first, so that tearDown always finds it to remove.
         scope.container(single.name, {
-            network: scope.network(`${NAME}-single-net`, SUBNETS.single), ip: single.ip, command: redisCommand,
+            network: scope.network(`${NAME}-single-net`, SUBNETS.single),
+            ip: single.ip,
+            command: redisCommand,
             files: nodeFiles(renderRedisConf({ port: 6379 }), aclFor(single.pw)),
         });
         stack = await program();
@@ -96,8 +124,17 @@ describe("backup and restore of whole topologies", () => {
     test("10,000 keys across the slot range (a third with an expiry, a few hashes and sorted sets) and a chain's keys", async () => {
         await cluster.withApp(async c => {
             for (let i = 0; i < KEYS; i += 1000) {
-                await Promise.all(Array.from({ length: 1000 }, (_, j) => i + j).map(k =>
-                    k % 3 === 0 ? c.set(`k:${k}`, `v${k}`, "PX", 3_600_000 + k) : k % 97 === 1 ? c.hset(`k:${k}`, "f", `v${k}`) : k % 89 === 2 ? c.zadd(`k:${k}`, k, `m${k}`) : c.set(`k:${k}`, `v${k}`)));
+                await Promise.all(
+                    Array.from({ length: 1000 }, (_, j) => i + j).map(k =>
+                        k % 3 === 0
+                            ? c.set(`k:${k}`, `v${k}`, "PX", 3_600_000 + k)
+                            : k % 97 === 1
+                              ? c.hset(`k:${k}`, "f", `v${k}`)
+                              : k % 89 === 2
+                                ? c.zadd(`k:${k}`, k, `m${k}`)
+                                : c.set(`k:${k}`, `v${k}`),
+                    ),
+                );
             }
         });
         await chainHead(async c => {
@@ -111,7 +148,10 @@ describe("backup and restore of whole topologies", () => {
         // Keys on every master, over thousands of slots.
         const perMaster = await Promise.all(cluster.masters.map(m => cluster.on(m, c => c.dbsize())));
         expect(perMaster.every(n => n > 3000)).toBe(true);
-        const slots = await cluster.on(cluster.masters[0], async c => new Set(await Promise.all([...before.cluster.keys()].slice(0, 3000).map(k => c.call("CLUSTER", "KEYSLOT", k)))));
+        const slots = await cluster.on(
+            cluster.masters[0],
+            async c => new Set(await Promise.all([...before.cluster.keys()].slice(0, 3000).map(k => c.call("CLUSTER", "KEYSLOT", k)))),
+        );
         expect(slots.size).toBeGreaterThan(2000);
     });
 
@@ -123,9 +163,13 @@ describe("backup and restore of whole topologies", () => {
         expect([ch.code, ch.out]).toEqual([0, expect.stringContaining(`[1/1] ${NAME}-ch-a: BGSAVE`)]);
         const m = parseManifest(fs.readFileSync(path.join(dirs.cluster, MANIFEST_FILE), "utf8"));
         expect(m.masters).toEqual([
-            { name: `${NAME}-m0`, slots: [[0, 5460]], file: `${NAME}-m0.rdb` }, { name: `${NAME}-m1`, slots: [[5461, 10922]], file: `${NAME}-m1.rdb` },
-            { name: `${NAME}-m2`, slots: [[10923, 16383]], file: `${NAME}-m2.rdb` }]);
-        expect(fs.readdirSync(dirs.cluster).sort()).toEqual([SUMS_FILE, "cluster-nodes.txt", `${NAME}-m0.rdb`, `${NAME}-m1.rdb`, `${NAME}-m2.rdb`, MANIFEST_FILE, "plan.json"].sort());
+            { name: `${NAME}-m0`, slots: [[0, 5460]], file: `${NAME}-m0.rdb` },
+            { name: `${NAME}-m1`, slots: [[5461, 10922]], file: `${NAME}-m1.rdb` },
+            { name: `${NAME}-m2`, slots: [[10923, 16383]], file: `${NAME}-m2.rdb` },
+        ]);
+        expect(fs.readdirSync(dirs.cluster).sort()).toEqual(
+            [SUMS_FILE, "cluster-nodes.txt", `${NAME}-m0.rdb`, `${NAME}-m1.rdb`, `${NAME}-m2.rdb`, MANIFEST_FILE, "plan.json"].sort(),
+        );
         expect(fs.statSync(dirs.cluster).mode & 0o777).toBe(0o700);
         for (const f of fs.readdirSync(dirs.cluster)) expect([f, fs.statSync(path.join(dirs.cluster, f)).mode & 0o777]).toEqual([f, 0o600]);
         // The sums are sha256sum's: the standard tool checks them.
@@ -165,13 +209,28 @@ describe("backup and restore of whole topologies", () => {
         delete m.files[`${NAME}-m2.rdb`];
         fs.rmSync(path.join(two, `${NAME}-m2.rdb`));
         fs.writeFileSync(path.join(two, MANIFEST_FILE), JSON.stringify(m));
-        fs.writeFileSync(path.join(two, SUMS_FILE), renderSums(Object.fromEntries(fs.readdirSync(two).filter(f => f !== SUMS_FILE)
-            .map(f => [f, sha256(fs.readFileSync(path.join(two, f)))]))));
+        fs.writeFileSync(
+            path.join(two, SUMS_FILE),
+            renderSums(
+                Object.fromEntries(
+                    fs
+                        .readdirSync(two)
+                        .filter(f => f !== SUMS_FILE)
+                        .map(f => [f, sha256(fs.readFileSync(path.join(two, f)))]),
+                ),
+            ),
+        );
         const r2 = await cli("restore", "--output", NAME, "--from", two);
-        expect([r2.code, r2.out]).toEqual([1, expect.stringContaining("the backup has 2 masters, the target has 3: restore needs the same number of masters")]);
+        expect([r2.code, r2.out]).toEqual([
+            1,
+            expect.stringContaining("the backup has 2 masters, the target has 3: restore needs the same number of masters"),
+        ]);
 
         const r3 = await cli("restore", "--output", NAME, "--from", dirs.chain);
-        expect([r3.code, r3.out]).toEqual([1, expect.stringContaining("the backup is of a standalone topology, the target is a cluster one")]);
+        expect([r3.code, r3.out]).toEqual([
+            1,
+            expect.stringContaining("the backup is of a standalone topology, the target is a cluster one"),
+        ]);
         expect(await dbsizes()).toEqual([0, 0, 0, 0, 0, 0]);
         // No throwaway reader left behind.
         expect(execFileSync("docker", ["ps", "-aq", "--filter", "name=rst-restore-"], { encoding: "utf8" }).trim()).toBe("");
@@ -192,7 +251,10 @@ describe("backup and restore of whole topologies", () => {
         cluster.expectCheckPasses();
         // A second restore finds keys there and refuses.
         const again = await cli("restore", "--output", NAME, "--from", dirs.cluster);
-        expect([again.code, again.out]).toEqual([1, expect.stringMatching(/holds \d+ key\(s\); restore into an empty target, or give --replace/)]);
+        expect([again.code, again.out]).toEqual([
+            1,
+            expect.stringMatching(/holds \d+ key\(s\); restore into an empty target, or give --replace/),
+        ]);
     });
 
     test("the chain: restored into its head, every key and expiry back, the replica in sync", async () => {
@@ -202,13 +264,19 @@ describe("backup and restore of whole topologies", () => {
         await chainHead(c => snapshot(c, after));
         expect(after).toEqual(before.chain);
         const b = out.chain.nodes[1];
-        const replica = await wire.withClient({ host: b.ip, port: b.tlsPort }, { auth: out.chain.adminUser, tls: { ca: out.chain.caCertPem, cert: out.chain.clientCertPem, key: out.chain.clientKeyPem } },
-            c => c.dbsize());
+        const replica = await wire.withClient(
+            { host: b.ip, port: b.tlsPort },
+            { auth: out.chain.adminUser, tls: { ca: out.chain.caCertPem, cert: out.chain.clientCertPem, key: out.chain.clientKeyPem } },
+            c => c.dbsize(),
+        );
         expect(replica).toBe(200);
     });
 
     test("a single node: backup, FLUSHALL, restore, keys in two databases back", async () => {
-        const outputs = { nodes: [{ name: single.name, ip: single.ip, port: 6379 }], adminUser: { username: "admin", password: single.pw.admin } };
+        const outputs = {
+            nodes: [{ name: single.name, ip: single.ip, port: 6379 }],
+            adminUser: { username: "admin", password: single.pw.admin },
+        };
         const file = path.join(scope.dir, "single.json");
         fs.writeFileSync(file, JSON.stringify({ single: outputs }), { mode: 0o600 });
         const on = (f: (c: Client) => Promise<unknown>) => wire.withClient({ host: single.ip, port: 6379 }, { auth: outputs.adminUser }, f);

@@ -17,14 +17,36 @@ jest.setTimeout(300_000);
 const SUBNETS = { seed: "172.25.10.0/24", tlsOnly: "172.25.12.0/24" };
 const ROGUE_IP = "172.25.10.30";
 
-interface ChainOutputs { nodes: ChainNodeOutput[]; networkName: string; caCertPem: string; appUser: wire.Auth; adminUser: wire.Auth }
+interface ChainOutputs {
+    nodes: ChainNodeOutput[];
+    networkName: string;
+    caCertPem: string;
+    appUser: wire.Auth;
+    adminUser: wire.Auth;
+}
 type Shape = "seed" | "tlsOnly";
 const SHAPES: Shape[] = ["seed", "tlsOnly"];
 /** Commands whose permission the README's "what each user can do" table shows (ACL DRYRUN, nothing runs). */
 const ACL_PROBES = [
-    ["GET", "k"], ["SET", "k", "v"], ["EVAL", "return 1", "0"], ["MULTI"], ["WATCH", "k"], ["SUBSCRIBE", "events"], ["PUBLISH", "events", "m"],
-    ["KEYS", "*"], ["FLUSHALL"], ["CONFIG", "GET", "maxmemory"], ["INFO"], ["CLIENT", "LIST"], ["ACL", "LIST"], ["DEBUG", "SLEEP", "0"],
-    ["SHUTDOWN"], ["CLUSTER", "NODES"], ["PSYNC", "?", "-1"], ["REPLCONF", "ack", "0"], ["PING"],
+    ["GET", "k"],
+    ["SET", "k", "v"],
+    ["EVAL", "return 1", "0"],
+    ["MULTI"],
+    ["WATCH", "k"],
+    ["SUBSCRIBE", "events"],
+    ["PUBLISH", "events", "m"],
+    ["KEYS", "*"],
+    ["FLUSHALL"],
+    ["CONFIG", "GET", "maxmemory"],
+    ["INFO"],
+    ["CLIENT", "LIST"],
+    ["ACL", "LIST"],
+    ["DEBUG", "SLEEP", "0"],
+    ["SHUTDOWN"],
+    ["CLUSTER", "NODES"],
+    ["PSYNC", "?", "-1"],
+    ["REPLCONF", "ack", "0"],
+    ["PING"],
 ];
 
 describe("ReplicationChain deployed through the engine", () => {
@@ -35,13 +57,24 @@ describe("ReplicationChain deployed through the engine", () => {
 
     /** How a client reaches node `n`: its plain listener when it has one, else TLS against the chain's CA. */
     const endpoint = (c: ChainOutputs, n: ChainNodeOutput, auth: wire.Auth): [wire.Endpoint, wire.ConnectOptions] =>
-        n.plainPort ? [{ host: n.ip, port: n.plainPort }, { auth }] : [{ host: n.ip, port: n.tlsPort }, { auth, tls: { ca: c.caCertPem } }];
+        n.plainPort
+            ? [{ host: n.ip, port: n.plainPort }, { auth }]
+            : [
+                  { host: n.ip, port: n.tlsPort },
+                  { auth, tls: { ca: c.caCertPem } },
+              ];
     const on = <T>(c: ChainOutputs, n: ChainNodeOutput, auth: wire.Auth, f: (cl: Awaited<ReturnType<typeof wire.connect>>) => Promise<T>) =>
         wire.withClient(...endpoint(c, n, auth), f);
 
     beforeAll(async () => {
         stack = await testStack(scope, "itchain", async () => {
-            const out = (c: ReplicationChain) => ({ nodes: c.nodes, networkName: c.networkName, caCertPem: c.caCertPem, appUser: c.appUser, adminUser: c.adminUser });
+            const out = (c: ReplicationChain) => ({
+                nodes: c.nodes,
+                networkName: c.networkName,
+                caCertPem: c.caCertPem,
+                appUser: c.appUser,
+                adminUser: c.adminUser,
+            });
             return {
                 seed: out(new ReplicationChain("itchain", { subnet: SUBNETS.seed })),
                 tlsOnly: out(new ReplicationChain("itchain-tls", { hops: ["tls", "tls"], subnet: SUBNETS.tlsOnly })),
@@ -55,17 +88,29 @@ describe("ReplicationChain deployed through the engine", () => {
     test("the default chain: A plain, B plain + TLS, C TLS only replicating B over TLS, on an internal network", () => {
         const { nodes, networkName } = chains.seed;
         expect(nodes.map(n => [n.name, n.ip, n.plainPort, n.tlsPort])).toEqual([
-            ["itchain-a", "172.25.10.10", 6379, 0], ["itchain-b", "172.25.10.11", 6379, 6380], ["itchain-c", "172.25.10.12", 0, 6380]]);
+            ["itchain-a", "172.25.10.10", 6379, 0],
+            ["itchain-b", "172.25.10.11", 6379, 6380],
+            ["itchain-c", "172.25.10.12", 0, 6380],
+        ]);
         expect(nodes[2].replicaOf).toMatchObject({ name: "itchain-b", port: 6380, tls: true });
-        expect(docker("network", "inspect", "-f", "{{.Internal}} {{range .IPAM.Config}}{{.Subnet}}{{end}}", networkName)).toBe(`true ${SUBNETS.seed}`);
-        for (const n of nodes) expect(docker("inspect", "-f", `{{(index .NetworkSettings.Networks "${networkName}").IPAddress}}`, n.name)).toBe(n.ip);
+        expect(docker("network", "inspect", "-f", "{{.Internal}} {{range .IPAM.Config}}{{.Subnet}}{{end}}", networkName)).toBe(
+            `true ${SUBNETS.seed}`,
+        );
+        for (const n of nodes)
+            expect(docker("inspect", "-f", `{{(index .NetworkSettings.Networks "${networkName}").IPAddress}}`, n.name)).toBe(n.ip);
     });
 
     test("the TLS-only chain: every node TLS only (port 0), every hop over TLS", () => {
         const { nodes } = chains.tlsOnly;
-        expect(nodes.map(n => [n.plainPort, n.tlsPort])).toEqual([[0, 6380], [0, 6380], [0, 6380]]);
+        expect(nodes.map(n => [n.plainPort, n.tlsPort])).toEqual([
+            [0, 6380],
+            [0, 6380],
+            [0, 6380],
+        ]);
         expect(nodes.slice(1).map(n => n.replicaOf)).toEqual([
-            { name: "itchain-tls-a", ip: "172.25.12.10", port: 6380, tls: true }, { name: "itchain-tls-b", ip: "172.25.12.11", port: 6380, tls: true }]);
+            { name: "itchain-tls-a", ip: "172.25.12.10", port: 6380, tls: true },
+            { name: "itchain-tls-b", ip: "172.25.12.11", port: 6380, tls: true },
+        ]);
     });
 
     test.each(SHAPES)("%s: a write on the head is read on the tail; every replica follows its planned master", async shape => {
@@ -79,8 +124,13 @@ describe("ReplicationChain deployed through the engine", () => {
         });
         for (const n of c.nodes.slice(1)) {
             const repl = await on(c, n, c.adminUser, cl => wire.info(cl, "replication"));
-            expect([n.name, repl.role, repl.master_host, repl.master_port, repl.master_link_status])
-                .toEqual([n.name, "slave", n.replicaOf!.ip, String(n.replicaOf!.port), "up"]);
+            expect([n.name, repl.role, repl.master_host, repl.master_port, repl.master_link_status]).toEqual([
+                n.name,
+                "slave",
+                n.replicaOf!.ip,
+                String(n.replicaOf!.port),
+                "up",
+            ]);
         }
     });
 
@@ -89,11 +139,13 @@ describe("ReplicationChain deployed through the engine", () => {
         expect(tlsOnlyNodes.length).toBeGreaterThan(0);
         const app = chains[shape].appUser;
         for (const n of tlsOnlyNodes) {
-            await expect(wire.connect({ host: n.ip, port: 6379 }, { auth: app, connectTimeoutMs: 1000 }))
-                .rejects.toThrow(new RegExp(`cannot reach Redis at ${n.ip.replace(/\./g, "\\.")}:6379: connect ECONNREFUSED`));
+            await expect(wire.connect({ host: n.ip, port: 6379 }, { auth: app, connectTimeoutMs: 1000 })).rejects.toThrow(
+                new RegExp(`cannot reach Redis at ${n.ip.replace(/\./g, "\\.")}:6379: connect ECONNREFUSED`),
+            );
             // Plaintext on the TLS port is not Redis either: the server resets the connection at the failed handshake.
-            await expect(wire.withClient({ host: n.ip, port: n.tlsPort }, { auth: app, connectTimeoutMs: 1500 }, cl => cl.ping()))
-                .rejects.toThrow(new RegExp(`cannot reach Redis at ${n.ip.replace(/\./g, "\\.")}:${n.tlsPort}: (read|write) ECONNRESET`));
+            await expect(
+                wire.withClient({ host: n.ip, port: n.tlsPort }, { auth: app, connectTimeoutMs: 1500 }, cl => cl.ping()),
+            ).rejects.toThrow(new RegExp(`cannot reach Redis at ${n.ip.replace(/\./g, "\\.")}:${n.tlsPort}: (read|write) ECONNRESET`));
         }
     });
 
@@ -103,14 +155,32 @@ describe("ReplicationChain deployed through the engine", () => {
         // Hand-built: no component makes a replica with a wrong password. It joins the component's network and has
         // its own users (its admin password is the test's), so only its masterauth is wrong.
         const own = testUsers();
-        const conf = renderRedisConf({ port: 6379, replicaOf: { host: a.ip, port: a.plainPort, tls: false }, replicationUser: { name: "replication", password: "not-the-password-at-all" } });
-        handBuilt.push(scope.container("itchain-rogue", { network: c.networkName, ip: ROGUE_IP, command: redisCommand, files: nodeFiles(conf, aclFor(own)) }));
+        const conf = renderRedisConf({
+            port: 6379,
+            replicaOf: { host: a.ip, port: a.plainPort, tls: false },
+            replicationUser: { name: "replication", password: "not-the-password-at-all" },
+        });
+        handBuilt.push(
+            scope.container("itchain-rogue", {
+                network: c.networkName,
+                ip: ROGUE_IP,
+                command: redisCommand,
+                files: nodeFiles(conf, aclFor(own)),
+            }),
+        );
         // A's ACL log shows the rogue's attempt: proof it tried, and was refused.
-        const refusals = () => on(c, a, c.adminUser, async cl => (await cl.call("ACL", "LOG") as unknown[][])
-            .map(e => Object.fromEntries(Array.from({ length: e.length / 2 }, (_, i) => [String(e[2 * i]), e[2 * i + 1]])))
-            .filter(e => e.reason === "auth" && e.username === "replication" && String(e["client-info"]).includes(`addr=${ROGUE_IP}:`)));
+        const refusals = () =>
+            on(c, a, c.adminUser, async cl =>
+                ((await cl.call("ACL", "LOG")) as unknown[][])
+                    .map(e => Object.fromEntries(Array.from({ length: e.length / 2 }, (_, i) => [String(e[2 * i]), e[2 * i + 1]])))
+                    .filter(
+                        e => e.reason === "auth" && e.username === "replication" && String(e["client-info"]).includes(`addr=${ROGUE_IP}:`),
+                    ),
+            );
         await wire.waitUntil("A to refuse the rogue replica's AUTH", async () => (await refusals()).length > 0, 30_000, 200);
-        const rogue = await wire.withClient({ host: ROGUE_IP, port: 6379 }, { auth: { username: "admin", password: own.admin } }, cl => wire.info(cl, "replication"));
+        const rogue = await wire.withClient({ host: ROGUE_IP, port: 6379 }, { auth: { username: "admin", password: own.admin } }, cl =>
+            wire.info(cl, "replication"),
+        );
         expect([rogue.role, rogue.master_link_status]).toEqual(["slave", "down"]);
         const master = await on(c, a, c.adminUser, cl => wire.info(cl, "replication"));
         expect([master.connected_slaves, master.slave0]).toEqual(["1", expect.stringContaining(`ip=${c.nodes[1].ip},`)]); // only B
@@ -129,10 +199,13 @@ describe("ReplicationChain deployed through the engine", () => {
     test("what each user can do, from ACL DRYRUN on a live node, is the README's table", async () => {
         const c = chains.seed;
         const rows = await on(c, c.nodes[0], c.adminUser, async cl => {
-            const may = async (user: string, cmd: string[]) => (await cl.call("ACL", "DRYRUN", user, ...cmd).then(String, e => String(e.message))) === "OK";
+            const may = async (user: string, cmd: string[]) =>
+                (await cl.call("ACL", "DRYRUN", user, ...cmd).then(String, e => String(e.message))) === "OK";
             const out: string[] = [];
             for (const cmd of ACL_PROBES) {
-                out.push(`| \`${cmd.join(" ")}\` | ${(await Promise.all(["admin", "app", "replication", "metrics"].map(u => may(u, cmd)))).map(ok => (ok ? "yes" : "no")).join(" | ")} |`);
+                out.push(
+                    `| \`${cmd.join(" ")}\` | ${(await Promise.all(["admin", "app", "replication", "metrics"].map(u => may(u, cmd)))).map(ok => (ok ? "yes" : "no")).join(" | ")} |`,
+                );
             }
             return out;
         });
@@ -148,7 +221,8 @@ describe("ReplicationChain deployed through the engine", () => {
 
     test("no node logged a password or a private key (the rogue replica's failed auth included)", async () => {
         const logs = scope.logs();
-        for (const n of [...chains.seed.nodes, ...chains.tlsOnly.nodes]) expect(docker("logs", n.name)).toMatch(/Ready to accept connections/);
+        for (const n of [...chains.seed.nodes, ...chains.tlsOnly.nodes])
+            expect(docker("logs", n.name)).toMatch(/Ready to accept connections/);
         const secrets = await stateSecrets(stack!);
         // What is there to find: every generated password (admin, app, replication, metrics per chain) and every node's private key.
         expect(Object.keys(secrets).filter(k => k.endsWith(".result"))).toHaveLength(8);

@@ -50,7 +50,21 @@ describe("chaos 7: a master's disk full (AOF everysec)", () => {
         run("truncate", "-s", "64M", IMG);
         run("mkfs.ext4", "-q", IMG);
         run("mount", "-o", "loop", IMG, MNT);
-        docker("volume", "create", "--label", scope.label, "--driver", "local", "--opt", "type=none", "--opt", "o=bind", "--opt", `device=${MNT}`, VOLUME);
+        docker(
+            "volume",
+            "create",
+            "--label",
+            scope.label,
+            "--driver",
+            "local",
+            "--opt",
+            "type=none",
+            "--opt",
+            "o=bind",
+            "--opt",
+            `device=${MNT}`,
+            VOLUME,
+        );
         const stack = await localClusterStack(scope, NAME, SUBNET);
         c = new DeployedCluster(plainOutputs((await stack.up()).outputs), NAME);
         tags = await shardTags(c.plan, conn(), NAME);
@@ -76,24 +90,35 @@ describe("chaos 7: a master's disk full (AOF everysec)", () => {
         const m = c.node(VICTIM);
         const restarts = docker("inspect", "-f", "{{.RestartCount}}", VICTIM);
         const probe = `{${tags.get(VICTIM)}}:probe`;
-        let filledAt = 0, refusedAt = 0, freedAt = 0, writableAt = 0;
+        let filledAt = 0,
+            refusedAt = 0,
+            freedAt = 0,
+            writableAt = 0;
         const app = await c.appClient({ from: c.plan, client: { commandTimeoutMs: 3000, maxReconnects: 10, maxRetriesPerRequest: 1 } });
         try {
             const t = await tally.chaosCase("disk-full", VICTIM, {
-                client: app, keyOf: clusterKeys(c.plan, tags, "disk-full"), acknowledged: new Set(), readers: async () => [app],
+                client: app,
+                keyOf: clusterKeys(c.plan, tags, "disk-full"),
+                acknowledged: new Set(),
+                readers: async () => [app],
                 fault: async () => {
                     // dd ends on ENOSPC with the file system full (as root it takes the reserved blocks too).
                     const dd = spawnSync("dd", ["if=/dev/zero", `of=${FILL}`, "bs=1M"], { encoding: "utf8" });
                     expect(dd.stderr).toContain("No space left on device");
                     filledAt = Date.now();
-                    await wire.waitUntil(`${VICTIM} to refuse writes`, async () => {
-                        try {
-                            await app.set(probe, "x");
-                            return false;
-                        } catch (e) {
-                            return (e as Error).message.startsWith(NO_SPACE) || (e as Error).message;
-                        }
-                    }, 30_000, 20);
+                    await wire.waitUntil(
+                        `${VICTIM} to refuse writes`,
+                        async () => {
+                            try {
+                                await app.set(probe, "x");
+                                return false;
+                            } catch (e) {
+                                return (e as Error).message.startsWith(NO_SPACE) || (e as Error).message;
+                            }
+                        },
+                        30_000,
+                        20,
+                    );
                     refusedAt = Date.now();
                     await sleep(2000); // the writers meet the full disk too
                     fs.rmSync(FILL);
@@ -104,12 +129,16 @@ describe("chaos 7: a master's disk full (AOF everysec)", () => {
                     writableAt = Date.now();
                 },
             });
-            const failed = [...t.byShard].flatMap(([shard, ws]) => ws.filter(w => !w.setOk).map(w => [shard, w.error?.slice(0, NO_SPACE.length)]));
+            const failed = [...t.byShard].flatMap(([shard, ws]) =>
+                ws.filter(w => !w.setOk).map(w => [shard, w.error?.slice(0, NO_SPACE.length)]),
+            );
             expect(failed.length).toBeGreaterThan(0);
             // Every failed write is the victim's and says why: nothing else (no failover, no timeout).
             expect(new Set(failed.map(f => JSON.stringify(f)))).toEqual(new Set([JSON.stringify([VICTIM, NO_SPACE])]));
-            console.log(`disk-full: ${VICTIM} refused writes ${refusedAt - filledAt} ms after the fill, wrote again ${writableAt - freedAt} ms after the space was freed; ` +
-                `${t.failed} failed, ${t.acked} acked (${t.byShard.get(VICTIM)!.filter(isAcked).length} on its shard), ${t.lostAcked} acked lost`);
+            console.log(
+                `disk-full: ${VICTIM} refused writes ${refusedAt - filledAt} ms after the fill, wrote again ${writableAt - freedAt} ms after the space was freed; ` +
+                    `${t.failed} failed, ${t.acked} acked (${t.byShard.get(VICTIM)!.filter(isAcked).length} on its shard), ${t.lostAcked} acked lost`,
+            );
         } finally {
             app.disconnect();
         }

@@ -27,15 +27,26 @@ describe("chaos 4b: the Docker engine with every node on it restarted", () => {
     beforeAll(async () => {
         startTestHosts(1); // throws why when h1 cannot start: the suite fails
         // Fixed names and subnet: remove what a run that died half-way left on h1.
-        const left = (...list: string[]) => dockerOn(ENGINE, ...list).split("\n").filter(n => n.startsWith(`${NAME}-`));
+        const left = (...list: string[]) =>
+            dockerOn(ENGINE, ...list)
+                .split("\n")
+                .filter(n => n.startsWith(`${NAME}-`));
         const containers = left("ps", "-a", "--format", "{{.Names}}");
         if (containers.length) dockerOn(ENGINE, "rm", "-f", "-v", ...containers);
-        for (const [what, list] of [["network", left("network", "ls", "--format", "{{.Name}}")], ["volume", left("volume", "ls", "--format", "{{.Name}}")]] as const) {
+        for (const [what, list] of [
+            ["network", left("network", "ls", "--format", "{{.Name}}")],
+            ["volume", left("volume", "ls", "--format", "{{.Name}}")],
+        ] as const) {
             if (list.length) dockerOn(ENGINE, what, "rm", ...list);
         }
         // One host: soft anti-affinity; not internal, so this machine (routed to h1) reaches the nodes.
         const stack = await clusterStack(scope, NAME, {
-            [NAME]: { hosts: [{ name: HOST, dockerHost: ENGINE, subnet: SUBNET }], antiAffinity: "soft", internalNetwork: false, nodeTimeoutMs: 3000 },
+            [NAME]: {
+                hosts: [{ name: HOST, dockerHost: ENGINE, subnet: SUBNET }],
+                antiAffinity: "soft",
+                internalNetwork: false,
+                nodeTimeoutMs: 3000,
+            },
         });
         c = new DeployedCluster(plainOutputs((await stack.up()).outputs), NAME, { [HOST]: ENGINE });
         tags = await shardTags(c.plan, conn(), NAME);
@@ -50,11 +61,16 @@ describe("chaos 4b: the Docker engine with every node on it restarted", () => {
         await clusterHealthy(c.plan, conn());
         const started = () => c.plan.map(n => c.docker(n, "inspect", "-f", "{{.State.StartedAt}}", n.name));
         const before = started();
-        let restartAt = 0, engineBackAt = 0, healthyAt = 0;
+        let restartAt = 0,
+            engineBackAt = 0,
+            healthyAt = 0;
         const app = await c.appClient({ from: c.plan, client: WRITER_CLIENT });
         try {
             const t = await tally.chaosCase("engine-restart", `${NAME}-m0`, {
-                client: app, keyOf: clusterKeys(c.plan, tags, "engine-restart"), acknowledged: new Set(), readers: async () => [app],
+                client: app,
+                keyOf: clusterKeys(c.plan, tags, "engine-restart"),
+                acknowledged: new Set(),
+                readers: async () => [app],
                 fault: async () => {
                     restartAt = Date.now();
                     await restartTestHost(HOST);
@@ -71,8 +87,10 @@ describe("chaos 4b: the Docker engine with every node on it restarted", () => {
                 const lastFail = ws.filter(w => !w.setOk && w.t >= restartAt).pop();
                 return (ws.find(w => w.setOk && w.t > (lastFail?.t ?? restartAt))?.t ?? NaN) - restartAt;
             });
-            console.log(`engine-restart: dockerd back after ${engineBackAt - restartAt} ms, cluster healthy after ${healthyAt - restartAt} ms, ` +
-                `every shard writable after ${Math.max(...backMs)} ms; ${t.acked} acked, ${t.lostAcked} lost, ${t.failed} failed`);
+            console.log(
+                `engine-restart: dockerd back after ${engineBackAt - restartAt} ms, cluster healthy after ${healthyAt - restartAt} ms, ` +
+                    `every shard writable after ${Math.max(...backMs)} ms; ${t.acked} acked, ${t.lostAcked} lost, ${t.failed} failed`,
+            );
         } finally {
             app.disconnect();
         }

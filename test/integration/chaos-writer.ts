@@ -21,10 +21,25 @@ export const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 const valueOf = (key: string) => `v:${key}`;
 
 /** One write: when it was sent, whether SET answered OK (else its error), and what WAIT 1 answered. */
-export interface Write { key: string; t: number; setOk: boolean; replicas: number; error?: string }
+export interface Write {
+    key: string;
+    t: number;
+    setOk: boolean;
+    replicas: number;
+    error?: string;
+}
 export interface Tally {
-    case: string; writes: number; acked: number; unacked: number; failed: number; lostAcked: number;
-    lostUnacked: number; lostUnackedWindowMs: number; victimSetGapMs: number; victimAckGapMs: number; errors: string[];
+    case: string;
+    writes: number;
+    acked: number;
+    unacked: number;
+    failed: number;
+    lostAcked: number;
+    lostUnacked: number;
+    lostUnackedWindowMs: number;
+    victimSetGapMs: number;
+    victimAckGapMs: number;
+    errors: string[];
 }
 export type Writes = Map<string, Write[]>;
 export const isAcked = (w: Write) => w.setOk && w.replicas >= 1;
@@ -34,7 +49,10 @@ export const isAcked = (w: Write) => w.setOk && w.replicas >= 1;
  * on one connection, until stop() or the bounds. A failed write refreshes a cluster client's slot map (ioredis
  * does not on CLUSTERDOWN).
  */
-export function startWriters(client: Cluster | Redis, keyOf: Map<string, (i: number) => string>): { stop: () => Promise<{ byShard: Writes; errors: string[] }> } {
+export function startWriters(
+    client: Cluster | Redis,
+    keyOf: Map<string, (i: number) => string>,
+): { stop: () => Promise<{ byShard: Writes; errors: string[] }> } {
     let stopped = false;
     const deadline = Date.now() + CASE_DEADLINE_MS;
     const errors = new Set<string>();
@@ -43,10 +61,14 @@ export function startWriters(client: Cluster | Redis, keyOf: Map<string, (i: num
         for (let i = 0; !stopped && i < MAX_WRITES_PER_SHARD && Date.now() < deadline; i++) {
             const w: Write = { key: key(i), t: Date.now(), setOk: false, replicas: 0 };
             try {
-                const [[setErr, set] = [], [waitErr, replicas] = []] = (await client.pipeline().set(w.key, valueOf(w.key)).call("WAIT", "1", "1000").exec()) ?? [];
+                const [[setErr, set] = [], [waitErr, replicas] = []] =
+                    (await client.pipeline().set(w.key, valueOf(w.key)).call("WAIT", "1", "1000").exec()) ?? [];
                 w.setOk = !setErr && set === "OK";
                 w.replicas = waitErr ? 0 : Number(replicas);
-                if (setErr) { w.error = setErr.message; errors.add(setErr.message.split(" ")[0]); }
+                if (setErr) {
+                    w.error = setErr.message;
+                    errors.add(setErr.message.split(" ")[0]);
+                }
             } catch (e) {
                 w.error = (e as Error).message;
                 errors.add(w.error.slice(0, 60));
@@ -57,7 +79,12 @@ export function startWriters(client: Cluster | Redis, keyOf: Map<string, (i: num
         }
         return [shard, writes] as const;
     });
-    return { stop: async () => { stopped = true; return { byShard: new Map(await Promise.all(loops)), errors: [...errors] }; } };
+    return {
+        stop: async () => {
+            stopped = true;
+            return { byShard: new Map(await Promise.all(loops)), errors: [...errors] };
+        },
+    };
 }
 
 /** Which of `keys` hold their value on `client` (pipelined; keys of one hash tag share a slot). */
@@ -86,8 +113,14 @@ export class ChaosTally {
     readonly rows: Tally[] = [];
 
     /** Fills the case's row: `acknowledged` (every case so far) and this case's writes against what `readers` all hold. */
-    async account(caseId: string, victim: string, byShard: Writes, errors: string[], acknowledged: Set<string>,
-        readers: (Cluster | Redis)[]): Promise<Tally> {
+    async account(
+        caseId: string,
+        victim: string,
+        byShard: Writes,
+        errors: string[],
+        acknowledged: Set<string>,
+        readers: (Cluster | Redis)[],
+    ): Promise<Tally> {
         const all = [...byShard.values()].flat();
         for (const w of all.filter(isAcked)) acknowledged.add(w.key);
         const keys = [...new Set([...all.map(w => w.key), ...acknowledged])];
@@ -99,11 +132,17 @@ export class ChaosTally {
         const victimWrites = byShard.get(victim) ?? [];
         const longestGap = (ts: number[]) => ts.slice(1).reduce((g, t, i) => Math.max(g, t - ts[i]), 0);
         const t: Tally = {
-            case: caseId, writes: all.length, acked: all.filter(isAcked).length, unacked: unacked.length, failed: all.filter(w => !w.setOk).length,
-            lostAcked: lostAcked.length, lostUnacked: lostUnacked.length,
+            case: caseId,
+            writes: all.length,
+            acked: all.filter(isAcked).length,
+            unacked: unacked.length,
+            failed: all.filter(w => !w.setOk).length,
+            lostAcked: lostAcked.length,
+            lostUnacked: lostUnacked.length,
             lostUnackedWindowMs: lostUnacked.length ? lostUnacked[lostUnacked.length - 1].t - lostUnacked[0].t : 0,
             victimSetGapMs: longestGap(victimWrites.filter(w => w.setOk).map(w => w.t)),
-            victimAckGapMs: longestGap(victimWrites.filter(isAcked).map(w => w.t)), errors,
+            victimAckGapMs: longestGap(victimWrites.filter(isAcked).map(w => w.t)),
+            errors,
         };
         this.rows.push(t);
         console.log(`${caseId}: ${JSON.stringify(t)}${lostAcked.length ? ` first lost: ${lostAcked.slice(0, 5).join(", ")}` : ""}`);
@@ -114,10 +153,18 @@ export class ChaosTally {
      * Runs `fault` while `client` writes to every shard of `keyOf`; waits for `healed`, writes 2 s more, then checks
      * that writes went on on the victim's shard and that no acknowledged write is missing from any of `readers`.
      */
-    async chaosCase(caseId: string, victim: string, o: {
-        client: Cluster | Redis; keyOf: Map<string, (i: number) => string>; acknowledged: Set<string>; readers: () => Promise<(Cluster | Redis)[]>;
-        fault: () => Promise<void>; healed: () => Promise<void>;
-    }): Promise<Tally & { byShard: Writes }> {
+    async chaosCase(
+        caseId: string,
+        victim: string,
+        o: {
+            client: Cluster | Redis;
+            keyOf: Map<string, (i: number) => string>;
+            acknowledged: Set<string>;
+            readers: () => Promise<(Cluster | Redis)[]>;
+            fault: () => Promise<void>;
+            healed: () => Promise<void>;
+        },
+    ): Promise<Tally & { byShard: Writes }> {
         const writers = startWriters(o.client, o.keyOf);
         await sleep(1500);
         await o.fault();
@@ -133,9 +180,15 @@ export class ChaosTally {
 
     print(): void {
         const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-        const row = (t: Tally) => `| ${t.case} | ${t.writes} | ${t.acked} | ${t.lostAcked} | ${t.unacked} | ${t.failed} | ${t.lostUnacked} (${s(t.lostUnackedWindowMs)}) | ${s(t.victimSetGapMs)} | ${s(t.victimAckGapMs)} |`;
-        console.log(["| case | writes | acked (WAIT 1 = 1) | acked lost | not acked | failed | not-acked lost (window) | victim: no write accepted | victim: no write acked |",
-            "|---|---|---|---|---|---|---|---|---|", ...this.rows.map(row)].join("\n"));
+        const row = (t: Tally) =>
+            `| ${t.case} | ${t.writes} | ${t.acked} | ${t.lostAcked} | ${t.unacked} | ${t.failed} | ${t.lostUnacked} (${s(t.lostUnackedWindowMs)}) | ${s(t.victimSetGapMs)} | ${s(t.victimAckGapMs)} |`;
+        console.log(
+            [
+                "| case | writes | acked (WAIT 1 = 1) | acked lost | not acked | failed | not-acked lost (window) | victim: no write accepted | victim: no write acked |",
+                "|---|---|---|---|---|---|---|---|---|",
+                ...this.rows.map(row),
+            ].join("\n"),
+        );
     }
 }
 
@@ -161,11 +214,23 @@ export const clusterKeys = (plan: PlannedNode[], tags: Map<string, string>, case
 /** Until every node answers with cluster_state ok, as many masters as planned, and every replica linked. */
 export async function clusterHealthy(plan: PlannedNode[], conn: wire.ConnectOptions, timeoutMs = 90_000): Promise<void> {
     const planned = plan.filter(n => n.role === "master").length;
-    await wire.waitUntil(`every node ok, ${planned} masters, every replica linked`, async () => {
-        const reports = await Promise.all(plan.map(n => wire.readNode({ host: n.ip, port: n.port }, conn, 2000)));
-        const bad = reports.map((r, i) => r.clusterInfo.cluster_state !== "ok" ? `${plan[i].name}: ${r.clusterInfo.cluster_state}`
-            : r.replication.role === "slave" && r.replication.master_link_status !== "up" ? `${plan[i].name}: link ${r.replication.master_link_status}` : "").filter(Boolean);
-        const roles = reports.filter(r => r.replication.role === "master").length;
-        return (!bad.length && roles === planned) || `${bad.join(", ")} masters=${roles}`;
-    }, timeoutMs, 200);
+    await wire.waitUntil(
+        `every node ok, ${planned} masters, every replica linked`,
+        async () => {
+            const reports = await Promise.all(plan.map(n => wire.readNode({ host: n.ip, port: n.port }, conn, 2000)));
+            const bad = reports
+                .map((r, i) =>
+                    r.clusterInfo.cluster_state !== "ok"
+                        ? `${plan[i].name}: ${r.clusterInfo.cluster_state}`
+                        : r.replication.role === "slave" && r.replication.master_link_status !== "up"
+                          ? `${plan[i].name}: link ${r.replication.master_link_status}`
+                          : "",
+                )
+                .filter(Boolean);
+            const roles = reports.filter(r => r.replication.role === "master").length;
+            return (!bad.length && roles === planned) || `${bad.join(", ")} masters=${roles}`;
+        },
+        timeoutMs,
+        200,
+    );
 }

@@ -49,8 +49,12 @@ describe("chaos: no write acknowledged by WAIT 1 is lost", () => {
             const chain = new ReplicationChain(`${NAME}-ch`, { subnet: CHAIN_SUBNET });
             return {
                 cluster: {
-                    nodes: cluster.nodes, appUser: cluster.appUser, adminUser: cluster.adminUser, caCertPem: cluster.caCertPem,
-                    clientCertPem: cluster.clientCertPem, clientKeyPem: cluster.clientKeyPem,
+                    nodes: cluster.nodes,
+                    appUser: cluster.appUser,
+                    adminUser: cluster.adminUser,
+                    caCertPem: cluster.caCertPem,
+                    clientCertPem: cluster.clientCertPem,
+                    clientKeyPem: cluster.clientKeyPem,
                 },
                 chain: { nodes: chain.nodes, appUser: chain.appUser, caCertPem: chain.caCertPem },
             };
@@ -74,14 +78,24 @@ describe("chaos: no write acknowledged by WAIT 1 is lost", () => {
 
     async function chainApp(n: { ip: string; plainPort: number; tlsPort: number }): Promise<Redis> {
         const tls = n.plainPort ? undefined : { ca: out.chain.caCertPem };
-        return appConnect({ kind: "node", host: n.ip, port: n.plainPort || n.tlsPort, tls, ...out.chain.appUser } as NodeTarget, WRITER_CLIENT);
+        return appConnect(
+            { kind: "node", host: n.ip, port: n.plainPort || n.tlsPort, tls, ...out.chain.appUser } as NodeTarget,
+            WRITER_CLIENT,
+        );
     }
 
     /** A case on the cluster: a writer per master's slots, read back through the cluster client. */
     async function clusterCase(caseId: string, victim: string, fault: () => Promise<void>, healed: () => Promise<void>): Promise<Tally> {
         const app = await clusterApp();
         try {
-            return await tally.chaosCase(caseId, victim, { client: app, keyOf: clusterKeys(plan, tags, caseId), acknowledged: clusterAcked, readers: async () => [app], fault, healed });
+            return await tally.chaosCase(caseId, victim, {
+                client: app,
+                keyOf: clusterKeys(plan, tags, caseId),
+                acknowledged: clusterAcked,
+                readers: async () => [app],
+                fault,
+                healed,
+            });
         } finally {
             app.disconnect();
         }
@@ -106,19 +120,28 @@ describe("chaos: no write acknowledged by WAIT 1 is lost", () => {
     test("deployed: 3+1 healthy in the planned roles, AOF everysec on every node, the start script as the command", async () => {
         await clusterHealthy();
         for (const n of plan) {
-            expect(await onNode(n, c => c.call("CONFIG", "GET", "append*"))).toEqual(expect.arrayContaining(["appendonly", "yes", "appendfsync", "everysec"]));
-            expect(docker("inspect", "-f", "{{json .Config.Cmd}}", n.name)).toBe("[\"sh\",\"/etc/redis-secure/start.sh\"]");
+            expect(await onNode(n, c => c.call("CONFIG", "GET", "append*"))).toEqual(
+                expect.arrayContaining(["appendonly", "yes", "appendfsync", "everysec"]),
+            );
+            expect(docker("inspect", "-f", "{{json .Config.Cmd}}", n.name)).toBe('["sh","/etc/redis-secure/start.sh"]');
         }
     });
 
     test("1. SIGKILL of a master's redis-server: the container restarts, waits, its replica takes over, it rejoins as replica", async () => {
         const [m, r] = [node("m1"), node("m1-r0")];
         const before = restarts(m.name);
-        await clusterCase("sigkill", m.name, async () => { killRedis(m.name); }, async () => {
-            await wire.waitUntil(`${m.name} restarted by Docker`, async () => restarts(m.name) > before, 30_000, 100);
-            await wire.waitUntil(`${r.name} promoted`, async () => (await roleOf(r)) === "master", 60_000, 100);
-            await clusterHealthy();
-        });
+        await clusterCase(
+            "sigkill",
+            m.name,
+            async () => {
+                killRedis(m.name);
+            },
+            async () => {
+                await wire.waitUntil(`${m.name} restarted by Docker`, async () => restarts(m.name) > before, 30_000, 100);
+                await wire.waitUntil(`${r.name} promoted`, async () => (await roleOf(r)) === "master", 60_000, 100);
+                await clusterHealthy();
+            },
+        );
         expect(docker("logs", "--tail", "200", m.name)).toMatch(/did not shut down cleanly: waiting 8000 ms/);
         expect(await roleOf(m)).toBe("slave");
         await restorePlan();
@@ -128,7 +151,14 @@ describe("chaos: no write acknowledged by WAIT 1 is lost", () => {
         const m = node("m0");
         const crashWaits = () => (docker("logs", m.name).match(/did not shut down cleanly/g) ?? []).length;
         const before = crashWaits();
-        await clusterCase("docker-restart", m.name, async () => { await dockerAsync(["restart", m.name]); }, async () => clusterHealthy());
+        await clusterCase(
+            "docker-restart",
+            m.name,
+            async () => {
+                await dockerAsync(["restart", m.name]);
+            },
+            async () => clusterHealthy(),
+        );
         expect(crashWaits()).toBe(before);
         expect(docker("exec", m.name, "ls", "-a", "/data")).toContain(".redis-running"); // running again
         await restorePlan();
@@ -136,12 +166,17 @@ describe("chaos: no write acknowledged by WAIT 1 is lost", () => {
 
     test("3. a master stopped by hand, its replica takes over, then `pulumi up` (with refresh) brings it back in its planned role", async () => {
         const [m, r] = [node("m2"), node("m2-r0")];
-        await clusterCase("stop+up", m.name, async () => {
-            await dockerAsync(["stop", m.name]);
-            await wire.waitUntil(`${r.name} promoted`, async () => (await roleOf(r)) === "master", 60_000, 100);
-            const up = await stack.up({ refresh: true });
-            expect(up.summary.result).toBe("succeeded");
-        }, async () => clusterHealthy());
+        await clusterCase(
+            "stop+up",
+            m.name,
+            async () => {
+                await dockerAsync(["stop", m.name]);
+                await wire.waitUntil(`${r.name} promoted`, async () => (await roleOf(r)) === "master", 60_000, 100);
+                const up = await stack.up({ refresh: true });
+                expect(up.summary.result).toBe("succeeded");
+            },
+            async () => clusterHealthy(),
+        );
         expect(docker("inspect", "-f", "{{.State.Running}}", m.name)).toBe("true");
         // The up converged the cluster back to the plan.
         for (const n of plan) expect([n.name, await roleOf(n)]).toEqual([n.name, n.role === "master" ? "master" : "slave"]);
@@ -151,26 +186,44 @@ describe("chaos: no write acknowledged by WAIT 1 is lost", () => {
         const [m, r] = [node("m1"), node("m1-r0")];
         const pid = docker("inspect", "-f", "{{.State.Pid}}", m.name);
         const peers = plan.filter(n => n.name !== m.name).map(n => n.ip);
-        const rules = peers.flatMap(ip => [["INPUT", "-s", ip], ["OUTPUT", "-d", ip]]);
-        const iptables = (op: "-I" | "-D") => { for (const rule of rules) execFileSync("nsenter", ["-t", pid, "-n", "iptables", op, ...rule, "-j", "DROP"], { stdio: "pipe" }); };
-        let cutAt = 0, healedAt = 0, refusedAt = 0;
+        const rules = peers.flatMap(ip => [
+            ["INPUT", "-s", ip],
+            ["OUTPUT", "-d", ip],
+        ]);
+        const iptables = (op: "-I" | "-D") => {
+            for (const rule of rules) execFileSync("nsenter", ["-t", pid, "-n", "iptables", op, ...rule, "-j", "DROP"], { stdio: "pipe" });
+        };
+        let cutAt = 0,
+            healedAt = 0,
+            refusedAt = 0;
         try {
-            await clusterCase("partition", m.name, async () => {
-                iptables("-I");
-                cutAt = Date.now();
-                // The old master refuses writes once it sees itself in the minority (about the node timeout).
-                await wire.waitUntil(`${m.name} to refuse writes in the minority`, () => onNode(m, async c =>
-                    (await wire.clusterInfo(c)).cluster_state === "fail"), 60_000, 50);
-                refusedAt = Date.now();
-                await wire.waitUntil(`${r.name} promoted`, async () => (await roleOf(r)) === "master", 60_000, 100);
-                await sleep(NODE_TIMEOUT_MS);
-                iptables("-D");
-                healedAt = Date.now();
-            }, async () => clusterHealthy());
+            await clusterCase(
+                "partition",
+                m.name,
+                async () => {
+                    iptables("-I");
+                    cutAt = Date.now();
+                    // The old master refuses writes once it sees itself in the minority (about the node timeout).
+                    await wire.waitUntil(
+                        `${m.name} to refuse writes in the minority`,
+                        () => onNode(m, async c => (await wire.clusterInfo(c)).cluster_state === "fail"),
+                        60_000,
+                        50,
+                    );
+                    refusedAt = Date.now();
+                    await wire.waitUntil(`${r.name} promoted`, async () => (await roleOf(r)) === "master", 60_000, 100);
+                    await sleep(NODE_TIMEOUT_MS);
+                    iptables("-D");
+                    healedAt = Date.now();
+                },
+                async () => clusterHealthy(),
+            );
         } finally {
             if (!healedAt) iptables("-D");
         }
-        console.log(`partition: the cut-off master refused writes ${refusedAt - cutAt} ms after the cut; healed after ${healedAt - cutAt} ms`);
+        console.log(
+            `partition: the cut-off master refused writes ${refusedAt - cutAt} ms after the cut; healed after ${healedAt - cutAt} ms`,
+        );
         expect(await roleOf(m)).toBe("slave");
         await restorePlan();
     });
@@ -190,22 +243,35 @@ describe("chaos: no write acknowledged by WAIT 1 is lost", () => {
         }
         await clusterHealthy();
         let caught = 0;
-        await clusterCase("replica-kill-in-sync", m.name, async () => {
-            // A restarted replica (AOF loaded, no replication ID kept) asks for a full resync: kill it again during the
-            // transfer. When the transfer was too quick to see, kill it once more and watch again (at most 4 times).
-            for (let attempt = 0; attempt < 4 && !caught; attempt++) {
-                const before = restarts(r.name);
-                killRedis(r.name);
-                let state = "";
-                await wire.waitUntil(`${r.name} restarted and in a full resync (or linked)`, async () => {
-                    if (restarts(r.name) <= before) return false;
-                    const repl = await onNode(r, c => wire.info(c, "replication"));
-                    state = repl.master_sync_in_progress === "1" ? "sync" : repl.master_link_status === "up" ? "up" : "";
-                    return state !== "" || repl.master_link_status;
-                }, 60_000, 20);
-                if (state === "sync") { killRedis(r.name); caught++; }
-            }
-        }, async () => clusterHealthy());
+        await clusterCase(
+            "replica-kill-in-sync",
+            m.name,
+            async () => {
+                // A restarted replica (AOF loaded, no replication ID kept) asks for a full resync: kill it again during the
+                // transfer. When the transfer was too quick to see, kill it once more and watch again (at most 4 times).
+                for (let attempt = 0; attempt < 4 && !caught; attempt++) {
+                    const before = restarts(r.name);
+                    killRedis(r.name);
+                    let state = "";
+                    await wire.waitUntil(
+                        `${r.name} restarted and in a full resync (or linked)`,
+                        async () => {
+                            if (restarts(r.name) <= before) return false;
+                            const repl = await onNode(r, c => wire.info(c, "replication"));
+                            state = repl.master_sync_in_progress === "1" ? "sync" : repl.master_link_status === "up" ? "up" : "";
+                            return state !== "" || repl.master_link_status;
+                        },
+                        60_000,
+                        20,
+                    );
+                    if (state === "sync") {
+                        killRedis(r.name);
+                        caught++;
+                    }
+                }
+            },
+            async () => clusterHealthy(),
+        );
         expect(caught).toBeGreaterThan(0);
         const sizes = await Promise.all([m, r].map(n => onNode(n, c => c.dbsize())));
         expect(sizes[1]).toBe(sizes[0]);
@@ -213,12 +279,17 @@ describe("chaos: no write acknowledged by WAIT 1 is lost", () => {
 
     test("4a. every node down at once (all six containers SIGKILLed in parallel, then started): the masters wait, nobody can fail over, all come back with every acknowledged write", async () => {
         const m = node("m0");
-        await clusterCase("all-down", m.name, async () => {
-            // docker kill marks a container stopped by hand: Docker does not restart it; start them all again, one by one
-            // (concurrent starts on one network can leave Docker 20.10 with a stale endpoint, see bench/common.ts).
-            await Promise.all(plan.map(n => dockerAsync(["kill", n.name])));
-            for (const n of plan) await dockerAsync(["start", n.name]);
-        }, async () => clusterHealthy(120_000));
+        await clusterCase(
+            "all-down",
+            m.name,
+            async () => {
+                // docker kill marks a container stopped by hand: Docker does not restart it; start them all again, one by one
+                // (concurrent starts on one network can leave Docker 20.10 with a stale endpoint, see bench/common.ts).
+                await Promise.all(plan.map(n => dockerAsync(["kill", n.name])));
+                for (const n of plan) await dockerAsync(["start", n.name]);
+            },
+            async () => clusterHealthy(120_000),
+        );
         for (const n of plan) expect([n.name, await roleOf(n)]).toEqual([n.name, n.role === "master" ? "master" : "slave"]);
         for (const n of masters()) expect(docker("logs", "--tail", "200", n.name)).toMatch(/did not shut down cleanly/);
     });
@@ -230,14 +301,31 @@ describe("chaos: no write acknowledged by WAIT 1 is lost", () => {
             const replicas = [await chainApp(b), await chainApp(c)];
             try {
                 await tally.chaosCase(caseId, "head", {
-                    client: head, keyOf: new Map([["head", (i: number) => `chain:${caseId}:${i}`]]), acknowledged: chainAcked,
+                    client: head,
+                    keyOf: new Map([["head", (i: number) => `chain:${caseId}:${i}`]]),
+                    acknowledged: chainAcked,
                     fault: () => fault(a),
-                    healed: () => wire.waitUntil(`${a.name} to answer`, () => wire.withClient({ host: a.ip, port: a.plainPort }, { auth: out.chain.appUser },
-                        async x => (await x.ping()) === "PONG"), 30_000, 100),
+                    healed: () =>
+                        wire.waitUntil(
+                            `${a.name} to answer`,
+                            () =>
+                                wire.withClient(
+                                    { host: a.ip, port: a.plainPort },
+                                    { auth: out.chain.appUser },
+                                    async x => (await x.ping()) === "PONG",
+                                ),
+                            30_000,
+                            100,
+                        ),
                     // C is the end of the chain: once a key written now reached it, it has everything before.
                     readers: async () => {
                         await head.set(`chain:${caseId}:sentinel`, "s");
-                        await wire.waitUntil("the chain to deliver to C", async () => (await replicas[1].get(`chain:${caseId}:sentinel`)) === "s", 60_000, 100);
+                        await wire.waitUntil(
+                            "the chain to deliver to C",
+                            async () => (await replicas[1].get(`chain:${caseId}:sentinel`)) === "s",
+                            60_000,
+                            100,
+                        );
                         return [head, ...replicas];
                     },
                 });
@@ -266,7 +354,9 @@ describe("chaos: no write acknowledged by WAIT 1 is lost", () => {
         });
 
         test("docker restart of the head", async () => {
-            await chainCase("chain-restart", async a => { await dockerAsync(["restart", a.name]); });
+            await chainCase("chain-restart", async a => {
+                await dockerAsync(["restart", a.name]);
+            });
         });
     });
 });

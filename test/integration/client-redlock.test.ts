@@ -27,12 +27,27 @@ describe("Redlock on a LockQuorum of 5 deployed through the engine", () => {
         });
         q = plainOutputs((await stack.up()).outputs) as typeof q;
         for (const n of q.nodes) {
-            await wire.waitUntil(`${n.name} to answer`, async () =>
-                wire.withClient({ host: n.ip, port: n.port }, { auth: q.appUser, connectTimeoutMs: 1000 }, async c => (await c.ping()) === "PONG"), 30_000, 200);
+            await wire.waitUntil(
+                `${n.name} to answer`,
+                async () =>
+                    wire.withClient(
+                        { host: n.ip, port: n.port },
+                        { auth: q.appUser, connectTimeoutMs: 1000 },
+                        async c => (await c.ping()) === "PONG",
+                    ),
+                30_000,
+                200,
+            );
         }
         // Each contender has its own connection to every node; few reconnects, so a stopped node fails fast.
         for (let i = 0; i < 2; i++) {
-            contenders.push(await Promise.all(q.nodes.map(n => connect({ kind: "node", host: n.ip, port: n.port, ...q.appUser }, { maxReconnects: 2, connectTimeoutMs: 1000 }))));
+            contenders.push(
+                await Promise.all(
+                    q.nodes.map(n =>
+                        connect({ kind: "node", host: n.ip, port: n.port, ...q.appUser }, { maxReconnects: 2, connectTimeoutMs: 1000 }),
+                    ),
+                ),
+            );
         }
     });
     afterAll(async () => {
@@ -59,20 +74,27 @@ describe("Redlock on a LockQuorum of 5 deployed through the engine", () => {
         let overlaps = 0;
         const wins = [0, 0];
         const validities: number[] = [];
-        await Promise.all(contenders.map(async (clients, who) => {
-            for (let r = 0; r < rounds; r++) {
-                const lock: RedlockResult = await redlock(clients, resource, TTL_MS, { retries: 10, retryDelayMs: 5, retryJitterMs: 20, instanceTimeoutMs: 100 });
-                if (!lock.acquired) continue;
-                validities.push(lock.validityMs);
-                if (holder !== null) overlaps++;
-                holder = who;
-                wins[who]++;
-                await sleep(3); // the critical section
-                if (holder !== who) overlaps++;
-                holder = null;
-                await lock.release();
-            }
-        }));
+        await Promise.all(
+            contenders.map(async (clients, who) => {
+                for (let r = 0; r < rounds; r++) {
+                    const lock: RedlockResult = await redlock(clients, resource, TTL_MS, {
+                        retries: 10,
+                        retryDelayMs: 5,
+                        retryJitterMs: 20,
+                        instanceTimeoutMs: 100,
+                    });
+                    if (!lock.acquired) continue;
+                    validities.push(lock.validityMs);
+                    if (holder !== null) overlaps++;
+                    holder = who;
+                    wins[who]++;
+                    await sleep(3); // the critical section
+                    if (holder !== who) overlaps++;
+                    holder = null;
+                    await lock.release();
+                }
+            }),
+        );
         return { wins, overlaps, validities };
     }
 
@@ -97,7 +119,9 @@ describe("Redlock on a LockQuorum of 5 deployed through the engine", () => {
         const lock = await redlock(contenders[0], "rl:minority", TTL_MS, { retries: 2, retryDelayMs: 10, instanceTimeoutMs: 100 });
         expect(lock).toMatchObject({ acquired: false, validityMs: 0, attempts: 3 });
         for (const n of q.nodes.slice(0, 2)) {
-            await wire.withClient({ host: n.ip, port: n.port }, { auth: q.appUser }, async c => expect(await c.exists("rl:minority")).toBe(0));
+            await wire.withClient({ host: n.ip, port: n.port }, { auth: q.appUser }, async c =>
+                expect(await c.exists("rl:minority")).toBe(0),
+            );
         }
     });
 });

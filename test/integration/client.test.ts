@@ -7,7 +7,16 @@ import type { Redis } from "ioredis";
 import { SpipedTunnel } from "../../components/spiped";
 import * as wire from "../../components/redis/wire";
 import {
-    acquireLock, addToCounter, compareAndSet, connect, decrementStock, fencedWrite, NodeTarget, optimisticTransaction, readFenced, readVersioned,
+    acquireLock,
+    addToCounter,
+    compareAndSet,
+    connect,
+    decrementStock,
+    fencedWrite,
+    NodeTarget,
+    optimisticTransaction,
+    readFenced,
+    readVersioned,
 } from "../../components/client";
 import { LockQuorum, QuorumNode } from "../../components/quorum";
 import { plainOutputs, tearDown, testStack } from "./deploy";
@@ -15,7 +24,12 @@ import { freePort, Scope, testPki } from "./harness";
 
 jest.setTimeout(300_000);
 
-interface QuorumOutputs { nodes: QuorumNode[]; appUser: wire.Auth; adminUser: wire.Auth; caCertPem?: string }
+interface QuorumOutputs {
+    nodes: QuorumNode[];
+    appUser: wire.Auth;
+    adminUser: wire.Auth;
+    caCertPem?: string;
+}
 
 describe("client toolkit on Redis deployed through the engine", () => {
     const scope = new Scope();
@@ -32,11 +46,20 @@ describe("client toolkit on Redis deployed through the engine", () => {
     beforeAll(async () => {
         const listenPort = await freePort();
         stack = await testStack(scope, "ittk", async () => {
-            const q = (quorum: LockQuorum) => ({ nodes: quorum.nodes, appUser: quorum.appUser, adminUser: quorum.adminUser, caCertPem: quorum.caCertPem });
+            const q = (quorum: LockQuorum) => ({
+                nodes: quorum.nodes,
+                appUser: quorum.appUser,
+                adminUser: quorum.adminUser,
+                caCertPem: quorum.caCertPem,
+            });
             const plainQ = new LockQuorum("ittk", { size: 3, subnet: "172.25.20.0/24" });
             const tlsQ = new LockQuorum("ittk-tls", { size: 3, tls: true, subnet: "172.25.22.0/24" });
             const tunnel = new SpipedTunnel("ittk-sp", {
-                networkName: plainQ.networkName, targetHost: plainQ.nodes[0].name, targetPort: plainQ.nodes[0].port, subnet: "172.25.23.0/24", listenPort,
+                networkName: plainQ.networkName,
+                targetHost: plainQ.nodes[0].name,
+                targetPort: plainQ.nodes[0].port,
+                subnet: "172.25.23.0/24",
+                listenPort,
             });
             return { plain: q(plainQ), tls: q(tlsQ), tunnel: { port: tunnel.listenPort } };
         });
@@ -44,9 +67,19 @@ describe("client toolkit on Redis deployed through the engine", () => {
         app = out.plain.appUser;
         admin = out.plain.adminUser;
         plain = { kind: "node", host: out.plain.nodes[0].ip, port: out.plain.nodes[0].port, ...app };
-        tlsNode = { kind: "node", host: out.tls.nodes[0].ip, port: out.tls.nodes[0].port, tls: { ca: out.tls.caCertPem! }, ...out.tls.appUser };
-        await wire.waitUntil("the plain node to answer", async () =>
-            wire.withClient(plain, { auth: app, connectTimeoutMs: 1000 }, async c => (await c.ping()) === "PONG"), 30_000, 200);
+        tlsNode = {
+            kind: "node",
+            host: out.tls.nodes[0].ip,
+            port: out.tls.nodes[0].port,
+            tls: { ca: out.tls.caCertPem! },
+            ...out.tls.appUser,
+        };
+        await wire.waitUntil(
+            "the plain node to answer",
+            async () => wire.withClient(plain, { auth: app, connectTimeoutMs: 1000 }, async c => (await c.ping()) === "PONG"),
+            30_000,
+            200,
+        );
     });
     afterAll(async () => {
         await Promise.all(clients.map(c => c.quit().catch(() => c.disconnect())));
@@ -67,18 +100,30 @@ describe("client toolkit on Redis deployed through the engine", () => {
             expect(await c.get("hello")).toBe("tls");
             // Control: a CA that did not sign the node's certificate (made here with openssl: the quorum has one CA).
             const other = testPki(scope.dir, "other-ca");
-            await expect(connect({ ...tlsNode, tls: { ca: other.ca } }, { maxReconnects: 0, connectTimeoutMs: 1500 }))
-                .rejects.toThrow(new RegExp(`cannot connect to Redis at ${tlsNode.host.replace(/\./g, "\\.")}:${tlsNode.port} \\(TLS\\)`));
+            await expect(connect({ ...tlsNode, tls: { ca: other.ca } }, { maxReconnects: 0, connectTimeoutMs: 1500 })).rejects.toThrow(
+                new RegExp(`cannot connect to Redis at ${tlsNode.host.replace(/\./g, "\\.")}:${tlsNode.port} \\(TLS\\)`),
+            );
         });
 
         test("spiped client end on loopback", async () => {
             let c: Redis | undefined;
-            await wire.waitUntil("the tunnel to carry PING", async () => {
-                const t = await connect({ kind: "spiped", port: out.tunnel.port, ...app }, { maxReconnects: 0, connectTimeoutMs: 1000 });
-                if ((await t.ping()) === "PONG") { c = t; return true; }
-                t.disconnect();
-                return false;
-            }, 30_000, 200);
+            await wire.waitUntil(
+                "the tunnel to carry PING",
+                async () => {
+                    const t = await connect(
+                        { kind: "spiped", port: out.tunnel.port, ...app },
+                        { maxReconnects: 0, connectTimeoutMs: 1000 },
+                    );
+                    if ((await t.ping()) === "PONG") {
+                        c = t;
+                        return true;
+                    }
+                    t.disconnect();
+                    return false;
+                },
+                30_000,
+                200,
+            );
             clients.push(c!);
             expect(await c!.get("hello")).toBe("plain");
         });
@@ -92,28 +137,41 @@ describe("client toolkit on Redis deployed through the engine", () => {
         test("20 workers x 10 WATCH/MULTI increments end at exactly 200", async () => {
             const workers = await open(20);
             const key = "tx:counter";
-            const attempts = await Promise.all(workers.map(async c => {
-                const perIncrement: number[] = [];
-                for (let i = 0; i < 10; i++) {
-                    const r = await optimisticTransaction(c, [key], async rc => {
-                        const n = Number(await rc.get(key) ?? 0);
-                        return tx => tx.set(key, String(n + 1));
-                    }, { maxAttempts: 500, baseDelayMs: 2, maxDelayMs: 50 });
-                    expect(r.committed).toBe(true);
-                    perIncrement.push(r.attempts);
-                }
-                return perIncrement;
-            }));
+            const attempts = await Promise.all(
+                workers.map(async c => {
+                    const perIncrement: number[] = [];
+                    for (let i = 0; i < 10; i++) {
+                        const r = await optimisticTransaction(
+                            c,
+                            [key],
+                            async rc => {
+                                const n = Number((await rc.get(key)) ?? 0);
+                                return tx => tx.set(key, String(n + 1));
+                            },
+                            { maxAttempts: 500, baseDelayMs: 2, maxDelayMs: 50 },
+                        );
+                        expect(r.committed).toBe(true);
+                        perIncrement.push(r.attempts);
+                    }
+                    return perIncrement;
+                }),
+            );
             const all = attempts.flat();
             const total = all.reduce((a, b) => a + b, 0);
-            console.log(`WATCH/MULTI, 20 workers x 10: ${total} attempts for 200 commits (${total - 200} conflicts), max ${Math.max(...all)} per increment`);
+            console.log(
+                `WATCH/MULTI, 20 workers x 10: ${total} attempts for 200 commits (${total - 200} conflicts), max ${Math.max(...all)} per increment`,
+            );
             expect(await workers[0].get(key)).toBe("200");
         });
 
         test("the same through a Lua read-modify-write: 200, no retries", async () => {
             const workers = await open(20);
             const key = "lua:counter";
-            await Promise.all(workers.map(async c => { for (let i = 0; i < 10; i++) await addToCounter(c, key, 1); }));
+            await Promise.all(
+                workers.map(async c => {
+                    for (let i = 0; i < 10; i++) await addToCounter(c, key, 1);
+                }),
+            );
             expect(await workers[0].get(key)).toBe("200");
         });
 

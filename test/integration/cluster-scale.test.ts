@@ -26,10 +26,11 @@ const CONTAINER = "docker:index/container:Container";
 const BOOTSTRAP = "pulumi-nodejs:dynamic/redis:ClusterBootstrap";
 
 /** "1-3,7" gives [1, 2, 3, 7]. */
-const slotsOf = (text: string) => text.split(",").flatMap(r => {
-    const [a, b = a] = r.split("-").map(Number);
-    return Array.from({ length: b - a + 1 }, (_, i) => a + i);
-});
+const slotsOf = (text: string) =>
+    text.split(",").flatMap(r => {
+        const [a, b = a] = r.split("-").map(Number);
+        return Array.from({ length: b - a + 1 }, (_, i) => a + i);
+    });
 
 /** `first` and `then` are both among the engine's steps, `first` earlier. */
 function expectBefore(steps: string[], first: string, then: string): void {
@@ -40,7 +41,14 @@ function expectBefore(steps: string[], first: string, then: string): void {
 describe("cluster scale out/in with slot migration through the real engine (RedisCluster, TLS-only, mutual TLS)", () => {
     const scope = new Scope();
     // Read at every `up`: a test changes masters or replicasPerMaster and runs `up` again.
-    const args: RedisClusterArgs = { subnet: "172.25.50.0/24", antiAffinity: "soft", mutualTls: true, nodeTimeoutMs: 3000, masters: 3, replicasPerMaster: 1 };
+    const args: RedisClusterArgs = {
+        subnet: "172.25.50.0/24",
+        antiAffinity: "soft",
+        mutualTls: true,
+        nodeTimeoutMs: 3000,
+        masters: 3,
+        replicasPerMaster: 1,
+    };
     let stack: Stack;
     /** The cluster as the last successful `up` deployed it. */
     let d: DeployedCluster;
@@ -76,15 +84,25 @@ describe("cluster scale out/in with slot migration through the real engine (Redi
      * makes new keys (sent on with ASK to a node importing their slot) and later rounds rewrite keys that may sit on a
      * migrating source. Returns the last value acknowledged for each key, the writes done and any that failed.
      */
-    async function writeWhile<T>(via: DeployedCluster, during: () => Promise<T>): Promise<{ result: T; acked: Map<string, string>; writes: number; errors: string[] }> {
+    async function writeWhile<T>(
+        via: DeployedCluster,
+        during: () => Promise<T>,
+    ): Promise<{ result: T; acked: Map<string, string>; writes: number; errors: string[] }> {
         return via.withApp(async (c: Cluster) => {
             const acked = new Map<string, string>();
             const errors: string[] = [];
-            let stop = false, writes = 0;
+            let stop = false,
+                writes = 0;
             const writer = (async () => {
                 for (let i = 0; !stop; i++) {
                     const [k, val] = [`live:${i % 300}`, `w${i}`];
-                    try { await c.set(k, val); acked.set(k, val); writes++; } catch (e) { errors.push(`${k}: ${(e as Error).message}`); }
+                    try {
+                        await c.set(k, val);
+                        acked.set(k, val);
+                        writes++;
+                    } catch (e) {
+                        errors.push(`${k}: ${(e as Error).message}`);
+                    }
                 }
             })();
             try {
@@ -154,15 +172,19 @@ describe("cluster scale out/in with slot migration through the real engine (Redi
         const ms = Date.now() - t0;
         const moves = r.actions.filter(a => / -> /.test(a));
         const moved = moves.reduce((n, a) => n + Number(/\((\d+) keys moved\)/.exec(a)![1]), 0);
-        console.log(`3+1 -> 4+1: up took ${ms} ms, 8192 slots and ${moved} of ${KEYS + BINARY} keys moved in ${moves.length} steps, ` +
-            `${writes} writes meanwhile (${errors.length} failed):\n${r.actions.join("\n")}`);
+        console.log(
+            `3+1 -> 4+1: up took ${ms} ms, 8192 slots and ${moved} of ${KEYS + BINARY} keys moved in ${moves.length} steps, ` +
+                `${writes} writes meanwhile (${errors.length} failed):\n${r.actions.join("\n")}`,
+        );
         expect(errors.slice(0, 5)).toEqual([]);
         expect(writes).toBeGreaterThan(300); // every live key written, most of them more than once
         await expectAcked(acked);
         // The engine made the new shard's containers before it ran the bootstrap's update.
         for (const n of ["itsc-m3", "itsc-m3-r0"]) expectBefore(r.steps, `done create ${n}`, "start update itsc-bootstrap");
         expect(r.actions).toContain("itsc-m3-r0: CLUSTER REPLICATE itsc-m3");
-        expect(moves.map(a => a.split(":")[0])).toEqual(expect.arrayContaining(["itsc-m0 -> itsc-m1", "itsc-m1 -> itsc-m2", "itsc-m2 -> itsc-m3"]));
+        expect(moves.map(a => a.split(":")[0])).toEqual(
+            expect.arrayContaining(["itsc-m0 -> itsc-m1", "itsc-m1 -> itsc-m2", "itsc-m2 -> itsc-m3"]),
+        );
         expect(moved).toBeGreaterThan(KEYS / 3);
         await expectPlannedSlots();
         await expectEveryKey();
@@ -180,16 +202,21 @@ describe("cluster scale out/in with slot migration through the real engine (Redi
         args.masters = 3;
         const t0 = Date.now();
         const { result: r, acked, writes, errors } = await writeWhile(before, up);
-        console.log(`4+1 -> 3+1: up took ${Date.now() - t0} ms, ${writes} writes meanwhile (${errors.length} failed):\n${r.actions.join("\n")}`);
+        console.log(
+            `4+1 -> 3+1: up took ${Date.now() - t0} ms, ${writes} writes meanwhile (${errors.length} failed):\n${r.actions.join("\n")}`,
+        );
         expect(errors.slice(0, 5)).toEqual([]);
         await expectAcked(acked);
         // The removed master (.28) hands 12288-16383 to m2, in chunks.
         const fromM3 = r.actions.filter(a => a.startsWith("172.25.50.28:6379 -> itsc-m2: slots "));
         expect(rangesText(fromM3.flatMap(a => slotsOf(a.split("slots ")[1].split(" ")[0])))).toBe("12288-16383");
-        expect(r.actions).toEqual(expect.arrayContaining([
-            "172.25.50.28:6379: CLUSTER RESET", "172.25.50.29:6379: CLUSTER RESET",
-            ...d.plan.flatMap(n => removedIds.map(id => expect.stringMatching(new RegExp(`^${n.name}: CLUSTER FORGET ${id} `)))),
-        ]));
+        expect(r.actions).toEqual(
+            expect.arrayContaining([
+                "172.25.50.28:6379: CLUSTER RESET",
+                "172.25.50.29:6379: CLUSTER RESET",
+                ...d.plan.flatMap(n => removedIds.map(id => expect.stringMatching(new RegExp(`^${n.name}: CLUSTER FORGET ${id} `)))),
+            ]),
+        );
         // The engine deleted the removed containers, and only once the bootstrap's update (slots moved, nodes reset) was
         // done. (So the removed nodes themselves cannot be asked afterwards; their keys are counted on the planned masters.)
         for (const n of gone) expectBefore(r.steps, "done update itsc-bootstrap", `start delete ${n.name}`);
@@ -212,19 +239,35 @@ describe("cluster scale out/in with slot migration through the real engine (Redi
         // The 4th master's replica stops first, so nobody takes over its slots; once every other node sees it failed,
         // the master stops too.
         docker("stop", r3.name);
-        await wire.waitUntil("every other node to see itsc-m3-r0 failed", async () => {
-            for (const n of others) if (!(await d.on(n, wire.clusterNodes)).find(v => v.id === r3id)?.flags.includes("fail")) return `${n.name} does not yet`;
-            return true;
-        }, 30_000, 200);
+        await wire.waitUntil(
+            "every other node to see itsc-m3-r0 failed",
+            async () => {
+                for (const n of others)
+                    if (!(await d.on(n, wire.clusterNodes)).find(v => v.id === r3id)?.flags.includes("fail"))
+                        return `${n.name} does not yet`;
+                return true;
+            },
+            30_000,
+            200,
+        );
         docker("stop", m3.name);
         args.masters = 3;
-        await expect(stack.up()).rejects.toThrow(new RegExp(`node ${m3id} \\(172\\.25\\.50\\.28:6379\\) is not in the plan, does not answer, and owns slots 12288-16383: not forgetting it`));
+        await expect(stack.up()).rejects.toThrow(
+            new RegExp(
+                `node ${m3id} \\(172\\.25\\.50\\.28:6379\\) is not in the plan, does not answer, and owns slots 12288-16383: not forgetting it`,
+            ),
+        );
         // Nobody forgot it: every planned node still has it. The failed update stopped the engine before its deletes.
         for (const n of others) expect((await d.on(n, wire.clusterNodes)).some(v => v.id === m3id)).toBe(true);
-        expect(containers().filter(c => c.startsWith("itsc-m3")).sort()).toEqual(["itsc-m3", "itsc-m3-files", "itsc-m3-r0", "itsc-m3-r0-files"]); // with their file writers
+        expect(
+            containers()
+                .filter(c => c.startsWith("itsc-m3"))
+                .sort(),
+        ).toEqual(["itsc-m3", "itsc-m3-files", "itsc-m3-r0", "itsc-m3-r0-files"]); // with their file writers
 
         docker("start", m3.name, r3.name);
-        for (const n of [m3, r3]) await wire.waitUntil(`${n.name} to answer again`, () => d.on(n, async c => (await c.ping()) === "PONG"), 30_000, 200);
+        for (const n of [m3, r3])
+            await wire.waitUntil(`${n.name} to answer again`, () => d.on(n, async c => (await c.ping()) === "PONG"), 30_000, 200);
         const r = await up();
         expect(r.actions).toEqual(expect.arrayContaining(["172.25.50.28:6379: CLUSTER RESET", "172.25.50.29:6379: CLUSTER RESET"]));
         for (const n of [m3, r3]) expectBefore(r.steps, "done update itsc-bootstrap", `start delete ${n.name}`);
@@ -264,11 +307,20 @@ describe("cluster scale out/in with slot migration through the real engine (Redi
         const admin = d.target.auth;
         const id = Object.fromEntries(await Promise.all([m0, m1, m2].map(async n => [n.name, await d.on(n, wire.myId)])));
         const keysOf = async (n: PlannedNode, slot: number) => (await d.on(n, c => wire.keysInSlots(c, [slot], 100)))[0];
-        const migrate = (from: PlannedNode, to: PlannedNode, keys: Buffer[]) => d.on(from, c => wire.migrateKeys(c, { host: to.ip, port: to.port }, admin, [keys]));
+        const migrate = (from: PlannedNode, to: PlannedNode, keys: Buffer[]) =>
+            d.on(from, c => wire.migrateKeys(c, { host: to.ip, port: to.port }, admin, [keys]));
         const setSlot = (n: PlannedNode, slot: number, ...a: string[]) => d.on(n, c => c.call("CLUSTER", "SETSLOT", String(slot), ...a));
         // Three slots of m0 holding at least 2 keys each.
-        const counts = await d.on(m0, c => wire.countKeysInSlots(c, Array.from({ length: m0.slots![1] + 1 }, (_, s) => s)));
-        const [away, back, idle] = counts.map((n, s) => [n, s]).filter(([n]) => n >= 2).map(([, s]) => s);
+        const counts = await d.on(m0, c =>
+            wire.countKeysInSlots(
+                c,
+                Array.from({ length: m0.slots![1] + 1 }, (_, s) => s),
+            ),
+        );
+        const [away, back, idle] = counts
+            .map((n, s) => [n, s])
+            .filter(([n]) => n >= 2)
+            .map(([, s]) => s);
         const empty = counts.findIndex(n => n === 0);
 
         // `away`: half-migrated from m0 (its planned owner) to m1.
@@ -300,7 +352,9 @@ describe("cluster scale out/in with slot migration through the real engine (Redi
         expect(r.steps).toContain("done update itsc-bootstrap");
         expect(r.actions).toEqual([
             `itsc-m0: slot ${away} (1 keys moved), SETSLOT STABLE on itsc-m0, itsc-m1`,
-            expect.stringMatching(new RegExp(`^itsc-m1 -> itsc-m0: slots ${back} \\(\\d+ keys moved\\), SETSLOT STABLE on itsc-m(0, itsc-m1|1, itsc-m0)$`)),
+            expect.stringMatching(
+                new RegExp(`^itsc-m1 -> itsc-m0: slots ${back} \\(\\d+ keys moved\\), SETSLOT STABLE on itsc-m(0, itsc-m1|1, itsc-m0)$`),
+            ),
             `itsc-m0: slot ${idle}, SETSLOT STABLE on itsc-m0, itsc-m2`,
             `itsc-m1 -> itsc-m0: slots ${empty} (0 keys moved)`,
         ]);
@@ -316,7 +370,12 @@ describe("cluster scale out/in with slot migration through the real engine (Redi
         const admin = d.target.auth;
         const id = Object.fromEntries(await Promise.all([m0, m1, m2].map(async n => [n.name, await d.on(n, wire.myId)])));
         const setSlot = (n: PlannedNode, slot: number, ...a: string[]) => d.on(n, c => c.call("CLUSTER", "SETSLOT", String(slot), ...a));
-        const counts = await d.on(m0, c => wire.countKeysInSlots(c, Array.from({ length: m0.slots![1] + 1 }, (_, s) => s)));
+        const counts = await d.on(m0, c =>
+            wire.countKeysInSlots(
+                c,
+                Array.from({ length: m0.slots![1] + 1 }, (_, s) => s),
+            ),
+        );
         const slot = counts.findIndex(n => n >= 2);
         // The slot moved wholly to m1 by hand, then opened back toward m0 (its planned owner).
         await setSlot(m1, slot, "IMPORTING", id[m0.name]);
@@ -329,13 +388,17 @@ describe("cluster scale out/in with slot migration through the real engine (Redi
         const [k] = (await d.on(m1, c => wire.keysInSlots(c, [slot], 1)))[0];
         const newest = await d.on(m1, c => c.getBuffer(k));
         await d.on(m1, c => c.set(k, "stale"));
-        await d.on(m1, c => c.call("MIGRATE", m0.ip, String(m0.port), "", "0", "5000", "COPY", "AUTH2", admin.username, admin.password, "KEYS", k));
+        await d.on(m1, c =>
+            c.call("MIGRATE", m0.ip, String(m0.port), "", "0", "5000", "COPY", "AUTH2", admin.username, admin.password, "KEYS", k),
+        );
         await d.on(m1, c => c.set(k, newest!));
         expect(await d.on(m0, c => wire.countKeysInSlots(c, [slot]))).toEqual([1]);
 
         // The args are unchanged again: a plain up repairs.
         const r = await up();
-        expect(r.actions).toEqual([expect.stringMatching(new RegExp(`^itsc-m1 -> itsc-m0: slots ${slot} \\(${counts[slot]} keys moved\\)`))]);
+        expect(r.actions).toEqual([
+            expect.stringMatching(new RegExp(`^itsc-m1 -> itsc-m0: slots ${slot} \\(${counts[slot]} keys moved\\)`)),
+        ]);
         expect(await d.on(m0, c => c.getBuffer(k))).toEqual(newest);
         await expectPlannedSlots();
         await expectEveryKey(); // the newest values, each key once
@@ -354,12 +417,17 @@ describe("cluster scale out/in with slot migration through the real engine (Redi
         // The 4th master's own replicas stop: Redis then migrates a replica of a master with two to it (replica migration).
         docker("stop", ...own.map(n => n.name));
         let adopted: PlannedNode | undefined;
-        await wire.waitUntil("a replica to migrate to the 4th master", async () => {
-            for (const n of others) {
-                if ((await d.on(n, wire.clusterNodes)).find(v => v.flags.includes("myself"))!.masterId === m3id) adopted = n;
-            }
-            return adopted !== undefined;
-        }, 60_000, 500);
+        await wire.waitUntil(
+            "a replica to migrate to the 4th master",
+            async () => {
+                for (const n of others) {
+                    if ((await d.on(n, wire.clusterNodes)).find(v => v.flags.includes("myself"))!.masterId === m3id) adopted = n;
+                }
+                return adopted !== undefined;
+            },
+            60_000,
+            500,
+        );
         docker("stop", m3.name);
 
         // Scaling in: the bootstrap waits for the adopted replica to take over m3's slots, forgets the stopped nodes and

@@ -103,9 +103,13 @@ export async function stateOf(stack: Stack, name: string): Promise<{ type: strin
 
 /** Everything the stack's file backend (testStack's, in the scope) holds, as stored: secrets should be ciphertext there. */
 export function storedState(scope: Scope): string {
-    const filesUnder = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap(e =>
-        e.isDirectory() ? filesUnder(path.join(dir, e.name)) : [path.join(dir, e.name)]);
-    return filesUnder(path.join(scope.dir, "state")).map(f => fs.readFileSync(f, "utf8")).join("\n");
+    const filesUnder = (dir: string): string[] =>
+        fs
+            .readdirSync(dir, { withFileTypes: true })
+            .flatMap(e => (e.isDirectory() ? filesUnder(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+    return filesUnder(path.join(scope.dir, "state"))
+        .map(f => fs.readFileSync(f, "utf8"))
+        .join("\n");
 }
 
 /** The environment a separate process needs to use the stack as an operator would: its backend, passphrase, the CLI on PATH. */
@@ -116,9 +120,12 @@ export function stackProcessEnv(stack: Stack): Record<string, string> {
 /** The plain `pulumi` CLI (the one scripts/toolchain.sh built) on the stack, e.g. `pulumiCli(stack, "stack", "export")`: its stdout. */
 export function pulumiCli(stack: Stack, ...args: string[]): Promise<string> {
     return new Promise((resolve, reject) => {
-        execFile(path.join(toolchain().binDir, "pulumi"), [...args, "--stack", stack.name, "--cwd", stack.workspace.workDir],
+        execFile(
+            path.join(toolchain().binDir, "pulumi"),
+            [...args, "--stack", stack.name, "--cwd", stack.workspace.workDir],
             { encoding: "utf8", env: { ...process.env, ...stackProcessEnv(stack) }, maxBuffer: 64 << 20, timeout: 120_000 },
-            (e, stdout, stderr) => (e ? reject(new Error(`pulumi ${args.join(" ")}: ${stderr.trim() || e.message}`)) : resolve(stdout)));
+            (e, stdout, stderr) => (e ? reject(new Error(`pulumi ${args.join(" ")}: ${stderr.trim() || e.message}`)) : resolve(stdout)),
+        );
     });
 }
 
@@ -128,7 +135,8 @@ export function pulumiCli(stack: Stack, ...args: string[]): Promise<string> {
  */
 export function clusterStack(scope: Scope, stackName: string, clusters: Record<string, RedisClusterArgs>): Promise<Stack> {
     return testStack(scope, stackName, async () =>
-        Object.fromEntries(Object.entries(clusters).map(([name, args]) => [name, clusterOutputs(new RedisCluster(name, args))])));
+        Object.fromEntries(Object.entries(clusters).map(([name, args]) => [name, clusterOutputs(new RedisCluster(name, args))])),
+    );
 }
 
 /**
@@ -150,15 +158,25 @@ export class DeployedCluster {
     readonly app: Credentials;
 
     /** `engines`: host name -> DOCKER_HOST address, for nodes not on the local engine. */
-    constructor(outputs: Record<string, any>, readonly name: string, readonly engines: Record<string, string> = {}) {
+    constructor(
+        outputs: Record<string, any>,
+        readonly name: string,
+        readonly engines: Record<string, string> = {},
+    ) {
         this.plan = outputs[name].nodes;
         this.target = targetFromOutputs(outputs, name);
         this.app = outputs[name].appUser;
     }
 
-    get masters(): PlannedNode[] { return this.plan.filter(n => n.role === "master"); }
-    node(name: string): PlannedNode { return this.plan.find(n => n.name === name)!; }
-    replicaOf(master: PlannedNode): PlannedNode { return this.plan.find(n => n.masterName === master.name)!; }
+    get masters(): PlannedNode[] {
+        return this.plan.filter(n => n.role === "master");
+    }
+    node(name: string): PlannedNode {
+        return this.plan.find(n => n.name === name)!;
+    }
+    replicaOf(master: PlannedNode): PlannedNode {
+        return this.plan.find(n => n.masterName === master.name)!;
+    }
 
     /** A client on one node as the admin user. */
     on<T>(n: { ip: string; port: number }, f: (c: RedisClient) => Promise<T>, o: { connectTimeoutMs?: number } = {}): Promise<T> {
@@ -187,9 +205,30 @@ export class DeployedCluster {
     /** redis-cli --cluster check's report, run inside `n`'s container with its own certificate (it exits 1 when it
      *  finds errors, so the output is read either way). */
     check(n: PlannedNode): string {
-        const r = spawnSync("docker", onEngine(this.engines[n.host], "exec", "-e", `REDISCLI_AUTH=${this.target.auth.password}`, n.name,
-            "redis-cli", "--tls", "--cacert", `${TLS_DIR}/ca.crt`, "--cert", `${TLS_DIR}/node.crt`, "--key", `${TLS_DIR}/node.key`,
-            "--user", this.target.auth.username, "--cluster", "check", `${n.ip}:${n.port}`), { encoding: "utf8" });
+        const r = spawnSync(
+            "docker",
+            onEngine(
+                this.engines[n.host],
+                "exec",
+                "-e",
+                `REDISCLI_AUTH=${this.target.auth.password}`,
+                n.name,
+                "redis-cli",
+                "--tls",
+                "--cacert",
+                `${TLS_DIR}/ca.crt`,
+                "--cert",
+                `${TLS_DIR}/node.crt`,
+                "--key",
+                `${TLS_DIR}/node.key`,
+                "--user",
+                this.target.auth.username,
+                "--cluster",
+                "check",
+                `${n.ip}:${n.port}`,
+            ),
+            { encoding: "utf8" },
+        );
         return r.stdout + r.stderr;
     }
 
@@ -206,8 +245,13 @@ export class DeployedCluster {
             await this.on(n, async c => {
                 const repl = await wire.info(c, "replication");
                 const master = n.masterName ? this.node(n.masterName) : undefined;
-                expect([n.name, (await wire.clusterInfo(c)).cluster_state, repl.role, repl.master_host, repl.master_link_status])
-                    .toEqual([n.name, "ok", n.role === "master" ? "master" : "slave", master?.ip, master && "up"]);
+                expect([n.name, (await wire.clusterInfo(c)).cluster_state, repl.role, repl.master_host, repl.master_link_status]).toEqual([
+                    n.name,
+                    "ok",
+                    n.role === "master" ? "master" : "slave",
+                    master?.ip,
+                    master && "up",
+                ]);
             });
         }
     }
@@ -220,6 +264,10 @@ export class DeployedCluster {
  */
 export function bootstrapActions(diagnostics: DiagnosticEvent[], clusterName: string): string[] {
     const prefix = `${clusterName}: `;
-    return diagnostics.filter(e => e.severity === "info#err").flatMap(e => e.message.split("\n")).map(l => l.trim())
-        .filter(l => l.startsWith(prefix) && !l.startsWith(`${prefix}drift: `)).map(l => l.slice(prefix.length));
+    return diagnostics
+        .filter(e => e.severity === "info#err")
+        .flatMap(e => e.message.split("\n"))
+        .map(l => l.trim())
+        .filter(l => l.startsWith(prefix) && !l.startsWith(`${prefix}drift: `))
+        .map(l => l.slice(prefix.length));
 }

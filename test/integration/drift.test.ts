@@ -10,7 +10,17 @@ import * as path from "path";
 import { clusterBootstrapProvider } from "../../components/cluster/bootstrap";
 import { drift, readCluster } from "../../components/cluster/status";
 import * as wire from "../../components/redis/wire";
-import { DeployedCluster, localClusterStack, plainOutputs, pulumiCli, stackProcessEnv, stateOf, stateSecrets, storedState, tearDown } from "./deploy";
+import {
+    DeployedCluster,
+    localClusterStack,
+    plainOutputs,
+    pulumiCli,
+    stackProcessEnv,
+    stateOf,
+    stateSecrets,
+    storedState,
+    tearDown,
+} from "./deploy";
 import { docker, expectNoSecrets, failOverAndBack, runCli, Scope } from "./harness";
 
 jest.setTimeout(300_000);
@@ -22,16 +32,24 @@ describe("drift: the live cluster leaves its plan, the inputs stay the same", ()
     const scope = new Scope();
     let stack: Stack | undefined;
     let c: DeployedCluster;
-    const expected = [`${NAME}-m0 is replica of ${NAME}-m0-r0, planned master`, `${NAME}-m0-r0 is master of slots 0-5460, planned replica of ${NAME}-m0`];
+    const expected = [
+        `${NAME}-m0 is replica of ${NAME}-m0-r0, planned master`,
+        `${NAME}-m0-r0 is master of slots 0-5460, planned replica of ${NAME}-m0`,
+    ];
     const log: string[] = [];
-    const onOutput = (s: string) => { log.push(s); };
+    const onOutput = (s: string) => {
+        log.push(s);
+    };
     /** What an operation changes, from its engine events: `<op> <resource name>`, every step but "same". */
     const changed = () => {
         const steps: string[] = [];
-        return { steps, onEvent: (e: EngineEvent) => {
-            const m = e.resourcePreEvent?.metadata;
-            if (m && m.op !== "same") steps.push(`${m.op} ${m.urn.split("::").pop()}`);
-        } };
+        return {
+            steps,
+            onEvent: (e: EngineEvent) => {
+                const m = e.resourcePreEvent?.metadata;
+                if (m && m.op !== "same") steps.push(`${m.op} ${m.urn.split("::").pop()}`);
+            },
+        };
     };
     const m0 = () => c.plan[0];
     const r0 = () => c.replicaOf(c.plan[0]);
@@ -50,7 +68,11 @@ describe("drift: the live cluster leaves its plan, the inputs stay the same", ()
         // What is there to find: the four generated passwords (admin, app, replication, metrics) and the CA's and the 6 nodes' private keys (no client
         // key: the default cluster issues none).
         expect(Object.keys(secrets).filter(k => k.endsWith(".result"))).toHaveLength(4);
-        expect(Object.keys(secrets).filter(k => k.endsWith("-key.privateKeyPem")).sort()).toEqual(["itdr-ca", ...c.plan.map(n => `${n.name}-tls`)].map(k => `${k}-key.privateKeyPem`).sort());
+        expect(
+            Object.keys(secrets)
+                .filter(k => k.endsWith("-key.privateKeyPem"))
+                .sort(),
+        ).toEqual(["itdr-ca", ...c.plan.map(n => `${n.name}-tls`)].map(k => `${k}-key.privateKeyPem`).sort());
         for (const text of [storedState(scope), await pulumiCli(stack!, "stack", "export")]) {
             expect(text).toContain("4dabf18193072939515e22adb298388d"); // Pulumi's secret signature: values are encrypted
             expect(text).toContain("ciphertext");
@@ -86,10 +108,15 @@ describe("drift: the live cluster leaves its plan, the inputs stay the same", ()
         expect(await diffNow()).toMatchObject({ changes: false });
         await failOver();
         // Gossip settles in a moment (the others clear their FAIL flag for the returned node).
-        await wire.waitUntil("the drift to be exactly the swapped roles", async () => {
-            const found = drift(c.target.nodes, await readCluster(c.target));
-            return JSON.stringify(found) === JSON.stringify(expected) || found.join("; ");
-        }, 20_000, 200);
+        await wire.waitUntil(
+            "the drift to be exactly the swapped roles",
+            async () => {
+                const found = drift(c.target.nodes, await readCluster(c.target));
+                return JSON.stringify(found) === JSON.stringify(expected) || found.join("; ");
+            },
+            20_000,
+            200,
+        );
         expect(await diffNow()).toMatchObject({ changes: true, replaces: [] });
     });
 
@@ -114,7 +141,9 @@ describe("drift: the live cluster leaves its plan, the inputs stay the same", ()
     });
 
     test("up with unchanged inputs repairs: only the bootstrap updates, planned roles back, data kept, no drift recorded, then no changes", async () => {
-        await c.withApp(async app => { for (let i = 0; i < 50; i++) await app.set(`kept:${i}`, String(i)); });
+        await c.withApp(async app => {
+            for (let i = 0; i < 50; i++) await app.set(`kept:${i}`, String(i));
+        });
         const steps = changed();
         const r = await stack!.up({ onOutput, onEvent: steps.onEvent });
         log.push(r.stderr);
@@ -124,7 +153,9 @@ describe("drift: the live cluster leaves its plan, the inputs stay the same", ()
         expect(await roleOf(m0())).toBe("master");
         expect(plainOutputs(r.outputs)[NAME].drift).toEqual([]);
         expect((await bootstrap()).outputs.drift).toEqual([]);
-        await c.withApp(async app => { for (let i = 0; i < 50; i++) expect(await app.get(`kept:${i}`)).toBe(String(i)); });
+        await c.withApp(async app => {
+            for (let i = 0; i < 50; i++) expect(await app.get(`kept:${i}`)).toBe(String(i));
+        });
         await stack!.preview({ expectNoChanges: true });
         // Neither anything the engine printed (up, refresh, a --diff preview) nor any node's log holds a secret.
         expect(log.join("")).toContain("ClusterBootstrap");
@@ -140,7 +171,10 @@ describe("drift: the live cluster leaves its plan, the inputs stay the same", ()
     });
 
     test("guard --stack reads the stack's outputs (secrets included), prints the table and has nothing to do", async () => {
-        const { code, out } = await runCli(["guard", "--stack", NAME, "--output", NAME, "--cwd", stack!.workspace.workDir, "--once"], stackProcessEnv(stack!));
+        const { code, out } = await runCli(
+            ["guard", "--stack", NAME, "--output", NAME, "--cwd", stack!.workspace.workDir, "--once"],
+            stackProcessEnv(stack!),
+        );
         expect(out).toMatch(/node\s+planned\s+live\s+master\s+link\s+slots\s+state/);
         expect(out).toMatch(new RegExp(`${NAME}-m0\\s+master\\s+master\\s+-\\s+-\\s+0-5460\\s+ok`));
         expect(out).toContain("ok: the cluster matches the plan; no action");
@@ -169,7 +203,11 @@ describe("drift: the live cluster leaves its plan, the inputs stay the same", ()
         const r = await stack!.destroy({ onOutput });
         expect(r.summary.result).toBe("succeeded");
         expect((await stack!.exportStack()).deployment.resources ?? []).toHaveLength(0);
-        for (const kind of [["ps", "-a"], ["network", "ls"], ["volume", "ls"]]) {
+        for (const kind of [
+            ["ps", "-a"],
+            ["network", "ls"],
+            ["volume", "ls"],
+        ]) {
             expect([kind[0], docker(...kind, "-q", "--filter", `label=${scope.label}`)]).toEqual([kind[0], ""]);
         }
     });

@@ -25,16 +25,23 @@ const BASE_PORT = 27230;
 const GATEWAY_NET = "itgw-net-local"; // ClusterGateway "itgw" names a host's transit network <name>-net-<host>
 
 /** `docker args...` without blocking (probes run in parallel): its exit code and output. */
-const dockerRun = (args: string[]) => new Promise<{ code: number; out: string }>(resolve =>
-    execFile("docker", args, { encoding: "utf8", timeout: 30_000 }, (e, stdout, stderr) =>
-        resolve({ code: e ? Number((e as { code?: number }).code ?? -1) : 0, out: (stdout + stderr).trim() })));
+const dockerRun = (args: string[]) =>
+    new Promise<{ code: number; out: string }>(resolve =>
+        execFile("docker", args, { encoding: "utf8", timeout: 30_000 }, (e, stdout, stderr) =>
+            resolve({ code: e ? Number((e as { code?: number }).code ?? -1) : 0, out: (stdout + stderr).trim() }),
+        ),
+    );
 
 describe("ClusterGateway deployed through the engine in front of a RedisCluster", () => {
     const scope = new Scope();
     let stack: Stack | undefined;
     let out: Record<string, any>;
     let rc: DeployedCluster;
-    let gw: { endpoints: { node: string; ip: string; port: number }[]; natMap: Record<string, { host: string; port: number }>; keyBase64: string };
+    let gw: {
+        endpoints: { node: string; ip: string; port: number }[];
+        natMap: Record<string, { host: string; port: number }>;
+        keyBase64: string;
+    };
     let app: Cluster | undefined;
     const handBuilt: string[] = [];
     const redirects: string[] = [];
@@ -44,10 +51,16 @@ describe("ClusterGateway deployed through the engine in front of a RedisCluster"
         rc = new DeployedCluster(out, "itgwc");
         gw = out.gateway;
     };
-    const appClient = () => connect({ kind: "cluster", nodes: gw.endpoints, natMap: gw.natMap, tls: { ca: out.itgwc.caCertPem }, ...rc.app },
-        { commandTimeoutMs: 3000 });
-    const onlyListeners = (c: Cluster) => c.nodes("all").map(n => `${n.options.host}:${n.options.port}`)
-        .filter(k => !gw.endpoints.some(e => `${e.ip}:${e.port}` === k));
+    const appClient = () =>
+        connect(
+            { kind: "cluster", nodes: gw.endpoints, natMap: gw.natMap, tls: { ca: out.itgwc.caCertPem }, ...rc.app },
+            { commandTimeoutMs: 3000 },
+        );
+    const onlyListeners = (c: Cluster) =>
+        c
+            .nodes("all")
+            .map(n => `${n.options.host}:${n.options.port}`)
+            .filter(k => !gw.endpoints.some(e => `${e.ip}:${e.port}` === k));
 
     const listener = (node: string) => `127.0.0.1:${gw.endpoints.find(e => e.node === node)!.port}`;
     /** `n` keys whose slots lie in `range`. */
@@ -64,28 +77,51 @@ describe("ClusterGateway deployed through the engine in front of a RedisCluster"
      *  on the gateway's network, towards the server beside `node`, with the key given here. */
     const clientWithKey = async (name: string, node: string, keyBase64: string): Promise<number> => {
         const port = await freePort();
-        const t = gatewayPlan("itgw", { cluster: clusterFor, subnet: TRANSIT_SUBNET, basePort: BASE_PORT }).tunnels.find(x => x.node === node)!;
+        const t = gatewayPlan("itgw", { cluster: clusterFor, subnet: TRANSIT_SUBNET, basePort: BASE_PORT }).tunnels.find(
+            x => x.node === node,
+        )!;
         const command = t.clientCommand.map(a => (a === `[0.0.0.0]:${t.listenPort}` ? `[0.0.0.0]:${port}` : a));
-        handBuilt.push(scope.container(name, {
-            network: GATEWAY_NET, command, files: { [KEY_FILE]: Buffer.from(keyBase64, "base64") }, publish: [`127.0.0.1:${port}:${port}`],
-        }));
+        handBuilt.push(
+            scope.container(name, {
+                network: GATEWAY_NET,
+                command,
+                files: { [KEY_FILE]: Buffer.from(keyBase64, "base64") },
+                publish: [`127.0.0.1:${port}:${port}`],
+            }),
+        );
         return port;
     };
     const tlsOn = (port: number, f: (c: Awaited<ReturnType<typeof wire.connect>>) => Promise<unknown>) =>
-        wire.withClient({ host: "127.0.0.1", port }, { auth: rc.app, tls: { ca: out.itgwc.caCertPem }, connectTimeoutMs: 2000, commandTimeoutMs: 3000 }, f);
+        wire.withClient(
+            { host: "127.0.0.1", port },
+            { auth: rc.app, tls: { ca: out.itgwc.caCertPem }, connectTimeoutMs: 2000, commandTimeoutMs: 3000 },
+            f,
+        );
 
     beforeAll(async () => {
         stack = await testStack(scope, "itgw", async () => {
             // loopbackSans: TLS runs inside the tunnels, and the client checks each node's certificate against 127.0.0.1.
-            clusterFor = new RedisCluster("itgwc", { masters, antiAffinity: "soft", subnet: CLUSTER_SUBNET, nodeTimeoutMs: 3000, loopbackSans: true });
+            clusterFor = new RedisCluster("itgwc", {
+                masters,
+                antiAffinity: "soft",
+                subnet: CLUSTER_SUBNET,
+                nodeTimeoutMs: 3000,
+                loopbackSans: true,
+            });
             const gateway = new ClusterGateway("itgw", { cluster: clusterFor, subnet: TRANSIT_SUBNET, basePort: BASE_PORT });
-            return { itgwc: clusterOutputs(clusterFor), gateway: { endpoints: gateway.endpoints, natMap: gateway.natMap, keyBase64: gateway.keyBase64 } };
+            return {
+                itgwc: clusterOutputs(clusterFor),
+                gateway: { endpoints: gateway.endpoints, natMap: gateway.natMap, keyBase64: gateway.keyBase64 },
+            };
         });
         await up();
         app = await appClient();
         // Every redirect the client is handed, as Redis sent it (ioredis routes MOVED/ASK through handleError).
         const handle = (app as any).handleError.bind(app);
-        (app as any).handleError = (e: Error, ...rest: unknown[]) => { redirects.push(e.message); return handle(e, ...rest); };
+        (app as any).handleError = (e: Error, ...rest: unknown[]) => {
+            redirects.push(e.message);
+            return handle(e, ...rest);
+        };
     });
     afterAll(async () => {
         app?.disconnect();
@@ -93,8 +129,13 @@ describe("ClusterGateway deployed through the engine in front of a RedisCluster"
     });
 
     test("the natMap maps every address the cluster announces to a loopback listener, and the client uses nothing else", async () => {
-        const announced = await rc.on(rc.plan[0], async c => String(await c.call("CLUSTER", "NODES")).trim().split("\n")
-            .map(l => l.split(" ")[1].split("@")[0]).sort());
+        const announced = await rc.on(rc.plan[0], async c =>
+            String(await c.call("CLUSTER", "NODES"))
+                .trim()
+                .split("\n")
+                .map(l => l.split(" ")[1].split("@")[0])
+                .sort(),
+        );
         expect(announced).toEqual(Object.keys(gw.natMap).sort());
         expect(Object.values(gw.natMap).map(m => m.host)).toEqual(Array(6).fill("127.0.0.1"));
         await app!.ping();
@@ -138,15 +179,35 @@ describe("ClusterGateway deployed through the engine in front of a RedisCluster"
         // Back as planned: the key gone, the slot to m0 again.
         await app!.del(key);
         for (const m of rc.masters) await rc.on(m, c => c.call("CLUSTER", "SETSLOT", slot, "NODE", ids[m0.name]));
-        await wire.waitUntil("every node to see the slot on m0 again", async () => (await Promise.all(rc.plan.map(n => rc.on(n, async c =>
-            (await c.call("CLUSTER", "SLOTS") as [number, number, [string, number]][]).some(([a, b, [ip]]) => slot >= a && slot <= b && ip === m0.ip))))).every(Boolean), 10_000, 100);
+        await wire.waitUntil(
+            "every node to see the slot on m0 again",
+            async () =>
+                (
+                    await Promise.all(
+                        rc.plan.map(n =>
+                            rc.on(n, async c =>
+                                ((await c.call("CLUSTER", "SLOTS")) as [number, number, [string, number]][]).some(
+                                    ([a, b, [ip]]) => slot >= a && slot <= b && ip === m0.ip,
+                                ),
+                            ),
+                        ),
+                    )
+                ).every(Boolean),
+            10_000,
+            100,
+        );
     });
 
     test("a spiped client with another key gets no Redis answer (one with the outputs' key does: the control)", async () => {
         const m0 = rc.masters[0].name;
         const right = await clientWithKey("itgw-rightkey", m0, gw.keyBase64);
         const wrong = await clientWithKey("itgw-wrongkey", m0, crypto.randomBytes(KEY_BYTES).toString("base64"));
-        await wire.waitUntil("the hand-built tunnel with the right key to carry PING", async () => (await tlsOn(right, c => c.ping())) === "PONG", 20_000, 200);
+        await wire.waitUntil(
+            "the hand-built tunnel with the right key to carry PING",
+            async () => (await tlsOn(right, c => c.ping())) === "PONG",
+            20_000,
+            200,
+        );
         await expect(tlsOn(wrong, c => c.ping())).rejects.toThrow(new RegExp(`cannot reach Redis at 127\\.0\\.0\\.1:${wrong} \\(TLS\\): `));
     });
 
@@ -157,7 +218,8 @@ describe("ClusterGateway deployed through the engine in front of a RedisCluster"
         // A container of our own on the gateway's network, and the same probe from a server end (on the nodes' network).
         const probeOn = scope.container("itgw-probe", { network: GATEWAY_NET, command: ["sleep", "600"] });
         handBuilt.push(probeOn);
-        const probe = (container: string, ip: string) => dockerRun(["exec", container, "timeout", "3", "redis-cli", "--tls", "--insecure", "-h", ip, "-p", "6379", "ping"]);
+        const probe = (container: string, ip: string) =>
+            dockerRun(["exec", container, "timeout", "3", "redis-cli", "--tls", "--insecure", "-h", ip, "-p", "6379", "ping"]);
         const server = `itgw-${rc.plan[0].name}-server`;
         const [control, ...fromGateway] = await Promise.all([probe(server, rc.plan[0].ip), ...rc.plan.map(n => probe(probeOn, n.ip))]);
         expect(control.out).toContain("NOAUTH"); // a route answers (the probe works)
@@ -172,8 +234,11 @@ describe("ClusterGateway deployed through the engine in front of a RedisCluster"
         const before = ids(old);
         masters = 4;
         await up();
-        expect(gw.endpoints.map(e => `${e.node} ${e.port}`)).toEqual(["m0 0", "m1 6", "m2 12", "m3 18", "m0-r0 1", "m1-r0 7", "m2-r0 13", "m3-r0 19"]
-            .map(x => x.split(" ")).map(([n, i]) => `itgwc-${n} ${BASE_PORT + Number(i)}`));
+        expect(gw.endpoints.map(e => `${e.node} ${e.port}`)).toEqual(
+            ["m0 0", "m1 6", "m2 12", "m3 18", "m0-r0 1", "m1-r0 7", "m2-r0 13", "m3-r0 19"]
+                .map(x => x.split(" "))
+                .map(([n, i]) => `itgwc-${n} ${BASE_PORT + Number(i)}`),
+        );
         expect(ids(old)).toEqual(before); // not replaced
         const m3 = rc.node("itgwc-m3");
         const [first] = keysIn(m3.slots!, 1, "scaled");
@@ -189,7 +254,8 @@ describe("ClusterGateway deployed through the engine in front of a RedisCluster"
         expect(await rc.on(m3, n => Promise.all(scaled.map(k => n.call("EXISTS", k))))).toEqual(Array(20).fill(1));
         expect(onlyListeners(app)).toEqual([]);
         // No perpetual diff in what the gateway made (targeted: the cluster's own no-change preview is cluster.test's).
-        const mine = ((await stack!.exportStack()).deployment.resources ?? []).map((r: { urn: string }) => r.urn)
+        const mine = ((await stack!.exportStack()).deployment.resources ?? [])
+            .map((r: { urn: string }) => r.urn)
             .filter((u: string) => u.includes("redis-secure-topologies:gateway:ClusterGateway"));
         expect(mine.length).toBe(1 + 1 + 1 + 1 + 16 * 3); // the component, its key, its image, its network, 8 servers and 8 clients, each with its key's writer and volume
         await stack!.preview({ expectNoChanges: true, target: mine });
@@ -202,12 +268,23 @@ describe("ClusterGateway deployed through the engine in front of a RedisCluster"
         for (const k of keys) await app!.set(k, k);
         expect(await rc.on(m0, c => c.call("WAIT", "1", "5000"))).toBe(1); // the replica has them
         docker("kill", m0.name);
-        await rc.on(r0, c => wire.waitUntil("the replica to be promoted", async () => (await wire.info(c, "replication")).role === "master", 30_000, 100));
+        await rc.on(r0, c =>
+            wire.waitUntil("the replica to be promoted", async () => (await wire.info(c, "replication")).role === "master", 30_000, 100),
+        );
         // Commands fail while the client learns the new owner; then reads and writes of m0's slots go to r0's tunnel.
-        await wire.waitUntil("the client to read through the promoted replica", async () => (await app!.get(keys[0]).catch(() => null)) === keys[0], 30_000, 200);
+        await wire.waitUntil(
+            "the client to read through the promoted replica",
+            async () => (await app!.get(keys[0]).catch(() => null)) === keys[0],
+            30_000,
+            200,
+        );
         // The slot map the client refreshed names r0's listener (a MOVED leaves the announced address there until then).
-        await wire.waitUntil("the client's slot map to name r0's tunnel", async () => (await app!.get(keys[0])) === keys[0]
-            && (app as any).slots[keySlot(keys[0])][0] === listener(r0.name), 10_000, 100);
+        await wire.waitUntil(
+            "the client's slot map to name r0's tunnel",
+            async () => (await app!.get(keys[0])) === keys[0] && (app as any).slots[keySlot(keys[0])][0] === listener(r0.name),
+            10_000,
+            100,
+        );
         expect(onlyListeners(app!)).toEqual([]);
         for (const k of keys) expect(await app!.get(k)).toBe(k);
         for (const k of keysIn(m0.slots!, 20, "after-failover")) expect(await app!.set(k, "new")).toBe("OK");

@@ -102,10 +102,18 @@ describe("guard --outputs on the RedisCluster the engine deployed", () => {
 
     test("looping, it passes every --interval, holds the lease meanwhile, and gives it back on SIGTERM", async () => {
         const repo = path.resolve(__dirname, "../..");
-        const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "components/guard/cli.ts", ...guardArgs, "--interval", "1"], { cwd: repo });
+        const child = spawn(
+            process.execPath,
+            ["-r", "ts-node/register/transpile-only", "components/guard/cli.ts", ...guardArgs, "--interval", "1"],
+            { cwd: repo },
+        );
         let out = "";
-        child.stdout.on("data", d => { out += d; });
-        child.stderr.on("data", d => { out += d; });
+        child.stdout.on("data", d => {
+            out += d;
+        });
+        child.stderr.on("data", d => {
+            out += d;
+        });
         const exited = new Promise<number | null>(r => child.on("exit", code => r(code)));
         try {
             await wire.waitUntil("two passes", async () => (out.match(/reading 6 nodes/g) ?? []).length >= 2, 30_000, 100);

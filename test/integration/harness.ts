@@ -8,7 +8,15 @@ import * as os from "os";
 import * as path from "path";
 import { CertUse } from "../../components/pki/validate";
 import { PlannedNode, placeClusterNodes } from "../../components/cluster/plan";
-import { ADMIN_USER_RULES, APP_USER_RULES, CONF_DIR, renderAclFile, renderRedisConf, REPLICATION_USER_RULES, TLS_DIR } from "../../components/redis/conf";
+import {
+    ADMIN_USER_RULES,
+    APP_USER_RULES,
+    CONF_DIR,
+    renderAclFile,
+    renderRedisConf,
+    REPLICATION_USER_RULES,
+    TLS_DIR,
+} from "../../components/redis/conf";
 import { DEFAULT_IMAGE } from "../../components/redis/node";
 import * as wire from "../../components/redis/wire";
 import { TEST_LABEL } from "../../scripts/facts";
@@ -33,9 +41,22 @@ export function dockerOn(engine: string | undefined, ...args: string[]): string 
 /** `docker ...` without blocking the event loop (so timers and Redis polls keep running); errors carry the exit code. */
 export function dockerAsync(args: string[], o: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<string> {
     return new Promise((resolve, reject) => {
-        execFile("docker", args, { encoding: "utf8", timeout: o.timeoutMs ?? 120_000, maxBuffer: 16 << 20, env: { ...process.env, ...o.env } },
-            (err, stdout, stderr) => (err ? reject(Object.assign(new Error(`docker ${args[0]} (exit ${err.code}): ${`${stderr} ${stdout}`.replace(/\s+/g, " ").trim().slice(-300)}`), { code: err.code }))
-                : resolve(stdout.trim())));
+        execFile(
+            "docker",
+            args,
+            { encoding: "utf8", timeout: o.timeoutMs ?? 120_000, maxBuffer: 16 << 20, env: { ...process.env, ...o.env } },
+            (err, stdout, stderr) =>
+                err
+                    ? reject(
+                          Object.assign(
+                              new Error(
+                                  `docker ${args[0]} (exit ${err.code}): ${`${stderr} ${stdout}`.replace(/\s+/g, " ").trim().slice(-300)}`,
+                              ),
+                              { code: err.code },
+                          ),
+                      )
+                    : resolve(stdout.trim()),
+        );
     });
 }
 
@@ -46,7 +67,10 @@ export class Scope {
 
     /** `engine`: a DOCKER_HOST address (default: the local engine); `alsoOn`: more engines its stack deploys to (a
      *  cluster over several hosts), which logs() and cleanup() cover too. */
-    constructor(readonly engine?: string, readonly alsoOn: string[] = []) {}
+    constructor(
+        readonly engine?: string,
+        readonly alsoOn: string[] = [],
+    ) {}
 
     docker(...args: string[]): string {
         return dockerOn(this.engine, ...args);
@@ -59,13 +83,34 @@ export class Scope {
     }
 
     /** Creates a container (joining `alsoOn` networks too), copies `files` (path -> content) into it, then starts it. */
-    container(name: string, o: {
-        network: string; ip?: string; command: string[]; files?: Record<string, string | Buffer>; publish?: string[];
-        alsoOn?: string[]; volume?: string;
-    }): string {
-        this.docker("create", "--name", name, "--label", this.label, "--network", o.network, ...(o.ip ? ["--ip", o.ip] : []),
-            "--network-alias", name, ...(o.publish ?? []).flatMap(p => ["-p", p]),
-            ...(o.volume ? ["-v", `${o.volume}:/data`] : []), IMAGE, ...o.command);
+    container(
+        name: string,
+        o: {
+            network: string;
+            ip?: string;
+            command: string[];
+            files?: Record<string, string | Buffer>;
+            publish?: string[];
+            alsoOn?: string[];
+            volume?: string;
+        },
+    ): string {
+        this.docker(
+            "create",
+            "--name",
+            name,
+            "--label",
+            this.label,
+            "--network",
+            o.network,
+            ...(o.ip ? ["--ip", o.ip] : []),
+            "--network-alias",
+            name,
+            ...(o.publish ?? []).flatMap(p => ["-p", p]),
+            ...(o.volume ? ["-v", `${o.volume}:/data`] : []),
+            IMAGE,
+            ...o.command,
+        );
         for (const net of o.alsoOn ?? []) this.docker("network", "connect", "--alias", name, net, name);
         if (o.files) {
             const stage = path.join(this.dir, name);
@@ -88,18 +133,23 @@ export class Scope {
 
     /** Everything the scope's containers wrote to stdout/stderr (Redis and spiped log there). */
     logs(): string {
-        return [this.engine, ...this.alsoOn].flatMap(engine => {
-            const ids = dockerOn(engine, "ps", "-aq", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
-            return ids.map(id => {
-                const r = spawnSync("docker", onEngine(engine, "logs", id), { encoding: "utf8" });
-                return r.stdout + r.stderr;
-            });
-        }).join("\n");
+        return [this.engine, ...this.alsoOn]
+            .flatMap(engine => {
+                const ids = dockerOn(engine, "ps", "-aq", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
+                return ids.map(id => {
+                    const r = spawnSync("docker", onEngine(engine, "logs", id), { encoding: "utf8" });
+                    return r.stdout + r.stderr;
+                });
+            })
+            .join("\n");
     }
 
     cleanup(): void {
         for (const engine of [this.engine, ...this.alsoOn]) {
-            const labelled = (...what: string[]) => dockerOn(engine, ...what, "-q", "--filter", `label=${this.label}`).split("\n").filter(Boolean);
+            const labelled = (...what: string[]) =>
+                dockerOn(engine, ...what, "-q", "--filter", `label=${this.label}`)
+                    .split("\n")
+                    .filter(Boolean);
             const ids = labelled("ps", "-a");
             if (ids.length) dockerOn(engine, "rm", "-f", "-v", ...ids);
             const nets = labelled("network", "ls");
@@ -111,14 +161,36 @@ export class Scope {
     }
 }
 
-export interface TestPki { ca: string; issue(cn: string, use: CertUse, dns: string[], ips: string[]): { cert: string; key: string } }
+export interface TestPki {
+    ca: string;
+    issue(cn: string, use: CertUse, dns: string[], ips: string[]): { cert: string; key: string };
+}
 
 /** A CA and certificates like the PKI component's (ECDSA P-256, SANs, serverAuth/clientAuth by use). */
 export function testPki(dir: string, cn = "test-ca"): TestPki {
     const d = fs.mkdtempSync(path.join(dir, "pki-"));
     const ssl = (...a: string[]) => execFileSync("openssl", a, { cwd: d, stdio: "pipe" });
-    ssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-        "-days", "2", "-subj", `/CN=${cn}`, "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature");
+    ssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        `/CN=${cn}`,
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+    );
     let n = 0;
     return {
         ca: fs.readFileSync(path.join(d, "ca.crt"), "utf8"),
@@ -126,9 +198,41 @@ export function testPki(dir: string, cn = "test-ca"): TestPki {
             const id = `c${n++}`;
             const eku = { server: "serverAuth", client: "clientAuth", peer: "serverAuth,clientAuth" }[use];
             const san = [...dns.map(x => `DNS:${x}`), ...ips.map(x => `IP:${x}`)].join(",");
-            fs.writeFileSync(path.join(d, `${id}.ext`), `extendedKeyUsage=${eku}\nkeyUsage=critical,digitalSignature,keyEncipherment\n${san ? `subjectAltName=${san}\n` : ""}`);
-            ssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", `${id}.key`, "-out", `${id}.csr`, "-subj", `/CN=${commonName}`);
-            ssl("x509", "-req", "-in", `${id}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-out", `${id}.crt`, "-extfile", `${id}.ext`);
+            fs.writeFileSync(
+                path.join(d, `${id}.ext`),
+                `extendedKeyUsage=${eku}\nkeyUsage=critical,digitalSignature,keyEncipherment\n${san ? `subjectAltName=${san}\n` : ""}`,
+            );
+            ssl(
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                `${id}.key`,
+                "-out",
+                `${id}.csr`,
+                "-subj",
+                `/CN=${commonName}`,
+            );
+            ssl(
+                "x509",
+                "-req",
+                "-in",
+                `${id}.csr`,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-out",
+                `${id}.crt`,
+                "-extfile",
+                `${id}.ext`,
+            );
             return { cert: fs.readFileSync(path.join(d, `${id}.crt`), "utf8"), key: fs.readFileSync(path.join(d, `${id}.key`), "utf8") };
         },
     };
@@ -160,7 +264,11 @@ export async function freePort(): Promise<number> {
     });
 }
 
-export interface TestUsers { admin: string; replication: string; app: string }
+export interface TestUsers {
+    admin: string;
+    replication: string;
+    app: string;
+}
 
 export function testUsers(): TestUsers {
     return { admin: password(), replication: password(), app: password() };
@@ -175,22 +283,48 @@ export function aclFor(pw: TestUsers): string {
 }
 
 /** Where a test cluster's nodes of one host run: that host's engine (its Scope) and container subnet. */
-export interface TestHost { name: string; subnet: string; scope: Scope }
+export interface TestHost {
+    name: string;
+    subnet: string;
+    scope: Scope;
+}
 
 /** Starts the containers RedisCluster would create for `plan`: TLS-only, mutual TLS, ACL users; one network per host,
  *  created unless `networks` (host name -> network) already has it (nodes added to a running cluster). */
-export function startClusterNodes(hosts: TestHost[], plan: PlannedNode[], pw: TestUsers, pki: TestPki, networks = new Map<string, string>(),
-    o: { volumes?: boolean } = {}): Map<string, string> {
+export function startClusterNodes(
+    hosts: TestHost[],
+    plan: PlannedNode[],
+    pw: TestUsers,
+    pki: TestPki,
+    networks = new Map<string, string>(),
+    o: { volumes?: boolean } = {},
+): Map<string, string> {
     for (const h of hosts) {
-        if (!networks.has(h.name)) networks.set(h.name, h.scope.network(`${plan[0].name.replace(/-m\d+(-r\d+)?$/, "")}-net-${h.name}`, h.subnet));
+        if (!networks.has(h.name))
+            networks.set(h.name, h.scope.network(`${plan[0].name.replace(/-m\d+(-r\d+)?$/, "")}-net-${h.name}`, h.subnet));
     }
-    for (const n of plan) startClusterNode(hosts.find(h => h.name === n.host)!, n, networks.get(n.host)!, pw, pki, o);
+    for (const n of plan)
+        startClusterNode(
+            hosts.find(h => h.name === n.host)!,
+            n,
+            networks.get(n.host)!,
+            pw,
+            pki,
+            o,
+        );
     return networks;
 }
 
 /** One node's container with a fresh certificate from `pki`; with `volumes`, /data on the volume `<name>-data` as
  *  redisNode() gives it (created if missing, kept if there: a replacement finds the data and nodes.conf). */
-export function startClusterNode(host: TestHost, n: PlannedNode, network: string, pw: TestUsers, pki: TestPki, o: { volumes?: boolean } = {}): { cert: string; key: string } {
+export function startClusterNode(
+    host: TestHost,
+    n: PlannedNode,
+    network: string,
+    pw: TestUsers,
+    pki: TestPki,
+    o: { volumes?: boolean } = {},
+): { cert: string; key: string } {
     const volume = o.volumes ? `${n.name}-data` : undefined;
     if (volume && spawnSync("docker", onEngine(host.scope.engine, "volume", "inspect", volume)).status !== 0) host.scope.volume(volume);
     const cert = pki.issue(n.name, "peer", [n.name, "localhost"], [n.ip, "127.0.0.1"]);
@@ -200,7 +334,13 @@ export function startClusterNode(host: TestHost, n: PlannedNode, network: string
         cluster: { announceIp: n.ip, announcePort: n.port, announceBusPort: n.busPort, nodeTimeoutMs: 3000 },
         replicationUser: { name: "replication", password: pw.replication },
     });
-    host.scope.container(n.name, { network, ip: n.ip, command: redisCommand, volume, files: nodeFiles(conf, aclFor(pw), { ca: pki.ca, ...cert }) });
+    host.scope.container(n.name, {
+        network,
+        ip: n.ip,
+        command: redisCommand,
+        volume,
+        files: nodeFiles(conf, aclFor(pw), { ca: pki.ca, ...cert }),
+    });
     return cert;
 }
 
@@ -209,11 +349,23 @@ export function startClusterNode(host: TestHost, n: PlannedNode, network: string
  * containers, planFor() gives the plan of another shape and add() starts the nodes such a plan adds.
  * `placement`: a subnet on the scope's engine, or hosts, each with its own engine and subnet.
  */
-export function testCluster(scope: Scope, name: string, placement: string | TestHost[], masters = 3, replicasPerMaster = 1, o: { volumes?: boolean } = {}) {
+export function testCluster(
+    scope: Scope,
+    name: string,
+    placement: string | TestHost[],
+    masters = 3,
+    replicasPerMaster = 1,
+    o: { volumes?: boolean } = {},
+) {
     const hosts = typeof placement === "string" ? [{ name: "local", subnet: placement, scope }] : placement;
     const pw = testUsers();
     const shapeFor = (m: number, r: number) => ({
-        name, masters: m, replicasPerMaster: r, hosts: hosts.map(h => ({ name: h.name, subnet: h.subnet })), subnet: hosts[0].subnet, port: 6379,
+        name,
+        masters: m,
+        replicasPerMaster: r,
+        hosts: hosts.map(h => ({ name: h.name, subnet: h.subnet })),
+        subnet: hosts[0].subnet,
+        port: 6379,
     });
     const planFor = (m: number, r: number) => placeClusterNodes(shapeFor(m, r));
     const plan = planFor(masters, replicasPerMaster);
@@ -221,12 +373,18 @@ export function testCluster(scope: Scope, name: string, placement: string | Test
     const client = pki.issue(`${name}-client`, "client", [], []);
     let networks: Map<string, string> | undefined;
     return {
-        pw, plan, pki, client, planFor,
+        pw,
+        plan,
+        pki,
+        client,
+        planFor,
         admin: { username: "admin", password: pw.admin },
         tls: { ca: pki.ca, cert: client.cert, key: client.key },
         /** The plan as the bootstrap takes it (placement stays with the plan). */
         nodes: plan.map(({ host: _host, ...n }) => n),
-        start: () => { networks = startClusterNodes(hosts, plan, pw, pki, new Map(), o); },
+        start: () => {
+            networks = startClusterNodes(hosts, plan, pw, pki, new Map(), o);
+        },
         add: (more: PlannedNode[]) => {
             if (!networks) throw new Error("testCluster: start() the cluster before adding nodes");
             startClusterNodes(hosts, more, pw, pki, networks, o);
@@ -239,19 +397,35 @@ export function testCluster(scope: Scope, name: string, placement: string | Test
         renewAll: async (): Promise<Map<string, string>> => {
             if (!networks || !o.volumes) throw new Error("testCluster: renewAll() needs a started cluster with volumes");
             const nets = networks;
-            await Promise.all(plan.map(async n => {
-                const h = hosts.find(x => x.name === n.host)!;
-                await dockerAsync(onEngine(h.scope.engine, "stop", "-t", "10", n.name));
-                await dockerAsync(onEngine(h.scope.engine, "rm", n.name));
-            }));
-            return new Map(plan.map(n => [n.name, startClusterNode(hosts.find(x => x.name === n.host)!, n, nets.get(n.host)!, pw, pki, o).cert]));
+            await Promise.all(
+                plan.map(async n => {
+                    const h = hosts.find(x => x.name === n.host)!;
+                    await dockerAsync(onEngine(h.scope.engine, "stop", "-t", "10", n.name));
+                    await dockerAsync(onEngine(h.scope.engine, "rm", n.name));
+                }),
+            );
+            return new Map(
+                plan.map(n => [
+                    n.name,
+                    startClusterNode(
+                        hosts.find(x => x.name === n.host)!,
+                        n,
+                        nets.get(n.host)!,
+                        pw,
+                        pki,
+                        o,
+                    ).cert,
+                ]),
+            );
         },
     };
 }
 
 /** Secrets must never show up in logs: fails naming which one did. */
 export function expectNoSecrets(text: string, secrets: Record<string, string>): void {
-    const leaked = Object.entries(secrets).filter(([, s]) => s.length >= 8 && text.includes(s)).map(([name]) => name);
+    const leaked = Object.entries(secrets)
+        .filter(([, s]) => s.length >= 8 && text.includes(s))
+        .map(([name]) => name);
     expect(leaked).toEqual([]);
 }
 
@@ -262,23 +436,35 @@ export function pemBody(pem: string): string {
 
 /** Kills `master`, waits until `replica` took over, starts it again and waits until it follows its old replica. */
 export async function failOverAndBack(master: PlannedNode, replica: PlannedNode, conn: wire.ConnectOptions): Promise<void> {
-    const on = <T>(n: PlannedNode, f: (c: Awaited<ReturnType<typeof wire.connect>>) => Promise<T>) => wire.withClient({ host: n.ip, port: n.port }, conn, f);
+    const on = <T>(n: PlannedNode, f: (c: Awaited<ReturnType<typeof wire.connect>>) => Promise<T>) =>
+        wire.withClient({ host: n.ip, port: n.port }, conn, f);
     docker("kill", master.name);
-    await on(replica, c => wire.waitUntil("the replica to be promoted", async () => (await wire.info(c, "replication")).role === "master", 30_000, 100));
+    await on(replica, c =>
+        wire.waitUntil("the replica to be promoted", async () => (await wire.info(c, "replication")).role === "master", 30_000, 100),
+    );
     docker("start", master.name);
     // Connect inside the poll: the restarted container takes a moment to listen again.
-    await wire.waitUntil("the old master to rejoin as a replica", () => on(master, async c => (await wire.info(c, "replication")).master_link_status === "up"), 30_000, 100);
+    await wire.waitUntil(
+        "the old master to rejoin as a replica",
+        () => on(master, async c => (await wire.info(c, "replication")).master_link_status === "up"),
+        30_000,
+        100,
+    );
 }
 
 /** Runs `redis-secure-topologies <args>` from source as a child process; its exit code and everything it printed. */
 export function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
     const repo = path.resolve(__dirname, "../..");
     return new Promise(resolve => {
-        execFile(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(repo, "components/guard/cli.ts"), ...args],
-            { cwd: repo, env: { ...process.env, ...env }, timeout: 120_000 }, (e, stdout, stderr) => {
+        execFile(
+            process.execPath,
+            ["-r", "ts-node/register/transpile-only", path.join(repo, "components/guard/cli.ts"), ...args],
+            { cwd: repo, env: { ...process.env, ...env }, timeout: 120_000 },
+            (e, stdout, stderr) => {
                 const code = e ? (typeof e.code === "number" ? e.code : -1) : 0;
                 resolve({ code, out: `${stdout}${stderr}` });
-            });
+            },
+        );
     });
 }
 
@@ -315,8 +501,13 @@ export { testHostEngine } from "../../scripts/facts";
 export function startTestHosts(count: number): void {
     const r = spawnSync("bash", [TEST_HOSTS_SCRIPT, "start", String(count)], { encoding: "utf8" });
     if (r.status === 0) return;
-    const lines = `${r.stderr ?? ""}\n${r.stdout ?? ""}`.split("\n").map(l => l.trim()).filter(Boolean);
-    throw new Error(`the test hosts cannot start: scripts/test-hosts.sh start ${count} failed (exit ${r.status ?? r.signal}): ${lines.slice(-3).join(" | ") || r.error?.message}`);
+    const lines = `${r.stderr ?? ""}\n${r.stdout ?? ""}`
+        .split("\n")
+        .map(l => l.trim())
+        .filter(Boolean);
+    throw new Error(
+        `the test hosts cannot start: scripts/test-hosts.sh start ${count} failed (exit ${r.status ?? r.signal}): ${lines.slice(-3).join(" | ") || r.error?.message}`,
+    );
 }
 
 /** Runs `argv` (e.g. iptables) inside test host `hN`'s network namespace, where its containers' traffic is routed; its stdout. */
@@ -332,7 +523,18 @@ export function setTestHostLink(name: string, up: boolean): void {
 /** Restarts test host `hN`'s dockerd cleanly (scripts/test-hosts.sh restart N), without blocking the event loop. */
 export function restartTestHost(name: string): Promise<void> {
     return new Promise((resolve, reject) => {
-        execFile("bash", [TEST_HOSTS_SCRIPT, "restart", name.replace(/^h/, "")], { encoding: "utf8", timeout: 120_000 }, (err, stdout, stderr) =>
-            (err ? reject(new Error(`scripts/test-hosts.sh restart ${name} failed (exit ${err.code}): ${`${stderr}\n${stdout}`.trim().split("\n").slice(-3).join(" | ")}`)) : resolve()));
+        execFile(
+            "bash",
+            [TEST_HOSTS_SCRIPT, "restart", name.replace(/^h/, "")],
+            { encoding: "utf8", timeout: 120_000 },
+            (err, stdout, stderr) =>
+                err
+                    ? reject(
+                          new Error(
+                              `scripts/test-hosts.sh restart ${name} failed (exit ${err.code}): ${`${stderr}\n${stdout}`.trim().split("\n").slice(-3).join(" | ")}`,
+                          ),
+                      )
+                    : resolve(),
+        );
     });
 }

@@ -15,7 +15,10 @@ const NAME = "itopm";
 // 172.25.92-93 are backup.test.ts's too: the two suites run one after the other (npm test runs jest --runInBand).
 const SUBNETS = { cluster: "172.25.90.0/24", chain: "172.25.91.0/24", clusterMetrics: "172.25.92.0/24", chainMetrics: "172.25.93.0/24" };
 
-interface MetricsOut { endpoint: string; scrapeUrls: Record<string, string> }
+interface MetricsOut {
+    endpoint: string;
+    scrapeUrls: Record<string, string>;
+}
 
 async function scrape(url: string): Promise<string> {
     const r = await fetch(url);
@@ -38,15 +41,24 @@ describe("metrics exporters deployed through the engine", () => {
     const adminOn = <T>(topology: "cluster" | "chain", n: any, f: (c: Awaited<ReturnType<typeof wire.connect>>) => Promise<T>) =>
         topology === "cluster"
             ? wire.withClient({ host: n.ip, port: n.port }, { auth: out.cluster.adminUser, tls: { ca: out.cluster.caCertPem } }, f)
-            : wire.withClient({ host: n.ip, port: n.tlsPort || n.plainPort }, { auth: out.chain.adminUser, tls: n.tlsPort ? { ca: out.chain.caCertPem } : undefined }, f);
+            : wire.withClient(
+                  { host: n.ip, port: n.tlsPort || n.plainPort },
+                  { auth: out.chain.adminUser, tls: n.tlsPort ? { ca: out.chain.caCertPem } : undefined },
+                  f,
+              );
 
     beforeAll(async () => {
         const ports = { cluster: await freePort(), chain: await freePort() };
         stack = await testStack(scope, NAME, async () => {
             const cluster = new RedisCluster(NAME, {
-                antiAffinity: "soft", subnet: SUBNETS.cluster, metrics: { listenPort: ports.cluster, subnet: SUBNETS.clusterMetrics },
+                antiAffinity: "soft",
+                subnet: SUBNETS.cluster,
+                metrics: { listenPort: ports.cluster, subnet: SUBNETS.clusterMetrics },
             });
-            const chain = new ReplicationChain(`${NAME}-ch`, { subnet: SUBNETS.chain, metrics: { listenPort: ports.chain, subnet: SUBNETS.chainMetrics } });
+            const chain = new ReplicationChain(`${NAME}-ch`, {
+                subnet: SUBNETS.chain,
+                metrics: { listenPort: ports.chain, subnet: SUBNETS.chainMetrics },
+            });
             return {
                 cluster: clusterOutputs(cluster),
                 chain: { nodes: chain.nodes, caCertPem: chain.caCertPem, adminUser: chain.adminUser, metrics: chain.metrics },
@@ -63,10 +75,15 @@ describe("metrics exporters deployed through the engine", () => {
         expect(c.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
         expect(Object.keys(c.scrapeUrls).sort()).toEqual(out.cluster.nodes.map((n: { name: string }) => n.name).sort());
         const a = node("cluster", `${NAME}-m0`);
-        expect(c.scrapeUrls[a.name]).toBe(c.endpoint.replace(/\/metrics$/, `/scrape?target=${encodeURIComponent(`rediss://${a.ip}:${a.port}`)}`));
+        expect(c.scrapeUrls[a.name]).toBe(
+            c.endpoint.replace(/\/metrics$/, `/scrape?target=${encodeURIComponent(`rediss://${a.ip}:${a.port}`)}`),
+        );
         // The chain's head listens in plain text only (the seed layout); B and C are scraped over TLS.
-        expect(Object.values(out.chain.metrics.scrapeUrls).map(u => decodeURIComponent(String(u)).split("target=")[1]))
-            .toEqual(["redis://172.25.91.10:6379", "rediss://172.25.91.11:6380", "rediss://172.25.91.12:6380"]);
+        expect(Object.values(out.chain.metrics.scrapeUrls).map(u => decodeURIComponent(String(u)).split("target=")[1])).toEqual([
+            "redis://172.25.91.10:6379",
+            "rediss://172.25.91.11:6380",
+            "rediss://172.25.91.12:6380",
+        ]);
     });
 
     test("published on 127.0.0.1 only; the exporter runs as its own user, no capability, read-only root, no secret in argv", () => {
@@ -87,8 +104,13 @@ describe("metrics exporters deployed through the engine", () => {
     test("every node scraped over its listener: redis_up 1; the cluster's state and slots, the chain's links", async () => {
         for (const [name, url] of Object.entries<string>(out.cluster.metrics.scrapeUrls)) {
             const text = await scrape(url);
-            expect([name, sample(text, "redis_up"), sample(text, "redis_cluster_state"), sample(text, "redis_cluster_slots_assigned"),
-                sample(text, "redis_cluster_known_nodes")]).toEqual([name, 1, 1, 16384, 6]);
+            expect([
+                name,
+                sample(text, "redis_up"),
+                sample(text, "redis_cluster_state"),
+                sample(text, "redis_cluster_slots_assigned"),
+                sample(text, "redis_cluster_known_nodes"),
+            ]).toEqual([name, 1, 1, 16384, 6]);
         }
         const chain = await Promise.all(Object.values<string>(out.chain.metrics.scrapeUrls).map(scrape));
         expect(chain.map(t => sample(t, "redis_up"))).toEqual([1, 1, 1]);
@@ -97,21 +119,34 @@ describe("metrics exporters deployed through the engine", () => {
     });
 
     test("the metrics user ran nothing it may not (ACL LOG empty after the scrapes) and may not write, read keys or CONFIG", async () => {
-        for (const [t, n] of [["cluster", node("cluster", `${NAME}-m0`)], ["cluster", node("cluster", `${NAME}-m0-r0`)], ["chain", out.chain.nodes[0]], ["chain", out.chain.nodes[2]]] as const) {
+        for (const [t, n] of [
+            ["cluster", node("cluster", `${NAME}-m0`)],
+            ["cluster", node("cluster", `${NAME}-m0-r0`)],
+            ["chain", out.chain.nodes[0]],
+            ["chain", out.chain.nodes[2]],
+        ] as const) {
             const log = await adminOn(t, n, c => c.call("ACL", "LOG") as Promise<unknown[]>);
             expect([n.name, log]).toEqual([n.name, []]);
         }
         const m0 = node("cluster", `${NAME}-m0`);
-        await wire.withClient({ host: m0.ip, port: m0.port }, { auth: { username: "metrics", password: metricsPassword }, tls: { ca: out.cluster.caCertPem } }, async c => {
-            expect(await c.info("server")).toContain("redis_version:7.0.15");
-            await expect(c.set("{a}k", "v")).rejects.toThrow(/NOPERM/);
-            await expect(c.get("{a}k")).rejects.toThrow(/NOPERM/);
-            await expect(c.call("CONFIG", "GET", "masterauth")).rejects.toThrow(/NOPERM/);
-            await expect(c.call("FLUSHALL")).rejects.toThrow(/NOPERM/);
-        });
+        await wire.withClient(
+            { host: m0.ip, port: m0.port },
+            { auth: { username: "metrics", password: metricsPassword }, tls: { ca: out.cluster.caCertPem } },
+            async c => {
+                expect(await c.info("server")).toContain("redis_version:7.0.15");
+                await expect(c.set("{a}k", "v")).rejects.toThrow(/NOPERM/);
+                await expect(c.get("{a}k")).rejects.toThrow(/NOPERM/);
+                await expect(c.call("CONFIG", "GET", "masterauth")).rejects.toThrow(/NOPERM/);
+                await expect(c.call("FLUSHALL")).rejects.toThrow(/NOPERM/);
+            },
+        );
         const denied = await adminOn("cluster", m0, c => c.call("ACL", "LOG") as Promise<unknown[][]>);
-        expect(denied.map(e => [e[e.indexOf("username") + 1], e[e.indexOf("object") + 1]]))
-            .toEqual([["metrics", "flushall"], ["metrics", "config|get"], ["metrics", "get"], ["metrics", "set"]]);
+        expect(denied.map(e => [e[e.indexOf("username") + 1], e[e.indexOf("object") + 1]])).toEqual([
+            ["metrics", "flushall"],
+            ["metrics", "config|get"],
+            ["metrics", "get"],
+            ["metrics", "set"],
+        ]);
     });
 
     test("no change on a second preview; nothing secret in the exporters' logs", async () => {

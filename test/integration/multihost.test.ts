@@ -34,7 +34,9 @@ const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 /** The names of the containers, networks or volumes on `engine` that this file's deployments make. */
 function ours(engine: string, what: "container" | "network" | "volume"): string[] {
     const list = what === "container" ? ["ps", "-a", "--format", "{{.Names}}"] : [what, "ls", "--format", "{{.Name}}"];
-    return dockerOn(engine, ...list).split("\n").filter(n => OURS.test(n));
+    return dockerOn(engine, ...list)
+        .split("\n")
+        .filter(n => OURS.test(n));
 }
 
 /** Container name -> test host, and container address -> test host, as the engines report them. */
@@ -59,9 +61,13 @@ async function probe(ip: string, port: number, from?: [string, string]): Promise
     }
     return new Promise(done => {
         const s = net.connect({ host: ip, port, timeout: 2000 });
-        const end = (what: string) => { s.destroy(); done(what); };
-        s.on("connect", () => end("open")).on("timeout", () => end("no answer"))
-            .on("error", (e: NodeJS.ErrnoException) => end(e.code === "ECONNREFUSED" ? "refused" : e.code ?? e.message));
+        const end = (what: string) => {
+            s.destroy();
+            done(what);
+        };
+        s.on("connect", () => end("open"))
+            .on("timeout", () => end("no answer"))
+            .on("error", (e: NodeJS.ErrnoException) => end(e.code === "ECONNREFUSED" ? "refused" : (e.code ?? e.message)));
     });
 }
 
@@ -89,7 +95,10 @@ describe("scripts/image.sh --to: the image reaches the engines without a registr
         const again = image("--to", ENGINES.h3);
         expect([again.status, again.stdout]).toEqual([0, expect.stringContaining(`image ${IMAGE} on ${ENGINES.h3}: present`)]);
         const nowhere = image("--to", "unix:///run/rst-hosts/nothing.sock");
-        expect([nowhere.status, nowhere.stderr]).toEqual([1, expect.stringContaining(`could not load ${IMAGE} on unix:///run/rst-hosts/nothing.sock`)]);
+        expect([nowhere.status, nowhere.stderr]).toEqual([
+            1,
+            expect.stringContaining(`could not load ${IMAGE} on unix:///run/rst-hosts/nothing.sock`),
+        ]);
     });
 });
 
@@ -99,7 +108,9 @@ describe("RedisCluster over 3 Docker engines by dockerHost (3 masters x 1 replic
     let stack: Stack;
     let c: DeployedCluster;
     const log: string[] = [];
-    const onOutput = (s: string) => { log.push(s); };
+    const onOutput = (s: string) => {
+        log.push(s);
+    };
     const written = new Map<string, string>(); // key -> value, every write acknowledged
     const lost = "h1";
 
@@ -117,17 +128,22 @@ describe("RedisCluster over 3 Docker engines by dockerHost (3 masters x 1 replic
         const clients = await Promise.all(survivors.map(n => wire.connect({ host: n.ip, port: n.port }, { auth, tls })));
         const client = (n: PlannedNode) => clients[survivors.indexOf(n)];
         try {
-            await wire.waitUntil(`the survivors to promote the lost masters' replicas and report cluster_state:ok (${what})`, async () => {
-                for (const m of lostMasters) {
-                    const role = (await wire.info(client(c.replicaOf(m)), "replication")).role;
-                    if (role !== "master") return `${c.replicaOf(m).name} is ${role}`;
-                }
-                for (const n of survivors) {
-                    const state = (await wire.clusterInfo(client(n))).cluster_state;
-                    if (state !== "ok") return `${n.name}: cluster_state ${state}`;
-                }
-                return true;
-            }, 60_000, 100);
+            await wire.waitUntil(
+                `the survivors to promote the lost masters' replicas and report cluster_state:ok (${what})`,
+                async () => {
+                    for (const m of lostMasters) {
+                        const role = (await wire.info(client(c.replicaOf(m)), "replication")).role;
+                        if (role !== "master") return `${c.replicaOf(m).name} is ${role}`;
+                    }
+                    for (const n of survivors) {
+                        const state = (await wire.clusterInfo(client(n))).cluster_state;
+                        if (state !== "ok") return `${n.name}: cluster_state ${state}`;
+                    }
+                    return true;
+                },
+                60_000,
+                100,
+            );
         } finally {
             await Promise.all(clients.map(wire.close));
         }
@@ -135,10 +151,19 @@ describe("RedisCluster over 3 Docker engines by dockerHost (3 masters x 1 replic
 
     /** Until `n` answers again (connecting inside the poll: its route or process comes back late) as a replica
      *  with its master link up; a returning master comes back as one. */
-    const waitForRejoin = (n: PlannedNode) => wire.waitUntil(`${n.name} to rejoin as a replica with its link up`, () => c.on(n, async cl => {
-        const repl = await wire.info(cl, "replication");
-        return repl.role === "slave" && repl.master_link_status === "up" ? true : `${repl.role}, link ${repl.master_link_status}`;
-    }), 60_000, 200);
+    const waitForRejoin = (n: PlannedNode) =>
+        wire.waitUntil(
+            `${n.name} to rejoin as a replica with its link up`,
+            () =>
+                c.on(n, async cl => {
+                    const repl = await wire.info(cl, "replication");
+                    return repl.role === "slave" && repl.master_link_status === "up"
+                        ? true
+                        : `${repl.role}, link ${repl.master_link_status}`;
+                }),
+            60_000,
+            200,
+        );
 
     /** A plain `pulumi up` (inputs unchanged): the bootstrap's diff finds each master in `back` serving as its
      *  replica's replica, and its update (converge) fails it back; then no drift is left and a re-run does nothing. */
@@ -153,7 +178,9 @@ describe("RedisCluster over 3 Docker engines by dockerHost (3 masters x 1 replic
         }
         expect(plainOutputs(r.outputs).itmh.drift).toEqual([]);
         await c.expectPlannedRoles();
-        await c.withApp(async app => { for (const [k, v] of written) expect(await app.get(k)).toBe(v); });
+        await c.withApp(async app => {
+            for (const [k, v] of written) expect(await app.get(k)).toBe(v);
+        });
         await stack.preview({ expectNoChanges: true, onOutput });
         expect((await converge(c.target)).actions).toEqual([]);
     }
@@ -170,12 +197,23 @@ describe("RedisCluster over 3 Docker engines by dockerHost (3 masters x 1 replic
 
         // The component made a docker provider of each dockerHost, and a network on each engine, on its subnet. The
         // nodes route between engines, so the networks are not internal (TLS protects the traffic).
-        const providers = (await stack.exportStack()).deployment.resources.filter((x: { type: string }) => x.type === "pulumi:providers:docker");
-        expect(providers.map((p: { urn: string; inputs: { host: string } }) => [p.urn.split("::").pop(), p.inputs.host]).sort())
-            .toEqual(HOSTS.map(h => [`itmh-engine-${h}`, ENGINES[h]]));
+        const providers = (await stack.exportStack()).deployment.resources.filter(
+            (x: { type: string }) => x.type === "pulumi:providers:docker",
+        );
+        expect(providers.map((p: { urn: string; inputs: { host: string } }) => [p.urn.split("::").pop(), p.inputs.host]).sort()).toEqual(
+            HOSTS.map(h => [`itmh-engine-${h}`, ENGINES[h]]),
+        );
         for (const h of HOSTS) {
-            expect(dockerOn(ENGINES[h], "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}} internal={{.Internal}}", `itmh-net-${h}`))
-                .toBe(`${hostSubnet(h)} internal=false`);
+            expect(
+                dockerOn(
+                    ENGINES[h],
+                    "network",
+                    "inspect",
+                    "-f",
+                    "{{range .IPAM.Config}}{{.Subnet}}{{end}} internal={{.Internal}}",
+                    `itmh-net-${h}`,
+                ),
+            ).toBe(`${hostSubnet(h)} internal=false`);
         }
 
         // Where each container really runs, and with which address, as the engines report it.
@@ -243,8 +281,13 @@ describe("RedisCluster over 3 Docker engines by dockerHost (3 masters x 1 replic
         // connect fails at once with EINVAL) and the survivors mark them failing (the lost replica may still be
         // "fail?", not yet agreed by a majority).
         const [gone] = lostMasters;
-        await expect(wire.connect({ host: gone.ip, port: gone.port }, { auth: c.target.auth, tls: c.target.tls, connectTimeoutMs: 1000 })).rejects
-            .toThrow(new RegExp(`^cannot reach Redis at ${esc(gone.ip)}:${gone.port} \\(TLS\\): connect EINVAL ${esc(gone.ip)}:${gone.port} - Local \\(0\\.0\\.0\\.0:0\\)$`));
+        await expect(
+            wire.connect({ host: gone.ip, port: gone.port }, { auth: c.target.auth, tls: c.target.tls, connectTimeoutMs: 1000 }),
+        ).rejects.toThrow(
+            new RegExp(
+                `^cannot reach Redis at ${esc(gone.ip)}:${gone.port} \\(TLS\\): connect EINVAL ${esc(gone.ip)}:${gone.port} - Local \\(0\\.0\\.0\\.0:0\\)$`,
+            ),
+        );
         const view = await c.on(survivors[0], wire.clusterNodes);
         for (const n of c.plan.filter(p => p.host === lost)) {
             expect(view.find(v => v.ip === n.ip)!.flags).toEqual(expect.arrayContaining([expect.stringMatching(/^fail\??$/)]));
@@ -252,14 +295,17 @@ describe("RedisCluster over 3 Docker engines by dockerHost (3 masters x 1 replic
         for (const m of lostMasters) expect(view.find(v => v.ip === m.ip)!.flags).toContain("fail");
         for (const m of lostMasters) expect(view.find(v => v.ip === c.replicaOf(m).ip)!.slots).toEqual([m.slots]);
 
-        await c.withApp(async app => {
-            for (const [k, v] of written) expect(await app.get(k)).toBe(v);
-            // The lost master's slots take writes again, on its promoted replica.
-            for (const k of byMaster.get(gone.name)!) {
-                await app.set(k, `after-cut:${k}`);
-                written.set(k, `after-cut:${k}`);
-            }
-        }, { from: survivors });
+        await c.withApp(
+            async app => {
+                for (const [k, v] of written) expect(await app.get(k)).toBe(v);
+                // The lost master's slots take writes again, on its promoted replica.
+                for (const k of byMaster.get(gone.name)!) {
+                    await app.set(k, `after-cut:${k}`);
+                    written.set(k, `after-cut:${k}`);
+                }
+            },
+            { from: survivors },
+        );
     });
 
     test("the host comes back: its master rejoins as a replica; a plain `pulumi up` fails it back, every key is readable", async () => {
@@ -275,15 +321,26 @@ describe("RedisCluster over 3 Docker engines by dockerHost (3 masters x 1 replic
         const crashedMasters = c.masters.filter(n => n.host === crashed);
         // Fresh writes on every master, acknowledged by its replica, right before the crash.
         await c.withApp(async app => {
-            for (let i = 0; i < 150; i++) { await app.set(`crash:${i}`, `v${i}`); written.set(`crash:${i}`, `v${i}`); }
+            for (let i = 0; i < 150; i++) {
+                await app.set(`crash:${i}`, `v${i}`);
+                written.set(`crash:${i}`, `v${i}`);
+            }
             for (const mm of app.nodes("master")) expect(Number(await mm.call("WAIT", "1", "5000"))).toBe(1);
         });
         const t0 = Date.now();
         dockerOn(ENGINES[crashed], "kill", ...onHost.map(n => n.name)); // SIGKILL: no shutdown save
-        await waitForFailover(crashedMasters, c.plan.filter(n => n.host !== crashed), `${crashed} crashed`);
+        await waitForFailover(
+            crashedMasters,
+            c.plan.filter(n => n.host !== crashed),
+            `${crashed} crashed`,
+        );
         console.log(`failover after ${crashed} crashed: ${Date.now() - t0} ms`);
-        await c.withApp(async app => { for (const [k, v] of written) expect(await app.get(k)).toBe(v); },
-            { from: c.plan.filter(n => n.host !== crashed && n.role === "master") });
+        await c.withApp(
+            async app => {
+                for (const [k, v] of written) expect(await app.get(k)).toBe(v);
+            },
+            { from: c.plan.filter(n => n.host !== crashed && n.role === "master") },
+        );
 
         dockerOn(ENGINES[crashed], "start", ...onHost.map(n => n.name));
         for (const n of onHost) await waitForRejoin(n);
@@ -296,15 +353,26 @@ describe("RedisCluster over 3 Docker engines by dockerHost (3 masters x 1 replic
         const [m, r] = [c.masters[0], c.replicaOf(c.masters[0])];
         // TAKEOVER: no election, which a node that won one moments ago would not start.
         await c.on(r, cl => wire.failover(cl, "TAKEOVER"));
-        await wire.waitUntil(`${m.name} to follow ${r.name}`, () => c.on(m, async cl => {
-            const repl = await wire.info(cl, "replication");
-            return repl.role === "slave" && repl.master_link_status === "up";
-        }), 30_000, 100);
+        await wire.waitUntil(
+            `${m.name} to follow ${r.name}`,
+            () =>
+                c.on(m, async cl => {
+                    const repl = await wire.info(cl, "replication");
+                    return repl.role === "slave" && repl.master_link_status === "up";
+                }),
+            30_000,
+            100,
+        );
         // The old master's cluster-bus messages to its new master are dropped for longer than a manual failover
         // waits (5 s): the first CLUSTER FAILOVER's request never arrives in time.
         const rule = ["FORWARD", "-s", m.ip, "-d", r.ip, "-p", "tcp", "--dport", String(r.busPort), "-j", "DROP"];
         inTestHostNetwork(m.host, "iptables", "-I", ...rule);
-        const unblock = new Promise<void>(done => setTimeout(() => { inTestHostNetwork(m.host, "iptables", "-D", ...rule); done(); }, 7000));
+        const unblock = new Promise<void>(done =>
+            setTimeout(() => {
+                inTestHostNetwork(m.host, "iptables", "-D", ...rule);
+                done();
+            }, 7000),
+        );
         try {
             const healed = await converge(c.target);
             expect(healed.actions).toContain(`${m.name}: CLUSTER FAILOVER (back to master)`);
@@ -322,7 +390,8 @@ describe("the prod example stack (stacks/Pulumi.prod.yaml: 6 x 2, mutual TLS, ha
     const scope = new Scope(undefined, Object.values(ENGINES));
     const workDir = projectCopy(scope.dir);
     const key = (k: string) => `${PROJECT}:${k}`;
-    const prod = (yaml.load(fs.readFileSync(path.join(REPO, "stacks/Pulumi.prod.yaml"), "utf8")) as { config: Record<string, unknown> }).config;
+    const prod = (yaml.load(fs.readFileSync(path.join(REPO, "stacks/Pulumi.prod.yaml"), "utf8")) as { config: Record<string, unknown> })
+        .config;
     const prodHosts = prod[key("clusterHosts")] as { name: string; dockerHost: string; subnet: string }[];
     /** The prod hosts in order on h1..h3. Their subnets are the test hosts' routed ones, so only the addresses change. */
     const engines = Object.fromEntries(prodHosts.map((h, i) => [h.name, ENGINES[HOSTS[i]]]));
@@ -332,8 +401,12 @@ describe("the prod example stack (stacks/Pulumi.prod.yaml: 6 x 2, mutual TLS, ha
     beforeAll(async () => {
         // The prod file as this stack's config file, then the engine addresses set over it (`config set --path`).
         fs.copyFileSync(path.join(workDir, "stacks/Pulumi.prod.yaml"), path.join(workDir, "stacks/Pulumi.itprod.yaml"));
-        stack = await openStack("itprod", path.join(scope.dir, "state"), workDir, async () => { labelDockerResources(scope); return deploy(); });
-        for (const [i, h] of prodHosts.entries()) await stack.setConfig(`${key("clusterHosts")}[${i}].dockerHost`, { value: engines[h.name] }, true);
+        stack = await openStack("itprod", path.join(scope.dir, "state"), workDir, async () => {
+            labelDockerResources(scope);
+            return deploy();
+        });
+        for (const [i, h] of prodHosts.entries())
+            await stack.setConfig(`${key("clusterHosts")}[${i}].dockerHost`, { value: engines[h.name] }, true);
     });
     afterAll(() => tearDown(scope, stack), 600_000);
 
@@ -341,7 +414,9 @@ describe("the prod example stack (stacks/Pulumi.prod.yaml: 6 x 2, mutual TLS, ha
         // The prod hosts' subnets are the ones test-hosts.sh routes (the README's multi-host example uses them too).
         expect(prodHosts.map(h => h.subnet)).toEqual(HOSTS.map(hostSubnet));
         expect(prod[key("clusterAntiAffinity")]).toBe("hard");
-        const file = yaml.load(fs.readFileSync(path.join(workDir, "stacks/Pulumi.itprod.yaml"), "utf8")) as { config: Record<string, unknown> };
+        const file = yaml.load(fs.readFileSync(path.join(workDir, "stacks/Pulumi.itprod.yaml"), "utf8")) as {
+            config: Record<string, unknown>;
+        };
         // `config set` rewrites the file and stores top-level scalars as strings (6 -> "6"); the program reads them the same.
         const stored = Object.fromEntries(Object.entries(prod).map(([k, v]) => [k, typeof v === "object" ? v : String(v)]));
         expect(file.config).toEqual({ ...stored, [key("clusterHosts")]: prodHosts.map(h => ({ ...h, dockerHost: engines[h.name] })) });
@@ -378,8 +453,17 @@ describe("the prod example stack (stacks/Pulumi.prod.yaml: 6 x 2, mutual TLS, ha
         const n = c.plan[0];
         // TLS 1.3: the server checks the client's certificate after the handshake and drops the connection; the client
         // reads its alert or, when the close comes first, a reset (as in cluster.test).
-        await expect(wire.withClient({ host: n.ip, port: n.port }, { auth: c.target.auth, tls: { ca: c.target.tls!.ca }, connectTimeoutMs: 1500 }, cl => cl.ping()))
-            .rejects.toThrow(new RegExp(`^cannot reach Redis at ${esc(n.ip)}:${n.port} \\(TLS\\): ((write|read) ECONNRESET|\\S+:error:\\S+:SSL routines:ssl3_read_bytes:tlsv13 alert certificate required:\\S+:SSL alert number \\d+\\s*)$`));
+        await expect(
+            wire.withClient(
+                { host: n.ip, port: n.port },
+                { auth: c.target.auth, tls: { ca: c.target.tls!.ca }, connectTimeoutMs: 1500 },
+                cl => cl.ping(),
+            ),
+        ).rejects.toThrow(
+            new RegExp(
+                `^cannot reach Redis at ${esc(n.ip)}:${n.port} \\(TLS\\): ((write|read) ECONNRESET|\\S+:error:\\S+:SSL routines:ssl3_read_bytes:tlsv13 alert certificate required:\\S+:SSL alert number \\d+\\s*)$`,
+            ),
+        );
     });
 
     test("a re-run changes nothing; destroy leaves no container, network or volume on any engine", async () => {

@@ -20,13 +20,22 @@ const manifest = JSON.parse(fs.readFileSync(path.join(REPO, "package.json"), "ut
 const SDK = manifest.devDependencies["@pulumi/pulumi"];
 
 /** Runs a command; resolves with its exit code and output (rejects with all of it when it fails, unless `check` is false). */
-function run(file: string, args: string[], o: { cwd: string; env?: Record<string, string>; check?: boolean }): Promise<{ code: number; stdout: string; out: string }> {
+function run(
+    file: string,
+    args: string[],
+    o: { cwd: string; env?: Record<string, string>; check?: boolean },
+): Promise<{ code: number; stdout: string; out: string }> {
     return new Promise((resolve, reject) => {
-        execFile(file, args, { cwd: o.cwd, env: { ...process.env, ...o.env }, timeout: 600_000, maxBuffer: 64 << 20 }, (e, stdout, stderr) => {
-            const r = { code: e ? Number(e.code ?? 1) : 0, stdout, out: `${stdout}\n${stderr}` };
-            if (e && o.check !== false) reject(new Error(`${file} ${args.join(" ")} failed (${e.code}):\n${r.out}`));
-            else resolve(r);
-        });
+        execFile(
+            file,
+            args,
+            { cwd: o.cwd, env: { ...process.env, ...o.env }, timeout: 600_000, maxBuffer: 64 << 20 },
+            (e, stdout, stderr) => {
+                const r = { code: e ? Number(e.code ?? 1) : 0, stdout, out: `${stdout}\n${stderr}` };
+                if (e && o.check !== false) reject(new Error(`${file} ${args.join(" ")} failed (${e.code}):\n${r.out}`));
+                else resolve(r);
+            },
+        );
     });
 }
 
@@ -38,7 +47,8 @@ function consumerProject(dir: string, sdk: string): string {
     fs.mkdirSync(dir, { recursive: true });
     const json = (file: string, value: unknown) => fs.writeFileSync(path.join(dir, file), `${JSON.stringify(value, null, 2)}\n`);
     json("package.json", {
-        name: "itpkg-consumer", main: "index.ts",
+        name: "itpkg-consumer",
+        main: "index.ts",
         dependencies: { "@pulumi/pulumi": sdk },
         devDependencies: { "@types/node": manifest.devDependencies["@types/node"], typescript: manifest.devDependencies.typescript },
     });
@@ -84,7 +94,10 @@ function sdkCopies(project: string): string[] {
 
 /** The Docker containers, networks and volumes named like the project's resources (`itpkg*`). */
 function leftovers(): { containers: string[]; networks: string[]; volumes: string[] } {
-    const named = (...args: string[]) => docker(...args).split("\n").filter(n => n.startsWith("itpkg"));
+    const named = (...args: string[]) =>
+        docker(...args)
+            .split("\n")
+            .filter(n => n.startsWith("itpkg"));
     return {
         containers: named("ps", "-a", "--format", "{{.Names}}"),
         networks: named("network", "ls", "--format", "{{.Name}}"),
@@ -124,8 +137,12 @@ describe("the package as users install it", () => {
 
     test("npm pack builds first and ships the compiled components, their typings, the guard CLI, the client README and LICENSE, nothing else", () => {
         const files = packed.map(f => f.path).sort();
-        const sources = (dir: string): string[] => fs.readdirSync(path.join(REPO, dir), { withFileTypes: true })
-            .flatMap(e => e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith(".ts") ? [path.join(dir, e.name.slice(0, -3))] : []);
+        const sources = (dir: string): string[] =>
+            fs
+                .readdirSync(path.join(REPO, dir), { withFileTypes: true })
+                .flatMap(e =>
+                    e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith(".ts") ? [path.join(dir, e.name.slice(0, -3))] : [],
+                );
         const compiled = sources("components").flatMap(s => [`bin/${s}.js`, `bin/${s}.d.ts`]);
         expect(compiled.length).toBeGreaterThan(40);
         expect(files).toEqual([...compiled, "LICENSE", "README.md", "components/client/README.md", "package.json"].sort());
@@ -141,11 +158,15 @@ describe("the package as users install it", () => {
         expect(fs.readFileSync(path.join(installed, "LICENSE"), "utf8")).toMatch(/Apache License\s+Version 2\.0, January 2004/);
         expect(fs.readFileSync(path.join(installed, manifest.bin["redis-secure-topologies"]), "utf8")).toMatch(/^#!\/usr\/bin\/env node\n/);
         const own = JSON.parse(fs.readFileSync(path.join(installed, "package.json"), "utf8"));
-        expect({ peer: own.peerDependencies["@pulumi/pulumi"], dependency: own.dependencies["@pulumi/pulumi"] }).toEqual({ peer: `^${SDK}`, dependency: undefined });
+        expect({ peer: own.peerDependencies["@pulumi/pulumi"], dependency: own.dependencies["@pulumi/pulumi"] }).toEqual({
+            peer: `^${SDK}`,
+            dependency: undefined,
+        });
         expect(sdkCopies(project)).toEqual([path.join("node_modules", "@pulumi", "pulumi")]);
         // npm ls fails on a missing or unmet peer.
-        expect((await run("npm", ["ls", "@pulumi/pulumi", "--all", "--parseable"], { cwd: project })).stdout.trim().split("\n"))
-            .toEqual([path.join(project, "node_modules", "@pulumi", "pulumi")]);
+        expect((await run("npm", ["ls", "@pulumi/pulumi", "--all", "--parseable"], { cwd: project })).stdout.trim().split("\n")).toEqual([
+            path.join(project, "node_modules", "@pulumi", "pulumi"),
+        ]);
     });
 
     test("a project on a newer compatible @pulumi/pulumi resolves to that one copy too (npm's own resolution)", async () => {
@@ -153,7 +174,9 @@ describe("the package as users install it", () => {
         const dir = consumerProject(path.join(scope.dir, "newer-sdk"), manifest.peerDependencies["@pulumi/pulumi"]);
         await npm(dir, "install", "--package-lock-only", "--ignore-scripts", tarball);
         const lock = JSON.parse(fs.readFileSync(path.join(dir, "package-lock.json"), "utf8"));
-        const copies = Object.entries(lock.packages as Record<string, { version: string }>).filter(([p]) => p.endsWith("node_modules/@pulumi/pulumi"));
+        const copies = Object.entries(lock.packages as Record<string, { version: string }>).filter(([p]) =>
+            p.endsWith("node_modules/@pulumi/pulumi"),
+        );
         expect(copies).toHaveLength(1);
         expect(copies[0][0]).toBe("node_modules/@pulumi/pulumi");
         expect(copies[0][1].version).not.toBe(SDK);
@@ -184,7 +207,8 @@ describe("the package as users install it", () => {
             // A key in the first master's slots, read through spiped (TLS inside it: the node's certificate names 127.0.0.1).
             const m0 = cluster.nodes[0];
             let key = "";
-            for (let i = 0; !key && i < 100; i++) if (Number(await c.call("CLUSTER", "KEYSLOT", `itpkg:${i}`)) <= m0.slots[1]) key = `itpkg:${i}`;
+            for (let i = 0; !key && i < 100; i++)
+                if (Number(await c.call("CLUSTER", "KEYSLOT", `itpkg:${i}`)) <= m0.slots[1]) key = `itpkg:${i}`;
             const t = await client.connect({ kind: "node", host: tunnelEnd.host, port: tunnelEnd.port, tls, ...cluster.appUser });
             try {
                 expect(await t.get(key)).toBe(`v${key.split(":")[1]}`);
@@ -197,7 +221,11 @@ describe("the package as users install it", () => {
     });
 
     test("npx redis-secure-topologies guard --once, from the installed package, finds the cluster as planned", async () => {
-        const r = await run("npx", ["--no", "redis-secure-topologies", "guard", "--stack", STACK, "--once"], { cwd: project, env, check: false });
+        const r = await run("npx", ["--no", "redis-secure-topologies", "guard", "--stack", STACK, "--once"], {
+            cwd: project,
+            env,
+            check: false,
+        });
         expect(r.out).toMatch(/itpkg-m0\s+master\s+master\s+-\s+-\s+0-5460\s+ok/);
         expect(r.out).toContain("ok: the cluster matches the plan; no action");
         expect(r.out).not.toContain(out.cluster.adminUser.password);

@@ -9,9 +9,14 @@ import type { ClientOptions, ClusterTarget } from "../../components/client";
 
 export interface LoadReport {
     /** SET+GET pairs run, how many commands failed, and what the first few failures said. */
-    pairs: number; failed: number; wrongReads: number; errors: string[];
+    pairs: number;
+    failed: number;
+    wrongReads: number;
+    errors: string[];
     /** The longest time between two successful pairs (ms), and when the first and last failure happened (ms from start). */
-    longestGapMs: number; firstFailureMs?: number; lastFailureMs?: number;
+    longestGapMs: number;
+    firstFailureMs?: number;
+    lastFailureMs?: number;
     /** Every key the load acknowledged a SET of, with the value it wrote last. */
     written: Record<string, string>;
 }
@@ -47,8 +52,10 @@ export class RemoteApp {
     /** Starts the child in test host `host`'s network namespace and connects its client to `target`. */
     static async start(host: string, target: ClusterTarget, options: ClientOptions): Promise<RemoteApp> {
         const child = fork(__filename, [], {
-            execPath: "nsenter", execArgv: [`--net=/run/netns/rst-${host}`, process.execPath, "-r", "ts-node/register/transpile-only"],
-            cwd: path.resolve(__dirname, "../.."), stdio: ["ignore", "inherit", "inherit", "ipc"],
+            execPath: "nsenter",
+            execArgv: [`--net=/run/netns/rst-${host}`, process.execPath, "-r", "ts-node/register/transpile-only"],
+            cwd: path.resolve(__dirname, "../.."),
+            stdio: ["ignore", "inherit", "inherit", "ipc"],
         });
         const app = new RemoteApp(child);
         try {
@@ -68,16 +75,28 @@ export class RemoteApp {
         });
     }
 
-    call(...args: (string | number)[]): Promise<unknown> { return this.ask({ op: "call", args }); }
+    call(...args: (string | number)[]): Promise<unknown> {
+        return this.ask({ op: "call", args });
+    }
     /** The MOVED/ASK errors the client was handed since the last call, as Redis sent them. */
-    redirects(): Promise<string[]> { return this.ask({ op: "redirects" }); }
+    redirects(): Promise<string[]> {
+        return this.ask({ op: "redirects" });
+    }
     /** The address the client's slot map sends `slot` to. */
-    slotOwner(slot: number): Promise<string> { return this.ask({ op: "slotOwner", slot }); }
+    slotOwner(slot: number): Promise<string> {
+        return this.ask({ op: "slotOwner", slot });
+    }
     /** Every address the client holds a connection object for. */
-    addresses(): Promise<string[]> { return this.ask({ op: "addresses" }); }
+    addresses(): Promise<string[]> {
+        return this.ask({ op: "addresses" });
+    }
     /** Starts a load over `keys` (at most `maxPairs` SET+GET pairs) running until stopLoad(). */
-    startLoad(keys: string[], maxPairs: number, pauseMs = 5): Promise<void> { return this.ask({ op: "load", keys, maxPairs, pauseMs }); }
-    stopLoad(): Promise<LoadReport> { return this.ask({ op: "stopLoad" }); }
+    startLoad(keys: string[], maxPairs: number, pauseMs = 5): Promise<void> {
+        return this.ask({ op: "load", keys, maxPairs, pauseMs });
+    }
+    stopLoad(): Promise<LoadReport> {
+        return this.ask({ op: "stopLoad" });
+    }
 
     async quit(): Promise<void> {
         if (this.child.exitCode !== null) return;
@@ -113,11 +132,20 @@ async function child(): Promise<void> {
             try {
                 await app!.set(key, value);
                 r.written[key] = value;
-            } catch (e) { ok = false; fail(e as Error); }
+            } catch (e) {
+                ok = false;
+                fail(e as Error);
+            }
             try {
                 const got = await app!.get(key);
-                if (ok && got !== value) { r.wrongReads++; ok = false; }
-            } catch (e) { ok = false; fail(e as Error); }
+                if (ok && got !== value) {
+                    r.wrongReads++;
+                    ok = false;
+                }
+            } catch (e) {
+                ok = false;
+                fail(e as Error);
+            }
             if (ok) {
                 r.longestGapMs = Math.max(r.longestGapMs, Date.now() - lastOk);
                 lastOk = Date.now();
@@ -141,13 +169,28 @@ async function child(): Promise<void> {
                 };
                 return null;
             }
-            case "call": return app!.call(String(m.args[0]), ...m.args.slice(1));
-            case "redirects": { const r = redirects; redirects = []; return r; }
-            case "slotOwner": return (app as any).slots[m.slot]?.[0];
-            case "addresses": return app!.nodes("all").map(n => `${n.options.host}:${n.options.port}`);
+            case "call":
+                return app!.call(String(m.args[0]), ...m.args.slice(1));
+            case "redirects": {
+                const r = redirects;
+                redirects = [];
+                return r;
+            }
+            case "slotOwner":
+                return (app as any).slots[m.slot]?.[0];
+            case "addresses":
+                return app!.nodes("all").map(n => `${n.options.host}:${n.options.port}`);
             case "load": {
                 const state = { stop: false };
-                load = { get stop() { return state.stop; }, set stop(v) { state.stop = v; }, done: runLoad(m.keys, m.maxPairs, m.pauseMs, state) };
+                load = {
+                    get stop() {
+                        return state.stop;
+                    },
+                    set stop(v) {
+                        state.stop = v;
+                    },
+                    done: runLoad(m.keys, m.maxPairs, m.pauseMs, state),
+                };
                 return null;
             }
             case "stopLoad": {
@@ -164,7 +207,10 @@ async function child(): Promise<void> {
         }
     };
     process.on("message", (m: Request & { id: number }) => {
-        handle(m).then(value => process.send!({ id: m.id, ok: true, value }), (e: Error) => process.send!({ id: m.id, ok: false, error: e.message }));
+        handle(m).then(
+            value => process.send!({ id: m.id, ok: true, value }),
+            (e: Error) => process.send!({ id: m.id, ok: false, error: e.message }),
+        );
     });
     process.on("disconnect", () => process.exit(0));
 }

@@ -17,8 +17,22 @@ export interface LoadSpec {
     replicas: { name: string; ep: wire.Endpoint; o: wire.ConnectOptions }[];
     clusterNodes: { name: string; ep: wire.Endpoint; o: wire.ConnectOptions }[];
 }
-export interface LoadTally { kind: string; writes: number; acked: number; failed: number; errors: string[]; keys: string[]; failedAt: number[] }
-export interface LoadResult { tallies: LoadTally[]; samples: number; linkDown: string[]; clusterNotOk: string[]; samplerError?: string }
+export interface LoadTally {
+    kind: string;
+    writes: number;
+    acked: number;
+    failed: number;
+    errors: string[];
+    keys: string[];
+    failedAt: number[];
+}
+export interface LoadResult {
+    tallies: LoadTally[];
+    samples: number;
+    linkDown: string[];
+    clusterNotOk: string[];
+    samplerError?: string;
+}
 
 /** Hard bounds: at most this long, this many writes per client. */
 const DEADLINE_MS = 300_000;
@@ -33,10 +47,14 @@ function load(kind: string, client: Cluster | Redis, stopped: () => boolean): Pr
             const key = `{rot${i % 64}}:${kind}:${i}`;
             t.writes++;
             try {
-                const [[setErr, set] = [], [waitErr, replicas] = []] = (await client.pipeline().set(key, `v${i}`).call("WAIT", "1", "1000").exec()) ?? [];
+                const [[setErr, set] = [], [waitErr, replicas] = []] =
+                    (await client.pipeline().set(key, `v${i}`).call("WAIT", "1", "1000").exec()) ?? [];
                 if (setErr || waitErr) throw setErr ?? waitErr;
                 if (set !== "OK") throw new Error("SET did not answer OK");
-                if (Number(replicas) >= 1) { t.acked++; t.keys.push(key); }
+                if (Number(replicas) >= 1) {
+                    t.acked++;
+                    t.keys.push(key);
+                }
                 if ((await client.get(key)) !== `v${i}`) throw new Error(`GET ${key} did not read its write`);
             } catch (e) {
                 t.failed++;
@@ -52,7 +70,10 @@ function load(kind: string, client: Cluster | Redis, stopped: () => boolean): Pr
 
 async function main(spec: LoadSpec, resultFile: string): Promise<void> {
     const app = await connect({ kind: "cluster", nodes: spec.cluster.nodes, tls: spec.cluster.tls, ...spec.cluster.app }, WRITER_CLIENT);
-    const head = await connect({ kind: "node", host: spec.head.host, port: spec.head.port, tls: spec.head.tls, ...spec.head.app }, WRITER_CLIENT);
+    const head = await connect(
+        { kind: "node", host: spec.head.host, port: spec.head.port, tls: spec.head.tls, ...spec.head.app },
+        WRITER_CLIENT,
+    );
     const samplers = await Promise.all(spec.replicas.map(async r => ({ ...r, c: await wire.connect(r.ep, r.o) })));
     const nodes = await Promise.all(spec.clusterNodes.map(async r => ({ ...r, c: await wire.connect(r.ep, r.o) })));
     let stop = false;
@@ -71,7 +92,9 @@ async function main(spec: LoadSpec, resultFile: string): Promise<void> {
             result.samples++;
             await sleep(200);
         }
-    })().catch(e => { result.samplerError = (e as Error).message; });
+    })().catch(e => {
+        result.samplerError = (e as Error).message;
+    });
     process.stdout.write("ready\n");
     await new Promise<void>(r => process.stdin.once("data", () => r()));
     stop = true;
@@ -85,5 +108,11 @@ async function main(spec: LoadSpec, resultFile: string): Promise<void> {
 }
 
 if (require.main === module) {
-    main(JSON.parse(fs.readFileSync(process.argv[2], "utf8")), process.argv[3]).then(() => process.exit(0), e => { console.error(e); process.exit(1); });
+    main(JSON.parse(fs.readFileSync(process.argv[2], "utf8")), process.argv[3]).then(
+        () => process.exit(0),
+        e => {
+            console.error(e);
+            process.exit(1);
+        },
+    );
 }

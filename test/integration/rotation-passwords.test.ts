@@ -16,7 +16,7 @@ jest.setTimeout(300_000);
 
 const SUBNETS = { cluster: "172.25.80.0/24", chain: "172.25.81.0/24" };
 const USERS = ["app", "admin", "replication"] as const;
-type User = typeof USERS[number];
+type User = (typeof USERS)[number];
 type Passwords = Record<User, string>;
 type RedisClient = Awaited<ReturnType<typeof wire.connect>>;
 /** Each loader's bound: it stops at this many writes even if the update it runs through takes longer; and a pause
@@ -24,7 +24,14 @@ type RedisClient = Awaited<ReturnType<typeof wire.connect>>;
 const MAX_WRITES = 20_000;
 const PAUSE_MS = 5;
 
-interface ChainOut { nodes: ChainNodeOutput[]; caCertPem: string; clientCertPem: string; clientKeyPem: string; appUser: wire.Auth; adminUser: wire.Auth }
+interface ChainOut {
+    nodes: ChainNodeOutput[];
+    caCertPem: string;
+    clientCertPem: string;
+    clientKeyPem: string;
+    appUser: wire.Auth;
+    adminUser: wire.Auth;
+}
 
 /** Writes and reads back continuously until stopped: every failed command, every acknowledged write. */
 class Loader {
@@ -34,7 +41,11 @@ class Loader {
     private stopped = false;
     private done: Promise<void>;
 
-    constructor(readonly name: string, set: (k: string, v: string) => Promise<unknown>, get: (k: string) => Promise<string | null>) {
+    constructor(
+        readonly name: string,
+        set: (k: string, v: string) => Promise<unknown>,
+        get: (k: string) => Promise<string | null>,
+    ) {
         this.done = (async () => {
             for (let i = 0; !this.stopped && i < MAX_WRITES; i++) {
                 const [k, v] = [`${name}:{${i % 64}}:${i}`, `v${i}`];
@@ -69,13 +80,22 @@ class LinkSampler {
     private constructor(private readonly clients: [string, RedisClient][]) {}
 
     static async start(replicas: { name: string; ep: wire.Endpoint; o: wire.ConnectOptions }[]): Promise<LinkSampler> {
-        const s = new LinkSampler(await Promise.all(replicas.map(async r => [r.name, await wire.connect(r.ep, r.o)] as [string, RedisClient])));
+        const s = new LinkSampler(
+            await Promise.all(replicas.map(async r => [r.name, await wire.connect(r.ep, r.o)] as [string, RedisClient])),
+        );
         const tick = () => {
-            s.running = Promise.all(s.clients.map(async ([name, c]) => {
-                const status = await wire.info(c, "replication").then(i => i.master_link_status, e => (e as Error).message);
-                s.samples++;
-                if (status !== "up") s.down.push(`${name}: ${status}`);
-            })).then(() => { if (!s.stopped) s.timer = setTimeout(tick, 200); });
+            s.running = Promise.all(
+                s.clients.map(async ([name, c]) => {
+                    const status = await wire.info(c, "replication").then(
+                        i => i.master_link_status,
+                        e => (e as Error).message,
+                    );
+                    s.samples++;
+                    if (status !== "up") s.down.push(`${name}: ${status}`);
+                }),
+            ).then(() => {
+                if (!s.stopped) s.timer = setTimeout(tick, 200);
+            });
         };
         tick();
         await s.running;
@@ -105,26 +125,43 @@ describe("password rotation of all three users on a live RedisCluster and Replic
     let containerIds: string[] = [];
     const counts: string[] = [];
 
-    const chainEndpoint = (n: ChainNodeOutput): [wire.Endpoint, wire.ConnectOptions] => n.plainPort
-        ? [{ host: n.ip, port: n.plainPort }, {}]
-        : [{ host: n.ip, port: n.tlsPort }, { tls: { ca: chain.caCertPem, cert: chain.clientCertPem, key: chain.clientKeyPem } }];
+    const chainEndpoint = (n: ChainNodeOutput): [wire.Endpoint, wire.ConnectOptions] =>
+        n.plainPort
+            ? [{ host: n.ip, port: n.plainPort }, {}]
+            : [{ host: n.ip, port: n.tlsPort }, { tls: { ca: chain.caCertPem, cert: chain.clientCertPem, key: chain.clientKeyPem } }];
     const nodeEndpoints = () => [
-        ...cluster.plan.map(n => ({ name: n.name, ep: { host: n.ip, port: n.port }, o: { tls: cluster.target.tls } as wire.ConnectOptions, replica: n.role === "replica" })),
-        ...chain.nodes.map(n => { const [ep, o] = chainEndpoint(n); return { name: n.name, ep, o, replica: n.role === "replica" }; }),
+        ...cluster.plan.map(n => ({
+            name: n.name,
+            ep: { host: n.ip, port: n.port },
+            o: { tls: cluster.target.tls } as wire.ConnectOptions,
+            replica: n.role === "replica",
+        })),
+        ...chain.nodes.map(n => {
+            const [ep, o] = chainEndpoint(n);
+            return { name: n.name, ep, o, replica: n.role === "replica" };
+        }),
     ];
     const ids = () => nodeEndpoints().map(n => `${n.name} ${docker("inspect", "-f", "{{.Id}}", n.name)}`);
-    const passwordsOf = async (users: string): Promise<Passwords> => Object.fromEntries(await Promise.all(USERS.map(async u =>
-        [u, (await stateOf(stack!, `${users}-${u}`)).outputs.result]))) as Passwords;
+    const passwordsOf = async (users: string): Promise<Passwords> =>
+        Object.fromEntries(
+            await Promise.all(USERS.map(async u => [u, (await stateOf(stack!, `${users}-${u}`)).outputs.result])),
+        ) as Passwords;
     /** Whether a fresh connection to `n` logs in as `user` with `password` (AUTH on an unauthenticated connection:
      *  OK or WRONGPASS, nothing else). */
     const accepted = (n: { ep: wire.Endpoint; o: wire.ConnectOptions }, user: User, password: string) =>
-        wire.withClient(n.ep, { ...n.o, auth: undefined }, c => c.call("AUTH", user, password).then(r => r === "OK", e => {
-            if (/WRONGPASS/.test((e as Error).message)) return false;
-            throw e;
-        }));
+        wire.withClient(n.ep, { ...n.o, auth: undefined }, c =>
+            c.call("AUTH", user, password).then(
+                r => r === "OK",
+                e => {
+                    if (/WRONGPASS/.test((e as Error).message)) return false;
+                    throw e;
+                },
+            ),
+        );
     const passwordsFor = (name: string) => (name.startsWith("itpw-chain") ? "chain" : "cluster");
     /** Every node's users.acl and masterauth file as the writer left them (the node reads them when it restarts). */
-    const files = (name: string) => docker("exec", "-u", "redis", name, "sh", "-c", `cat ${ACL_FILE}; cat ${MASTERAUTH_FILE} 2>/dev/null || true`);
+    const files = (name: string) =>
+        docker("exec", "-u", "redis", name, "sh", "-c", `cat ${ACL_FILE}; cat ${MASTERAUTH_FILE} 2>/dev/null || true`);
 
     async function up(): Promise<Record<string, any>> {
         const out = plainOutputs((await stack!.up()).outputs);
@@ -137,16 +174,39 @@ describe("password rotation of all three users on a live RedisCluster and Replic
 
     /** Loaders on the cluster and the chain head, as the application, and the link sampler, through `step`. */
     async function underLoad(label: string, creds: Record<"cluster" | "chain", Passwords>, step: () => Promise<void>): Promise<void> {
-        const app: Cluster = await connect({ kind: "cluster", nodes: cluster.masters, tls: cluster.target.tls, username: "app", password: creds.cluster.app });
+        const app: Cluster = await connect({
+            kind: "cluster",
+            nodes: cluster.masters,
+            tls: cluster.target.tls,
+            username: "app",
+            password: creds.cluster.app,
+        });
         const [headEp, headO] = chainEndpoint(chain.nodes[0]);
         // A slow answer is not a failed one: the head fsyncs every write, on a disk the other suites share.
-        const head = await wire.connect(headEp, { ...headO, auth: { username: "app", password: creds.chain.app }, commandTimeoutMs: 60_000 });
-        const sampler = await LinkSampler.start(nodeEndpoints().filter(n => n.replica).map(n => ({
-            ...n, o: { ...n.o, auth: { username: "admin", password: creds[passwordsFor(n.name)].admin } },
-        })));
+        const head = await wire.connect(headEp, {
+            ...headO,
+            auth: { username: "app", password: creds.chain.app },
+            commandTimeoutMs: 60_000,
+        });
+        const sampler = await LinkSampler.start(
+            nodeEndpoints()
+                .filter(n => n.replica)
+                .map(n => ({
+                    ...n,
+                    o: { ...n.o, auth: { username: "admin", password: creds[passwordsFor(n.name)].admin } },
+                })),
+        );
         const loaders = [
-            new Loader(`${label}-cluster`, (k, v) => app.set(k, v), k => app.get(k)),
-            new Loader(`${label}-chain`, (k, v) => head.set(k, v), k => head.get(k)),
+            new Loader(
+                `${label}-cluster`,
+                (k, v) => app.set(k, v),
+                k => app.get(k),
+            ),
+            new Loader(
+                `${label}-chain`,
+                (k, v) => head.set(k, v),
+                k => head.get(k),
+            ),
         ];
         try {
             await step();
@@ -160,20 +220,28 @@ describe("password rotation of all three users on a live RedisCluster and Replic
             const all = [...acked];
             for (let i = 0; i < all.length; i += 500) {
                 const got = await Promise.all(all.slice(i, i + 500).map(([k]) => get(k)));
-                all.slice(i, i + 500).forEach(([k, v], j) => { if (got[j] !== v) lost.push(k); });
+                all.slice(i, i + 500).forEach(([k, v], j) => {
+                    if (got[j] !== v) lost.push(k);
+                });
             }
         };
         await cluster.withApp(c => check(k => c.get(k), loaders[0].acked));
         const tail = chain.nodes[chain.nodes.length - 1];
         const [tailEp, tailO] = chainEndpoint(tail);
         await wire.withClient(tailEp, { ...tailO, auth: chain.appUser }, async c => {
-            await wire.waitUntil("the chain's tail to catch up", async () => (await c.get([...loaders[1].acked.keys()].pop()!)) !== null, 10_000);
+            await wire.waitUntil(
+                "the chain's tail to catch up",
+                async () => (await c.get([...loaders[1].acked.keys()].pop()!)) !== null,
+                10_000,
+            );
             await check(k => c.get(k), loaders[1].acked);
         });
         app.disconnect();
         await wire.close(head);
-        counts.push(`${label}: ${loaders.map(l => `${l.name} ${l.acked.size} writes, ${l.reads} reads, ${l.failures.length} failed`).join("; ")}; `
-            + `${lost.length} lost; ${sampler.samples} link samples, ${sampler.down.length} not up`);
+        counts.push(
+            `${label}: ${loaders.map(l => `${l.name} ${l.acked.size} writes, ${l.reads} reads, ${l.failures.length} failed`).join("; ")}; ` +
+                `${lost.length} lost; ${sampler.samples} link samples, ${sampler.down.length} not up`,
+        );
         expect(loaders.flatMap(l => l.failures)).toEqual([]);
         expect(loaders.every(l => l.acked.size > 0)).toBe(true);
         expect(lost).toEqual([]);
@@ -187,7 +255,14 @@ describe("password rotation of all three users on a live RedisCluster and Replic
             const ch = new ReplicationChain("itpw-chain", args.chain);
             return {
                 itpw: clusterOutputs(c),
-                chain: { nodes: ch.nodes, caCertPem: ch.caCertPem, clientCertPem: ch.clientCertPem, clientKeyPem: ch.clientKeyPem, appUser: ch.appUser, adminUser: ch.adminUser },
+                chain: {
+                    nodes: ch.nodes,
+                    caCertPem: ch.caCertPem,
+                    clientCertPem: ch.clientCertPem,
+                    clientKeyPem: ch.clientKeyPem,
+                    appUser: ch.appUser,
+                    adminUser: ch.adminUser,
+                },
             };
         });
         await up();
@@ -206,15 +281,20 @@ describe("password rotation of all three users on a live RedisCluster and Replic
         });
         for (const c of ["cluster", "chain"] as const) for (const u of USERS) expect(now[c][u]).not.toBe(old[c][u]);
         // The outputs (and so the guard) carry the new passwords.
-        expect([out.itpw.appUser.password, out.itpw.adminUser.password, out.chain.appUser.password, out.chain.adminUser.password])
-            .toEqual([now.cluster.app, now.cluster.admin, now.chain.app, now.chain.admin]);
+        expect([out.itpw.appUser.password, out.itpw.adminUser.password, out.chain.appUser.password, out.chain.adminUser.password]).toEqual([
+            now.cluster.app,
+            now.cluster.admin,
+            now.chain.app,
+            now.chain.admin,
+        ]);
         for (const n of nodeEndpoints()) {
             const pw = { old: old[passwordsFor(n.name)], now: now[passwordsFor(n.name)] };
-            for (const u of USERS) expect([n.name, u, await accepted(n, u, pw.old[u]), await accepted(n, u, pw.now[u])]).toEqual([n.name, u, true, true]);
+            for (const u of USERS)
+                expect([n.name, u, await accepted(n, u, pw.old[u]), await accepted(n, u, pw.now[u])]).toEqual([n.name, u, true, true]);
             // What the node would restart with is what it runs: both hashes, and the new masterauth.
             const live = await wire.withClient(n.ep, { ...n.o, auth: { username: "admin", password: pw.now.admin } }, async c => ({
                 hashes: Object.fromEntries(await Promise.all(USERS.map(async u => [u, (await wire.aclPasswordHashes(c, u)).sort()]))),
-                masterauth: (await c.call("CONFIG", "GET", "masterauth") as string[])[1],
+                masterauth: ((await c.call("CONFIG", "GET", "masterauth")) as string[])[1],
             }));
             for (const u of USERS) expect(live.hashes[u]).toEqual([passwordHash(pw.old[u]), passwordHash(pw.now[u])].sort());
             const file = files(n.name);
@@ -231,16 +311,28 @@ describe("password rotation of all three users on a live RedisCluster and Replic
         const c = chain.nodes[2];
         docker("restart", c.name);
         const [ep, o] = chainEndpoint(c);
-        await wire.waitUntil(`${c.name} to link up again`, () => wire.withClient(ep, { ...o, auth: chain.adminUser }, async cl =>
-            (await wire.info(cl, "replication")).master_link_status === "up"), 30_000, 200);
+        await wire.waitUntil(
+            `${c.name} to link up again`,
+            () =>
+                wire.withClient(
+                    ep,
+                    { ...o, auth: chain.adminUser },
+                    async cl => (await wire.info(cl, "replication")).master_link_status === "up",
+                ),
+            30_000,
+            200,
+        );
         expect([await accepted({ ep, o }, "app", old.chain.app), await accepted({ ep, o }, "app", now.chain.app)]).toEqual([true, true]);
     });
 
     test("the next up drops the old passwords everywhere while clients using the new ones keep working; then nothing changes", async () => {
-        await underLoad("retire", now, async () => { await up(); });
+        await underLoad("retire", now, async () => {
+            await up();
+        });
         for (const n of nodeEndpoints()) {
             const pw = { old: old[passwordsFor(n.name)], now: now[passwordsFor(n.name)] };
-            for (const u of USERS) expect([n.name, u, await accepted(n, u, pw.old[u]), await accepted(n, u, pw.now[u])]).toEqual([n.name, u, false, true]);
+            for (const u of USERS)
+                expect([n.name, u, await accepted(n, u, pw.old[u]), await accepted(n, u, pw.now[u])]).toEqual([n.name, u, false, true]);
             const file = files(n.name);
             for (const u of USERS) expect(file).not.toContain(`#${passwordHash(pw.old[u])}`);
         }
@@ -249,8 +341,15 @@ describe("password rotation of all three users on a live RedisCluster and Replic
         cluster.expectCheckPasses();
         await stack!.preview({ expectNoChanges: true });
         // The state and the logs hold no password in clear.
-        const passwords = Object.fromEntries((["cluster", "chain"] as const).flatMap(c => USERS.flatMap(u => [[`${c}-old-${u}`, old[c][u]], [`${c}-${u}`, now[c][u]]])));
-        expectNoSecrets(scope.logs(), { ...await stateSecrets(stack!), ...passwords });
+        const passwords = Object.fromEntries(
+            (["cluster", "chain"] as const).flatMap(c =>
+                USERS.flatMap(u => [
+                    [`${c}-old-${u}`, old[c][u]],
+                    [`${c}-${u}`, now[c][u]],
+                ]),
+            ),
+        );
+        expectNoSecrets(scope.logs(), { ...(await stateSecrets(stack!)), ...passwords });
         expectNoSecrets(storedState(scope), passwords);
         console.log(`password rotation counts:\n${counts.join("\n")}`);
     });

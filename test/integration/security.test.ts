@@ -30,8 +30,13 @@ type ClientCert = { cert: string; key: string };
 /** The TLS version a handshake settled on, or the error that ended it. The client itself allows 1.0-1.3. */
 function handshake(host: string, port: number, version: tls.SecureVersion, client?: ClientCert): Promise<string> {
     return new Promise(resolve => {
-        const s = tls.connect({ host, port, rejectUnauthorized: false, minVersion: version, maxVersion: version, ciphers: "DEFAULT@SECLEVEL=0", ...client },
-            () => { resolve(s.getProtocol() ?? "none"); s.end(); });
+        const s = tls.connect(
+            { host, port, rejectUnauthorized: false, minVersion: version, maxVersion: version, ciphers: "DEFAULT@SECLEVEL=0", ...client },
+            () => {
+                resolve(s.getProtocol() ?? "none");
+                s.end();
+            },
+        );
         s.on("error", e => resolve(`refused: ${e.message}`));
     });
 }
@@ -54,7 +59,11 @@ const identity = (x: crypto.X509Certificate): [string, string, string] => [x.ser
 /** The certificates the stack's tls provider issued (LocallySignedCert), by resource name, from the stack's state. */
 async function issued(stack: Stack): Promise<Map<string, crypto.X509Certificate>> {
     const resources: any[] = (await stack.exportStack()).deployment.resources ?? [];
-    return new Map(resources.filter(r => r.type === SIGNED).map(r => [String(r.urn).split("::").pop()!, new crypto.X509Certificate(r.outputs.certPem)]));
+    return new Map(
+        resources
+            .filter(r => r.type === SIGNED)
+            .map(r => [String(r.urn).split("::").pop()!, new crypto.X509Certificate(r.outputs.certPem)]),
+    );
 }
 
 /**
@@ -69,14 +78,21 @@ async function ageCertificates(stack: Stack, hours: number, which: (name: string
     for (const r of state.deployment.resources ?? []) {
         const name = String(r.urn).split("::").pop()!;
         if (r.type !== SIGNED || !which(name)) continue;
-        for (const k of ["validityStartTime", "validityEndTime"]) r.outputs[k] = new Date(Date.parse(r.outputs[k]) - hours * 3_600_000).toISOString();
+        for (const k of ["validityStartTime", "validityEndTime"])
+            r.outputs[k] = new Date(Date.parse(r.outputs[k]) - hours * 3_600_000).toISOString();
         moved.push(name);
     }
     await stack.importStack(state);
     return moved.sort();
 }
 
-interface ChainOutputs { nodes: ChainNodeOutput[]; networkName: string; caCertPem: string; appUser: wire.Auth; adminUser: wire.Auth }
+interface ChainOutputs {
+    nodes: ChainNodeOutput[];
+    networkName: string;
+    caCertPem: string;
+    appUser: wire.Auth;
+    adminUser: wire.Auth;
+}
 
 describe("TLS and network hardening on what the components made", () => {
     const scope = new Scope();
@@ -86,7 +102,9 @@ describe("TLS and network hardening on what the components made", () => {
     let nodeIds: Record<string, string>;
     const handBuilt: string[] = [];
     const log: string[] = [];
-    const onOutput = (s: string) => { log.push(s); };
+    const onOutput = (s: string) => {
+        log.push(s);
+    };
 
     const [A, B] = [() => chain.nodes[0], () => chain.nodes[1]];
     const onChain = <T>(n: ChainNodeOutput, f: (c: Awaited<ReturnType<typeof wire.connect>>) => Promise<T>, auth = chain.appUser) =>
@@ -100,27 +118,51 @@ describe("TLS and network hardening on what the components made", () => {
 
     beforeAll(async () => {
         stack = await testStack(scope, "itsec", async () => {
-            const out = (c: ReplicationChain) => ({ nodes: c.nodes, networkName: c.networkName, caCertPem: c.caCertPem, appUser: c.appUser, adminUser: c.adminUser });
+            const out = (c: ReplicationChain) => ({
+                nodes: c.nodes,
+                networkName: c.networkName,
+                caCertPem: c.caCertPem,
+                appUser: c.appUser,
+                adminUser: c.adminUser,
+            });
             return {
-                chain: out(new ReplicationChain("itsec", { hops: ["tls"], headListener: "tls", subnet: SUBNETS.chain, certificates: SHORT })),
+                chain: out(
+                    new ReplicationChain("itsec", { hops: ["tls"], headListener: "tls", subnet: SUBNETS.chain, certificates: SHORT }),
+                ),
                 open: out(new ReplicationChain("itsec-open", { hops: ["plain"], subnet: SUBNETS.open, internalNetwork: false })),
-                itrn: clusterOutputs(new RedisCluster("itrn", { subnet: SUBNETS.cluster, antiAffinity: "soft", mutualTls: true, certificates: SHORT })),
+                itrn: clusterOutputs(
+                    new RedisCluster("itrn", { subnet: SUBNETS.cluster, antiAffinity: "soft", mutualTls: true, certificates: SHORT }),
+                ),
             };
         });
         read(plainOutputs((await stack.up({ onOutput })).outputs));
-        await wire.waitUntil("B to link to A over TLS", async () => {
-            try { return await onChain(B(), async c => (await wire.info(c, "replication")).master_link_status === "up", chain.adminUser); }
-            catch { return false; }
-        }, 30_000, 200);
+        await wire.waitUntil(
+            "B to link to A over TLS",
+            async () => {
+                try {
+                    return await onChain(B(), async c => (await wire.info(c, "replication")).master_link_status === "up", chain.adminUser);
+                } catch {
+                    return false;
+                }
+            },
+            30_000,
+            200,
+        );
     }, 600_000);
     // Hand-built containers sit on the component's network: tearDown removes them first.
     afterAll(() => tearDown(scope, stack, handBuilt), 300_000);
 
     test("what was deployed: a TLS-only chain and a mutual-TLS cluster on internal networks, the control chain on an ordinary one", async () => {
-        expect(chain.nodes.map(n => [n.name, n.ip, n.plainPort, n.tlsPort])).toEqual([["itsec-a", "172.25.15.10", 0, 6380], ["itsec-b", "172.25.15.11", 0, 6380]]);
+        expect(chain.nodes.map(n => [n.name, n.ip, n.plainPort, n.tlsPort])).toEqual([
+            ["itsec-a", "172.25.15.10", 0, 6380],
+            ["itsec-b", "172.25.15.11", 0, 6380],
+        ]);
         const internal = (net: string) => docker("network", "inspect", "-f", "{{.Internal}} {{range .IPAM.Config}}{{.Subnet}}{{end}}", net);
-        expect([internal(chain.networkName), internal("itrn-net-local"), internal(open.networkName)])
-            .toEqual([`true ${SUBNETS.chain}`, `true ${SUBNETS.cluster}`, `false ${SUBNETS.open}`]);
+        expect([internal(chain.networkName), internal("itrn-net-local"), internal(open.networkName)]).toEqual([
+            `true ${SUBNETS.chain}`,
+            `true ${SUBNETS.cluster}`,
+            `false ${SUBNETS.open}`,
+        ]);
         await cluster.expectPlannedRoles();
         // Nothing is due for renewal yet: a plain re-run changes nothing.
         await stack!.preview({ expectNoChanges: true, onOutput });
@@ -135,8 +177,13 @@ describe("TLS and network hardening on what the components made", () => {
         for (const [name, host, port, client] of targets) {
             const got = [];
             for (const v of ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"] as const) got.push(await handshake(host, port, v, client));
-            expect([name, ...got]).toEqual([name, expect.stringMatching(/^refused: .*(tlsv1 alert protocol version|unsupported protocol)/),
-                expect.stringMatching(/^refused: .*(tlsv1 alert protocol version|unsupported protocol)/), "TLSv1.2", "TLSv1.3"]);
+            expect([name, ...got]).toEqual([
+                name,
+                expect.stringMatching(/^refused: .*(tlsv1 alert protocol version|unsupported protocol)/),
+                expect.stringMatching(/^refused: .*(tlsv1 alert protocol version|unsupported protocol)/),
+                "TLSv1.2",
+                "TLSv1.3",
+            ]);
         }
     });
 
@@ -145,12 +192,17 @@ describe("TLS and network hardening on what the components made", () => {
         // network, with its own users and a certificate from a test CA; only its tls-protocols and ciphers differ.
         const base = renderRedisConf({ port: 0, tls: { port: 6380, mutual: false } });
         expect(base).toContain('tls-protocols "TLSv1.2 TLSv1.3"');
-        const conf = base.replace('tls-protocols "TLSv1.2 TLSv1.3"', 'tls-protocols "TLSv1.1 TLSv1.2"') + "tls-ciphers DEFAULT@SECLEVEL=0\n";
+        const conf =
+            base.replace('tls-protocols "TLSv1.2 TLSv1.3"', 'tls-protocols "TLSv1.1 TLSv1.2"') + "tls-ciphers DEFAULT@SECLEVEL=0\n";
         const pki = testPki(scope.dir);
-        handBuilt.push(scope.container("itsec-weak", {
-            network: chain.networkName, ip: WEAK_IP, command: redisCommand,
-            files: nodeFiles(conf, aclFor(testUsers()), { ca: pki.ca, ...pki.issue("itsec-weak", "server", [], [WEAK_IP]) }),
-        }));
+        handBuilt.push(
+            scope.container("itsec-weak", {
+                network: chain.networkName,
+                ip: WEAK_IP,
+                command: redisCommand,
+                files: nodeFiles(conf, aclFor(testUsers()), { ca: pki.ca, ...pki.issue("itsec-weak", "server", [], [WEAK_IP]) }),
+            }),
+        );
         await wire.waitUntil("the weak node to listen", async () => (await handshake(WEAK_IP, 6380, "TLSv1.2")) === "TLSv1.2", 10_000, 100);
         expect(await handshake(WEAK_IP, 6380, "TLSv1.1")).toBe("TLSv1.1");
     });
@@ -172,14 +224,28 @@ describe("TLS and network hardening on what the components made", () => {
          * docker failing, no bash or cat in the image) it throws, so a broken probe never reads as "unreachable".
          */
         const reach = (container: string): string => {
-            const r = spawnSync("docker", ["exec", container, "timeout", "3", "bash", "-c",
-                `exec 3<>/dev/tcp/${OUTSIDE}/7777 || exit ${NO_CONNECTION}; echo "${CONNECTED}" >&2; cat <&3`], { encoding: "utf8" });
+            const r = spawnSync(
+                "docker",
+                [
+                    "exec",
+                    container,
+                    "timeout",
+                    "3",
+                    "bash",
+                    "-c",
+                    `exec 3<>/dev/tcp/${OUTSIDE}/7777 || exit ${NO_CONNECTION}; echo "${CONNECTED}" >&2; cat <&3`,
+                ],
+                { encoding: "utf8" },
+            );
             const connected = (r.stderr ?? "").includes(CONNECTED);
             const said = `${r.stderr ?? ""}`.replace(CONNECTED, "").replace(/\s+/g, " ").trim();
             if (r.status === 0 && connected) return `reached: ${r.stdout.trim()}`;
             if (r.status === NO_CONNECTION) return `no connection: ${said}`;
             // timeout's exit code: the probe ran for 3 s; whether it got past the connect, its marker says.
-            if (r.status === 124) return connected ? `reached, then nothing within 3 s: ${r.stdout.trim()}` : "no connection: the connect had no answer within 3 s";
+            if (r.status === 124)
+                return connected
+                    ? `reached, then nothing within 3 s: ${r.stdout.trim()}`
+                    : "no connection: the connect had no answer within 3 s";
             throw new Error(`the probe did not run in ${container} (exit ${r.status ?? r.signal}): ${said || r.error?.message}`);
         };
 
@@ -193,8 +259,18 @@ describe("TLS and network hardening on what the components made", () => {
             ip("netns", "exec", ns, "ip", "addr", "add", `${OUTSIDE}/30`, "dev", "rst-sec1");
             ip("netns", "exec", ns, "ip", "link", "set", "rst-sec1", "up");
             ip("netns", "exec", ns, "ip", "route", "add", "default", "via", "10.231.200.1");
-            listener = spawn("ip", ["netns", "exec", ns, process.execPath, "-e",
-                `require("net").createServer(s => s.end("outside\\n")).listen(7777, "${OUTSIDE}")`], { stdio: "ignore" });
+            listener = spawn(
+                "ip",
+                [
+                    "netns",
+                    "exec",
+                    ns,
+                    process.execPath,
+                    "-e",
+                    `require("net").createServer(s => s.end("outside\\n")).listen(7777, "${OUTSIDE}")`,
+                ],
+                { stdio: "ignore" },
+            );
             await wire.waitUntil("the outside listener", async () => reach(open.nodes[0].name) === "reached: outside", 10_000, 200);
         });
         afterAll(() => {
@@ -212,15 +288,19 @@ describe("TLS and network hardening on what the components made", () => {
             }
         });
 
-        test("control: a probe that cannot run is an error, not \"no connection\"", () => {
-            expect(() => reach("itsec-no-such-node")).toThrow(/^the probe did not run in itsec-no-such-node \(exit 1\): Error response from daemon: No such container: itsec-no-such-node$/);
+        test('control: a probe that cannot run is an error, not "no connection"', () => {
+            expect(() => reach("itsec-no-such-node")).toThrow(
+                /^the probe did not run in itsec-no-such-node \(exit 1\): Error response from daemon: No such container: itsec-no-such-node$/,
+            );
         });
     });
 
     test("certificate renewal: an up inside the renewal window issues new certificates; every node, still the same container, serves them with every key, and the cluster is healthy", async () => {
         // Data first: 200 keys on the chain's head (B has them), 300 in the cluster, each acknowledged by a replica.
         const chainKeys = Array.from({ length: 200 }, (_, i) => `rot:${i}`);
-        await onChain(A(), async c => { for (const k of chainKeys) await c.set(k, k); });
+        await onChain(A(), async c => {
+            for (const k of chainKeys) await c.set(k, k);
+        });
         await onChain(B(), c => wire.waitUntil("B to have the keys", async () => (await c.get(chainKeys[199])) === chainKeys[199], 30_000));
         const clusterKeys = Array.from({ length: 300 }, (_, i) => `renew:${i}`);
         await cluster.withApp(async app => {
@@ -260,21 +340,50 @@ describe("TLS and network hardening on what the components made", () => {
         const after = await issued(stack!);
         for (const name of aged) {
             const [was, now] = [before.certs.get(name)!, after.get(name)!];
-            expect([name, now.serialNumber === was.serialNumber, Date.parse(now.validTo) > Date.parse(was.validTo)]).toEqual([name, false, true]);
+            expect([name, now.serialNumber === was.serialNumber, Date.parse(now.validTo) > Date.parse(was.validTo)]).toEqual([
+                name,
+                false,
+                true,
+            ]);
         }
         // Every node is the container it was (only the writers, counted above, were replaced).
         expect(renewed.map(containerId)).toEqual(before.ids);
 
         // The cluster is whole, each node at its fixed address.
-        await wire.waitUntil("the renewed cluster to agree on one slot map with cluster_state:ok", async () => {
-            try {
-                const views = await Promise.all(cluster.plan.map(n => cluster.on(n, async c => [await wire.clusterInfo(c), await wire.clusterNodes(c)] as const, { connectTimeoutMs: 1000 })));
-                return views.every(([info, nodes]) => info.cluster_state === "ok" && nodes.every(v => !v.flags.some(f => /fail|handshake|noaddr/.test(f))));
-            } catch { return false; }
-        }, 60_000, 200);
-        await wire.waitUntil("A to serve again", async () => {
-            try { return await onChain(A(), async c => (await c.ping()) === "PONG"); } catch { return false; }
-        }, 30_000, 100);
+        await wire.waitUntil(
+            "the renewed cluster to agree on one slot map with cluster_state:ok",
+            async () => {
+                try {
+                    const views = await Promise.all(
+                        cluster.plan.map(n =>
+                            cluster.on(n, async c => [await wire.clusterInfo(c), await wire.clusterNodes(c)] as const, {
+                                connectTimeoutMs: 1000,
+                            }),
+                        ),
+                    );
+                    return views.every(
+                        ([info, nodes]) =>
+                            info.cluster_state === "ok" && nodes.every(v => !v.flags.some(f => /fail|handshake|noaddr/.test(f))),
+                    );
+                } catch {
+                    return false;
+                }
+            },
+            60_000,
+            200,
+        );
+        await wire.waitUntil(
+            "A to serve again",
+            async () => {
+                try {
+                    return await onChain(A(), async c => (await c.ping()) === "PONG");
+                } catch {
+                    return false;
+                }
+            },
+            30_000,
+            100,
+        );
         // Every node serves its new certificate (the client certificate is the renewed one too).
         const now = await servedBy();
         for (const n of renewed) {

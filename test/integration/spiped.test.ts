@@ -38,8 +38,13 @@ describe("SpipedTunnel deployed through the engine, in front of a ReplicationCha
     };
     const through = (port: number, f: (c: Awaited<ReturnType<typeof wire.connect>>) => Promise<unknown>) =>
         wire.withClient({ host: "127.0.0.1", port }, { auth: out.redis.appUser, connectTimeoutMs: 2000, commandTimeoutMs: 3000 }, f);
-    const waitForTunnel = (port: number) => wire.waitUntil(`the tunnel on 127.0.0.1:${port} to carry PING`,
-        async () => (await through(port, c => c.ping())) === "PONG", 30_000, 200);
+    const waitForTunnel = (port: number) =>
+        wire.waitUntil(
+            `the tunnel on 127.0.0.1:${port} to carry PING`,
+            async () => (await through(port, c => c.ping())) === "PONG",
+            30_000,
+            200,
+        );
     /**
      * Hand-built control: a spiped client end like the component's (same command line from the same plan), on the
      * tunnel's network, published on its own loopback port, with the key given here instead of the component's.
@@ -47,10 +52,14 @@ describe("SpipedTunnel deployed through the engine, in front of a ReplicationCha
     const clientWithKey = async (name: string, keyBase64: string): Promise<number> => {
         const port = await freePort();
         const shape = resolveTunnelArgs("itsp", { ...tunnelArgs, listenPort: port }).shape;
-        handBuilt.push(scope.container(name, {
-            network: TUNNEL_NET, command: clientCommand(shape, out.tunnel.serverName),
-            files: { [KEY_FILE]: Buffer.from(keyBase64, "base64") }, publish: [`127.0.0.1:${port}:${port}`],
-        }));
+        handBuilt.push(
+            scope.container(name, {
+                network: TUNNEL_NET,
+                command: clientCommand(shape, out.tunnel.serverName),
+                files: { [KEY_FILE]: Buffer.from(keyBase64, "base64") },
+                publish: [`127.0.0.1:${port}:${port}`],
+            }),
+        );
         return port;
     };
     /** A spiped end whose handshake fails closes the application's connection before Redis ever answers (AUTH). */
@@ -64,15 +73,24 @@ describe("SpipedTunnel deployed through the engine, in front of a ReplicationCha
             const redis = new ReplicationChain("itsp-redis", { hops: ["plain"], subnet: REDIS_SUBNET });
             const head = redis.nodes[0];
             tunnelArgs = {
-                networkName: redis.networkName, targetHost: head.name, targetPort: head.plainPort, subnet: TUNNEL_SUBNET,
-                listenPort, maxConnections: 10, keyRotation: rotation, image: TUNNEL_IMAGE,
+                networkName: redis.networkName,
+                targetHost: head.name,
+                targetPort: head.plainPort,
+                subnet: TUNNEL_SUBNET,
+                listenPort,
+                maxConnections: 10,
+                keyRotation: rotation,
+                image: TUNNEL_IMAGE,
             };
             const tunnel = new SpipedTunnel("itsp", tunnelArgs);
             return {
                 redis: { ip: head.ip, networkName: redis.networkName, appUser: redis.appUser },
                 tunnel: {
-                    keyBase64: tunnel.keyBase64, listenAddress: tunnel.listenAddress, listenPort: tunnel.listenPort,
-                    serverName: tunnel.serverName, clientName: tunnel.clientName,
+                    keyBase64: tunnel.keyBase64,
+                    listenAddress: tunnel.listenAddress,
+                    listenPort: tunnel.listenPort,
+                    serverName: tunnel.serverName,
+                    clientName: tunnel.clientName,
                 },
             };
         });
@@ -85,7 +103,8 @@ describe("SpipedTunnel deployed through the engine, in front of a ReplicationCha
     });
 
     /** The component's key file in `container`: mode, size and content (base64). */
-    const keyFile = (container: string) => docker("exec", container, "sh", "-c", `stat -c '%a %s' ${KEY_FILE} && base64 -w0 ${KEY_FILE}`).split("\n");
+    const keyFile = (container: string) =>
+        docker("exec", container, "sh", "-c", `stat -c '%a %s' ${KEY_FILE} && base64 -w0 ${KEY_FILE}`).split("\n");
 
     test("both ends hold the key only as a file of 64 random letters and digits, mode 0600, the key of the outputs; not in argv or env", () => {
         const key = Buffer.from(out.tunnel.keyBase64, "base64");
@@ -102,17 +121,29 @@ describe("SpipedTunnel deployed through the engine, in front of a ReplicationCha
     test("the client end is published on 127.0.0.1 only; the server end publishes nothing", () => {
         const bindings = (c: string) => JSON.parse(docker("inspect", "-f", "{{json .HostConfig.PortBindings}}", c)) ?? {};
         expect(out.tunnel.listenAddress).toBe("127.0.0.1");
-        expect(bindings(out.tunnel.clientName)).toEqual({ [`${out.tunnel.listenPort}/tcp`]: [{ HostIp: "127.0.0.1", HostPort: String(out.tunnel.listenPort) }] });
+        expect(bindings(out.tunnel.clientName)).toEqual({
+            [`${out.tunnel.listenPort}/tcp`]: [{ HostIp: "127.0.0.1", HostPort: String(out.tunnel.listenPort) }],
+        });
         expect(bindings(out.tunnel.serverName)).toEqual({});
         // Both ends locked down like every container of the project (components/redis/node.ts lockedDown): spiped
         // (PID 1) runs as nobody with no capability, on a read-only root filesystem, its key on a read-only volume.
         for (const c of [out.tunnel.clientName, out.tunnel.serverName]) {
             const hc = JSON.parse(docker("inspect", "-f", "{{json .HostConfig}}", c));
-            expect([c, hc.CapDrop, hc.CapAdd, hc.ReadonlyRootfs, hc.SecurityOpt, hc.LogConfig.Config]).toEqual([c, ["ALL"], null, true, ["no-new-privileges:true"], { "max-size": "10m", "max-file": "3" }]);
-            expect(docker("exec", c, "sh", "-c", "echo $(cat /proc/1/comm) $(grep -E '^(Uid|CapPrm|CapEff)' /proc/1/status)"))
-                .toBe("spiped Uid: 65534 65534 65534 65534 CapPrm: 0000000000000000 CapEff: 0000000000000000");
+            expect([c, hc.CapDrop, hc.CapAdd, hc.ReadonlyRootfs, hc.SecurityOpt, hc.LogConfig.Config]).toEqual([
+                c,
+                ["ALL"],
+                null,
+                true,
+                ["no-new-privileges:true"],
+                { "max-size": "10m", "max-file": "3" },
+            ]);
+            expect(docker("exec", c, "sh", "-c", "echo $(cat /proc/1/comm) $(grep -E '^(Uid|CapPrm|CapEff)' /proc/1/status)")).toBe(
+                "spiped Uid: 65534 65534 65534 65534 CapPrm: 0000000000000000 CapEff: 0000000000000000",
+            );
             for (const path of ["/etc/x", `${KEY_DIR}/x`]) {
-                expect(docker("exec", "-u", "root", c, "sh", "-c", `touch ${path} 2>&1; echo $?`)).toBe(`touch: cannot touch '${path}': Read-only file system\n1`);
+                expect(docker("exec", "-u", "root", c, "sh", "-c", `touch ${path} 2>&1; echo $?`)).toBe(
+                    `touch: cannot touch '${path}': Read-only file system\n1`,
+                );
             }
         }
     });
@@ -136,7 +167,8 @@ describe("SpipedTunnel deployed through the engine, in front of a ReplicationCha
         const networks = (c: string) => Object.keys(JSON.parse(docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", c))).sort();
         expect(networks(out.tunnel.serverName)).toEqual([out.redis.networkName, TUNNEL_NET].sort());
         expect(networks(out.tunnel.clientName)).toEqual([TUNNEL_NET]);
-        const probe = (c: string) => spawnSync("docker", ["exec", c, "timeout", "3", "redis-cli", "-h", out.redis.ip, "ping"], { encoding: "utf8" });
+        const probe = (c: string) =>
+            spawnSync("docker", ["exec", c, "timeout", "3", "redis-cli", "-h", out.redis.ip, "ping"], { encoding: "utf8" });
         const fromServer = probe(out.tunnel.serverName);
         expect(fromServer.stdout).toContain("NOAUTH"); // the control: the same probe works where there is a route
         const fromClient = probe(out.tunnel.clientName);
@@ -150,7 +182,8 @@ describe("SpipedTunnel deployed through the engine, in front of a ReplicationCha
         rotation = "rotated-1";
         await up();
         expect(out.tunnel.keyBase64).not.toBe(old);
-        for (const c of [out.tunnel.serverName, out.tunnel.clientName]) expect([c, ...keyFile(c)]).toEqual([c, `600 ${KEY_CHARS}`, out.tunnel.keyBase64]);
+        for (const c of [out.tunnel.serverName, out.tunnel.clientName])
+            expect([c, ...keyFile(c)]).toEqual([c, `600 ${KEY_CHARS}`, out.tunnel.keyBase64]);
         // The component's tunnel carries traffic with the new key; the data behind it is the same Redis.
         await waitForTunnel(out.tunnel.listenPort);
         expect(await through(out.tunnel.listenPort, c => c.get("through"))).toBe("spiped");
@@ -173,7 +206,8 @@ describe("SpipedTunnel deployed through the engine, in front of a ReplicationCha
         const preview = await stack!.preview({ refresh: true });
         expect(preview.changeSummary.replace).toBe(4); // both ends and their key writers
         await stack!.up({ refresh: true });
-        for (const c of [out.tunnel.serverName, out.tunnel.clientName]) expect([c, docker("inspect", "-f", "{{.Image}}", c)]).toEqual([c, rebuilt]);
+        for (const c of [out.tunnel.serverName, out.tunnel.clientName])
+            expect([c, docker("inspect", "-f", "{{.Image}}", c)]).toEqual([c, rebuilt]);
         await waitForTunnel(out.tunnel.listenPort);
         expect(await through(out.tunnel.listenPort, c => c.get("through"))).toBe("spiped");
         // And nothing more to do.
@@ -185,7 +219,12 @@ describe("SpipedTunnel deployed through the engine, in front of a ReplicationCha
         expect(docker("logs", "itsp-redis-a")).toMatch(/Ready to accept connections/); // the logs were read
         const secrets = await stateSecrets(stack!);
         expect(Object.keys(secrets)).toEqual(expect.arrayContaining(["itsp-key.result", "itsp-redis-users-app.result"]));
-        const old = Object.fromEntries(keysSeen.flatMap((k, i) => [[`key${i}`, k], [`key${i}.text`, Buffer.from(k, "base64").toString()]]));
+        const old = Object.fromEntries(
+            keysSeen.flatMap((k, i) => [
+                [`key${i}`, k],
+                [`key${i}.text`, Buffer.from(k, "base64").toString()],
+            ]),
+        );
         expectNoSecrets(logs, { ...secrets, ...old });
     });
 });

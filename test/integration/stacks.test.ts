@@ -20,9 +20,15 @@ jest.setTimeout(900_000);
 /** The plain CLI in the project copy, offline like `. scripts/env.sh`; rejects with everything it printed. */
 function cli(workDir: string, backend: string, ...args: string[]): Promise<string> {
     return new Promise((resolve, reject) => {
-        execFile(path.join(toolchain().binDir, "pulumi"), [...args, "--stack", "itstack", "--non-interactive", "--color", "never"],
-            { cwd: workDir, env: { ...process.env, ...stackEnv(backend) }, timeout: 600_000, maxBuffer: 64 << 20 }, (e, stdout, stderr) =>
-                (e ? reject(new Error(`pulumi ${args.join(" ")} failed (${e.code}):\n${stdout}\n${stderr}`)) : resolve(`${stdout}\n${stderr}`)));
+        execFile(
+            path.join(toolchain().binDir, "pulumi"),
+            [...args, "--stack", "itstack", "--non-interactive", "--color", "never"],
+            { cwd: workDir, env: { ...process.env, ...stackEnv(backend) }, timeout: 600_000, maxBuffer: 64 << 20 },
+            (e, stdout, stderr) =>
+                e
+                    ? reject(new Error(`pulumi ${args.join(" ")} failed (${e.code}):\n${stdout}\n${stderr}`))
+                    : resolve(`${stdout}\n${stderr}`),
+        );
     });
 }
 
@@ -48,7 +54,10 @@ describe("the project's stack on the real engine and plugins", () => {
             "redis-secure-topologies:clusterAntiAffinity": { value: "soft" },
         });
     });
-    afterAll(async () => { await stack.destroy().catch(() => undefined); scope.cleanup(); });
+    afterAll(async () => {
+        await stack.destroy().catch(() => undefined);
+        scope.cleanup();
+    });
 
     test("up from empty; the chain, the tunnel and the cluster answer through the outputs", async () => {
         const r = await stack.up();
@@ -57,8 +66,11 @@ describe("the project's stack on the real engine and plugins", () => {
         const [a, , c] = out.chain.nodes;
         await wire.withClient({ host: a.ip, port: a.plainPort }, { auth: app }, cl => cl.set("stack:k", "v"));
         await wire.withClient({ host: c.ip, port: c.tlsPort }, { auth: app, tls: { ca: out.chain.caCertPem } }, cl =>
-            wire.waitUntil("C to replicate", async () => (await cl.get("stack:k")) === "v", 30_000));
-        await wire.withClient({ host: out.tunnel.host, port: out.tunnel.port }, { auth: app }, async cl => expect(await cl.get("stack:k")).toBe("v"));
+            wire.waitUntil("C to replicate", async () => (await cl.get("stack:k")) === "v", 30_000),
+        );
+        await wire.withClient({ host: out.tunnel.host, port: out.tunnel.port }, { auth: app }, async cl =>
+            expect(await cl.get("stack:k")).toBe("v"),
+        );
         expect(out.cluster.nodes).toHaveLength(6);
         for (const n of out.cluster.nodes) {
             await onNode(n, async cl => {
@@ -81,7 +93,8 @@ describe("the project's stack on the real engine and plugins", () => {
         // A key in m0's own slots, so a single-node client reads it back without a redirect.
         let key = "";
         await onNode(m0, async cl => {
-            for (let i = 0; !key && i < 1000; i++) if (Number(await cl.call("CLUSTER", "KEYSLOT", `kept:${i}`)) <= m0.slots[1]) key = `kept:${i}`;
+            for (let i = 0; !key && i < 1000; i++)
+                if (Number(await cl.call("CLUSTER", "KEYSLOT", `kept:${i}`)) <= m0.slots[1]) key = `kept:${i}`;
             await cl.set(key, "yes");
             expect(await cl.call("WAIT", "1", "2000")).toBe(1);
         });
@@ -98,7 +111,10 @@ describe("the project's stack on the real engine and plugins", () => {
         const r = await stack.up({ onEvent });
         expect(r.summary.resourceChanges?.create ?? 0).toBe(0);
         expect(r.summary.resourceChanges?.delete ?? 0).toBe(0);
-        const redisContainers = [...out.chain.nodes.map((n: { name: string }) => n.name), ...out.cluster.nodes.map((n: { name: string }) => n.name)];
+        const redisContainers = [
+            ...out.chain.nodes.map((n: { name: string }) => n.name),
+            ...out.cluster.nodes.map((n: { name: string }) => n.name),
+        ];
         expect([...replaced].sort()).toEqual(redisContainers.flatMap(n => [n, `${n}-files`]).sort()); // each with its file writer
         await onNode(m0, async cl => {
             await wire.waitUntil("the cluster to re-form", async () => (await wire.clusterInfo(cl)).cluster_state === "ok", 60_000);
@@ -113,15 +129,27 @@ describe("the project's stack on the real engine and plugins", () => {
         await cli(workDir, backend, "up", "--yes", "--skip-preview");
         expect(docker("inspect", "-f", "{{.State.Running}}", m1.name)).toBe("true");
         for (const n of out.cluster.nodes) {
-            await wire.waitUntil(`${n.name} in its planned role`, () => onNode(n, async cl =>
-                (await wire.clusterInfo(cl)).cluster_state === "ok" && (await wire.info(cl, "replication")).role === (n.role === "master" ? "master" : "slave")), 30_000, 200);
+            await wire.waitUntil(
+                `${n.name} in its planned role`,
+                () =>
+                    onNode(
+                        n,
+                        async cl =>
+                            (await wire.clusterInfo(cl)).cluster_state === "ok" &&
+                            (await wire.info(cl, "replication")).role === (n.role === "master" ? "master" : "slave"),
+                    ),
+                30_000,
+                200,
+            );
         }
         await stack.preview({ expectNoChanges: true });
     });
 
     test("the stored state holds no secret in plain text: passwords, the spiped key, node and CA private keys", async () => {
         // Everything the state marks secret, decrypted with the passphrase.
-        const exported = JSON.parse(await cli(workDir, backend, "stack", "export", "--show-secrets").then(s => s.slice(s.indexOf("{"), s.lastIndexOf("}") + 1)));
+        const exported = JSON.parse(
+            await cli(workDir, backend, "stack", "export", "--show-secrets").then(s => s.slice(s.indexOf("{"), s.lastIndexOf("}") + 1)),
+        );
         const secrets: string[] = [];
         const walk = (x: unknown): void => {
             if (Array.isArray(x)) x.forEach(walk);
@@ -142,10 +170,18 @@ describe("the project's stack on the real engine and plugins", () => {
             "node private key": pemBody(docker("exec", node, "cat", `${TLS_DIR}/node.key`)),
             // The dev cluster has no mutual TLS, so no client certificate; the chain's is there.
             "client private key": pemBody(out.chain.clientKeyPem),
-            "CA private key": pemBody(exported.deployment.resources.find((r: { urn: string }) => r.urn.endsWith("::cluster-itstack-ca-key")).outputs.privateKeyPem.plaintext ?? ""),
+            "CA private key": pemBody(
+                exported.deployment.resources.find((r: { urn: string }) => r.urn.endsWith("::cluster-itstack-ca-key")).outputs.privateKeyPem
+                    .plaintext ?? "",
+            ),
         };
-        const files = (d: string): string[] => fs.readdirSync(d, { withFileTypes: true }).flatMap(e => e.isDirectory() ? files(path.join(d, e.name)) : [path.join(d, e.name)]);
-        const stored = files(backend).map(f => fs.readFileSync(f, "utf8")).join("\n");
+        const files = (d: string): string[] =>
+            fs
+                .readdirSync(d, { withFileTypes: true })
+                .flatMap(e => (e.isDirectory() ? files(path.join(d, e.name)) : [path.join(d, e.name)]));
+        const stored = files(backend)
+            .map(f => fs.readFileSync(f, "utf8"))
+            .join("\n");
         for (const [what, value] of Object.entries(expected)) {
             expect({ what, length: value.length >= 16 }).toEqual({ what, length: true });
             expect({ what, markedSecret: secretText.includes(value) }).toEqual({ what, markedSecret: true });
@@ -156,7 +192,11 @@ describe("the project's stack on the real engine and plugins", () => {
     test("plain CLI: destroy leaves no container, network or volume behind", async () => {
         await cli(workDir, backend, "destroy", "--yes", "--skip-preview");
         const names = (kind: string) => docker(kind, "ls", "--format", "{{.Name}}").split("\n");
-        expect(docker("ps", "-a", "--format", "{{.Names}}").split("\n").filter(n => n.includes("itstack"))).toEqual([]);
+        expect(
+            docker("ps", "-a", "--format", "{{.Names}}")
+                .split("\n")
+                .filter(n => n.includes("itstack")),
+        ).toEqual([]);
         expect(names("network").filter(n => n.includes("itstack"))).toEqual([]);
         expect(names("volume").filter(n => n.includes("itstack"))).toEqual([]);
     });

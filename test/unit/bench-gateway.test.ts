@@ -6,8 +6,20 @@ const rows: GatewayRow[] = [
     { target: "gateway:default", pipeline: 1, set: 5_000, get: 6_000 },
     { target: "gateway:nokeepalive", pipeline: 1, error: "redis-benchmark gave no SET result" },
 ];
-const md = ["# bench", "", "## Summary (ratios)", "", "| comparison | ours | baseline | ratio (ours / baseline) |", "|---|---|---|---|",
-    "| bootstrap 3+3 | 2 s | 3 s | 0.67 |", "", "## 5. Durability", "", "five", ""].join("\n");
+const md = [
+    "# bench",
+    "",
+    "## Summary (ratios)",
+    "",
+    "| comparison | ours | baseline | ratio (ours / baseline) |",
+    "|---|---|---|---|",
+    "| bootstrap 3+3 | 2 s | 3 s | 0.67 |",
+    "",
+    "## 5. Durability",
+    "",
+    "five",
+    "",
+].join("\n");
 
 describe("bench/gateway.ts results", () => {
     test("section 6 goes last, its summary rows at the end of the summary table, the rest untouched", () => {
@@ -23,7 +35,9 @@ describe("bench/gateway.ts results", () => {
         ]);
         expect(out).toContain("## 5. Durability\n\nfive\n\n## 6. ClusterGateway");
         expect(out).toContain("| gateway:default (keepalive on, -n 100 (component defaults)) | 1 | 5,000 | 6,000 | 0.25 | 0.20 |");
-        expect(out).toContain("Best spiped setting for the gateway in this run (sum of SET+GET req/s, unpipelined and -P 16): **gateway:default");
+        expect(out).toContain(
+            "Best spiped setting for the gateway in this run (sum of SET+GET req/s, unpipelined and -P 16): **gateway:default",
+        );
     });
 
     test("a second run replaces section 6 and the summary rows instead of adding them again; a section after 6 stays", () => {

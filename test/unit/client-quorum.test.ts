@@ -3,18 +3,23 @@
 import * as pulumi from "@pulumi/pulumi";
 
 const created: { type: string; name: string; inputs: Record<string, any> }[] = [];
-pulumi.runtime.setMocks({
-    newResource: a => {
-        created.push({ type: a.type, name: a.name, inputs: a.inputs });
-        const state: Record<string, unknown> = { ...a.inputs };
-        if (a.type === "random:index/randomPassword:RandomPassword") state.result = "x".repeat(32);
-        if (a.type === "tls:index/privateKey:PrivateKey") state.privateKeyPem = "KEY";
-        if (a.type.startsWith("tls:index/") && a.type.endsWith("Cert:SelfSignedCert")) state.certPem = "CA";
-        if (a.type === "tls:index/locallySignedCert:LocallySignedCert") state.certPem = "CERT";
-        return { id: `${a.name}-id`, state };
+pulumi.runtime.setMocks(
+    {
+        newResource: a => {
+            created.push({ type: a.type, name: a.name, inputs: a.inputs });
+            const state: Record<string, unknown> = { ...a.inputs };
+            if (a.type === "random:index/randomPassword:RandomPassword") state.result = "x".repeat(32);
+            if (a.type === "tls:index/privateKey:PrivateKey") state.privateKeyPem = "KEY";
+            if (a.type.startsWith("tls:index/") && a.type.endsWith("Cert:SelfSignedCert")) state.certPem = "CA";
+            if (a.type === "tls:index/locallySignedCert:LocallySignedCert") state.certPem = "CERT";
+            return { id: `${a.name}-id`, state };
+        },
+        call: a => a.inputs,
     },
-    call: a => a.inputs,
-}, "project", "stack", false);
+    "project",
+    "stack",
+    false,
+);
 
 import { LockQuorum, LockQuorumArgs } from "../../components/quorum";
 
@@ -32,7 +37,14 @@ async function construct(name: string, args: LockQuorumArgs): Promise<{ quorum?:
     let quorum: LockQuorum | undefined;
     let error: unknown;
     try {
-        quorum = new LockQuorum(name, args, { transformations: [a => { built.push(a.resource); return undefined; }] });
+        quorum = new LockQuorum(name, args, {
+            transformations: [
+                a => {
+                    built.push(a.resource);
+                    return undefined;
+                },
+            ],
+        });
     } catch (e) {
         error = e;
     }
@@ -44,11 +56,14 @@ const uploaded = (c: { name: string }, file: string): string | undefined => {
     // Secret inputs arrive wrapped ({ <sig>: ..., value }) under mocks.
     const unwrap = (x: any): any => (x && typeof x === "object" && "value" in x && !("file" in x) ? x.value : x);
     const writer = created.find(w => w.type === CONTAINER && w.name === `${c.name}-files`)!;
-    return (unwrap(writer.inputs.uploads) as { file: string; content: unknown }[]).map(unwrap).find(u => u.file === file)?.content as string | undefined;
+    return (unwrap(writer.inputs.uploads) as { file: string; content: unknown }[]).map(unwrap).find(u => u.file === file)?.content as
+        string | undefined;
 };
 
 describe("LockQuorum under mocks", () => {
-    beforeEach(() => { created.length = 0; });
+    beforeEach(() => {
+        created.length = 0;
+    });
 
     test("5 independent masters by default, appendonly + appendfsync always, static IPs", async () => {
         const q = (await construct("locks", { subnet: "172.28.5.0/24" })).quorum!;

@@ -53,7 +53,13 @@ describe("clientPlan", () => {
     test("TLS node: no ready check, SNI only for DNS names", () => {
         const p = clientPlan({ kind: "node", host: "10.0.0.5", port: 6380, tls: { ca: "CA" }, ...app });
         expect(p.kind).toBe("redis");
-        expect(p.options).toMatchObject({ host: "10.0.0.5", port: 6380, enableReadyCheck: false, username: "app", tls: { ca: "CA", servername: undefined } });
+        expect(p.options).toMatchObject({
+            host: "10.0.0.5",
+            port: 6380,
+            enableReadyCheck: false,
+            username: "app",
+            tls: { ca: "CA", servername: undefined },
+        });
         const named = clientPlan({ kind: "node", host: "redis-a", port: 6380, tls: { ca: "CA" }, ...app });
         expect(named.options).toMatchObject({ tls: { servername: "redis-a" } });
     });
@@ -61,26 +67,48 @@ describe("clientPlan", () => {
     test("spiped: plain, loopback only", () => {
         expect(clientPlan({ kind: "spiped", port: 6390, ...app }).options).toMatchObject({ host: "127.0.0.1", port: 6390 });
         expect((clientPlan({ kind: "spiped", port: 6390, ...app }).options as { tls?: unknown }).tls).toBeUndefined();
-        expect(() => clientPlan({ kind: "spiped", host: "10.0.0.1", port: 6390, ...app })).toThrow(/spiped host must be a loopback address/);
+        expect(() => clientPlan({ kind: "spiped", host: "10.0.0.1", port: 6390, ...app })).toThrow(
+            /spiped host must be a loopback address/,
+        );
     });
 
     test("cluster: seeds, TLS and credentials per node, natMap, bounded cluster retries", () => {
         const natMap = { "172.30.0.10:6379": { host: "127.0.0.1", port: 7001 } };
-        const p = clientPlan({
-            kind: "cluster", nodes: [{ ip: "172.30.0.10", port: 6379 }, { ip: "172.30.0.11", port: 6379 }],
-            tls: { ca: "CA", cert: "CERT", key: "KEY" }, natMap, ...app,
-        }, { maxReconnects: 3 });
+        const p = clientPlan(
+            {
+                kind: "cluster",
+                nodes: [
+                    { ip: "172.30.0.10", port: 6379 },
+                    { ip: "172.30.0.11", port: 6379 },
+                ],
+                tls: { ca: "CA", cert: "CERT", key: "KEY" },
+                natMap,
+                ...app,
+            },
+            { maxReconnects: 3 },
+        );
         if (p.kind !== "cluster") throw new Error("expected a cluster plan");
-        expect(p.startupNodes).toEqual([{ host: "172.30.0.10", port: 6379 }, { host: "172.30.0.11", port: 6379 }]);
-        expect(p.options).toMatchObject({ enableReadyCheck: false, redisOptions: { username: "app", password: app.password, enableReadyCheck: false, tls: { ca: "CA", cert: "CERT", key: "KEY" } } });
+        expect(p.startupNodes).toEqual([
+            { host: "172.30.0.10", port: 6379 },
+            { host: "172.30.0.11", port: 6379 },
+        ]);
+        expect(p.options).toMatchObject({
+            enableReadyCheck: false,
+            redisOptions: { username: "app", password: app.password, enableReadyCheck: false, tls: { ca: "CA", cert: "CERT", key: "KEY" } },
+        });
         expect([1, 3, 4].map(t => p.options.clusterRetryStrategy!(t))).toEqual([100, 400, null]);
         expect(() => clientPlan({ kind: "cluster", nodes: [], ...app })).toThrow(/at least one node/);
         // The natMap is complete: an address it does not name goes nowhere (refused), never to the announced address.
         const map = p.options.natMap as (key: string) => { host: string; port: number };
-        expect([map("172.30.0.10:6379"), map("172.30.0.28:6379")]).toEqual([{ host: "127.0.0.1", port: 7001 }, { host: "127.0.0.1", port: 1 }]);
+        expect([map("172.30.0.10:6379"), map("172.30.0.28:6379")]).toEqual([
+            { host: "127.0.0.1", port: 7001 },
+            { host: "127.0.0.1", port: 1 },
+        ]);
         const own = () => ({ host: "h", port: 1 });
         const withFn = clientPlan({ kind: "cluster", nodes: [{ ip: "172.30.0.10", port: 6379 }], natMap: own, ...app });
         expect(withFn.kind === "cluster" && withFn.options.natMap).toBe(own);
-        expect((clientPlan({ kind: "cluster", nodes: [{ ip: "172.30.0.10", port: 6379 }], ...app }).options as { natMap?: unknown }).natMap).toBeUndefined();
+        expect(
+            (clientPlan({ kind: "cluster", nodes: [{ ip: "172.30.0.10", port: 6379 }], ...app }).options as { natMap?: unknown }).natMap,
+        ).toBeUndefined();
     });
 });

@@ -4,7 +4,12 @@ import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import type * as Components from "../../components";
 
-interface Call { type: string; name: string; inputs: any; provider?: string }
+interface Call {
+    type: string;
+    name: string;
+    inputs: any;
+    provider?: string;
+}
 const calls: Call[] = [];
 const fake = (kind: string, name: string) => `-----BEGIN ${kind}-----\n${name}\n-----END ${kind}-----\n`;
 const password = (name: string) => crypto.createHash("sha256").update(name).digest("hex").slice(0, 32);
@@ -12,20 +17,31 @@ const password = (name: string) => crypto.createHash("sha256").update(name).dige
 /** What the real providers would add to a resource's inputs (only the outputs the components read). */
 function outputsOf(type: string, name: string, inputs: any): Record<string, unknown> {
     switch (type) {
-        case "tls:index/privateKey:PrivateKey": return { privateKeyPem: fake("PRIVATE KEY", name) };
+        case "tls:index/privateKey:PrivateKey":
+            return { privateKeyPem: fake("PRIVATE KEY", name) };
         case "tls:index/selfSignedCert:SelfSignedCert":
-        case "tls:index/locallySignedCert:LocallySignedCert": return { certPem: fake("CERTIFICATE", name) };
-        case "tls:index/certRequest:CertRequest": return { certRequestPem: fake("CERTIFICATE REQUEST", name) };
-        case "random:index/randomPassword:RandomPassword": return { result: password(name) };
-        case "docker:index/remoteImage:RemoteImage": return { imageId: `sha256:${password(inputs.name)}` };
+        case "tls:index/locallySignedCert:LocallySignedCert":
+            return { certPem: fake("CERTIFICATE", name) };
+        case "tls:index/certRequest:CertRequest":
+            return { certRequestPem: fake("CERTIFICATE REQUEST", name) };
+        case "random:index/randomPassword:RandomPassword":
+            return { result: password(name) };
+        case "docker:index/remoteImage:RemoteImage":
+            return { imageId: `sha256:${password(inputs.name)}` };
         case "pulumi-nodejs:dynamic/redis:ClusterBootstrap":
             return { nodeIds: Object.fromEntries(inputs.nodes.map((n: { name: string }) => [n.name, password(`id-${n.name}`)])) };
         case "pulumi-nodejs:dynamic/redis:PasswordRotation":
-            return { live: Object.fromEntries(Object.entries(inputs.wanted as Record<string, string>).map(([u, h]) => [u, [h]])), rotatedAt: {} };
+            return {
+                live: Object.fromEntries(Object.entries(inputs.wanted as Record<string, string>).map(([u, h]) => [u, [h]])),
+                rotatedAt: {},
+            };
         // CaTrust and TlsReload resolve nothing but their own state: the bundle is the CA, the nodes serve what they get.
-        case "pulumi-nodejs:dynamic/redis:CaTrust": return { bundle: inputs.caPem };
-        case "pulumi-nodejs:dynamic/redis:TlsReload": return { served: {} };
-        default: return {};
+        case "pulumi-nodejs:dynamic/redis:CaTrust":
+            return { bundle: inputs.caPem };
+        case "pulumi-nodejs:dynamic/redis:TlsReload":
+            return { served: {} };
+        default:
+            return {};
     }
 }
 
@@ -33,18 +49,29 @@ function outputsOf(type: string, name: string, inputs: any): Record<string, unkn
 const mockAskedEngines: string[] = [];
 jest.mock("../../components/cluster/engines", () => ({
     ...jest.requireActual("../../components/cluster/engines"),
-    checkEngine: (_field: string, _name: string, dockerHost: string) => { mockAskedEngines.push(dockerHost); return Promise.resolve(); },
+    checkEngine: (_field: string, _name: string, dockerHost: string) => {
+        mockAskedEngines.push(dockerHost);
+        return Promise.resolve();
+    },
 }));
 
 const CONTAINER = "docker:index/container:Container";
 
-void pulumi.runtime.setMocks({
-    newResource: args => {
-        calls.push({ type: args.type, name: args.name, inputs: args.inputs, provider: args.provider });
-        return { id: `${args.name}-id`, state: { ...args.inputs, name: args.inputs.name ?? args.name, ...outputsOf(args.type, args.name, args.inputs) } };
+void pulumi.runtime.setMocks(
+    {
+        newResource: args => {
+            calls.push({ type: args.type, name: args.name, inputs: args.inputs, provider: args.provider });
+            return {
+                id: `${args.name}-id`,
+                state: { ...args.inputs, name: args.inputs.name ?? args.name, ...outputsOf(args.type, args.name, args.inputs) },
+            };
+        },
+        call: args => args.inputs,
     },
-    call: args => args.inputs,
-}, "redis-secure-topologies", "unit", false);
+    "redis-secure-topologies",
+    "unit",
+    false,
+);
 
 // Loaded only now, after the mocks are in place.
 const components: typeof Components = require("../../components");
@@ -73,15 +100,22 @@ function reveal(v: any): any {
 }
 
 /** The service containers (Redis, spiped) of a type and prefix; their file writers (`<name>-files`) are writerOf's. */
-const ofType = (type: string, prefix: string) => calls.filter(c => c.type === type && c.name.startsWith(prefix) && !(type === CONTAINER && c.name.endsWith("-files")));
+const ofType = (type: string, prefix: string) =>
+    calls.filter(c => c.type === type && c.name.startsWith(prefix) && !(type === CONTAINER && c.name.endsWith("-files")));
 const one = (type: string, name: string) => {
     const found = calls.filter(c => c.type === type && c.name === name);
     expect(found).toHaveLength(1);
     return found[0];
 };
 /** The versioned TLS directory a node's writer fills (tlsVersionDir). */
-const tlsDirOf = (ca: string, cert: string) => `/etc/redis-secure/tls/${crypto.createHash("sha256").update(ca).update("\0").update(cert).digest("hex").slice(0, 16)}`;
-interface Upload { file: string; content?: string; contentBase64?: string; permissions: string }
+const tlsDirOf = (ca: string, cert: string) =>
+    `/etc/redis-secure/tls/${crypto.createHash("sha256").update(ca).update("\0").update(cert).digest("hex").slice(0, 16)}`;
+interface Upload {
+    file: string;
+    content?: string;
+    contentBase64?: string;
+    permissions: string;
+}
 /** The writer container that delivers a service container's files (filesVolume), and what it uploads. */
 const writerOf = (c: Call) => one(CONTAINER, `${c.name}-files`);
 const uploadsOf = (c: Call): Upload[] => reveal(writerOf(c).inputs.uploads);
@@ -105,17 +139,36 @@ describe("RedisCluster", () => {
         expect(ofType("docker:index/network:Network", "rc-")).toHaveLength(1);
         expect(one("docker:index/network:Network", "rc-net-local").inputs.ipamConfigs).toEqual([{ subnet: "172.30.0.0/24" }]);
         // Per node: its data, and its files (written by its writer container, read-only in the node).
-        expect(ofType("docker:index/volume:Volume", "rc-").map(v => v.name).sort()).toEqual(containers.flatMap(c => [`${c.name}-data`, `${c.name}-files`]).sort());
+        expect(
+            ofType("docker:index/volume:Volume", "rc-")
+                .map(v => v.name)
+                .sort(),
+        ).toEqual(containers.flatMap(c => [`${c.name}-data`, `${c.name}-files`]).sort());
         const bootstrap = ofType("pulumi-nodejs:dynamic/redis:ClusterBootstrap", "rc-");
         expect(bootstrap).toHaveLength(1);
         expect(bootstrap[0].inputs.nodes).toHaveLength(6);
-        expect(bootstrap[0].inputs.nodes[0]).toEqual({ name: "rc-m0", ip: "172.30.0.10", port: 6379, busPort: 16379, role: "master", slots: [0, 5460] });
-        expect(bootstrap[0].inputs.nodes[3]).toEqual({ name: "rc-m0-r0", ip: "172.30.0.11", port: 6379, busPort: 16379, role: "replica", masterName: "rc-m0" });
+        expect(bootstrap[0].inputs.nodes[0]).toEqual({
+            name: "rc-m0",
+            ip: "172.30.0.10",
+            port: 6379,
+            busPort: 16379,
+            role: "master",
+            slots: [0, 5460],
+        });
+        expect(bootstrap[0].inputs.nodes[3]).toEqual({
+            name: "rc-m0-r0",
+            ip: "172.30.0.11",
+            port: 6379,
+            busPort: 16379,
+            role: "replica",
+            masterName: "rc-m0",
+        });
     });
 
     test("containers run the image by its ID on their engine (so a rebuilt tag replaces them), never removing it", () => {
         expect(ofType("docker:index/remoteImage:RemoteImage", "rc-").map(i => [i.name, i.inputs])).toEqual([
-            ["rc-local-image", { name: components.DEFAULT_IMAGE, keepLocally: true }]]);
+            ["rc-local-image", { name: components.DEFAULT_IMAGE, keepLocally: true }],
+        ]);
         for (const c of ofType(CONTAINER, "rc-")) expect(c.inputs.image).toBe(`sha256:${password(components.DEFAULT_IMAGE)}`);
     });
 
@@ -130,7 +183,10 @@ describe("RedisCluster", () => {
             expect(c.inputs.env).toBeUndefined();
             expect(c.inputs.ports).toBeUndefined();
             expect(c.inputs.networksAdvanced).toEqual([{ name: "rc-net-local", ipv4Address: node.ip, aliases: [c.name] }]);
-            expect(c.inputs.volumes).toEqual([{ volumeName: `${c.name}-files`, containerPath: "/etc/redis-secure", readOnly: true }, { volumeName: `${c.name}-data`, containerPath: "/data" }]);
+            expect(c.inputs.volumes).toEqual([
+                { volumeName: `${c.name}-files`, containerPath: "/etc/redis-secure", readOnly: true },
+                { volumeName: `${c.name}-data`, containerPath: "/data" },
+            ]);
             expect(c.inputs.uploads).toBeUndefined();
             const dir = tlsDirOf(fake("CERTIFICATE", "rc-ca-cert"), fake("CERTIFICATE", `${c.name}-tls-cert`));
             expect(uploadsOf(c).map(u => [u.file, u.permissions])).toEqual([
@@ -156,8 +212,25 @@ describe("RedisCluster", () => {
 
     test("every node container runs as redis with no capability on a read-only root, gains no privilege, rotates its log; no maxmemory, no memory limit", () => {
         for (const c of ofType(CONTAINER, "rc-")) {
-            expect([c.inputs.user, c.inputs.capabilities, c.inputs.readOnly, c.inputs.tmpfs, c.inputs.securityOpts, c.inputs.logDriver, c.inputs.logOpts, c.inputs.memory]).toEqual([
-                "redis", { drops: ["ALL"] }, true, { "/tmp": "rw,noexec,nosuid,size=16m" }, ["no-new-privileges:true"], "json-file", { "max-size": "10m", "max-file": "3" }, undefined]);
+            expect([
+                c.inputs.user,
+                c.inputs.capabilities,
+                c.inputs.readOnly,
+                c.inputs.tmpfs,
+                c.inputs.securityOpts,
+                c.inputs.logDriver,
+                c.inputs.logOpts,
+                c.inputs.memory,
+            ]).toEqual([
+                "redis",
+                { drops: ["ALL"] },
+                true,
+                { "/tmp": "rw,noexec,nosuid,size=16m" },
+                ["no-new-privileges:true"],
+                "json-file",
+                { "max-size": "10m", "max-file": "3" },
+                undefined,
+            ]);
         }
     });
 
@@ -166,8 +239,16 @@ describe("RedisCluster", () => {
             const w = writerOf(c).inputs;
             expect([w.command, w.volumes, w.networkMode, w.attach, w.mustRun, w.restart, w.capabilities]).toEqual([
                 ["sh", "-ec", writerScript("/etc/redis-secure", "redis:redis", { path: "/data" })],
-                [{ volumeName: `${c.name}-files`, containerPath: "/target" }, { volumeName: `${c.name}-data`, containerPath: "/data" }],
-                "none", true, false, "no", { drops: ["ALL"], adds: ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"] }]);
+                [
+                    { volumeName: `${c.name}-files`, containerPath: "/target" },
+                    { volumeName: `${c.name}-data`, containerPath: "/data" },
+                ],
+                "none",
+                true,
+                false,
+                "no",
+                { drops: ["ALL"], adds: ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"] },
+            ]);
         }
     });
 
@@ -177,7 +258,9 @@ describe("RedisCluster", () => {
 
     test("durability by default: AOF fsynced every second, and a crashed master waits 2 x node timeout + 2 s before it restarts", () => {
         for (const c of ofType(CONTAINER, "rc-")) {
-            expect(upload(c, "/etc/redis-secure/redis.conf").content!.split("\n")).toEqual(expect.arrayContaining(["appendonly yes", "appendfsync everysec"]));
+            expect(upload(c, "/etc/redis-secure/redis.conf").content!.split("\n")).toEqual(
+                expect.arrayContaining(["appendonly yes", "appendfsync everysec"]),
+            );
             expect(upload(c, "/etc/redis-secure/start.sh").content).toContain("waiting 12000 ms so the cluster fails over to its replica");
         }
     });
@@ -203,11 +286,20 @@ describe("RedisCluster", () => {
     test("redis.conf: TLS-only cluster node announcing its own address; the replication password in the file it includes", () => {
         const node = one(CONTAINER, "rc-m1-r0");
         const conf = upload(node, "/etc/redis-secure/redis.conf").content!.split("\n");
-        expect(conf).toEqual(expect.arrayContaining([
-            "port 0", "tls-port 6379", "tls-cluster yes", "tls-replication yes", "tls-auth-clients no",
-            "cluster-announce-ip 172.30.0.17", "cluster-announce-tls-port 6379", "cluster-announce-bus-port 16379",
-            "masteruser replication", "include /etc/redis-secure/masterauth.conf",
-        ]));
+        expect(conf).toEqual(
+            expect.arrayContaining([
+                "port 0",
+                "tls-port 6379",
+                "tls-cluster yes",
+                "tls-replication yes",
+                "tls-auth-clients no",
+                "cluster-announce-ip 172.30.0.17",
+                "cluster-announce-tls-port 6379",
+                "cluster-announce-bus-port 16379",
+                "masteruser replication",
+                "include /etc/redis-secure/masterauth.conf",
+            ]),
+        );
         expect(conf.join("\n")).not.toContain(password("rc-users-replication"));
         expect(upload(node, "/etc/redis-secure/masterauth.conf").content).toBe(`masterauth ${password("rc-users-replication")}\n`);
     });
@@ -218,12 +310,21 @@ describe("RedisCluster", () => {
             const conf = upload(c, "/etc/redis-secure/redis.conf").content!;
             // After it the ACL rules, which only a restart applies (a rotation changes passwords live); beside it, a
             // digest of the files the writer delivered but the hot ones, so new files replace the container.
-            expect(c.inputs.labels).toEqual([{ label: "redis-secure-topologies.redis-conf", value: conf + [
-                "user admin on (passwords) ~* &* +@all", "user replication on (passwords) +psync +replconf +ping",
-                "user app on (passwords) ~* resetchannels +@all -@dangerous -@admin",
-                "user metrics on (passwords) resetkeys resetchannels -@all +info +cluster|info +slowlog|get +slowlog|len +latency|latest +client|setname",
-            ].join("\n") + "\n" },
-            { label: "redis-secure-topologies.files", value: expect.stringMatching(/^[0-9a-f]{64}$/) }]);
+            expect(c.inputs.labels).toEqual([
+                {
+                    label: "redis-secure-topologies.redis-conf",
+                    value:
+                        conf +
+                        [
+                            "user admin on (passwords) ~* &* +@all",
+                            "user replication on (passwords) +psync +replconf +ping",
+                            "user app on (passwords) ~* resetchannels +@all -@dangerous -@admin",
+                            "user metrics on (passwords) resetkeys resetchannels -@all +info +cluster|info +slowlog|get +slowlog|len +latency|latest +client|setname",
+                        ].join("\n") +
+                        "\n",
+                },
+                { label: "redis-secure-topologies.files", value: expect.stringMatching(/^[0-9a-f]{64}$/) },
+            ]);
             expect(c.inputs.labels[0].value).not.toContain(password("rc-users-replication"));
         }
     });
@@ -243,7 +344,9 @@ describe("RedisCluster", () => {
     test("one TlsReload loads them into every node (its versioned directory, its certificate), trusting the CA bundle", () => {
         const r = one("pulumi-nodejs:dynamic/redis:TlsReload", "rc-tls-reload").inputs;
         expect(r.topology).toBe("rc");
-        expect(r.nodes.map((n: any) => [n.name, n.host, n.port, n.replica, n.cluster])).toEqual(cluster.nodes.map(n => [n.name, n.ip, 6379, n.role === "replica", true]));
+        expect(r.nodes.map((n: any) => [n.name, n.host, n.port, n.replica, n.cluster])).toEqual(
+            cluster.nodes.map(n => [n.name, n.ip, 6379, n.role === "replica", true]),
+        );
         for (const n of r.nodes) {
             expect(n.certPem).toBe(fake("CERTIFICATE", `${n.name}-tls-cert`));
             expect(n.dir).toBe(tlsDirOf(fake("CERTIFICATE", "rc-ca-cert"), n.certPem));
@@ -252,32 +355,55 @@ describe("RedisCluster", () => {
         expect(r.auth).toEqual({ ...SECRET, value: { username: "admin", password: password("rc-users-admin") } });
         expect(r.client).toBeUndefined();
         // The bundle comes from the CA's trust (the previous CA beside it during a rotation), and it is what clients get.
-        expect(one("pulumi-nodejs:dynamic/redis:CaTrust", "rc-ca-trust").inputs).toMatchObject({ caPem: fake("CERTIFICATE", "rc-ca-cert"), graceHours: 0 });
+        expect(one("pulumi-nodejs:dynamic/redis:CaTrust", "rc-ca-trust").inputs).toMatchObject({
+            caPem: fake("CERTIFICATE", "rc-ca-cert"),
+            graceHours: 0,
+        });
     });
 
     test("ca.generation names a new CA (so raising it makes one), with its own common name", async () => {
-        await promiseOf(new components.RedisCluster("gen", { ca: { generation: 2, graceHours: 5 }, subnet: "172.29.3.0/24", antiAffinity: "soft" }).nodeIds);
+        await promiseOf(
+            new components.RedisCluster("gen", { ca: { generation: 2, graceHours: 5 }, subnet: "172.29.3.0/24", antiAffinity: "soft" })
+                .nodeIds,
+        );
         await settle();
-        expect(calls.filter(c => c.type === "tls:index/selfSignedCert:SelfSignedCert" && c.name.startsWith("gen-")).map(c => [c.name, c.inputs.subject.commonName]))
-            .toEqual([["gen-ca-g2-cert", "gen-ca-g2"]]);
-        expect(one("pulumi-nodejs:dynamic/redis:CaTrust", "gen-ca-trust").inputs).toMatchObject({ caPem: fake("CERTIFICATE", "gen-ca-g2-cert"), graceHours: 5 });
-        expect(one("tls:index/locallySignedCert:LocallySignedCert", "gen-m0-tls-cert").inputs.caCertPem).toBe(fake("CERTIFICATE", "gen-ca-g2-cert"));
+        expect(
+            calls
+                .filter(c => c.type === "tls:index/selfSignedCert:SelfSignedCert" && c.name.startsWith("gen-"))
+                .map(c => [c.name, c.inputs.subject.commonName]),
+        ).toEqual([["gen-ca-g2-cert", "gen-ca-g2"]]);
+        expect(one("pulumi-nodejs:dynamic/redis:CaTrust", "gen-ca-trust").inputs).toMatchObject({
+            caPem: fake("CERTIFICATE", "gen-ca-g2-cert"),
+            graceHours: 5,
+        });
+        expect(one("tls:index/locallySignedCert:LocallySignedCert", "gen-m0-tls-cert").inputs.caCertPem).toBe(
+            fake("CERTIFICATE", "gen-ca-g2-cert"),
+        );
     }, 60_000);
 
     test("users.acl holds the hashes of the four generated passwords (the rotation's live ones); no password on a command line", () => {
         const c = one(CONTAINER, "rc-m0");
-        const hash = (user: string) => crypto.createHash("sha256").update(password(`rc-users-${user}`)).digest("hex");
-        expect(upload(c, "/etc/redis-secure/users.acl").content).toBe([
-            "user default off",
-            `user admin on #${hash("admin")} ~* &* +@all`,
-            `user replication on #${hash("replication")} +psync +replconf +ping`,
-            `user app on #${hash("app")} ~* resetchannels +@all -@dangerous -@admin`,
-            `user metrics on #${hash("metrics")} resetkeys resetchannels -@all +info +cluster|info +slowlog|get +slowlog|len +latency|latest +client|setname`,
-            "",
-        ].join("\n"));
+        const hash = (user: string) =>
+            crypto
+                .createHash("sha256")
+                .update(password(`rc-users-${user}`))
+                .digest("hex");
+        expect(upload(c, "/etc/redis-secure/users.acl").content).toBe(
+            [
+                "user default off",
+                `user admin on #${hash("admin")} ~* &* +@all`,
+                `user replication on #${hash("replication")} +psync +replconf +ping`,
+                `user app on #${hash("app")} ~* resetchannels +@all -@dangerous -@admin`,
+                `user metrics on #${hash("metrics")} resetkeys resetchannels -@all +info +cluster|info +slowlog|get +slowlog|len +latency|latest +client|setname`,
+                "",
+            ].join("\n"),
+        );
         const passwords = ofType("random:index/randomPassword:RandomPassword", "rc-users-");
         expect(passwords.map(p => [p.name, p.inputs.length, p.inputs.special])).toEqual([
-            ["rc-users-admin", 32, false], ["rc-users-replication", 32, false], ["rc-users-app", 32, false], ["rc-users-metrics", 32, false],
+            ["rc-users-admin", 32, false],
+            ["rc-users-replication", 32, false],
+            ["rc-users-app", 32, false],
+            ["rc-users-metrics", 32, false],
         ]);
         for (const p of passwords) expect(JSON.stringify(c.inputs.command)).not.toContain(password(p.name));
     });
@@ -307,7 +433,9 @@ describe("RedisCluster", () => {
         expect(conf).toContain("tls-auth-clients yes\n");
         // With mutual TLS the bootstrap and the applications get a client certificate.
         expect(reveal(one("pulumi-nodejs:dynamic/redis:ClusterBootstrap", "mtls-bootstrap").inputs.tls)).toEqual({
-            ca: fake("CERTIFICATE", "mtls-ca-cert"), cert: fake("CERTIFICATE", "mtls-client-cert"), key: fake("PRIVATE KEY", "mtls-client-key"),
+            ca: fake("CERTIFICATE", "mtls-ca-cert"),
+            cert: fake("CERTIFICATE", "mtls-client-cert"),
+            key: fake("PRIVATE KEY", "mtls-client-key"),
         });
         expect(conf).toContain("cluster-announce-ip 172.29.0.10\n");
     }, 60_000);
@@ -321,14 +449,24 @@ describe("RedisCluster", () => {
         expect(exporter.inputs.networksAdvanced.map((n: { name: string }) => n.name)).toEqual(["mx-net-local", "mx-metrics-net"]);
         expect(one("docker:index/network:Network", "mx-metrics-net").inputs).toMatchObject({ ipamConfigs: [{ subnet: "172.31.4.0/24" }] });
         expect(one("docker:index/network:Network", "mx-metrics-net").inputs.internal).toBeUndefined();
-        expect([exporter.inputs.user, exporter.inputs.readOnly, exporter.inputs.capabilities]).toEqual(["prometheus:prometheus", true, { drops: ["ALL"] }]);
+        expect([exporter.inputs.user, exporter.inputs.readOnly, exporter.inputs.capabilities]).toEqual([
+            "prometheus:prometheus",
+            true,
+            { drops: ["ALL"] },
+        ]);
         expect(exporter.inputs.command).toContain("-redis.addr=rediss://172.29.1.10:6379");
         expect(exporter.inputs.command).toContain("-tls-client-cert-file=/etc/redis-exporter/client.crt");
         // The password file and the client key make the writer's uploads secret as a whole.
         expect(isSecretValue(writerOf(exporter).inputs.uploads)).toBe(true);
-        expect(uploadsOf(exporter).map(u => [u.file, u.permissions])).toEqual([["/etc/redis-exporter/passwords.json", "0600"],
-            ["/etc/redis-exporter/ca.crt", "0644"], ["/etc/redis-exporter/client.crt", "0644"], ["/etc/redis-exporter/client.key", "0600"]]);
-        expect(JSON.parse(upload(exporter, "/etc/redis-exporter/passwords.json").content!)["rediss://172.29.1.16:6379"]).toBe(password("mx-users-metrics"));
+        expect(uploadsOf(exporter).map(u => [u.file, u.permissions])).toEqual([
+            ["/etc/redis-exporter/passwords.json", "0600"],
+            ["/etc/redis-exporter/ca.crt", "0644"],
+            ["/etc/redis-exporter/client.crt", "0644"],
+            ["/etc/redis-exporter/client.key", "0600"],
+        ]);
+        expect(JSON.parse(upload(exporter, "/etc/redis-exporter/passwords.json").content!)["rediss://172.29.1.16:6379"]).toBe(
+            password("mx-users-metrics"),
+        );
         expect(JSON.stringify(exporter.inputs.command)).not.toContain(password("mx-users-metrics"));
         expect(Object.keys(mc.metrics!.scrapeUrls)).toHaveLength(6);
         // Without metrics there is no exporter.
@@ -337,7 +475,11 @@ describe("RedisCluster", () => {
 
     test("3 hosts, each its own engine and subnet: a network per host, every node on its host's engine and network", async () => {
         const docker: typeof import("@pulumi/docker") = require("@pulumi/docker");
-        const hosts = [1, 2, 3].map(i => ({ name: `h${i}`, subnet: `172.26.${i}.0/24`, provider: new docker.Provider(`engine-h${i}`, { host: `unix:///run/h${i}.sock` }) }));
+        const hosts = [1, 2, 3].map(i => ({
+            name: `h${i}`,
+            subnet: `172.26.${i}.0/24`,
+            provider: new docker.Provider(`engine-h${i}`, { host: `unix:///run/h${i}.sock` }),
+        }));
         const mh = new components.RedisCluster("mh", { hosts });
         await promiseOf(mh.nodeIds);
         await settle();
@@ -358,7 +500,8 @@ describe("RedisCluster", () => {
             expect(upload(c, "/etc/redis-secure/redis.conf").content).toContain(`cluster-announce-ip ${n.ip}\n`);
         }
         // A master never shares an engine with its replica.
-        for (const r of mh.nodes.filter(n => n.role === "replica")) expect(r.host).not.toBe(mh.nodes.find(m => m.name === r.masterName)!.host);
+        for (const r of mh.nodes.filter(n => n.role === "replica"))
+            expect(r.host).not.toBe(mh.nodes.find(m => m.name === r.masterName)!.host);
     }, 60_000);
 
     test("hosts given by dockerHost: the component makes each engine's provider and places nodes with it", async () => {
@@ -368,7 +511,9 @@ describe("RedisCluster", () => {
         await settle();
         for (const h of hosts) {
             expect(one("pulumi:providers:docker", `dh-engine-${h.name}`).inputs.host).toBe(h.dockerHost);
-            expect(one("docker:index/network:Network", `dh-net-${h.name}`).provider).toEqual(expect.stringContaining(`::dh-engine-${h.name}::`));
+            expect(one("docker:index/network:Network", `dh-net-${h.name}`).provider).toEqual(
+                expect.stringContaining(`::dh-engine-${h.name}::`),
+            );
         }
         for (const n of dh.nodes) expect(one(CONTAINER, n.name).provider).toEqual(expect.stringContaining(`::dh-engine-${n.host}::`));
         // Each engine was asked before its provider got its address.
@@ -379,14 +524,34 @@ describe("RedisCluster", () => {
         ["bad1", { masters: 2 }, /masters must be an integer from 3/],
         ["bad2", { maxmemory: "lots", antiAffinity: "soft" }, /maxmemory must be a size like "256mb"/],
         ["bad3", { nodeTimeoutMs: 100, antiAffinity: "soft" }, /nodeTimeoutMs must be an integer from 500 to 120000/],
-        ["bad5", {}, /hosts must be at least 2 hosts, so no master shares a host with its replica \(antiAffinity "hard"; set antiAffinity: "soft" to allow one host\); got 1/],
+        [
+            "bad5",
+            {},
+            /hosts must be at least 2 hosts, so no master shares a host with its replica \(antiAffinity "hard"; set antiAffinity: "soft" to allow one host\); got 1/,
+        ],
         ["bad6", { antiAffinity: "maybe" as never }, /antiAffinity must be one of "hard", "soft"/],
-        ["bad9", { appendfsync: "sometimes" as never, antiAffinity: "soft" }, /^appendfsync must be one of "always", "everysec", "no"; got "sometimes"$/],
+        [
+            "bad9",
+            { appendfsync: "sometimes" as never, antiAffinity: "soft" },
+            /^appendfsync must be one of "always", "everysec", "no"; got "sometimes"$/,
+        ],
         ["bad10", { appendonly: "yes" as never, antiAffinity: "soft" }, /^appendonly must be true or false; got "yes"$/],
-        ["bad4", { hosts: [{ name: "a", subnet: "172.26.0.0/16", dockerHost: "ssh://a" }, { name: "b", subnet: "172.26.2.0/24", dockerHost: "ssh://b" }] },
-            /hosts\[1\]\.subnet must be a subnet that does not overlap hosts\[0\]\.subnet/],
+        [
+            "bad4",
+            {
+                hosts: [
+                    { name: "a", subnet: "172.26.0.0/16", dockerHost: "ssh://a" },
+                    { name: "b", subnet: "172.26.2.0/24", dockerHost: "ssh://b" },
+                ],
+            },
+            /hosts\[1\]\.subnet must be a subnet that does not overlap hosts\[0\]\.subnet/,
+        ],
         ["bad7", { hosts: [{ name: "a" }, { name: "b", subnet: "172.26.2.0/24" }] }, /hosts\[1\] must be on a Docker engine of its own/],
-        ["bad8", { hosts: [{ name: "a", dockerHost: "ftp://a" }, { name: "b" }] }, /hosts\[0\]\.dockerHost must be a Docker engine address/],
+        [
+            "bad8",
+            { hosts: [{ name: "a", dockerHost: "ftp://a" }, { name: "b" }] },
+            /hosts\[0\]\.dockerHost must be a Docker engine address/,
+        ],
     ])("%s: invalid input throws before any child resource exists", async (name, args, message) => {
         expect(() => new components.RedisCluster(name, args)).toThrow(message);
         await settle();
@@ -410,9 +575,15 @@ describe("ReplicationChain", () => {
         expect(conf("ch-a").join("\n")).not.toMatch(/tls-port|replicaof|masterauth/);
         expect(conf("ch-b")).toEqual(expect.arrayContaining(["port 6379", "tls-port 6380", "replicaof 172.31.0.10 6379"]));
         expect(conf("ch-b")).not.toContain("tls-replication yes");
-        expect(conf("ch-c")).toEqual(expect.arrayContaining([
-            "port 0", "tls-port 6380", "replicaof 172.31.0.11 6380", "tls-replication yes", "masteruser replication",
-        ]));
+        expect(conf("ch-c")).toEqual(
+            expect.arrayContaining([
+                "port 0",
+                "tls-port 6380",
+                "replicaof 172.31.0.11 6380",
+                "tls-replication yes",
+                "masteruser replication",
+            ]),
+        );
     });
 
     test("the head fsyncs every write (no failover: B and C resync from what it restarts with); replicas every second; no crash wait", () => {
@@ -426,22 +597,30 @@ describe("ReplicationChain", () => {
     });
 
     test("appendfsync is validated", () => {
-        expect(() => new components.ReplicationChain("badfsync", { appendfsync: "never" as never })).toThrow(/^appendfsync must be one of "always", "everysec", "no"; got "never"$/);
+        expect(() => new components.ReplicationChain("badfsync", { appendfsync: "never" as never })).toThrow(
+            /^appendfsync must be one of "always", "everysec", "no"; got "never"$/,
+        );
     });
 
     test("node certificates: server and client auth, SANs for the name and the IP only (loopback when asked)", async () => {
-        expect(one("tls:index/locallySignedCert:LocallySignedCert", "ch-c-tls-cert").inputs.allowedUses)
-            .toEqual(expect.arrayContaining(["server_auth", "client_auth"]));
+        expect(one("tls:index/locallySignedCert:LocallySignedCert", "ch-c-tls-cert").inputs.allowedUses).toEqual(
+            expect.arrayContaining(["server_auth", "client_auth"]),
+        );
         const csr = one("tls:index/certRequest:CertRequest", "ch-c-tls-csr").inputs;
         expect([csr.dnsNames, csr.ipAddresses]).toEqual([["ch-c"], ["172.31.0.12"]]);
         new components.ReplicationChain("lo", { subnet: "172.29.9.0/24", loopbackSans: true });
         await settle();
         const lo = one("tls:index/certRequest:CertRequest", "lo-a-tls-csr").inputs;
-        expect([lo.dnsNames, lo.ipAddresses]).toEqual([["lo-a", "localhost"], ["172.29.9.10", "127.0.0.1"]]);
+        expect([lo.dnsNames, lo.ipAddresses]).toEqual([
+            ["lo-a", "localhost"],
+            ["172.29.9.10", "127.0.0.1"],
+        ]);
     });
 
     test("an unknown transport throws before any child resource exists", async () => {
-        expect(() => new components.ReplicationChain("badchain", { hops: ["plain", "ssl" as never] })).toThrow(/hops\[1\] must be one of "plain", "tls"/);
+        expect(() => new components.ReplicationChain("badchain", { hops: ["plain", "ssl" as never] })).toThrow(
+            /hops\[1\] must be one of "plain", "tls"/,
+        );
         await settle();
         expect(calls.filter(c => c.name.startsWith("badchain") && !c.type.startsWith("redis-secure-topologies:"))).toEqual([]);
     });
@@ -489,13 +668,15 @@ describe("SpipedTunnel", () => {
     });
 
     test("a bad tunnel subnet names the field", () => {
-        expect(() => new components.SpipedTunnel("badnet", { networkName: "appnet", targetHost: "redis", subnet: "10.0.0.0/8" }))
-            .toThrow(/subnet must be an IPv4 subnet from \/16 to \/24/);
+        expect(() => new components.SpipedTunnel("badnet", { networkName: "appnet", targetHost: "redis", subnet: "10.0.0.0/8" })).toThrow(
+            /subnet must be an IPv4 subnet from \/16 to \/24/,
+        );
     });
 
     test("a non-loopback listener throws before the key or a container exists", async () => {
-        expect(() => new components.SpipedTunnel("open", { networkName: "appnet", targetHost: "redis", listenAddress: "0.0.0.0" }))
-            .toThrow(/listenAddress must be a loopback address/);
+        expect(() => new components.SpipedTunnel("open", { networkName: "appnet", targetHost: "redis", listenAddress: "0.0.0.0" })).toThrow(
+            /listenAddress must be a loopback address/,
+        );
         await settle();
         expect(calls.filter(c => c.name.startsWith("open") && !c.type.startsWith("redis-secure-topologies:"))).toEqual([]);
     });
@@ -510,16 +691,30 @@ describe("ClusterGateway", () => {
     }, 60_000);
 
     test("one key (keyRotation in its keepers), one transit network, a server and a client per node, keyed by node name", () => {
-        expect(ofType("random:index/randomPassword:RandomPassword", "gw-").map(k => [k.name, k.inputs.length, k.inputs.special, k.inputs.keepers])).toEqual([["gw-key", 64, false, { rotation: "" }]]);
-        expect(ofType("docker:index/network:Network", "gw-").map(n => [n.name, n.inputs.ipamConfigs, n.inputs.internal])).toEqual([["gw-net-local", [{ subnet: "172.31.2.0/24" }], undefined]]);
+        expect(
+            ofType("random:index/randomPassword:RandomPassword", "gw-").map(k => [
+                k.name,
+                k.inputs.length,
+                k.inputs.special,
+                k.inputs.keepers,
+            ]),
+        ).toEqual([["gw-key", 64, false, { rotation: "" }]]);
+        expect(ofType("docker:index/network:Network", "gw-").map(n => [n.name, n.inputs.ipamConfigs, n.inputs.internal])).toEqual([
+            ["gw-net-local", [{ subnet: "172.31.2.0/24" }], undefined],
+        ]);
         const nodes = ["gwc-m0", "gwc-m1", "gwc-m2", "gwc-m0-r0", "gwc-m1-r0", "gwc-m2-r0"];
-        expect(ofType(CONTAINER, "gw-").map(c => c.name).sort()).toEqual(nodes.flatMap(n => [`gw-${n}-server`, `gw-${n}-client`]).sort());
+        expect(
+            ofType(CONTAINER, "gw-")
+                .map(c => c.name)
+                .sort(),
+        ).toEqual(nodes.flatMap(n => [`gw-${n}-server`, `gw-${n}-client`]).sort());
     });
 
     test("servers join the node network at fixed addresses and the transit network; clients only the transit network, published on loopback", () => {
         const server = one(CONTAINER, "gw-gwc-m1-server").inputs;
         expect(server.networksAdvanced).toEqual([
-            { name: "gwc-net-local", ipv4Address: "172.30.5.248" }, { name: "gw-net-local", ipv4Address: "172.31.2.16", aliases: ["gw-gwc-m1-server"] },
+            { name: "gwc-net-local", ipv4Address: "172.30.5.248" },
+            { name: "gw-net-local", ipv4Address: "172.31.2.16", aliases: ["gw-gwc-m1-server"] },
         ]);
         expect(server.command.slice(0, 6)).toEqual(["spiped", "-d", "-s", "[0.0.0.0]:8379", "-t", "172.30.5.16:6379"]);
         expect(server.ports).toBeUndefined();
@@ -539,19 +734,32 @@ describe("ClusterGateway", () => {
             expect(uploadsOf(c)).toEqual([{ file: "/etc/spiped/key", contentBase64: key, permissions: "0600" }]);
             expect(JSON.stringify(c.inputs.command)).not.toContain(key);
             expect(c.inputs.env).toBeUndefined();
-            expect([c.name, c.inputs.capabilities, c.inputs.user, c.inputs.readOnly]).toEqual([c.name, { drops: ["ALL"] }, "nobody:nogroup", true]);
+            expect([c.name, c.inputs.capabilities, c.inputs.user, c.inputs.readOnly]).toEqual([
+                c.name,
+                { drops: ["ALL"] },
+                "nobody:nogroup",
+                true,
+            ]);
         }
         expect(await pulumi.isSecret(gw.keyBase64)).toBe(true);
     });
 
     test("a TLS cluster without loopbackSans, or a basePort out of range, throws naming the field before any child exists", async () => {
         const plain = new components.RedisCluster("gwn", { antiAffinity: "soft", subnet: "172.30.6.0/24" });
-        expect(() => new components.ClusterGateway("gwbad", { cluster: plain })).toThrow(/^cluster must be a RedisCluster with loopbackSans: true when it uses TLS/);
+        expect(() => new components.ClusterGateway("gwbad", { cluster: plain })).toThrow(
+            /^cluster must be a RedisCluster with loopbackSans: true when it uses TLS/,
+        );
         const ok = new components.RedisCluster("gwo", { antiAffinity: "soft", subnet: "172.30.7.0/24", loopbackSans: true });
-        expect(() => new components.ClusterGateway("gwbad2", { cluster: ok, basePort: 65530 })).toThrow(/^basePort must be an integer from 1024 to 65522; got 65530$/);
-        expect(() => new components.ClusterGateway("gwbad3", { cluster: ok, subnets: { other: "172.31.9.0/24" } })).toThrow(/^subnets\.other must be a host of the cluster \(local\)/);
+        expect(() => new components.ClusterGateway("gwbad2", { cluster: ok, basePort: 65530 })).toThrow(
+            /^basePort must be an integer from 1024 to 65522; got 65530$/,
+        );
+        expect(() => new components.ClusterGateway("gwbad3", { cluster: ok, subnets: { other: "172.31.9.0/24" } })).toThrow(
+            /^subnets\.other must be a host of the cluster \(local\)/,
+        );
         new components.ClusterGateway("gwok", { cluster: ok, subnet: "172.31.8.0/24", basePort: 9000 });
-        expect(() => new components.ClusterGateway("gwbad4", { cluster: ok, subnet: "172.31.10.0/24", basePort: 9100 })).toThrow(/^cluster must be a RedisCluster no other ClusterGateway fronts .*gwok has them/);
+        expect(() => new components.ClusterGateway("gwbad4", { cluster: ok, subnet: "172.31.10.0/24", basePort: 9100 })).toThrow(
+            /^cluster must be a RedisCluster no other ClusterGateway fronts .*gwok has them/,
+        );
         await settle();
         expect(calls.filter(c => c.name.startsWith("gwbad") && !c.type.startsWith("redis-secure-topologies:"))).toEqual([]);
     }, 60_000);
@@ -563,7 +771,11 @@ describe("CertificateAuthority / Certificate", () => {
     beforeAll(async () => {
         ca = new components.CertificateAuthority("pki-ca", { commonName: "Test CA" });
         cert = new components.Certificate("pki-peer", {
-            ca, commonName: "node1", use: "peer", dnsNames: ["node1", "localhost"], ipAddresses: ["10.0.0.5", "127.0.0.1"],
+            ca,
+            commonName: "node1",
+            use: "peer",
+            dnsNames: ["node1", "localhost"],
+            ipAddresses: ["10.0.0.5", "127.0.0.1"],
         });
         new components.Certificate("pki-client", { ca, commonName: "app", use: "client" });
         await settle();
@@ -601,21 +813,29 @@ describe("CertificateAuthority / Certificate", () => {
     });
 
     test("an unknown use throws", () => {
-        expect(() => new components.Certificate("pki-bad", { ca, commonName: "x", use: "both" as never })).toThrow(/use must be one of "server", "client", "peer"/);
+        expect(() => new components.Certificate("pki-bad", { ca, commonName: "x", use: "both" as never })).toThrow(
+            /use must be one of "server", "client", "peer"/,
+        );
     });
 });
 
 describe("certificates: the validity and early renewal of a topology's node and client certificates", () => {
     const SIGNED = "tls:index/locallySignedCert:LocallySignedCert";
     beforeAll(async () => {
-        new components.RedisCluster("lt", { antiAffinity: "soft", mutualTls: true, certificates: { validityHours: 24, earlyRenewalHours: 12 } });
+        new components.RedisCluster("lt", {
+            antiAffinity: "soft",
+            mutualTls: true,
+            certificates: { validityHours: 24, earlyRenewalHours: 12 },
+        });
         new components.ReplicationChain("ltc", { certificates: { validityHours: 48 } });
         await settle();
     }, 60_000);
 
     test("RedisCluster: every node certificate and (mutual TLS) the client's get them; the CA keeps its 10 years", () => {
         const signed = ofType(SIGNED, "lt-");
-        expect(signed.map(c => c.name).sort()).toEqual(["lt-client-cert", ...["m0", "m0-r0", "m1", "m1-r0", "m2", "m2-r0"].map(n => `lt-${n}-tls-cert`)].sort());
+        expect(signed.map(c => c.name).sort()).toEqual(
+            ["lt-client-cert", ...["m0", "m0-r0", "m1", "m1-r0", "m2", "m2-r0"].map(n => `lt-${n}-tls-cert`)].sort(),
+        );
         for (const c of signed) expect([c.name, c.inputs.validityPeriodHours, c.inputs.earlyRenewalHours]).toEqual([c.name, 24, 12]);
         expect(one("tls:index/selfSignedCert:SelfSignedCert", "lt-ca-cert").inputs.validityPeriodHours).toBe(87600);
     });
@@ -627,10 +847,12 @@ describe("certificates: the validity and early renewal of a topology's node and 
     });
 
     test("validated up front, naming the field: a certificate inside its renewal window from the start is refused", () => {
-        expect(() => components.resolveClusterArgs("x", { antiAffinity: "soft", certificates: { validityHours: 24, earlyRenewalHours: 24 } }))
-            .toThrow(/^certificates\.earlyRenewalHours must be an integer from 0 to 23; got 24$/);
-        expect(() => components.resolveChainArgs("x", { certificates: { validityHours: 1 } }))
-            .toThrow(/^certificates\.validityHours must be an integer from 24 to 87600; got 1$/);
+        expect(() =>
+            components.resolveClusterArgs("x", { antiAffinity: "soft", certificates: { validityHours: 24, earlyRenewalHours: 24 } }),
+        ).toThrow(/^certificates\.earlyRenewalHours must be an integer from 0 to 23; got 24$/);
+        expect(() => components.resolveChainArgs("x", { certificates: { validityHours: 1 } })).toThrow(
+            /^certificates\.validityHours must be an integer from 24 to 87600; got 1$/,
+        );
     });
 });
 
@@ -640,7 +862,10 @@ describe("password rotation", () => {
         await settle();
         const keepers = (user: string) => one("random:index/randomPassword:RandomPassword", `prc-users-${user}`).inputs.keepers;
         expect([keepers("app"), keepers("admin"), keepers("replication")]).toEqual([
-            { rotation: "", passwordRotation: "2026-12" }, { rotation: "" }, { rotation: "" }]);
+            { rotation: "", passwordRotation: "2026-12" },
+            { rotation: "" },
+            { rotation: "" },
+        ]);
     }, 60_000);
 
     test("the cluster's PasswordRotation: every node with masterauth over TLS, the wanted hashes plain, passwords secret", async () => {
@@ -648,8 +873,19 @@ describe("password rotation", () => {
         const hash = (name: string) => crypto.createHash("sha256").update(password(name)).digest("hex");
         expect(r.owner).toBe("prc");
         expect(r.nodes).toHaveLength(6);
-        expect(r.nodes.find((n: any) => n.name === "prc-m0-r0")).toEqual({ name: "prc-m0-r0", host: "172.27.4.11", port: 6379, tls: true, masterauth: true });
-        expect(r.wanted).toEqual({ admin: hash("prc-users-admin"), replication: hash("prc-users-replication"), app: hash("prc-users-app"), metrics: hash("prc-users-metrics") });
+        expect(r.nodes.find((n: any) => n.name === "prc-m0-r0")).toEqual({
+            name: "prc-m0-r0",
+            host: "172.27.4.11",
+            port: 6379,
+            tls: true,
+            masterauth: true,
+        });
+        expect(r.wanted).toEqual({
+            admin: hash("prc-users-admin"),
+            replication: hash("prc-users-replication"),
+            app: hash("prc-users-app"),
+            metrics: hash("prc-users-metrics"),
+        });
         expect(r.graceSeconds).toBe(0);
         expect(r.admin).toEqual({ ...SECRET, value: { username: "admin", password: password("prc-users-admin") } });
         expect(isSecretValue(r.tls)).toBe(true);
@@ -660,7 +896,10 @@ describe("password rotation", () => {
         await settle();
         const r = one("pulumi-nodejs:dynamic/redis:PasswordRotation", "prch-passwords").inputs;
         expect(r.nodes.map((n: any) => [n.name, n.port, n.tls, n.masterauth])).toEqual([
-            ["prch-a", 6379, false, false], ["prch-b", 6379, false, true], ["prch-c", 6380, true, true]]);
+            ["prch-a", 6379, false, false],
+            ["prch-b", 6379, false, true],
+            ["prch-c", 6380, true, true],
+        ]);
         expect(r.graceSeconds).toBe(600);
         expect(uploadsOf(one(CONTAINER, "prch-a")).map(u => u.file)).not.toContain("/etc/redis-secure/masterauth.conf");
         expect(uploadsOf(one(CONTAINER, "prch-b")).map(u => u.file)).toContain("/etc/redis-secure/masterauth.conf");

@@ -1,50 +1,62 @@
 // redis.conf and ACL rendering, and the parsers for what Redis answers (CLUSTER NODES, INFO).
 import { rangesOf } from "../../components/cluster/slots";
-import { ADMIN_USER_RULES, APP_USER_RULES, crashRestartDelayMs, memoryLimitMb, renderAclFile, renderRedisConf, renderStartScript, REPLICATION_USER_RULES } from "../../components/redis/conf";
+import {
+    ADMIN_USER_RULES,
+    APP_USER_RULES,
+    crashRestartDelayMs,
+    memoryLimitMb,
+    renderAclFile,
+    renderRedisConf,
+    renderStartScript,
+    REPLICATION_USER_RULES,
+} from "../../components/redis/conf";
 import { parseClusterNodes, parseInfo } from "../../components/redis/wire";
 
 const lines = (conf: string) => conf.trimEnd().split("\n");
 
 describe("renderRedisConf", () => {
-    const clusterNode = (mutual: boolean) => renderRedisConf({
-        port: 0,
-        tls: { port: 6379, mutual },
-        cluster: { announceIp: "172.30.0.10", announcePort: 6379, announceBusPort: 16379, nodeTimeoutMs: 5000 },
-        replicationUser: { name: "replication", password: "r".repeat(32) },
-        maxmemory: "256mb",
-        maxmemoryPolicy: "allkeys-lru",
-    });
+    const clusterNode = (mutual: boolean) =>
+        renderRedisConf({
+            port: 0,
+            tls: { port: 6379, mutual },
+            cluster: { announceIp: "172.30.0.10", announcePort: 6379, announceBusPort: 16379, nodeTimeoutMs: 5000 },
+            replicationUser: { name: "replication", password: "r".repeat(32) },
+            maxmemory: "256mb",
+            maxmemoryPolicy: "allkeys-lru",
+        });
 
     test("a TLS-only cluster node", () => {
         const conf = lines(clusterNode(true));
-        expect(conf).toEqual(expect.arrayContaining([
-            "bind 0.0.0.0",
-            "protected-mode yes",
-            "port 0",
-            "tls-port 6379",
-            "tls-cert-file /etc/redis-secure/tls/node.crt",
-            "tls-key-file /etc/redis-secure/tls/node.key",
-            "tls-ca-cert-file /etc/redis-secure/tls/ca.crt",
-            "tls-client-cert-file /etc/redis-secure/tls/node.crt",
-            "tls-client-key-file /etc/redis-secure/tls/node.key",
-            "tls-auth-clients yes",
-            "tls-protocols \"TLSv1.2 TLSv1.3\"",
-            "cluster-enabled yes",
-            "cluster-config-file /data/nodes.conf",
-            "cluster-node-timeout 5000",
-            "cluster-announce-ip 172.30.0.10",
-            "cluster-announce-tls-port 6379",
-            "cluster-announce-bus-port 16379",
-            "tls-replication yes",
-            "tls-cluster yes",
-            "masteruser replication",
-            `masterauth ${"r".repeat(32)}`,
-            "repl-diskless-sync yes",
-            "repl-diskless-sync-delay 0",
-            "aclfile /etc/redis-secure/users.acl",
-            "maxmemory 256mb",
-            "maxmemory-policy allkeys-lru",
-        ]));
+        expect(conf).toEqual(
+            expect.arrayContaining([
+                "bind 0.0.0.0",
+                "protected-mode yes",
+                "port 0",
+                "tls-port 6379",
+                "tls-cert-file /etc/redis-secure/tls/node.crt",
+                "tls-key-file /etc/redis-secure/tls/node.key",
+                "tls-ca-cert-file /etc/redis-secure/tls/ca.crt",
+                "tls-client-cert-file /etc/redis-secure/tls/node.crt",
+                "tls-client-key-file /etc/redis-secure/tls/node.key",
+                "tls-auth-clients yes",
+                'tls-protocols "TLSv1.2 TLSv1.3"',
+                "cluster-enabled yes",
+                "cluster-config-file /data/nodes.conf",
+                "cluster-node-timeout 5000",
+                "cluster-announce-ip 172.30.0.10",
+                "cluster-announce-tls-port 6379",
+                "cluster-announce-bus-port 16379",
+                "tls-replication yes",
+                "tls-cluster yes",
+                "masteruser replication",
+                `masterauth ${"r".repeat(32)}`,
+                "repl-diskless-sync yes",
+                "repl-diskless-sync-delay 0",
+                "aclfile /etc/redis-secure/users.acl",
+                "maxmemory 256mb",
+                "maxmemory-policy allkeys-lru",
+            ]),
+        );
         // TLS-only: no plain listener announced, no plain port anywhere.
         expect(conf).not.toContain("cluster-announce-port 6379");
         expect(conf.filter(l => l.startsWith("port "))).toEqual(["port 0"]);
@@ -58,7 +70,10 @@ describe("renderRedisConf", () => {
     });
 
     test("a plain cluster node announces its plain port and has no TLS lines", () => {
-        const conf = renderRedisConf({ port: 6379, cluster: { announceIp: "10.0.0.10", announcePort: 6379, announceBusPort: 16379, nodeTimeoutMs: 5000 } });
+        const conf = renderRedisConf({
+            port: 6379,
+            cluster: { announceIp: "10.0.0.10", announcePort: 6379, announceBusPort: 16379, nodeTimeoutMs: 5000 },
+        });
         expect(lines(conf)).toContain("cluster-announce-port 6379");
         expect(conf).not.toMatch(/^tls-/m);
         expect(conf).not.toContain("cluster-announce-tls-port");
@@ -78,7 +93,9 @@ describe("renderRedisConf", () => {
     });
 
     test("a TLS-only replica replicates over TLS", () => {
-        const conf = lines(renderRedisConf({ port: 0, tls: { port: 6380, mutual: false }, replicaOf: { host: "172.31.0.11", port: 6380, tls: true } }));
+        const conf = lines(
+            renderRedisConf({ port: 0, tls: { port: 6380, mutual: false }, replicaOf: { host: "172.31.0.11", port: 6380, tls: true } }),
+        );
         expect(conf).toEqual(expect.arrayContaining(["port 0", "tls-port 6380", "replicaof 172.31.0.11 6380", "tls-replication yes"]));
     });
 
@@ -102,7 +119,11 @@ describe("start script and crash wait", () => {
     test("a cluster node: marker while redis-server runs, removed only on exit 0, wait only when a master left it behind", () => {
         const script = lines(renderStartScript({ crashRestartDelayMs: 8000 }));
         expect(script[0]).toBe("#!/bin/sh");
-        const at = (l: string) => { const i = script.indexOf(l); expect(i).toBeGreaterThanOrEqual(0); return i; };
+        const at = (l: string) => {
+            const i = script.indexOf(l);
+            expect(i).toBeGreaterThanOrEqual(0);
+            return i;
+        };
         const check = at("if [ -e /data/.redis-running ] && grep -qs 'myself,master' /data/nodes.conf; then");
         const sleep = at("  sleep 8.000 & wait $!");
         const touch = at("touch /data/.redis-running");
@@ -118,7 +139,9 @@ describe("start script and crash wait", () => {
     test("no crash wait (chain, lock quorum): the same marker and signal handling, no sleep", () => {
         const script = renderStartScript({ crashRestartDelayMs: 0 });
         expect(script).not.toMatch(/sleep|nodes\.conf/);
-        expect(lines(script)).toEqual(expect.arrayContaining(["touch /data/.redis-running", "trap 'kill -TERM $pid' TERM INT", "exit $rc"]));
+        expect(lines(script)).toEqual(
+            expect.arrayContaining(["touch /data/.redis-running", "trap 'kill -TERM $pid' TERM INT", "exit $rc"]),
+        );
     });
 });
 
@@ -171,17 +194,22 @@ describe("parseClusterNodes", () => {
         expect(me.openSlots).toEqual([{ slot: 5461, migratingTo: "67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1" }]);
         expect(m1.slots).toEqual([[5462, 10922]]);
         expect(m1.openSlots).toEqual([{ slot: 5461, importingFrom: "e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca" }]);
-        expect(m2.slots).toEqual([[10923, 16382], [16383, 16383]]);
+        expect(m2.slots).toEqual([
+            [10923, 16382],
+            [16383, 16383],
+        ]);
     });
 
     test("an open-slot field it cannot read is an error, not a slot", () => {
-        expect(() => parseClusterNodes("aaaa 10.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-10 [11-?-bbbb]\n")).toThrow(/cannot read slot field \[11-\?-bbbb\]/);
+        expect(() => parseClusterNodes("aaaa 10.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-10 [11-?-bbbb]\n")).toThrow(
+            /cannot read slot field \[11-\?-bbbb\]/,
+        );
     });
 
     test("addresses without a hostname, CRLF line ends, and IPv6", () => {
         const nodes = parseClusterNodes(
-            "aaaa 10.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-16383\r\n" +
-            "bbbb ::1:7001@17001 slave aaaa 0 0 1 connected\r\n");
+            "aaaa 10.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-16383\r\n" + "bbbb ::1:7001@17001 slave aaaa 0 0 1 connected\r\n",
+        );
         expect(nodes.map(n => [n.id, n.ip, n.port, n.masterId, n.connected, n.slots])).toEqual([
             ["aaaa", "10.0.0.1", 7000, undefined, true, [[0, 16383]]],
             ["bbbb", "::1", 7001, "aaaa", true, []],
@@ -197,18 +225,20 @@ describe("parseClusterNodes", () => {
 
 describe("parseInfo", () => {
     test("sections, CRLF, values with colons", () => {
-        const info = parseInfo([
-            "# Replication",
-            "role:slave",
-            "master_host:172.31.0.11",
-            "master_port:6380",
-            "master_link_status:up",
-            "slave0:ip=172.31.0.12,port=6380,state=online,offset=42,lag=0",
-            "",
-            "# Cluster",
-            "cluster_enabled:0",
-            "",
-        ].join("\r\n"));
+        const info = parseInfo(
+            [
+                "# Replication",
+                "role:slave",
+                "master_host:172.31.0.11",
+                "master_port:6380",
+                "master_link_status:up",
+                "slave0:ip=172.31.0.12,port=6380,state=online,offset=42,lag=0",
+                "",
+                "# Cluster",
+                "cluster_enabled:0",
+                "",
+            ].join("\r\n"),
+        );
         expect(info).toEqual({
             role: "slave",
             master_host: "172.31.0.11",
@@ -221,7 +251,9 @@ describe("parseInfo", () => {
 
     test("CLUSTER INFO keeps everything after the first colon", () => {
         expect(parseInfo("cluster_state:ok\ncluster_slots_assigned:16384\nweird:a:b\n")).toEqual({
-            cluster_state: "ok", cluster_slots_assigned: "16384", weird: "a:b",
+            cluster_state: "ok",
+            cluster_slots_assigned: "16384",
+            weird: "a:b",
         });
     });
 });
@@ -230,8 +262,25 @@ describe("rangesOf", () => {
     test.each<[string, [number, number], (s: number) => boolean, [number, number][]]>([
         ["everything kept", [0, 5460], () => true, [[0, 5460]]],
         ["nothing kept", [0, 5460], () => false, []],
-        ["a hole in the middle", [0, 10], s => s < 3 || s > 6, [[0, 2], [7, 10]]],
-        ["single slots", [5, 9], s => s % 2 === 1, [[5, 5], [7, 7], [9, 9]]],
+        [
+            "a hole in the middle",
+            [0, 10],
+            s => s < 3 || s > 6,
+            [
+                [0, 2],
+                [7, 10],
+            ],
+        ],
+        [
+            "single slots",
+            [5, 9],
+            s => s % 2 === 1,
+            [
+                [5, 5],
+                [7, 7],
+                [9, 9],
+            ],
+        ],
         ["a one-slot range", [16383, 16383], () => true, [[16383, 16383]]],
         ["only the tail", [10923, 16383], s => s >= 16000, [[16000, 16383]]],
     ])("%s", (_what, range, keep, expected) => {
@@ -241,7 +290,12 @@ describe("rangesOf", () => {
 
 describe("memoryLimitMb: the container limit for a node with maxmemory", () => {
     test.each<[string | undefined, number | undefined]>([
-        [undefined, undefined], ["256mb", 640], ["1gb", 2176], ["4GB", 8320], ["512kb", 129], ["1048576", 130],
+        [undefined, undefined],
+        ["256mb", 640],
+        ["1gb", 2176],
+        ["4GB", 8320],
+        ["512kb", 129],
+        ["1048576", 130],
     ])("%s -> %s MB (twice maxmemory for a fork's copy-on-write, plus 128 MB)", (maxmemory, mb) => {
         expect(memoryLimitMb(maxmemory)).toBe(mb);
     });

@@ -8,7 +8,12 @@ import { checkEngine, engineAnswers } from "../../components/cluster/engines";
 
 /** A local server on a unix socket or TCP port that answers (or not) like an engine. */
 async function server(reply: string | undefined, at: string | 0): Promise<{ address: string; close: () => void }> {
-    const srv = net.createServer(s => { s.on("data", () => { if (reply !== undefined) s.end(reply); }); s.on("error", () => {}); });
+    const srv = net.createServer(s => {
+        s.on("data", () => {
+            if (reply !== undefined) s.end(reply);
+        });
+        s.on("error", () => {});
+    });
     await new Promise<void>(r => srv.listen(at, r));
     const a = srv.address();
     return { address: typeof a === "string" ? `unix://${a}` : `tcp://127.0.0.1:${a!.port}`, close: () => srv.close() };
@@ -18,7 +23,10 @@ describe("does a Docker engine answer", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rst-engines-"));
     afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-    test.each([["unix socket", path.join(dir, "ok.sock")], ["tcp port", 0]] as const)("an HTTP answer on a %s: yes", async (_, at) => {
+    test.each([
+        ["unix socket", path.join(dir, "ok.sock")],
+        ["tcp port", 0],
+    ] as const)("an HTTP answer on a %s: yes", async (_, at) => {
         const s = await server("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK", at);
         await expect(engineAnswers(s.address)).resolves.toBeUndefined();
         s.close();
@@ -49,9 +57,14 @@ describe("does a Docker engine answer", () => {
     });
 
     test("checkEngine names the field, the host, the address and what to check", async () => {
-        await expect(checkEngine("hosts[1].dockerHost", "b", `unix://${dir}/gone.sock`)).rejects.toThrow(new RegExp(
-            `^hosts\\[1\\]\\.dockerHost must be a Docker engine that answers; host "b" at unix://${dir}/gone.sock did not \\(connect ENOENT .*\\)\\. ` +
-            "Check the address, that dockerd runs there and listens on it, and that this machine reaches it$"));
-        await expect(checkEngine("hosts[0].dockerHost", "a", "ssh://nobody@127.0.0.1:1")).rejects.toThrow(/for ssh:\/\/: `ssh HOST docker version` works without a prompt/);
+        await expect(checkEngine("hosts[1].dockerHost", "b", `unix://${dir}/gone.sock`)).rejects.toThrow(
+            new RegExp(
+                `^hosts\\[1\\]\\.dockerHost must be a Docker engine that answers; host "b" at unix://${dir}/gone.sock did not \\(connect ENOENT .*\\)\\. ` +
+                    "Check the address, that dockerd runs there and listens on it, and that this machine reaches it$",
+            ),
+        );
+        await expect(checkEngine("hosts[0].dockerHost", "a", "ssh://nobody@127.0.0.1:1")).rejects.toThrow(
+            /for ssh:\/\/: `ssh HOST docker version` works without a prompt/,
+        );
     });
 });

@@ -7,11 +7,16 @@ import { BENCH_LOCK_NAME, cacheRoot, parseFacts, TEST_HOSTS_RUN, TEST_LABEL, tes
 const SCRIPTS = path.join(__dirname, "../../scripts");
 /** `$name` after the shell sources `file` (in scripts/), in `env`. */
 const shell = (file: string, name: string, env: Record<string, string> = {}) =>
-    execFileSync("bash", ["-c", `. "$1" && printf %s "$${name}"`, "test", path.join(SCRIPTS, file)], { encoding: "utf8", env: { ...process.env, ...env } });
+    execFileSync("bash", ["-c", `. "$1" && printf %s "$${name}"`, "test", path.join(SCRIPTS, file)], {
+        encoding: "utf8",
+        env: { ...process.env, ...env },
+    });
 
 describe("scripts/facts.env", () => {
     test("the shell sourcing it and scripts/facts.ts read the same values", () => {
-        expect([TEST_HOSTS_RUN, TEST_LABEL, BENCH_LOCK_NAME]).toEqual(["TEST_HOSTS_RUN", "TEST_LABEL", "BENCH_LOCK_NAME"].map(k => shell("facts.env", k)));
+        expect([TEST_HOSTS_RUN, TEST_LABEL, BENCH_LOCK_NAME]).toEqual(
+            ["TEST_HOSTS_RUN", "TEST_LABEL", "BENCH_LOCK_NAME"].map(k => shell("facts.env", k)),
+        );
         expect(testHostEngine("h2")).toBe(`unix://${shell("facts.env", "TEST_HOSTS_RUN")}/h2.sock`);
         expect(shell("lib.sh", "TEST_LABEL")).toBe(TEST_LABEL);
     });
@@ -19,7 +24,7 @@ describe("scripts/facts.env", () => {
     test("parseFacts reads KEY=value lines and refuses anything a shell would read differently", () => {
         expect(parseFacts("# c\n\nA=1\nB_2=/x/y\n")).toEqual({ A: "1", B_2: "/x/y" });
         expect(() => parseFacts("A=two words")).toThrow('scripts/facts.env: cannot read "A=two words" (KEY=value, no spaces)');
-        expect(() => parseFacts("A=\"q\" x")).toThrow(/cannot read/);
+        expect(() => parseFacts('A="q" x')).toThrow(/cannot read/);
     });
 
     test("the cache root is scripts/lib.sh's: RST_CACHE, else $XDG_CACHE_HOME or ~/.cache with the project's folder", () => {

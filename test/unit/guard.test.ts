@@ -8,7 +8,10 @@ import { targetFromOutputs } from "../../components/guard";
 const cluster = {
     nodes: [{ name: "c-m0", host: "local", ip: "172.30.0.10", port: 6379, busPort: 16379, role: "master", slots: [0, 16383] }],
     adminUser: { username: "admin", password: "pw" },
-    tls: true, caCertPem: "CA", clientCertPem: "CERT", clientKeyPem: "KEY",
+    tls: true,
+    caCertPem: "CA",
+    clientCertPem: "CERT",
+    clientKeyPem: "KEY",
     appUser: { username: "app", password: "app-pw" },
 };
 
@@ -42,7 +45,9 @@ describe("command line", () => {
     let errors: string[];
     beforeEach(() => {
         errors = [];
-        jest.spyOn(console, "error").mockImplementation((s: string) => { errors.push(s); });
+        jest.spyOn(console, "error").mockImplementation((s: string) => {
+            errors.push(s);
+        });
     });
     afterEach(() => jest.restoreAllMocks());
 
@@ -79,13 +84,16 @@ describe("defaultLease", () => {
 describe("checkPrivate: --outputs holds the admin password and the client key", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rst-guard-"));
     afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-    test.each<[number, string]>([[0o644, "others (mode 0644)"], [0o640, "its group (mode 0640)"], [0o604, "others (mode 0604)"]])(
-        "refuses a file of mode %o, readable by %s", (mode, by) => {
-            const file = path.join(dir, `o-${mode.toString(8)}.json`);
-            fs.writeFileSync(file, "{}", { mode });
-            fs.chmodSync(file, mode); // whatever the umask
-            expect(() => checkPrivate(file)).toThrow(`--outputs ${file} is readable by ${by}; it holds secrets: chmod 600 ${file}`);
-        });
+    test.each<[number, string]>([
+        [0o644, "others (mode 0644)"],
+        [0o640, "its group (mode 0640)"],
+        [0o604, "others (mode 0604)"],
+    ])("refuses a file of mode %o, readable by %s", (mode, by) => {
+        const file = path.join(dir, `o-${mode.toString(8)}.json`);
+        fs.writeFileSync(file, "{}", { mode });
+        fs.chmodSync(file, mode); // whatever the umask
+        expect(() => checkPrivate(file)).toThrow(`--outputs ${file} is readable by ${by}; it holds secrets: chmod 600 ${file}`);
+    });
     test("takes a file of mode 0600", () => {
         const file = path.join(dir, "ok.json");
         fs.writeFileSync(file, "{}", { mode: 0o600 });

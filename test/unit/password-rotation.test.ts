@@ -57,7 +57,15 @@ describe("passwordChanges, nodesToChange, adminLogins", () => {
         expect(passwordChanges([A], [C])).toEqual({ add: [C], remove: [A] });
     });
     test("only nodes that were deployed and are still planned are changed live", () => {
-        expect(nodesToChange([{ name: "m0" }, { name: "m1" }], [{ name: "m1", x: 1 }, { name: "m2", x: 2 }])).toEqual([{ name: "m1", x: 1 }]);
+        expect(
+            nodesToChange(
+                [{ name: "m0" }, { name: "m1" }],
+                [
+                    { name: "m1", x: 1 },
+                    { name: "m2", x: 2 },
+                ],
+            ),
+        ).toEqual([{ name: "m1", x: 1 }]);
         expect(nodesToChange(undefined, [{ name: "m0" }])).toEqual([]);
     });
     test("the deployed admin first while the wanted one is not live yet; then the other", () => {
@@ -75,29 +83,49 @@ describe("passwordChanges, nodesToChange, adminLogins", () => {
 describe("users.acl by hashes and the masterauth file", () => {
     test("Redis's hash of a password is its SHA-256 in hex; the file lists every live hash and no password", () => {
         expect(passwordHash("foobar")).toBe("c3ab8ff13720e8ad9047dd39466b3c8974e592c2fa383d4a3960714caef0c4f2");
-        expect(renderAclFile([{ name: "app", hashes: [C, A], rules: "~* +@all" }])).toBe(`user default off\nuser app on #${C} #${A} ~* +@all\n`);
+        expect(renderAclFile([{ name: "app", hashes: [C, A], rules: "~* +@all" }])).toBe(
+            `user default off\nuser app on #${C} #${A} ~* +@all\n`,
+        );
     });
     test.each<[string, object, string]>([
         ["neither password nor hashes", { name: "app", rules: "" }, `ACL user "app": give a password or its hashes`],
         ["both", { name: "app", password: "p".repeat(32), hashes: [A], rules: "" }, `ACL user "app": give a password or its hashes`],
         ["no hash", { name: "app", hashes: [], rules: "" }, "password hashes must be SHA-256 in lower-case hex, at least one"],
-        ["a hash with a space", { name: "app", hashes: [`${A.slice(1)} `], rules: "" }, "password hashes must be SHA-256 in lower-case hex"],
+        [
+            "a hash with a space",
+            { name: "app", hashes: [`${A.slice(1)} `], rules: "" },
+            "password hashes must be SHA-256 in lower-case hex",
+        ],
     ])("refused: %s", (_, user, message) => {
         expect(() => renderAclFile([user as any])).toThrow(message);
     });
     test("masterauth file: one line; a short or spaced password is refused", () => {
         expect(renderMasterauthConf("r".repeat(32))).toBe(`masterauth ${"r".repeat(32)}\n`);
-        expect(() => renderMasterauthConf("short")).toThrow("masterauth: the replication password must be at least 16 characters without spaces");
+        expect(() => renderMasterauthConf("short")).toThrow(
+            "masterauth: the replication password must be at least 16 characters without spaces",
+        );
         expect(() => renderMasterauthConf(`${"r".repeat(20)}\ninclude /x`)).toThrow("without spaces");
     });
 });
 
 describe("passwordRotation and passwordGraceSeconds are checked at preview, naming the field", () => {
     test.each<[string, unknown, string]>([
-        ["a string", "2026", `passwordRotation must be an object { app?, admin?, replication? } of strings (changing one rotates that user's password); got "2026"`],
+        [
+            "a string",
+            "2026",
+            `passwordRotation must be an object { app?, admin?, replication? } of strings (changing one rotates that user's password); got "2026"`,
+        ],
         ["a list", ["app"], "passwordRotation must be an object"],
-        ["an unknown user", { default: "1" }, `passwordRotation.default must be one of the users "admin", "replication", "app", "metrics" (a key of passwordRotation); got "default"`],
-        ["a number", { admin: 2 }, `passwordRotation.admin must be a string (any value; changing it rotates the admin user's password); got 2`],
+        [
+            "an unknown user",
+            { default: "1" },
+            `passwordRotation.default must be one of the users "admin", "replication", "app", "metrics" (a key of passwordRotation); got "default"`,
+        ],
+        [
+            "a number",
+            { admin: 2 },
+            `passwordRotation.admin must be a string (any value; changing it rotates the admin user's password); got 2`,
+        ],
     ])("refused: %s", (_, r, message) => {
         expect(() => checkPasswordRotation("passwordRotation", r)).toThrow(message);
         expect(() => resolveClusterArgs("c", { antiAffinity: "soft", passwordRotation: r as any })).toThrow(message);
@@ -109,7 +137,11 @@ describe("passwordRotation and passwordGraceSeconds are checked at preview, nami
         expect(() => resolveChainArgs("c", { passwordGraceSeconds: s as any })).toThrow(message);
     });
     test("accepted: any strings per user, a grace period (default 0)", () => {
-        expect(checkPasswordRotation("passwordRotation", { app: "2026-12", admin: "", replication: "r2" })).toEqual({ app: "2026-12", admin: "", replication: "r2" });
+        expect(checkPasswordRotation("passwordRotation", { app: "2026-12", admin: "", replication: "r2" })).toEqual({
+            app: "2026-12",
+            admin: "",
+            replication: "r2",
+        });
         expect(checkGraceSeconds("passwordGraceSeconds", undefined)).toBe(0);
         expect(resolveClusterArgs("c", { antiAffinity: "soft", passwordGraceSeconds: 3600 }).passwordGraceSeconds).toBe(3600);
     });

@@ -8,7 +8,11 @@ const shape: ClusterShape = { name: "rc", masters: 3, replicasPerMaster: 1, host
 
 describe("slotRanges", () => {
     test("3 masters split like redis-cli", () => {
-        expect(slotRanges(3)).toEqual([[0, 5460], [5461, 10922], [10923, 16383]]);
+        expect(slotRanges(3)).toEqual([
+            [0, 5460],
+            [5461, 10922],
+            [10923, 16383],
+        ]);
     });
 
     test.each(Array.from({ length: 48 }, (_, i) => i + 3))("%i masters cover 0..16383 exactly, contiguous and balanced", n => {
@@ -57,7 +61,12 @@ describe("placeClusterNodes", () => {
         expect(replicas).toHaveLength(6);
         for (const r of replicas) expect(r.host).not.toBe(host.get(r.masterName!));
         // The two replicas of one master land on the two other hosts.
-        expect(replicas.filter(r => r.masterName === "rc-m0").map(r => r.host).sort()).toEqual(["h2", "h3"]);
+        expect(
+            replicas
+                .filter(r => r.masterName === "rc-m0")
+                .map(r => r.host)
+                .sort(),
+        ).toEqual(["h2", "h3"]);
     });
 
     test.each<[number, number, string[]]>([
@@ -75,7 +84,28 @@ describe("placeClusterNodes", () => {
     });
 
     test("scaling masters or replicas never moves a node: a node in both plans keeps its address", () => {
-        for (const [from, to] of [[[3, 1], [4, 1]], [[4, 1], [3, 1]], [[3, 1], [3, 2]], [[3, 0], [7, 5]], [[10, 2], [3, 1]]]) {
+        for (const [from, to] of [
+            [
+                [3, 1],
+                [4, 1],
+            ],
+            [
+                [4, 1],
+                [3, 1],
+            ],
+            [
+                [3, 1],
+                [3, 2],
+            ],
+            [
+                [3, 0],
+                [7, 5],
+            ],
+            [
+                [10, 2],
+                [3, 1],
+            ],
+        ]) {
             const before = new Map(placeClusterNodes({ ...shape, masters: from[0], replicasPerMaster: from[1] }).map(n => [n.name, n.ip]));
             const after = placeClusterNodes({ ...shape, masters: to[0], replicasPerMaster: to[1] });
             const kept = after.filter(n => before.has(n.name));
@@ -105,9 +135,23 @@ describe("placeClusterNodes", () => {
     test("scaling never moves a node to another host either", () => {
         const hosts = ["h0", "h1", "h2", "h3"];
         const plan = (masters: number, replicasPerMaster: number) => placeClusterNodes({ ...shape, masters, replicasPerMaster, hosts });
-        for (const [from, to] of [[[5, 1], [9, 1]], [[9, 2], [6, 1]], [[3, 1], [13, 3]]]) {
+        for (const [from, to] of [
+            [
+                [5, 1],
+                [9, 1],
+            ],
+            [
+                [9, 2],
+                [6, 1],
+            ],
+            [
+                [3, 1],
+                [13, 3],
+            ],
+        ]) {
             const before = new Map(plan(from[0], from[1]).map(n => [n.name, n.host]));
-            for (const n of plan(to[0], to[1]).filter(a => before.has(a.name))) expect([n.name, n.host]).toEqual([n.name, before.get(n.name)]);
+            for (const n of plan(to[0], to[1]).filter(a => before.has(a.name)))
+                expect([n.name, n.host]).toEqual([n.name, before.get(n.name)]);
         }
     });
 
@@ -143,8 +187,12 @@ describe("placeClusterNodes: a subnet per host", () => {
     test("hosts without their own subnet share `subnet` and its address range; plain names plan as before", () => {
         const mixed = placeClusterNodes({ ...shape, hosts: [{ name: "a", subnet: "172.26.9.0/24" }, "b", { name: "c" }] });
         expect(mixed.map(n => [n.host, n.ip])).toEqual([
-            ["a", "172.26.9.10"], ["b", "172.30.0.16"], ["c", "172.30.0.22"],
-            ["b", "172.30.0.11"], ["c", "172.30.0.17"], ["a", "172.26.9.23"],
+            ["a", "172.26.9.10"],
+            ["b", "172.30.0.16"],
+            ["c", "172.30.0.22"],
+            ["b", "172.30.0.11"],
+            ["c", "172.30.0.17"],
+            ["a", "172.26.9.23"],
         ]);
         const names = placeClusterNodes({ ...shape, hosts: ["a", "b", "c"] });
         expect(placeClusterNodes({ ...shape, hosts: [{ name: "a" }, { name: "b" }, { name: "c" }] })).toEqual(names);
@@ -156,8 +204,11 @@ describe("placeClusterNodes: a subnet per host", () => {
         const nodes = placeClusterNodes({ ...shape, masters: 100, replicasPerMaster: 5, hosts: big });
         expect(big.map(h => nodes.filter(n => n.host === h.name).length)).toEqual([199, 200, 201]);
         expect(new Set(nodes.map(n => n.ip)).size).toBe(600);
-        expect(() => placeClusterNodes({ ...shape, masters: 100, replicasPerMaster: 5, hosts: three })).toThrow(/hosts\[0\]\.subnet must be large enough for 100 shards of 6 addresses \(600\)/);
-        for (const n of nodes) expect(big.find(h => h.name === n.host)!.subnet.startsWith(n.ip.split(".").slice(0, 2).join("."))).toBe(true);
+        expect(() => placeClusterNodes({ ...shape, masters: 100, replicasPerMaster: 5, hosts: three })).toThrow(
+            /hosts\[0\]\.subnet must be large enough for 100 shards of 6 addresses \(600\)/,
+        );
+        for (const n of nodes)
+            expect(big.find(h => h.name === n.host)!.subnet.startsWith(n.ip.split(".").slice(0, 2).join("."))).toBe(true);
     });
 });
 
@@ -170,33 +221,48 @@ describe("placeClusterNodes: losing any one host", () => {
         }
     }
 
-    test.each(shapes)("%i masters x %i on %i hosts: a majority of masters survives, and a replica of every lost master", (masters, replicasPerMaster, k) => {
-        const nodes = placeClusterNodes({ ...shape, masters, replicasPerMaster, hosts: hostNames(k), subnet: "172.30.0.0/16" });
-        for (const lost of hostNames(k)) {
-            const mastersLeft = nodes.filter(n => n.role === "master" && n.host !== lost);
-            expect(mastersLeft.length * 2).toBeGreaterThan(masters);
-            for (const m of nodes.filter(n => n.role === "master" && n.host === lost)) {
-                expect(nodes.some(r => r.masterName === m.name && r.host !== lost)).toBe(true);
+    test.each(shapes)(
+        "%i masters x %i on %i hosts: a majority of masters survives, and a replica of every lost master",
+        (masters, replicasPerMaster, k) => {
+            const nodes = placeClusterNodes({ ...shape, masters, replicasPerMaster, hosts: hostNames(k), subnet: "172.30.0.0/16" });
+            for (const lost of hostNames(k)) {
+                const mastersLeft = nodes.filter(n => n.role === "master" && n.host !== lost);
+                expect(mastersLeft.length * 2).toBeGreaterThan(masters);
+                for (const m of nodes.filter(n => n.role === "master" && n.host === lost)) {
+                    expect(nodes.some(r => r.masterName === m.name && r.host !== lost)).toBe(true);
+                }
             }
-        }
-    });
+        },
+    );
 
     test("4 masters on 3 hosts (2 would share one host: half) is refused, naming masters", () => {
-        expect(() => placeClusterNodes({ ...shape, masters: 4, hosts: hostNames(3) }))
-            .toThrow(/^masters must be a count that leaves a majority when any one host is lost \(2 of 4 would share one of 3 hosts\); got 4$/);
+        expect(() => placeClusterNodes({ ...shape, masters: 4, hosts: hostNames(3) })).toThrow(
+            /^masters must be a count that leaves a majority when any one host is lost \(2 of 4 would share one of 3 hosts\); got 4$/,
+        );
         expect(placeClusterNodes({ ...shape, masters: 4, hosts: hostNames(4) })).toHaveLength(8);
         expect(placeClusterNodes({ ...shape, masters: 4, hosts: hostNames(2) })).toHaveLength(8); // 2 hosts cannot survive either loss; not refused
     });
 });
 
 describe("placeChainNodes", () => {
-    const seed = { name: "ch", hops: ["plain", "tls"] as ("plain" | "tls")[], headListener: "plain" as const, plainPort: 6379, tlsPort: 6380, subnet: "172.31.0.0/24" };
+    const seed = {
+        name: "ch",
+        hops: ["plain", "tls"] as ("plain" | "tls")[],
+        headListener: "plain" as const,
+        plainPort: 6379,
+        tlsPort: 6380,
+        subnet: "172.31.0.0/24",
+    };
 
     test("the seed: A plain, B plain + TLS, C TLS only; C replicates B over TLS on 6380", () => {
         const nodes = placeChainNodes(seed);
         expect(nodes.map(n => n.name)).toEqual(["ch-a", "ch-b", "ch-c"]);
         expect(nodes.map(n => n.ip)).toEqual(["172.31.0.10", "172.31.0.11", "172.31.0.12"]);
-        expect(nodes.map(n => [n.plainPort, n.tlsPort])).toEqual([[6379, 0], [6379, 6380], [0, 6380]]);
+        expect(nodes.map(n => [n.plainPort, n.tlsPort])).toEqual([
+            [6379, 0],
+            [6379, 6380],
+            [0, 6380],
+        ]);
         expect(nodes[0].replicaOf).toBeUndefined();
         expect(nodes[1].replicaOf).toEqual({ name: "ch-a", ip: "172.31.0.10", port: 6379, tls: false });
         expect(nodes[2].replicaOf).toEqual({ name: "ch-b", ip: "172.31.0.11", port: 6380, tls: true });
@@ -210,15 +276,27 @@ describe("placeChainNodes", () => {
 
     test("a TLS head with a plain hop: the master listens on both", () => {
         const nodes = placeChainNodes({ ...seed, hops: ["plain"], headListener: "tls" });
-        expect(nodes.map(n => [n.plainPort, n.tlsPort])).toEqual([[6379, 6380], [6379, 0]]);
+        expect(nodes.map(n => [n.plainPort, n.tlsPort])).toEqual([
+            [6379, 6380],
+            [6379, 0],
+        ]);
         expect(nodes[1].replicaOf).toMatchObject({ port: 6379, tls: false });
     });
 });
 
 describe("spiped command lines", () => {
     const tunnel: TunnelShape = {
-        name: "tun", targetHost: "redis", targetPort: 6379, serverPort: 8379, listenAddress: "127.0.0.1", listenPort: 6390,
-        allowNonLoopbackListener: false, maxConnections: 25, keepalive: true, connectTimeoutSeconds: 7, keyBytes: KEY_BYTES,
+        name: "tun",
+        targetHost: "redis",
+        targetPort: 6379,
+        serverPort: 8379,
+        listenAddress: "127.0.0.1",
+        listenPort: 6390,
+        allowNonLoopbackListener: false,
+        maxConnections: 25,
+        keepalive: true,
+        connectTimeoutSeconds: 7,
+        keyBytes: KEY_BYTES,
     };
     /** The value following `flag` in `argv`. */
     const after = (argv: string[], flag: string) => argv[argv.indexOf(flag) + 1];

@@ -32,11 +32,16 @@ test("a DNS name with an empty label is refused", () => {
 test("a certificate is never born inside its renewal window", () => {
     expect(defaultEarlyRenewalHours(24)).toBe(12);
     expect(defaultEarlyRenewalHours(24 * 365)).toBe(720);
-    expect(() => validateCertificate({ ...cert, validityHours: 48, earlyRenewalHours: 48 })).toThrow(/^earlyRenewalHours must be an integer from 0 to 47/);
+    expect(() => validateCertificate({ ...cert, validityHours: 48, earlyRenewalHours: 48 })).toThrow(
+        /^earlyRenewalHours must be an integer from 0 to 47/,
+    );
 });
 
 test("a node that does not answer is named, with the likely cause and the fix (was: the bare ETIMEDOUT)", () => {
-    const msg = unreachableNode({ name: "shop-m1", ip: "172.30.0.16", port: 6379 }, "cannot reach Redis at 172.30.0.16:6379 (TLS): connect ETIMEDOUT");
+    const msg = unreachableNode(
+        { name: "shop-m1", ip: "172.30.0.16", port: 6379 },
+        "cannot reach Redis at 172.30.0.16:6379 (TLS): connect ETIMEDOUT",
+    );
     expect(msg).toMatch(/^cluster node shop-m1 does not answer at 172\.30\.0\.16:6379 \(cannot reach Redis .*ETIMEDOUT\)/);
     expect(msg).toMatch(/stopped or was removed outside Pulumi/);
     expect(msg).toMatch(/pulumi up --refresh/);

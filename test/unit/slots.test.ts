@@ -27,13 +27,25 @@ function apply(owners: (string | undefined)[], moves: SlotMove[]) {
 
 describe("slot maps", () => {
     test("slotOwners reads ranges and single slots; unowned slots are undefined", () => {
-        const owners = slotOwners([{ id: "a", slots: [[0, 2], [5, 5]] }, { id: "b", slots: [[3, 3]] }]);
+        const owners = slotOwners([
+            {
+                id: "a",
+                slots: [
+                    [0, 2],
+                    [5, 5],
+                ],
+            },
+            { id: "b", slots: [[3, 3]] },
+        ]);
         expect(owners.slice(0, 7)).toEqual(["a", "a", "a", "b", undefined, "a", undefined]);
         expect(owners).toHaveLength(SLOT_COUNT);
     });
 
     test("toRanges and rangesText compact sorted or unsorted slots", () => {
-        expect(toRanges([7, 0, 2, 1])).toEqual([[0, 2], [7, 7]]);
+        expect(toRanges([7, 0, 2, 1])).toEqual([
+            [0, 2],
+            [7, 7],
+        ]);
         expect(rangesText([4096, 4097, 4098, 9000])).toBe("4096-4098,9000");
         expect(toRanges([])).toEqual([]);
     });
@@ -53,7 +65,9 @@ describe("slotMoves: scaling", () => {
             byPair.set(`${m.from}>${m.to}`, [...(byPair.get(`${m.from}>${m.to}`) ?? []), ...m.slots]);
         }
         expect([...byPair].map(([k, s]) => [k, rangesText(s)])).toEqual([
-            ["m0>m1", "4096-5460"], ["m1>m2", "8192-10922"], ["m2>m3", "12288-16383"],
+            ["m0>m1", "4096-5460"],
+            ["m1>m2", "8192-10922"],
+            ["m2>m3", "12288-16383"],
         ]);
         expect(apply(evenly(3), moves).owners).toEqual(evenly(4));
     });
@@ -66,7 +80,13 @@ describe("slotMoves: scaling", () => {
         expect(least.get("m3")).toBe(0);
     });
 
-    test.each([[3, 6], [6, 3], [10, 3], [3, 10], [4, 7]])("%i -> %i masters: no planned master is ever left without slots", (from, to) => {
+    test.each([
+        [3, 6],
+        [6, 3],
+        [10, 3],
+        [3, 10],
+        [4, 7],
+    ])("%i -> %i masters: no planned master is ever left without slots", (from, to) => {
         const moves = slotMoves(evenly(to), stable(evenly(from)), masters(to));
         const { owners, least } = apply(evenly(from), moves);
         expect(owners).toEqual(evenly(to));
@@ -87,8 +107,17 @@ describe("slotMoves: open slots (like redis-cli --cluster fix)", () => {
     const live = (open: LiveSlots["open"], holders: [number, string[]][]): LiveSlots => ({ owners, open, holders: new Map(holders) });
 
     test("half-migrated away from its planned owner: the keys come back, both sides are closed", () => {
-        const moves = slotMoves(owners, live([{ id: "m0", slot: 100, migratingTo: "m1" }, { id: "m1", slot: 100, importingFrom: "m0" }],
-            [[100, ["m0", "m1"]]]), masters(3));
+        const moves = slotMoves(
+            owners,
+            live(
+                [
+                    { id: "m0", slot: 100, migratingTo: "m1" },
+                    { id: "m1", slot: 100, importingFrom: "m0" },
+                ],
+                [[100, ["m0", "m1"]]],
+            ),
+            masters(3),
+        );
         expect(moves).toEqual([{ from: "m0", to: "m0", slots: [100], drain: ["m1"], stable: ["m0", "m1"] }]);
     });
 
@@ -96,14 +125,33 @@ describe("slotMoves: open slots (like redis-cli --cluster fix)", () => {
         // Slot 6000 is planned for m1 but still owned by m0, which was moving it to m1.
         const o = [...owners];
         o[6000] = "m0";
-        const moves = slotMoves(owners, { owners: o, open: [{ id: "m0", slot: 6000, migratingTo: "m1" }, { id: "m1", slot: 6000, importingFrom: "m0" }],
-            holders: new Map([[6000, ["m0", "m1"]]]) }, masters(3));
+        const moves = slotMoves(
+            owners,
+            {
+                owners: o,
+                open: [
+                    { id: "m0", slot: 6000, migratingTo: "m1" },
+                    { id: "m1", slot: 6000, importingFrom: "m0" },
+                ],
+                holders: new Map([[6000, ["m0", "m1"]]]),
+            },
+            masters(3),
+        );
         expect(moves).toEqual([{ from: "m0", to: "m1", slots: [6000], drain: ["m0"], stable: ["m0", "m1"] }]);
     });
 
     test("opened but nothing moved: only SETSLOT STABLE", () => {
-        const moves = slotMoves(owners, live([{ id: "m0", slot: 100, migratingTo: "m2" }, { id: "m2", slot: 100, importingFrom: "m0" }],
-            [[100, ["m0"]]]), masters(3));
+        const moves = slotMoves(
+            owners,
+            live(
+                [
+                    { id: "m0", slot: 100, migratingTo: "m2" },
+                    { id: "m2", slot: 100, importingFrom: "m0" },
+                ],
+                [[100, ["m0"]]],
+            ),
+            masters(3),
+        );
         expect(moves).toEqual([{ from: "m0", to: "m0", slots: [100], drain: [], stable: ["m0", "m2"] }]);
     });
 
@@ -113,7 +161,11 @@ describe("slotMoves: open slots (like redis-cli --cluster fix)", () => {
     });
 
     test("open slots are fixed first and are not moved again with the other slots", () => {
-        const moves = slotMoves(evenly(4), { owners: evenly(3), open: [{ id: "m2", slot: 16000, migratingTo: "m0" }], holders: new Map() }, masters(4));
+        const moves = slotMoves(
+            evenly(4),
+            { owners: evenly(3), open: [{ id: "m2", slot: 16000, migratingTo: "m0" }], holders: new Map() },
+            masters(4),
+        );
         expect(moves[0]).toEqual({ from: "m2", to: "m3", slots: [16000], drain: [], stable: ["m2"] });
         expect(moves.slice(1).filter(m => m.slots.includes(16000))).toEqual([]);
         expect(apply(evenly(3), moves).owners).toEqual(evenly(4));

@@ -37,7 +37,9 @@ describe("rotationPlan", () => {
 
 describe("unhealthy", () => {
     test("a replica with its link up and a cluster node with cluster_state ok are healthy", () => {
-        expect(unhealthy({ name: "r", replica: true, cluster: true }, { master_link_status: "up" }, { cluster_state: "ok" })).toBeUndefined();
+        expect(
+            unhealthy({ name: "r", replica: true, cluster: true }, { master_link_status: "up" }, { cluster_state: "ok" }),
+        ).toBeUndefined();
         expect(unhealthy({ name: "m", replica: false, cluster: false }, {})).toBeUndefined();
     });
     test("names the node and what is wrong", () => {
@@ -57,7 +59,11 @@ describe("trustDecision", () => {
     });
     test("grace 0: dropped on the next up; grace 24 h: kept until 24 h passed", () => {
         expect(trustDecision({ caPem: "B", previousPem: "A", since: 5 }, "B", 0, 6)).toEqual({ caPem: "B" });
-        expect(trustDecision({ caPem: "B", previousPem: "A", since: 0 }, "B", 24, 23 * H)).toEqual({ caPem: "B", previousPem: "A", since: 0 });
+        expect(trustDecision({ caPem: "B", previousPem: "A", since: 0 }, "B", 24, 23 * H)).toEqual({
+            caPem: "B",
+            previousPem: "A",
+            since: 0,
+        });
         expect(trustDecision({ caPem: "B", previousPem: "A", since: 0 }, "B", 24, 24 * H)).toEqual({ caPem: "B" });
     });
     test("a rotation during a rotation keeps only the CA just replaced", () => {

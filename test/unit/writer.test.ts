@@ -17,7 +17,12 @@ describe("writerScript", () => {
         }
         execFileSync("sh", ["-ec", writerScript(path.join(root, "src"), me, undefined, path.join(root, "target"))]);
     };
-    const tree = () => execFileSync("find", [".", "-type", "f"], { cwd: path.join(root, "target") }).toString().trim().split("\n").sort();
+    const tree = () =>
+        execFileSync("find", [".", "-type", "f"], { cwd: path.join(root, "target") })
+            .toString()
+            .trim()
+            .split("\n")
+            .sort();
     const read = (f: string) => fs.readFileSync(path.join(root, "target", f), "utf8");
     beforeEach(() => {
         root = fs.mkdtempSync(path.join(os.tmpdir(), "writer-"));
