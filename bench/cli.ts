@@ -119,7 +119,10 @@ const loadTime = (workDir: string, transpileOnly: boolean) =>
         `const t=process.hrtime.bigint();require("ts-node").register({transpileOnly:${transpileOnly},project:"tsconfig.json"});` +
             `require("./program");console.log(Number(process.hrtime.bigint()-t)/1e6)`,
     );
-/** What the SDK does once per program run for the ClusterBootstrap: serialize its dynamic provider (closure and all it captures) into state. */
+/**
+ * What the SDK does once per program run for the ClusterBootstrap: serialize its dynamic provider (closure and all it
+ * captures) into state.
+ */
 const serializeTime = (workDir: string) =>
     nodeMs(
         workDir,

@@ -2,6 +2,7 @@
 // its container, which waits crashRestartDelayMs so the replica takes over), then the clock: every slot writable again,
 // the dead master back as a replica, and the planned roles back after `pulumi up` (the bootstrap's converge) or one
 // guard pass. At the default node timeout and a tuned one.
+import keySlot from "cluster-key-slot";
 import { performance } from "perf_hooks";
 import { clusterOutputs, PlannedNode, RedisCluster } from "../components/cluster";
 import { crashRestartDelayMs } from "../components/redis/conf";
@@ -10,9 +11,6 @@ import * as wire from "../components/redis/wire";
 import { docker, Scope } from "../test/integration/harness";
 import { plainOutputs, testStack } from "../test/integration/deploy";
 import { median } from "./common";
-
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const keySlot: (key: string) => number = require("cluster-key-slot");
 
 type Client = Awaited<ReturnType<typeof wire.connect>>;
 const ep = (n: PlannedNode) => ({ host: n.ip, port: n.port });

@@ -6,6 +6,7 @@
 // commands, and how long after the up the cluster is healthy (every node cluster_state:ok, every replica linked).
 // Part of `npm run bench`; alone: `npx ts-node --transpile-only bench/rotation.ts` (subnet 172.25.72.0/24).
 import type { Stack } from "@pulumi/pulumi/automation";
+import * as os from "os";
 import { connect } from "../components/client";
 import { clusterOutputs, RedisCluster } from "../components/cluster";
 import { clusterHealthy, sleep, WRITER_CLIENT } from "../test/integration/chaos-writer";
@@ -119,7 +120,7 @@ if (require.main === module) {
     benchRotation(scope, SUBNET, s => console.log(s))
         .then(rows =>
             console.log(
-                `\nload average ${require("os")
+                `\nload average ${os
                     .loadavg()
                     .map((l: number) => l.toFixed(1))
                     .join(" ")}\n\n${rotationTable(rows)}`,

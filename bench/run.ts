@@ -5,7 +5,6 @@ import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { toolchain } from "../scripts/workspace";
 import { BENCH_LOCK_NAME, TEST_LABEL } from "../scripts/facts";
 import { docker, IMAGE, Scope } from "../test/integration/harness";
 import { benchBootstrap, BootstrapSize, BootstrapSummary } from "./bootstrap";

@@ -155,7 +155,7 @@ export function loopbackListener(field: string, address: string, allowField: str
 export function imageRef(field: string, v: unknown): string {
     if (
         typeof v !== "string" ||
-        !/^[a-z0-9][a-z0-9._\/-]*(:[0-9]{1,5}\/[a-z0-9._\/-]+)?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/.test(v)
+        !/^[a-z0-9][a-z0-9._/-]*(:[0-9]{1,5}\/[a-z0-9._/-]+)?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/.test(v)
     ) {
         fail(field, 'a Docker image reference such as "registry.example.com/team/redis:7.0"', v);
     }

@@ -1,6 +1,7 @@
 // The project's stacks on the real engine through the Automation API, offline: a local file backend, passphrase
 // secrets, no update check, no plugin downloads, the program in-process (no separate Node language host is needed).
 // A library: scripts/stack.ts (the `npm run up` CLI), the tests and the benchmark open their stacks with it.
+import * as crypto from "crypto";
 import { LocalWorkspace, PulumiCommand, PulumiFn, Stack } from "@pulumi/pulumi/automation";
 import * as fs from "fs";
 import * as path from "path";
@@ -21,8 +22,7 @@ export function toolchain(): { binDir: string; root: string } {
 export function stackEnv(backendDir = path.join(cacheRoot(), "state")): Record<string, string> {
     fs.mkdirSync(backendDir, { recursive: true });
     const passphraseFile = path.join(cacheRoot(), "passphrase");
-    if (!fs.existsSync(passphraseFile))
-        fs.writeFileSync(passphraseFile, require("crypto").randomBytes(24).toString("base64"), { mode: 0o600 });
+    if (!fs.existsSync(passphraseFile)) fs.writeFileSync(passphraseFile, crypto.randomBytes(24).toString("base64"), { mode: 0o600 });
     return {
         PULUMI_BACKEND_URL: `file://${backendDir}`,
         PULUMI_CONFIG_PASSPHRASE_FILE: passphraseFile,

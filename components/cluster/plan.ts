@@ -118,7 +118,8 @@ function placement(masters: number, replicasPerMaster: number, H: number): numbe
     for (let m = 0; m < masters; m++) {
         for (let r = 0; r < replicasPerMaster; r++) {
             // Step past the master's host: m + 1 + (k mod (H-1)) never lands on m mod H. k also counts the round of
-            // masters (m / H), so each round's replicas take other hosts than the last round's (6 x 1 on 4 hosts: 3 nodes each, not 3/4/3/2).
+            // masters (m / H), so each round's replicas take other hosts than the last round's (6 x 1 on 4 hosts: 3
+            // nodes each, not 3/4/3/2).
             out.push(H > 1 ? (m + 1 + ((r + Math.floor(m / H)) % (H - 1))) % H : 0);
         }
     }

@@ -125,7 +125,8 @@ export class ClusterGateway extends pulumi.ComponentResource {
         const keyBase64 = pulumi.secret(key.result.apply(k => Buffer.from(k).toString("base64")));
 
         const hosts = new Map(args.cluster.hostNetworks.map(h => [h.name, h]));
-        // Containers run the image by its ID on each engine (engineImage): the servers' on each cluster host's, the clients' on the gateway's.
+        // Containers run the image by its ID on each engine (engineImage): the servers' on each cluster host's, the
+        // clients' on the gateway's.
         const serverImages = new Map(
             [...hosts.values()].map(h => [h.name, engineImage(`${name}-${h.name}`, image, { parent: this, provider: h.provider })]),
         );

@@ -18,7 +18,10 @@ import {
     TLS_DIR,
 } from "./conf";
 
-/** The image scripts/image.sh builds locally (Debian's redis-server 7.0 with TLS, and spiped); scripts/lib.sh reads the tag from this line. */
+/**
+ * The image scripts/image.sh builds locally (Debian's redis-server 7.0 with TLS, and spiped); scripts/lib.sh reads the
+ * tag from the line below.
+ */
 export const DEFAULT_IMAGE = "redis-secure-topologies/redis:bookworm-r3";
 
 export interface NodeTls {

@@ -64,7 +64,10 @@ export class RedisUsers extends pulumi.ComponentResource {
     readonly metrics: UserCredential;
     /** Secret: the users.acl file with each user's password in clear (LockQuorum's nodes load it). */
     readonly aclFile: pulumi.Output<string>;
-    /** The SHA-256 of each user's current password, what Redis keeps of it (plain: it reveals nothing of a 32-character random password). */
+    /**
+     * The SHA-256 of each user's current password, what Redis keeps of it (plain: it reveals nothing of a 32-character
+     * random password).
+     */
     readonly hashes: pulumi.Output<Record<UserName, string>>;
     /** Each user's ACL rules (without passwords). */
     readonly rules: Record<UserName, string>;

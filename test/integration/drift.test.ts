@@ -65,8 +65,8 @@ describe("drift: the live cluster leaves its plan, the inputs stay the same", ()
     /** Every secret of the state is ciphertext in the backend's files and in `pulumi stack export`, as a user runs it. */
     const expectStateEncrypted = async () => {
         const secrets = await stateSecrets(stack!);
-        // What is there to find: the four generated passwords (admin, app, replication, metrics) and the CA's and the 6 nodes' private keys (no client
-        // key: the default cluster issues none).
+        // What is there to find: the four generated passwords (admin, app, replication, metrics) and the CA's and the
+        // 6 nodes' private keys (no client key: the default cluster issues none).
         expect(Object.keys(secrets).filter(k => k.endsWith(".result"))).toHaveLength(4);
         expect(
             Object.keys(secrets)

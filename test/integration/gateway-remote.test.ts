@@ -5,6 +5,7 @@
 // README gives a cluster host fronted by a gateway elsewhere (scripts/host-firewall.sh --tunnels/--gateway, no peers).
 // Then the key is rotated (`keyRotation`) while that application keeps writing and reading through the gateway.
 // Uses test hosts h1 and h2 and changes h1's firewall for the suite: hold `flock /tmp/rst-test-hosts.lock`.
+import keySlot from "cluster-key-slot";
 import type { Stack } from "@pulumi/pulumi/automation";
 import { execFile } from "child_process";
 import * as path from "path";
@@ -24,8 +25,6 @@ import {
     testHostSubnet,
 } from "./harness";
 import { LoadReport, RemoteApp } from "./remote-app";
-
-const keySlot: (key: string) => number = require("cluster-key-slot");
 
 jest.setTimeout(300_000);
 
@@ -337,7 +336,9 @@ describe("ClusterGateway on test host h2 in front of a RedisCluster on test host
         const mine = ((await stack!.exportStack()).deployment.resources ?? [])
             .map((r: { urn: string }) => r.urn)
             .filter((u: string) => u.includes("redis-secure-topologies:gateway:ClusterGateway"));
-        expect(mine.length).toBe(1 + 1 + 1 + 2 + 1 + 1 + 6 * 3); // component, engine provider, key, image per engine, transit and own network, 3 servers and 3 clients with a writer and a volume each
+        // The component, the engine provider, the key, an image per engine, the transit and its own network, 3 servers
+        // and 3 clients with a writer and a volume each.
+        expect(mine.length).toBe(1 + 1 + 1 + 2 + 1 + 1 + 6 * 3);
         await stack!.preview({ expectNoChanges: true, target: mine });
         const logs = scope.logs();
         expect(logs).toMatch(/Cluster state changed: ok/); // the logs were read

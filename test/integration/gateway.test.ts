@@ -3,6 +3,7 @@
 // connect() given the gateway's endpoints and natMap; TLS runs inside the tunnels. The only hand-built containers are
 // spiped clients with a chosen key on the gateway's network (no component makes one with another key): the controls
 // for "the key matters", and the probes for "nothing else is reachable from there".
+import keySlot from "cluster-key-slot";
 import type { Stack } from "@pulumi/pulumi/automation";
 import { execFile } from "child_process";
 import * as crypto from "crypto";
@@ -14,8 +15,6 @@ import * as wire from "../../components/redis/wire";
 import { KEY_BYTES, KEY_FILE } from "../../components/spiped/plan";
 import { DeployedCluster, plainOutputs, stateSecrets, tearDown, testStack } from "./deploy";
 import { docker, expectNoSecrets, freePort, Scope } from "./harness";
-
-const keySlot: (key: string) => number = require("cluster-key-slot");
 
 jest.setTimeout(300_000);
 
@@ -257,7 +256,8 @@ describe("ClusterGateway deployed through the engine in front of a RedisCluster"
         const mine = ((await stack!.exportStack()).deployment.resources ?? [])
             .map((r: { urn: string }) => r.urn)
             .filter((u: string) => u.includes("redis-secure-topologies:gateway:ClusterGateway"));
-        expect(mine.length).toBe(1 + 1 + 1 + 1 + 16 * 3); // the component, its key, its image, its network, 8 servers and 8 clients, each with its key's writer and volume
+        // The component, its key, its image, its network, 8 servers and 8 clients, each with its key's writer and volume.
+        expect(mine.length).toBe(1 + 1 + 1 + 1 + 16 * 3);
         await stack!.preview({ expectNoChanges: true, target: mine });
     });
 

@@ -2,6 +2,8 @@
 // hand-built, mutual TLS): what it records at create, a renewal (same CA) and a CA rotation (trust first, then
 // roll), each with the replica's link sampled throughout, and its diff once nothing changed. The component's
 // rotation through the engine is rotation-certs.test.ts.
+import * as crypto from "crypto";
+import * as fs from "fs";
 import { renderRedisConf, TLS_DIR } from "../../components/redis/conf";
 import { ReloadNode, tlsReloadProvider } from "../../components/redis/reload";
 import * as wire from "../../components/redis/wire";
@@ -26,9 +28,9 @@ describe("TlsReload on live nodes", () => {
     /** Puts a versioned TLS directory into a running node, as its writer would. */
     const deliver = (n: typeof A, dir: string, f: { ca: string; cert: string; key: string }) => {
         const stage = `${scope.dir}/${n.name}-${dir}`;
-        require("fs").mkdirSync(stage, { recursive: true });
+        fs.mkdirSync(stage, { recursive: true });
         for (const [file, content] of Object.entries({ "ca.crt": f.ca, "node.crt": f.cert, "node.key": f.key }))
-            require("fs").writeFileSync(`${stage}/${file}`, content);
+            fs.writeFileSync(`${stage}/${file}`, content);
         docker("cp", stage, `${n.name}:${TLS_DIR}/${dir}`);
         return `${TLS_DIR}/${dir}`;
     };
@@ -42,7 +44,7 @@ describe("TlsReload on live nodes", () => {
             replica: i === 1,
             cluster: false,
         }));
-    let link = { samples: 0, down: 0 };
+    const link = { samples: 0, down: 0 };
 
     beforeAll(() => {
         scope.network("itcrr-net", SUBNET);
@@ -113,7 +115,7 @@ describe("TlsReload on live nodes", () => {
             written: [],
         };
         const created = (await tlsReloadProvider.create!(p0)).outs;
-        const fp = (pem: string) => new (require("crypto").X509Certificate)(pem).fingerprint256;
+        const fp = (pem: string) => new crypto.X509Certificate(pem).fingerprint256;
         expect(Object.values(created.served).map((s: any) => s.fingerprint)).toEqual(certs1.map(c => fp(c.cert)));
         expect((await tlsReloadProvider.diff!("itcrr", created, p0)).changes).toBe(false);
 

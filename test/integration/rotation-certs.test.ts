@@ -11,6 +11,7 @@ import type { Stack } from "@pulumi/pulumi/automation";
 import * as crypto from "crypto";
 import { spawn } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { connect } from "../../components/client";
 import { clusterOutputs, RedisCluster } from "../../components/cluster";
@@ -292,7 +293,7 @@ describe("certificate rotation without replacing a node, under load", () => {
         console.log(
             `rotation under load: ${JSON.stringify(tallies.map(t => ({ ...t, keys: undefined, failedAt: undefined, errors: [...t.errors] })))} ` +
                 `samples ${sampled.samples}, link down ${sampled.linkDown.length}, cluster not ok ${sampled.clusterNotOk.length}, acked lost ${lost.length}; ` +
-                `failed at ${JSON.stringify(tallies.map(t => t.failedAt))} ms of the load, phases ${JSON.stringify(marks)}, load average ${require("os")
+                `failed at ${JSON.stringify(tallies.map(t => t.failedAt))} ms of the load, phases ${JSON.stringify(marks)}, load average ${os
                     .loadavg()
                     .map((l: number) => l.toFixed(1))
                     .join(" ")}`,

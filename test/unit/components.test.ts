@@ -74,8 +74,10 @@ void pulumi.runtime.setMocks(
 );
 
 // Loaded only now, after the mocks are in place.
+/* eslint-disable @typescript-eslint/no-require-imports */
 const components: typeof Components = require("../../components");
 const { writerScript }: typeof import("../../components/redis/node") = require("../../components/redis/node");
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 const promiseOf = <T>(o: pulumi.Output<T>) => new Promise<T>(r => o.apply(r));
 
@@ -474,6 +476,7 @@ describe("RedisCluster", () => {
     }, 60_000);
 
     test("3 hosts, each its own engine and subnet: a network per host, every node on its host's engine and network", async () => {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports -- after the mocks, as the components above
         const docker: typeof import("@pulumi/docker") = require("@pulumi/docker");
         const hosts = [1, 2, 3].map(i => ({
             name: `h${i}`,

@@ -97,7 +97,7 @@ describe("users.acl by hashes and the masterauth file", () => {
             "password hashes must be SHA-256 in lower-case hex",
         ],
     ])("refused: %s", (_, user, message) => {
-        expect(() => renderAclFile([user as any])).toThrow(message);
+        expect(() => renderAclFile([user as never])).toThrow(message);
     });
     test("masterauth file: one line; a short or spaced password is refused", () => {
         expect(renderMasterauthConf("r".repeat(32))).toBe(`masterauth ${"r".repeat(32)}\n`);
@@ -128,13 +128,13 @@ describe("passwordRotation and passwordGraceSeconds are checked at preview, nami
         ],
     ])("refused: %s", (_, r, message) => {
         expect(() => checkPasswordRotation("passwordRotation", r)).toThrow(message);
-        expect(() => resolveClusterArgs("c", { antiAffinity: "soft", passwordRotation: r as any })).toThrow(message);
-        expect(() => resolveChainArgs("c", { passwordRotation: r as any })).toThrow(message);
+        expect(() => resolveClusterArgs("c", { antiAffinity: "soft", passwordRotation: r as never })).toThrow(message);
+        expect(() => resolveChainArgs("c", { passwordRotation: r as never })).toThrow(message);
     });
     test.each([-1, 1.5, "60", 31_536_001])("grace period %p refused", s => {
         const message = `passwordGraceSeconds must be an integer from 0 to 31536000; got ${JSON.stringify(s)}`;
-        expect(() => resolveClusterArgs("c", { antiAffinity: "soft", passwordGraceSeconds: s as any })).toThrow(message);
-        expect(() => resolveChainArgs("c", { passwordGraceSeconds: s as any })).toThrow(message);
+        expect(() => resolveClusterArgs("c", { antiAffinity: "soft", passwordGraceSeconds: s as never })).toThrow(message);
+        expect(() => resolveChainArgs("c", { passwordGraceSeconds: s as never })).toThrow(message);
     });
     test("accepted: any strings per user, a grace period (default 0)", () => {
         expect(checkPasswordRotation("passwordRotation", { app: "2026-12", admin: "", replication: "r2" })).toEqual({

@@ -240,7 +240,8 @@ describe("placeClusterNodes: losing any one host", () => {
             /^masters must be a count that leaves a majority when any one host is lost \(2 of 4 would share one of 3 hosts\); got 4$/,
         );
         expect(placeClusterNodes({ ...shape, masters: 4, hosts: hostNames(4) })).toHaveLength(8);
-        expect(placeClusterNodes({ ...shape, masters: 4, hosts: hostNames(2) })).toHaveLength(8); // 2 hosts cannot survive either loss; not refused
+        // 2 hosts cannot survive either loss; not refused.
+        expect(placeClusterNodes({ ...shape, masters: 4, hosts: hostNames(2) })).toHaveLength(8);
     });
 });
 
