@@ -12,6 +12,7 @@ export {
     ClusterBootstrap,
     checkEngines,
     clusterOutputs,
+    RedisClusterOutputs,
     resolveClusterArgs,
 } from "./cluster";
 export { RedisUsers, UserPasswordRotation } from "./redis/users";

@@ -1,6 +1,8 @@
 // A backup directory as pure data: which topology it came from (its target, read from stack outputs), the manifest,
 // the SHA-256 list and the shape check a restore runs before it changes anything.
 import * as crypto from "crypto";
+import type { RedisClusterOutputs } from "../cluster/outputs";
+import type { PlannedNode } from "../cluster/plan";
 import { targetFromOutputs } from "../guard";
 import type { Auth, TlsMaterial } from "../redis/wire";
 
@@ -33,23 +35,44 @@ export interface Topology {
     tls?: TlsMaterial;
 }
 
+/** A ReplicationChain's node has plainPort and tlsPort (0: no such listener), and a replica its replicaOf; others have port. */
+interface StandaloneNode {
+    name: string;
+    ip: string;
+    port?: number;
+    plainPort?: number;
+    tlsPort?: number;
+    replicaOf?: { name: string };
+}
+
+/** A ReplicationChain's, LockQuorum's or single node's outputs, as far as a backup or restore reads them. */
+interface StandaloneOutputs {
+    nodes: StandaloneNode[];
+    tls?: boolean;
+    caCertPem?: string;
+    clientCertPem?: string;
+    clientKeyPem?: string;
+    adminUser: Auth;
+}
+
 /**
  * The topology in stack outputs under `key` (default: "cluster" when there is one, else "chain"): a RedisCluster's
- * outputs (nodes with slots, as the guard reads them), or a ReplicationChain's / LockQuorum's (nodes with plainPort
- * and tlsPort, or port; a node with replicaOf is a replica). It needs the admin user.
+ * outputs (RedisClusterOutputs: nodes with slots, as the guard reads them), or a ReplicationChain's / LockQuorum's
+ * (StandaloneOutputs: a node with replicaOf is a replica). It needs the admin user. They come from JSON: the fields
+ * used are checked first.
  */
-export function topologyFromOutputs(outputs: Record<string, any>, key?: string): Topology {
+export function topologyFromOutputs(outputs: Record<string, unknown>, key?: string): Topology {
     const k = key ?? (outputs?.cluster ? "cluster" : outputs?.chain ? "chain" : undefined);
-    const o = k ? outputs?.[k] : outputs;
+    const o = (k ? outputs?.[k] : outputs) as Partial<RedisClusterOutputs> | Partial<StandaloneOutputs> | undefined;
     const where = k ? `the stack output "${k}"` : "the outputs";
     if (!o || !Array.isArray(o.nodes) || o.nodes.length === 0)
         throw new Error(`${where} has no nodes (give --output <key> of a RedisCluster, ReplicationChain or single node)`);
     if (typeof o.adminUser?.username !== "string" || typeof o.adminUser?.password !== "string")
         throw new Error(`${where} has no adminUser (export the topology's adminUser)`);
     const auth = { username: o.adminUser.username, password: o.adminUser.password };
-    if (o.nodes.some((n: any) => Array.isArray(n.slots) || n.masterName !== undefined) || o.nodeIds !== undefined) {
+    if (isCluster(o)) {
         const t = targetFromOutputs({ cluster: o });
-        const hosts = new Map<string, string>(o.nodes.map((n: any) => [n.name, n.host]));
+        const hosts = new Map(o.nodes!.map(n => [n.name, n.host]));
         return {
             kind: "cluster",
             auth,
@@ -65,7 +88,7 @@ export function topologyFromOutputs(outputs: Record<string, any>, key?: string):
             })),
         };
     }
-    const nodes: TopologyNode[] = o.nodes.map((n: any, i: number) => {
+    const nodes: TopologyNode[] = (o.nodes as Partial<StandaloneNode>[]).map((n, i) => {
         if (typeof n?.name !== "string" || typeof n?.ip !== "string") throw new Error(`${where}: nodes[${i}] has no name or ip`);
         const tlsPort = Number(n.tlsPort ?? 0);
         const port = tlsPort || Number(n.plainPort ?? n.port ?? 0);
@@ -79,9 +102,15 @@ export function topologyFromOutputs(outputs: Record<string, any>, key?: string):
             masterName: n.replicaOf?.name,
         };
     });
-    const tls = nodes.some(n => n.tls) ? { ca: o.caCertPem, cert: o.clientCertPem, key: o.clientKeyPem } : undefined;
-    if (tls && typeof tls.ca !== "string") throw new Error(`${where} has TLS nodes but no caCertPem`);
-    return { kind: "standalone", nodes, auth, tls };
+    const tls = nodes.some(n => n.tls);
+    if (tls && typeof o.caCertPem !== "string") throw new Error(`${where} has TLS nodes but no caCertPem`);
+    return { kind: "standalone", nodes, auth, tls: tls ? { ca: o.caCertPem!, cert: o.clientCertPem, key: o.clientKeyPem } : undefined };
+}
+
+/** RedisCluster's outputs have node ids and nodes with slots or a masterName (a chain's replicas have replicaOf). */
+function isCluster(o: Partial<RedisClusterOutputs> | Partial<StandaloneOutputs>): o is Partial<RedisClusterOutputs> {
+    const nodes = o.nodes as Partial<PlannedNode>[];
+    return nodes.some(n => Array.isArray(n.slots) || n.masterName !== undefined) || ("nodeIds" in o && o.nodeIds !== undefined);
 }
 
 /** The master a replica finally follows (a chain's C follows B, which follows the head A). */
@@ -117,29 +146,29 @@ export interface Manifest {
 
 /** A manifest file's content, checked field by field; throws naming what is wrong. */
 export function parseManifest(text: string): Manifest {
-    let m: any;
+    let parsed: unknown;
     try {
-        m = JSON.parse(text);
+        parsed = JSON.parse(text);
     } catch (e) {
         throw new Error(`${MANIFEST_FILE} is not JSON: ${(e as Error).message}`);
     }
+    // Read as a Manifest, each field checked below before it is trusted.
+    const m = parsed as Partial<Manifest> | undefined;
     const bad = (what: string) => new Error(`${MANIFEST_FILE}: ${what}`);
     if (m?.format !== FORMAT) throw bad(`format ${JSON.stringify(m?.format)} is not ${FORMAT}`);
     if (m.kind !== "cluster" && m.kind !== "standalone") throw bad(`kind must be "cluster" or "standalone", got ${JSON.stringify(m.kind)}`);
     if (!Array.isArray(m.masters) || m.masters.length === 0) throw bad("masters must be a non-empty list");
     if (!m.files || typeof m.files !== "object") throw bad("files must be an object");
-    m.masters.forEach((x: any, i: number) => {
+    for (const [i, x] of m.masters.entries()) {
         if (typeof x?.name !== "string" || !safeFileName(x.file)) throw bad(`masters[${i}] needs a name and a plain file name`);
         if (!(x.file in m.files)) throw bad(`masters[${i}].file ${x.file} is not listed in files`);
         if (
             !Array.isArray(x.slots) ||
-            !x.slots.every(
-                (r: any) => Array.isArray(r) && r.length === 2 && r.every((s: any) => Number.isInteger(s) && s >= 0 && s < 16384),
-            )
+            !x.slots.every(r => Array.isArray(r) && r.length === 2 && r.every(s => Number.isInteger(s) && s >= 0 && s < 16384))
         ) {
             throw bad(`masters[${i}].slots must be [from, to] ranges of slots 0..16383`);
         }
-    });
+    }
     for (const f of Object.keys(m.files)) if (!safeFileName(f)) throw bad(`file name ${JSON.stringify(f)} is not a plain file name`);
     return m as Manifest;
 }

@@ -12,12 +12,14 @@ import { checkGraceSeconds, checkPasswordRotation, RedisUsers, UserPasswordRotat
 import * as v from "../validate";
 import { ClusterBootstrap } from "./bootstrap";
 import { checkEngine } from "./engines";
+import type { Exported, RedisClusterOutputs } from "./outputs";
 import { checkAntiAffinity, hostSubnets, PlannedNode, placeClusterNodes } from "./plan";
 
 export { clusterBootstrapProvider, ClusterBootstrap } from "./bootstrap";
 export { checkEngines } from "./engines";
 export { converge, BootstrapNode } from "./converge";
 export { drift, readCluster, statusTable, LiveNode } from "./status";
+export { Exported, RedisClusterOutputs } from "./outputs";
 export { checkAntiAffinity, hostSubnets, placeClusterNodes, slotRanges, validateShape, PlannedNode, ClusterShape, HostShape } from "./plan";
 
 /** A docker.Provider for `dockerHost` whose address resolves only once that engine answers (checkEngine names
@@ -202,10 +204,10 @@ export function resolveClusterArgs(
 }
 
 /**
- * What a program exports for a cluster (program.ts's `cluster` output): the plan, the node ids and drift, the TLS
- * material and the users. The guard reads this shape (`guard --stack`, `targetFromOutputs`).
+ * RedisClusterOutputs as a program exports them (program.ts's `cluster` output): the plan, the node ids and drift, the
+ * TLS material and the users. The guard and the backup read them back (`guard --stack`, `targetFromOutputs`).
  */
-export function clusterOutputs(c: RedisCluster) {
+export function clusterOutputs(c: RedisCluster): Exported<RedisClusterOutputs> {
     return {
         nodes: c.nodes,
         nodeIds: c.nodeIds,

@@ -99,7 +99,13 @@ export async function main(argv: string[]): Promise<number> {
     });
 }
 
-function fromFile(file: string): { outputs: Record<string, any>; lease: string } {
+/** A stack's outputs by name (targetFromOutputs and topologyFromOutputs check the one they read) and its guards' lease. */
+interface StackOutputs {
+    outputs: Record<string, unknown>;
+    lease: string;
+}
+
+function fromFile(file: string): StackOutputs {
     checkPrivate(file);
     return { outputs: JSON.parse(fs.readFileSync(file, "utf8")), lease: `${path.resolve(file)}.guard-lease` };
 }
@@ -115,10 +121,10 @@ export function checkPrivate(file: string): void {
     }
 }
 
-async function fromStack(stackName: string, workDir: string): Promise<{ outputs: Record<string, any>; lease: string }> {
+async function fromStack(stackName: string, workDir: string): Promise<StackOutputs> {
     const { LocalWorkspace } = await import("@pulumi/pulumi/automation");
     console.log(`reading the outputs of stack ${stackName}`);
-    let outputs: Record<string, any>;
+    let outputs: Record<string, unknown>;
     let backend: string;
     try {
         const stack = await LocalWorkspace.selectStack({ stackName, workDir });

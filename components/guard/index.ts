@@ -6,6 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as lockfile from "proper-lockfile";
 import { converge } from "../cluster/converge";
+import type { RedisClusterOutputs } from "../cluster/outputs";
 import type { PlannedNode } from "../cluster/plan";
 import { drift, readCluster, statusTable } from "../cluster/status";
 import type { Auth, TlsMaterial } from "../redis/wire";
@@ -19,11 +20,11 @@ export interface GuardTarget {
 }
 
 /**
- * The target from a RedisCluster's stack output (`{ nodes, adminUser, tls, caCertPem, clientCertPem, clientKeyPem }`,
- * as program.ts exports `cluster`), or from the whole stack outputs holding it under `key`.
+ * The target from a RedisCluster's stack outputs (RedisClusterOutputs, e.g. program.ts's `cluster`), or from the whole
+ * stack outputs holding them under `key`. They come from JSON: the fields used are checked first.
  */
-export function targetFromOutputs(outputs: Record<string, any>, key = "cluster"): GuardTarget {
-    const o = outputs?.[key] ?? outputs;
+export function targetFromOutputs(outputs: Record<string, unknown>, key = "cluster"): GuardTarget {
+    const o = (outputs?.[key] ?? outputs) as Partial<RedisClusterOutputs> | undefined;
     const missing = (field: string) =>
         new Error(`the cluster output has no ${field} (expected RedisCluster's outputs under "${key}" or at the top level)`);
     if (!Array.isArray(o?.nodes) || o.nodes.length === 0) throw missing("nodes");
@@ -31,9 +32,9 @@ export function targetFromOutputs(outputs: Record<string, any>, key = "cluster")
     const tls = o.tls !== false;
     if (tls && typeof o.caCertPem !== "string") throw missing("caCertPem");
     return {
-        nodes: o.nodes.map(({ host: _host, ...n }: PlannedNode) => n),
+        nodes: o.nodes.map(({ host: _host, ...n }) => n),
         auth: { username: o.adminUser.username, password: o.adminUser.password },
-        tls: tls ? { ca: o.caCertPem, cert: o.clientCertPem, key: o.clientKeyPem } : undefined,
+        tls: tls ? { ca: o.caCertPem!, cert: o.clientCertPem, key: o.clientKeyPem } : undefined,
     };
 }
 

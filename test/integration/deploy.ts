@@ -130,7 +130,7 @@ export function pulumiCli(stack: Stack, ...args: string[]): Promise<string> {
 }
 
 /**
- * A stack of RedisClusters (components/cluster), each exported under its own name as program.ts exports `cluster`.
+ * A stack of RedisClusters (components/cluster), each exported under its own name (clusterOutputs: RedisClusterOutputs).
  * `clusters` is read at every `up`, so a test changes a cluster's args (say `masters`) and runs `stack.up()` again.
  */
 export function clusterStack(scope: Scope, stackName: string, clusters: Record<string, RedisClusterArgs>): Promise<Stack> {
