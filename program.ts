@@ -1,11 +1,13 @@
 // The project's program: reads stack config, checks every component's settings before creating anything (so a bad
 // stack config fails at preview naming its key, with nothing half-created), then passes plain Args to the components
-// (which never read config). index.ts exports its outputs for `pulumi up`; scripts/stack.ts, the tests and the benchmark run it in-process (scripts/workspace.ts).
+// (which never read config). index.ts exports its outputs for `pulumi up`; scripts/stack.ts, the tests and the
+// benchmark run it in-process (scripts/workspace.ts).
 import * as pulumi from "@pulumi/pulumi";
 import {
     chainMetricsPlan,
     resolveChainArgs,
     checkEngines,
+    ClusterHost,
     clusterOutputs,
     resolveClusterArgs,
     RedisCluster,
@@ -14,9 +16,12 @@ import {
     ReplicationChainArgs,
     SpipedTunnel,
     resolveTunnelArgs,
+    UserPasswordRotation,
     ValidationError,
 } from "./components";
+import { CaRotation } from "./components/pki";
 import { AppendFsync } from "./components/redis/conf";
+import { Transport } from "./components/replication";
 import * as v from "./components/validate";
 
 export const PROJECT = "redis-secure-topologies";
@@ -35,87 +40,125 @@ export interface StackSettings {
     cluster?: RedisClusterArgs;
 }
 
+type Component = keyof StackSettings;
+/** A field of a component's args, or of its `ca` ("ca.graceHours"). */
+type Field<A> = Exclude<keyof A & string, "ca"> | ("ca" extends keyof A ? `ca.${keyof CaRotation}` : never);
+type Sets = { [C in Component]?: Field<NonNullable<StackSettings[C]>>[] };
+type ConfigType = "string" | "integer" | "boolean" | "array" | "object";
+
+/** A stack config key: its type and default as Pulumi.yaml writes them, and the component fields it sets. */
+interface ConfigKey<T> {
+    type: ConfigType;
+    default: T;
+    sets: Sets;
+}
+
+// One overload per config type, so that a key's value has that type in TypeScript too (or a narrower one: AppendFsync).
+function key<T extends string = string>(type: "string", def: NoInfer<T>, sets?: Sets): ConfigKey<T>;
+function key(type: "integer", def: number, sets?: Sets): ConfigKey<number>;
+function key(type: "boolean", def: boolean, sets?: Sets): ConfigKey<boolean>;
+function key<T>(type: "array", def: NoInfer<T>[], sets?: Sets): ConfigKey<T[]>;
+function key<T extends object>(type: "object", def: NoInfer<T>, sets?: Sets): ConfigKey<T>;
+function key<T>(type: ConfigType, def: T, sets: Sets = {}): ConfigKey<T> {
+    return { type, default: def, sets };
+}
+
+/**
+ * Every stack config key. Pulumi.yaml writes the same types and defaults for the plain `pulumi` CLI (a unit test checks
+ * that they are these); the fields a key sets are how a component's ValidationError names the key (configError).
+ */
+export const STACK_CONFIG = {
+    deployChain: key("boolean", true),
+    deployCluster: key("boolean", true),
+    chainHops: key<Transport>("array", ["plain", "tls"], { chain: ["hops"] }),
+    chainSubnet: key("string", "172.31.0.0/24", { chain: ["subnet"] }),
+    chainAppendfsync: key<AppendFsync>("string", "always", { chain: ["appendfsync"] }),
+    chainPasswordRotation: key<UserPasswordRotation>("object", {}, { chain: ["passwordRotation"] }),
+    chainCaGeneration: key("integer", 0, { chain: ["ca.generation"] }),
+    tunnelListenPort: key("integer", 6390, { tunnel: ["listenPort"] }),
+    tunnelSubnet: key("string", "172.31.1.0/24", { tunnel: ["subnet"] }),
+    clusterMasters: key("integer", 3, { cluster: ["masters"] }),
+    clusterReplicasPerMaster: key("integer", 1, { cluster: ["replicasPerMaster"] }),
+    clusterHosts: key<ClusterHost>("array", [], { cluster: ["hosts"] }),
+    clusterSubnet: key("string", "172.30.0.0/24", { cluster: ["subnet"] }),
+    clusterMutualTls: key("boolean", false, { cluster: ["mutualTls"] }),
+    clusterAntiAffinity: key<"hard" | "soft">("string", "hard", { cluster: ["antiAffinity"] }),
+    clusterAppendonly: key("boolean", true, { cluster: ["appendonly"] }),
+    clusterAppendfsync: key<AppendFsync>("string", "everysec", { cluster: ["appendfsync"] }),
+    clusterPasswordRotation: key<UserPasswordRotation>("object", {}, { cluster: ["passwordRotation"] }),
+    clusterCaGeneration: key("integer", 0, { cluster: ["ca.generation"] }),
+    maxmemory: key("string", "256mb", { chain: ["maxmemory"], cluster: ["maxmemory"] }),
+    metrics: key("boolean", false, { chain: ["metrics"], cluster: ["metrics"] }),
+    passwordGraceSeconds: key("integer", 0, { chain: ["passwordGraceSeconds"], cluster: ["passwordGraceSeconds"] }),
+    caGraceHours: key("integer", 0, { chain: ["ca.graceHours"], cluster: ["ca.graceHours"] }),
+};
+type StackKey = keyof typeof STACK_CONFIG;
+const STACK_KEYS = Object.keys(STACK_CONFIG) as StackKey[];
+type Value<K extends StackKey> = (typeof STACK_CONFIG)[K]["default"];
+
+/** The pulumi.Config getter of each config type. */
+const READ: Record<ConfigType, (cfg: ConfigReader, key: string) => unknown> = {
+    string: (cfg, k) => cfg.get(k),
+    integer: (cfg, k) => cfg.getNumber(k),
+    boolean: (cfg, k) => cfg.getBoolean(k),
+    array: (cfg, k) => cfg.getObject(k),
+    object: (cfg, k) => cfg.getObject(k),
+};
+
 const nonEmpty = <T>(list: T[] | undefined) => (Array.isArray(list) && list.length === 0 ? undefined : list);
 
-/** Stack config as component args; the defaults are Pulumi.yaml's. */
+/** Stack config as component args. */
 export function stackSettings(cfg: ConfigReader): StackSettings {
-    const maxmemory = cfg.get("maxmemory") ?? "256mb";
-    const metrics = cfg.getBoolean("metrics") ?? false;
-    const caGraceHours = cfg.getNumber("caGraceHours") ?? 0;
+    // Unchecked (as pulumi.Config's getters are): the components check every value.
+    const given = <K extends StackKey>(k: K) => READ[STACK_CONFIG[k].type](cfg, k) as Value<K> | undefined;
+    const get = <K extends StackKey>(k: K): Value<K> => given(k) ?? STACK_CONFIG[k].default;
     const out: StackSettings = {};
-    if (cfg.getBoolean("deployChain") ?? true) {
+    if (get("deployChain")) {
         // The spiped tunnel in front of the head decrypts to Redis's plain protocol, so the head listens in plain text
         // (on the chain's internal network only) whatever the hops are.
         out.chain = {
-            hops: cfg.getObject("chainHops") ?? ["plain", "tls"],
+            hops: get("chainHops"),
             headListener: "plain",
-            subnet: cfg.get("chainSubnet") ?? "172.31.0.0/24",
-            maxmemory,
-            appendfsync: (cfg.get("chainAppendfsync") ?? "always") as AppendFsync,
-            ...(metrics && { metrics: true }),
-            passwordRotation: cfg.getObject("chainPasswordRotation"),
-            passwordGraceSeconds: cfg.getNumber("passwordGraceSeconds"),
-            ca: { generation: cfg.getNumber("chainCaGeneration") ?? 0, graceHours: caGraceHours },
+            subnet: get("chainSubnet"),
+            maxmemory: get("maxmemory"),
+            appendfsync: get("chainAppendfsync"),
+            ...(get("metrics") && { metrics: true }),
+            // As given: unset, the components' own defaults (the same as Pulumi.yaml's) apply.
+            passwordRotation: given("chainPasswordRotation"),
+            passwordGraceSeconds: given("passwordGraceSeconds"),
+            ca: { generation: get("chainCaGeneration"), graceHours: get("caGraceHours") },
         };
-        out.tunnel = { listenPort: cfg.getNumber("tunnelListenPort") ?? 6390, subnet: cfg.get("tunnelSubnet") ?? "172.31.1.0/24" };
+        out.tunnel = { listenPort: get("tunnelListenPort"), subnet: get("tunnelSubnet") };
     }
-    if (cfg.getBoolean("deployCluster") ?? true) {
+    if (get("deployCluster")) {
         out.cluster = {
-            masters: cfg.getNumber("clusterMasters") ?? 3,
-            replicasPerMaster: cfg.getNumber("clusterReplicasPerMaster") ?? 1,
-            hosts: nonEmpty(cfg.getObject("clusterHosts")),
-            subnet: cfg.get("clusterSubnet") ?? "172.30.0.0/24",
-            mutualTls: cfg.getBoolean("clusterMutualTls") ?? false,
-            antiAffinity: (cfg.get("clusterAntiAffinity") ?? "hard") as "hard" | "soft",
-            maxmemory,
-            appendonly: cfg.getBoolean("clusterAppendonly") ?? true,
-            appendfsync: (cfg.get("clusterAppendfsync") ?? "everysec") as AppendFsync,
-            ...(metrics && { metrics: true }),
-            passwordRotation: cfg.getObject("clusterPasswordRotation"),
-            passwordGraceSeconds: cfg.getNumber("passwordGraceSeconds"),
-            ca: { generation: cfg.getNumber("clusterCaGeneration") ?? 0, graceHours: caGraceHours },
+            masters: get("clusterMasters"),
+            replicasPerMaster: get("clusterReplicasPerMaster"),
+            hosts: nonEmpty(get("clusterHosts")),
+            subnet: get("clusterSubnet"),
+            mutualTls: get("clusterMutualTls"),
+            antiAffinity: get("clusterAntiAffinity"),
+            maxmemory: get("maxmemory"),
+            appendonly: get("clusterAppendonly"),
+            appendfsync: get("clusterAppendfsync"),
+            ...(get("metrics") && { metrics: true }),
+            passwordRotation: given("clusterPasswordRotation"),
+            passwordGraceSeconds: given("passwordGraceSeconds"),
+            ca: { generation: get("clusterCaGeneration"), graceHours: get("caGraceHours") },
         };
     }
     return out;
 }
 
-/** Which stack config key sets each component field (the first part of a field such as "hosts[1].subnet"). */
-const CONFIG_KEYS: Record<"chain" | "tunnel" | "cluster" | "stack", Record<string, string>> = {
-    chain: {
-        hops: "chainHops",
-        subnet: "chainSubnet",
-        maxmemory: "maxmemory",
-        appendfsync: "chainAppendfsync",
-        metrics: "metrics",
-        passwordRotation: "chainPasswordRotation",
-        passwordGraceSeconds: "passwordGraceSeconds",
-        "ca.generation": "chainCaGeneration",
-        "ca.graceHours": "caGraceHours",
-    },
-    tunnel: { listenPort: "tunnelListenPort", subnet: "tunnelSubnet" },
-    cluster: {
-        masters: "clusterMasters",
-        replicasPerMaster: "clusterReplicasPerMaster",
-        hosts: "clusterHosts",
-        subnet: "clusterSubnet",
-        antiAffinity: "clusterAntiAffinity",
-        maxmemory: "maxmemory",
-        appendonly: "clusterAppendonly",
-        appendfsync: "clusterAppendfsync",
-        metrics: "metrics",
-        passwordRotation: "clusterPasswordRotation",
-        passwordGraceSeconds: "passwordGraceSeconds",
-        "ca.generation": "clusterCaGeneration",
-        "ca.graceHours": "caGraceHours",
-    },
+/** Per component, which stack config key sets each field (the first part of a field such as "hosts[1].subnet"). */
+const fieldKeys = (c: Component): Record<string, StackKey> =>
+    Object.fromEntries(STACK_KEYS.flatMap(k => (STACK_CONFIG[k].sets[c] ?? []).map(field => [field, k])));
+const CONFIG_KEYS: Record<Component | "stack", Record<string, StackKey>> = {
+    chain: fieldKeys("chain"),
+    tunnel: fieldKeys("tunnel"),
+    cluster: fieldKeys("cluster"),
     // Checks across components name the keys themselves.
-    stack: {
-        chainSubnet: "chainSubnet",
-        tunnelSubnet: "tunnelSubnet",
-        clusterSubnet: "clusterSubnet",
-        clusterHosts: "clusterHosts",
-        metrics: "metrics",
-    },
+    stack: Object.fromEntries(STACK_KEYS.map(k => [k, k])),
 };
 
 /** A component's ValidationError as one naming the stack config key instead of the component's field. */

@@ -3,13 +3,14 @@
 import * as fs from "fs";
 import * as yaml from "js-yaml";
 import * as path from "path";
-import { checkSettings, ConfigReader, PROJECT, stackSettings } from "../../program";
+import { checkSettings, ConfigReader, PROJECT, STACK_CONFIG, stackSettings } from "../../program";
 import { ValidationError } from "../../components/validate";
 
 /** A stand-in for pulumi.Config over plain values, as a stack file holds them. */
 function config(values: Record<string, unknown>): ConfigReader {
-    const value = (k: string) => values[k] as any;
-    return { get: value, getNumber: value, getBoolean: value, getObject: value };
+    // Unchecked, as pulumi.Config's getters are (a stack file may hold a string where a number belongs).
+    const value = <T>(k: string) => values[k] as T | undefined;
+    return { get: value<string>, getNumber: value<number>, getBoolean: value<boolean>, getObject: value };
 }
 const check = (values: Record<string, unknown>) => checkSettings("dev", stackSettings(config({ clusterAntiAffinity: "soft", ...values })));
 const key = (k: string) => `stack config ${PROJECT}:${k}`;
@@ -77,6 +78,7 @@ describe("stack config is checked before anything is created", () => {
             { clusterAppendonly: "yes" },
             `${key("clusterAppendonly")} must be true or false; got "yes"`,
         ],
+        ["a mutual TLS flag as a string", { clusterMutualTls: "yes" }, `${key("clusterMutualTls")} must be true or false; got "yes"`],
         [
             "an unknown chain fsync policy",
             { chainAppendfsync: "never" },
@@ -199,5 +201,35 @@ describe("stack config metrics", () => {
         expect(() => check({ metrics: true, tunnelSubnet: "172.31.5.0/24" })).toThrow(
             'stack config redis-secure-topologies:metrics (the chain exporter\'s network) must be a subnet that does not overlap tunnelSubnet (172.31.5.0/24); got "172.31.5.0/24"',
         );
+    });
+});
+
+describe("STACK_CONFIG is the one list of stack config keys", () => {
+    test("Pulumi.yaml declares the same keys with the same types and defaults (which the plain pulumi CLI shows)", () => {
+        type Declared = Record<string, { type: string; default: unknown }>;
+        const doc = yaml.load(fs.readFileSync(path.join(__dirname, "../../Pulumi.yaml"), "utf8")) as { config: Declared };
+        const typesAndDefaults = (keys: Declared) => Object.fromEntries(Object.entries(keys).map(([k, d]) => [k, [d.type, d.default]]));
+        expect(typesAndDefaults(doc.config)).toStrictEqual(typesAndDefaults(STACK_CONFIG));
+    });
+
+    test("each key sets exactly the component fields it lists (by which errors name it)", () => {
+        // A value of its type unlike every other key's (deployChain and deployCluster set no field: left unset).
+        const sample = (k: keyof typeof STACK_CONFIG, i: number): unknown =>
+            ({ string: `${k}-value`, integer: 1000 + i, boolean: !STACK_CONFIG[k].default, array: [k], object: { [k]: k } })[
+                STACK_CONFIG[k].type
+            ];
+        const keys = (Object.keys(STACK_CONFIG) as (keyof typeof STACK_CONFIG)[]).filter(k => !k.startsWith("deploy"));
+        const values = Object.fromEntries(keys.map((k, i) => [k, sample(k, i)]));
+        const s = stackSettings(config(values));
+        for (const component of ["chain", "tunnel", "cluster"] as const) {
+            // Every field the component gets, "ca" as its two ("ca.generation").
+            const fields = Object.entries(s[component] ?? {}).flatMap(([f, val]) =>
+                f === "ca" ? Object.entries(val as object).map(([g, w]) => [`ca.${g}`, w]) : [[f, val]],
+            );
+            const listed = keys.flatMap(k => (STACK_CONFIG[k].sets[component] ?? []).map(f => [f, values[k]]));
+            // The chain's head always listens in plain text (the tunnel in front of it decrypts).
+            if (component === "chain") listed.push(["headListener", "plain"]);
+            expect(Object.fromEntries(fields)).toStrictEqual(Object.fromEntries(listed));
+        }
     });
 });
