@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every test: set-up (Docker, image, Pulumi CLI), type check, unit tests, then the real-container and
+# Every test: set-up (Docker, image, Pulumi CLI), type check and lint, unit tests, then the real-container and
 # real-engine integration tests. Ends with one plain "N passed, N failed, N skipped" line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +8,7 @@ bash scripts/setup.sh || exit 1
 # The multi-host tests' extra engines (network namespaces, root): they must start, or the run fails.
 step "test hosts" bash scripts/test-hosts.sh || exit 1
 step "leftovers of killed test runs" bash scripts/clean-test-leftovers.sh
-echo "==> type check"; npx --no-install tsc --noEmit -p . || exit 1
+echo "==> type check and lint"; npx --no-install tsc --noEmit -p . && npm run --silent lint || exit 1
 results="$(mktemp)"
 t0=$SECONDS
 npx --no-install jest --runInBand --json --outputFile="$results" "$@"
