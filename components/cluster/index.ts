@@ -2,12 +2,13 @@
 // ACL users, bootstrapped and kept in its planned roles by the ClusterBootstrap dynamic resource.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { CaRotation, caRotation, Certificate, CertificateLifetime, certificateLifetime, nodeSans, rotatingCa } from "../pki";
+import { CaRotation, caRotation, Certificate, CertificateLifetime, certificateLifetime, rotatingCa } from "../pki";
 import { MetricsArgs, MetricsOutput, MetricsPlan, metricsPlan, redisExporter } from "../metrics";
 import { APPENDFSYNC, AppendFsync, crashRestartDelayMs } from "../redis/conf";
-import { DEFAULT_IMAGE, engineImage, redisNode } from "../redis/node";
+import { DEFAULT_IMAGE, engineImage } from "../redis/node";
 import { TlsReload } from "../redis/reload";
 import { PasswordRotation } from "../redis/rotation";
+import { secureNode } from "../redis/secure";
 import { checkGraceSeconds, checkPasswordRotation, RedisUsers, UserPasswordRotation } from "../redis/users";
 import * as v from "../validate";
 import { ClusterBootstrap } from "./bootstrap";
@@ -276,7 +277,6 @@ export class RedisCluster extends pulumi.ComponentResource {
         const client = mutual
             ? new Certificate(`${name}-client`, { ca, commonName: `${name}-client`, use: "client", ...certificates }, { parent: this })
             : undefined;
-        const admin = pulumi.secret(users.admin.password.apply(password => ({ username: users.admin.username, password })));
         // The bootstrap and the rotation are clients like any other: a client certificate only when the nodes ask for one.
         const clientTls = this.tls
             ? pulumi.secret(
@@ -292,7 +292,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                 owner: name,
                 nodes: this.nodes.map(n => ({ name: n.name, host: n.ip, port: n.port, tls: this.tls, masterauth: true })),
                 wanted: users.hashes,
-                admin,
+                admin: users.adminAuth,
                 replicationPassword: users.replication.password,
                 tls: clientTls,
                 graceSeconds: passwordGraceSeconds,
@@ -327,49 +327,35 @@ export class RedisCluster extends pulumi.ComponentResource {
             networkName: networks.get(h.name)!.name,
         }));
 
-        const certs = this.nodes.map(n =>
-            this.tls
-                ? new Certificate(
-                      `${n.name}-tls`,
-                      {
-                          ca,
-                          commonName: n.name,
-                          use: "peer",
-                          ...nodeSans(n, loopback),
-                          ...certificates,
-                      },
-                      { parent: this },
-                  )
-                : undefined,
-        );
-        const redis = this.nodes.map((n, i) => {
-            const host = hosts.find(h => h.name === n.host)!;
-            const cert = certs[i];
-            return redisNode(
+        const redis = this.nodes.map(n =>
+            secureNode(
                 n.name,
                 {
-                    image: images.get(n.host)!,
-                    networkName: networks.get(n.host)!.name,
-                    ipv4Address: n.ip,
-                    conf: {
-                        port: this.tls ? 0 : n.port,
-                        tls: this.tls ? { port: n.port, mutual } : undefined,
-                        cluster: { announceIp: n.ip, announcePort: n.port, announceBusPort: n.busPort, nodeTimeoutMs },
-                        replicationUser: { name: users.replication.username },
-                        maxmemory: args.maxmemory,
-                        maxmemoryPolicy: args.maxmemoryPolicy,
-                        appendonly,
-                        appendfsync,
+                    certificate: this.tls ? { ca, caPem: bundle, use: "peer", loopbackSans: loopback, lifetime: certificates } : undefined,
+                    node: {
+                        image: images.get(n.host)!,
+                        networkName: networks.get(n.host)!.name,
+                        ipv4Address: n.ip,
+                        conf: {
+                            port: this.tls ? 0 : n.port,
+                            tls: this.tls ? { port: n.port, mutual } : undefined,
+                            cluster: { announceIp: n.ip, announcePort: n.port, announceBusPort: n.busPort, nodeTimeoutMs },
+                            replicationUser: { name: users.replication.username },
+                            maxmemory: args.maxmemory,
+                            maxmemoryPolicy: args.maxmemoryPolicy,
+                            appendonly,
+                            appendfsync,
+                        },
+                        replicationPassword: users.replication.password,
+                        aclFile: users.aclFileFor(passwords.live),
+                        livePasswords: { aclRules: users.aclRules },
+                        crashRestartDelayMs: crashRestartDelayMs(nodeTimeoutMs),
                     },
-                    replicationPassword: users.replication.password,
-                    aclFile: users.aclFileFor(passwords.live),
-                    livePasswords: { aclRules: users.aclRules },
-                    tls: cert && { caPem: bundle, certPem: cert.certPem, keyPem: cert.privateKeyPem },
-                    crashRestartDelayMs: crashRestartDelayMs(nodeTimeoutMs),
+                    reload: { port: n.port, replica: n.role === "replica", cluster: true },
                 },
-                { parent: this, provider: host.provider },
-            );
-        });
+                { parent: this, provider: hosts.find(h => h.name === n.host)!.provider },
+            ),
+        );
         const containers = redis.map(r => r.container);
         // New certificates or CA reach the running nodes one at a time (their containers stay), before the bootstrap
         // connects with the new material.
@@ -378,18 +364,10 @@ export class RedisCluster extends pulumi.ComponentResource {
                   `${name}-tls-reload`,
                   {
                       topology: name,
-                      nodes: this.nodes.map((n, i) => ({
-                          name: n.name,
-                          host: n.ip,
-                          port: n.port,
-                          dir: redis[i].tlsDir!,
-                          certPem: certs[i]!.certPem,
-                          replica: n.role === "replica",
-                          cluster: true,
-                      })),
+                      nodes: redis.flatMap(r => r.reload ?? []),
                       caPem: bundle,
                       written: redis.map(r => r.hot),
-                      auth: admin,
+                      auth: users.adminAuth,
                       client:
                           client &&
                           pulumi.secret(pulumi.all([client.certPem, client.privateKeyPem]).apply(([cert, key]) => ({ cert, key }))),
@@ -405,7 +383,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                 nodes: this.nodes.map(({ host: _host, ...n }) => n),
                 // The admin password the rotation has made live on every node, and the TLS material TlsReload has
                 // loaded into every node, before the bootstrap runs.
-                auth: admin,
+                auth: users.adminAuth,
                 tls: clientTls,
             },
             { parent: this, dependsOn: [...containers, passwords, ...(reload ? [reload] : [])] },

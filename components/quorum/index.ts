@@ -3,9 +3,10 @@
 // so a restarted node still knows the locks it granted. ACL users; TLS-only listeners when `tls` is on.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { Certificate, CertificateAuthority } from "../pki";
-import { DEFAULT_IMAGE, engineImage, redisNode } from "../redis/node";
+import { CertificateAuthority } from "../pki";
+import { DEFAULT_IMAGE, engineImage } from "../redis/node";
 import { TlsReload } from "../redis/reload";
+import { secureNode } from "../redis/secure";
 import { RedisUsers, UserCredential } from "../redis/users";
 import * as v from "../validate";
 
@@ -83,73 +84,40 @@ export class LockQuorum extends pulumi.ComponentResource {
         const users = new RedisUsers(`${name}-users`, { appRules: args.appRules }, { parent: this });
         const ca = this.tls ? new CertificateAuthority(`${name}-ca`, {}, { parent: this }) : undefined;
         const image = engineImage(name, args.image ?? DEFAULT_IMAGE, child);
-        const reloads: {
-            name: string;
-            host: string;
-            port: number;
-            dir: pulumi.Output<string>;
-            certPem: pulumi.Output<string>;
-            replica: boolean;
-            cluster: boolean;
-        }[] = [];
-        const containers: docker.Container[] = [];
-        const written: pulumi.Output<string>[] = [];
-        for (const n of this.nodes) {
-            const cert =
-                ca &&
-                new Certificate(
-                    `${n.name}-tls`,
-                    {
-                        ca,
-                        commonName: n.name,
-                        use: "server",
-                        dnsNames: [n.name, "localhost"],
-                        ipAddresses: [n.ip, "127.0.0.1"],
-                    },
-                    { parent: this },
-                );
-            const node = redisNode(
+        const nodes = this.nodes.map(n =>
+            secureNode(
                 n.name,
                 {
-                    image,
-                    networkName: network.name,
-                    ipv4Address: n.ip,
-                    conf: {
-                        port: this.tls ? 0 : n.port,
-                        tls: this.tls ? { port: n.port, mutual: false } : undefined,
-                        appendonly: true,
-                        appendfsync: "always",
+                    certificate: ca && { ca, caPem: ca.certPem, use: "server", loopbackSans: true },
+                    node: {
+                        image,
+                        networkName: network.name,
+                        ipv4Address: n.ip,
+                        conf: {
+                            port: this.tls ? 0 : n.port,
+                            tls: this.tls ? { port: n.port, mutual: false } : undefined,
+                            appendonly: true,
+                            appendfsync: "always",
+                        },
+                        aclFile: users.aclFile,
                     },
-                    aclFile: users.aclFile,
-                    tls: ca && cert && { caPem: ca.certPem, certPem: cert.certPem, keyPem: cert.privateKeyPem },
+                    reload: { port: n.port, replica: false, cluster: false },
                 },
                 child,
-            );
-            containers.push(node.container);
-            written.push(node.hot);
-            if (cert)
-                reloads.push({
-                    name: n.name,
-                    host: n.ip,
-                    port: n.port,
-                    dir: node.tlsDir!,
-                    certPem: cert.certPem,
-                    replica: false,
-                    cluster: false,
-                });
-        }
+            ),
+        );
         // A renewed certificate reaches the running nodes one at a time (their containers stay).
         if (ca) {
             new TlsReload(
                 `${name}-tls-reload`,
                 {
                     topology: name,
-                    nodes: reloads,
+                    nodes: nodes.flatMap(r => r.reload ?? []),
                     caPem: ca.certPem,
-                    written,
-                    auth: pulumi.secret(users.admin.password.apply(password => ({ username: users.admin.username, password }))),
+                    written: nodes.map(r => r.hot),
+                    auth: users.adminAuth,
                 },
-                { parent: this, dependsOn: containers },
+                { parent: this, dependsOn: nodes.map(r => r.container) },
             );
         }
         this.appUser = users.app;

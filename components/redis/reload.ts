@@ -28,9 +28,12 @@ export interface Served {
     ca: string[];
 }
 
+/** A node as TlsReload's inputs take it (each field may be an output still to come, e.g. a new certificate). */
+export type TlsReloadNode = { [K in keyof ReloadNode]: pulumi.Input<ReloadNode[K]> };
+
 export interface TlsReloadInputs {
     topology: pulumi.Input<string>;
-    nodes: pulumi.Input<pulumi.Input<{ [K in keyof ReloadNode]: pulumi.Input<ReloadNode[K]> }>[]>;
+    nodes: pulumi.Input<pulumi.Input<TlsReloadNode>[]>;
     /** The CA bundle the nodes trust (one CA, or the old and the new one during a CA rotation). */
     caPem: pulumi.Input<string>;
     /** Secret: the admin user. */

@@ -57,6 +57,11 @@ export interface UserCredential {
 
 export class RedisUsers extends pulumi.ComponentResource {
     readonly admin: UserCredential;
+    /**
+     * Secret: the admin user's name and password as one value, what the topologies' own clients log in with
+     * (PasswordRotation, TlsReload, ClusterBootstrap).
+     */
+    readonly adminAuth: pulumi.Output<{ username: string; password: string }>;
     readonly replication: UserCredential;
     readonly app: UserCredential;
     /** The Prometheus exporter's: only the read-only commands it was measured to run (METRICS_USER_RULES). Always
@@ -90,6 +95,7 @@ export class RedisUsers extends pulumi.ComponentResource {
                 { parent: this },
             ).result;
         this.admin = { username: "admin", password: password("admin") };
+        this.adminAuth = pulumi.secret(this.admin.password.apply(p => ({ username: this.admin.username, password: p })));
         this.replication = { username: "replication", password: password("replication") };
         this.app = { username: "app", password: password("app") };
         this.metrics = { username: "metrics", password: password("metrics") };

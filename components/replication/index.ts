@@ -1,12 +1,13 @@
 // ReplicationChain: a master and a chain of replicas, each hop plain or TLS (seed: A plain -> B -> C over TLS only).
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { CaRotation, caRotation, Certificate, CertificateLifetime, certificateLifetime, nodeSans, rotatingCa } from "../pki";
+import { CaRotation, caRotation, Certificate, CertificateLifetime, certificateLifetime, rotatingCa } from "../pki";
 import { MetricsArgs, MetricsOutput, metricsPlan, redisExporter } from "../metrics";
 import { APPENDFSYNC, AppendFsync } from "../redis/conf";
-import { DEFAULT_IMAGE, engineImage, redisNode, RedisNode } from "../redis/node";
+import { DEFAULT_IMAGE, engineImage } from "../redis/node";
 import { TlsReload } from "../redis/reload";
 import { PasswordRotation } from "../redis/rotation";
+import { SecureNode, secureNode } from "../redis/secure";
 import { checkGraceSeconds, checkPasswordRotation, RedisUsers, UserPasswordRotation } from "../redis/users";
 import * as v from "../validate";
 import { ChainNode, placeChainNodes, Transport } from "./plan";
@@ -135,7 +136,7 @@ export class ReplicationChain extends pulumi.ComponentResource {
                     masterauth: !!n.replicaOf,
                 })),
                 wanted: users.hashes,
-                admin: pulumi.secret(users.admin.password.apply(password => ({ username: users.admin.username, password }))),
+                admin: users.adminAuth,
                 replicationPassword: users.replication.password,
                 tls: pulumi.secret(
                     pulumi.all([bundle, client.certPem, client.privateKeyPem]).apply(([caPem, cert, key]) => ({ ca: caPem, cert, key })),
@@ -145,66 +146,41 @@ export class ReplicationChain extends pulumi.ComponentResource {
             { parent: this },
         );
         const image = engineImage(name, args.image ?? DEFAULT_IMAGE, child);
-        const containers: docker.Container[] = [];
-        const written: pulumi.Output<string>[] = [];
-        const reloads: {
-            name: string;
-            host: string;
-            port: number;
-            dir: pulumi.Output<string>;
-            certPem: pulumi.Output<string>;
-            replica: boolean;
-            cluster: boolean;
-        }[] = [];
+        // Every node has a certificate, even one that listens plain only (its redis.conf names no TLS file); TlsReload
+        // reloads the TLS listeners.
+        const nodes: SecureNode[] = [];
         for (const n of plan) {
-            const cert = new Certificate(
-                `${n.name}-tls`,
-                {
-                    ca,
-                    commonName: n.name,
-                    use: "peer",
-                    ...nodeSans(n, args.loopbackSans ?? false),
-                    ...certificates,
-                },
-                { parent: this },
-            );
-            // Replicas start after their master so the first sync does not wait on a retry.
-            const node: RedisNode = redisNode(
-                n.name,
-                {
-                    image,
-                    networkName: network.name,
-                    ipv4Address: n.ip,
-                    conf: {
-                        port: n.plainPort,
-                        tls: n.tlsPort ? { port: n.tlsPort, mutual: args.mutualTls ?? false } : undefined,
-                        replicaOf: n.replicaOf && { host: n.replicaOf.ip, port: n.replicaOf.port, tls: n.replicaOf.tls },
-                        replicationUser: n.replicaOf && { name: users.replication.username },
-                        maxmemory: args.maxmemory,
-                        maxmemoryPolicy: args.maxmemoryPolicy,
-                        appendonly: true,
-                        appendfsync: n.replicaOf ? "everysec" : (args.appendfsync ?? "always"),
+            nodes.push(
+                secureNode(
+                    n.name,
+                    {
+                        certificate: { ca, caPem: bundle, use: "peer", loopbackSans: args.loopbackSans ?? false, lifetime: certificates },
+                        node: {
+                            image,
+                            networkName: network.name,
+                            ipv4Address: n.ip,
+                            conf: {
+                                port: n.plainPort,
+                                tls: n.tlsPort ? { port: n.tlsPort, mutual: args.mutualTls ?? false } : undefined,
+                                replicaOf: n.replicaOf && { host: n.replicaOf.ip, port: n.replicaOf.port, tls: n.replicaOf.tls },
+                                replicationUser: n.replicaOf && { name: users.replication.username },
+                                maxmemory: args.maxmemory,
+                                maxmemoryPolicy: args.maxmemoryPolicy,
+                                appendonly: true,
+                                appendfsync: n.replicaOf ? "everysec" : (args.appendfsync ?? "always"),
+                            },
+                            replicationPassword: users.replication.password,
+                            aclFile: users.aclFileFor(passwords.live),
+                            livePasswords: { aclRules: users.aclRules },
+                        },
+                        reload: n.tlsPort ? { port: n.tlsPort, replica: !!n.replicaOf, cluster: false } : undefined,
                     },
-                    replicationPassword: users.replication.password,
-                    aclFile: users.aclFileFor(passwords.live),
-                    livePasswords: { aclRules: users.aclRules },
-                    tls: { caPem: bundle, certPem: cert.certPem, keyPem: cert.privateKeyPem },
-                },
-                { ...child, dependsOn: containers.slice(-1) },
+                    // Replicas start after their master so the first sync does not wait on a retry.
+                    { ...child, dependsOn: nodes.slice(-1).map(p => p.container) },
+                ),
             );
-            containers.push(node.container);
-            written.push(node.hot);
-            if (n.tlsPort)
-                reloads.push({
-                    name: n.name,
-                    host: n.ip,
-                    port: n.tlsPort,
-                    dir: node.tlsDir!,
-                    certPem: cert.certPem,
-                    replica: !!n.replicaOf,
-                    cluster: false,
-                });
         }
+        const reloads = nodes.flatMap(r => r.reload ?? []);
         // New certificates or CA reach the running TLS listeners one at a time (their containers stay).
         if (reloads.length) {
             new TlsReload(
@@ -213,11 +189,11 @@ export class ReplicationChain extends pulumi.ComponentResource {
                     topology: name,
                     nodes: reloads,
                     caPem: bundle,
-                    written,
-                    auth: pulumi.secret(users.admin.password.apply(password => ({ username: users.admin.username, password }))),
+                    written: nodes.map(r => r.hot),
+                    auth: users.adminAuth,
                     client: pulumi.secret(pulumi.all([client.certPem, client.privateKeyPem]).apply(([cert, key]) => ({ cert, key }))),
                 },
-                { parent: this, dependsOn: containers },
+                { parent: this, dependsOn: nodes.map(r => r.container) },
             );
         }
         const metrics = chainMetricsPlan(args);
