@@ -10,7 +10,7 @@ import { performance } from "perf_hooks";
 import { clusterBootstrapProvider } from "../components/cluster/bootstrap";
 import { projectCopy, REPO, stackEnv, toolchain } from "../scripts/workspace";
 import { Scope } from "../test/integration/harness";
-import { median } from "./common";
+import { freeSubnets, median } from "./common";
 
 const KEY = "redis-secure-topologies";
 
@@ -236,10 +236,13 @@ export interface GrowthRow {
     error?: string;
 }
 
-/** The cluster alone (deployChain false) at each size through the plain CLI: up from empty, no-change previews, destroy. */
+/**
+ * The cluster alone (deployChain false) at each size through the plain CLI: up from empty, no-change previews, destroy.
+ * Each size takes a subnet free when it starts: on a shared engine, one chosen for the whole part was taken by another
+ * run's network before the 30+30 size came (Docker: "Pool overlaps with other one on this address space").
+ */
 export async function benchGrowth(
     scope: Scope,
-    subnet: string,
     sizes: { masters: number; reps: number }[],
     log: (s: string) => void,
 ): Promise<GrowthRow[]> {
@@ -249,7 +252,12 @@ export async function benchGrowth(
         const stack = `bngrow${s.masters}`;
         const dir = path.join(scope.dir, `grow-${s.masters}`);
         fs.mkdirSync(dir);
-        const work = projectStack(dir, stack, { deployChain: false, clusterMasters: s.masters, clusterSubnet: subnet, maxmemory: "32mb" });
+        const work = projectStack(dir, stack, {
+            deployChain: false,
+            clusterMasters: s.masters,
+            clusterSubnet: freeSubnets(1)[0],
+            maxmemory: "32mb",
+        });
         await pulumi(work, backend, stack, ["stack", "init"]);
         const ups: number[] = [],
             previews: number[] = [];

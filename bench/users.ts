@@ -81,7 +81,7 @@ export async function runUserParts(
         res.when.growth = stamp();
         log(`  ${neighbours.raise(2 * Math.max(...GROWTH.map(g => g.masters)))}`);
         try {
-            const { value, error } = await part("growth", s => benchGrowth(s, freeSubnets(1)[0], GROWTH, log));
+            const { value, error } = await part("growth", s => benchGrowth(s, GROWTH, log));
             res.growth = value;
             if (error) res.errors.growth = error;
         } finally {
