@@ -4,9 +4,11 @@
 // benchmark run it in-process (scripts/workspace.ts).
 import * as pulumi from "@pulumi/pulumi";
 import {
+    CHAIN_DEFAULTS,
     chainMetricsPlan,
     resolveChainArgs,
     checkEngines,
+    CLUSTER_DEFAULTS,
     ClusterHost,
     clusterOutputs,
     resolveClusterArgs,
@@ -16,11 +18,13 @@ import {
     ReplicationChainArgs,
     SpipedTunnel,
     resolveTunnelArgs,
+    TUNNEL_DEFAULTS,
     UserPasswordRotation,
     ValidationError,
 } from "./components";
-import { CaRotation } from "./components/pki";
+import { CA_ROTATION_DEFAULTS, CaRotation } from "./components/pki";
 import { AppendFsync } from "./components/redis/conf";
+import { DEFAULT_GRACE_SECONDS } from "./components/redis/users";
 import { Transport } from "./components/replication";
 import * as v from "./components/validate";
 
@@ -66,31 +70,36 @@ function key<T>(type: ConfigType, def: T, sets: Sets = {}): ConfigKey<T> {
 /**
  * Every stack config key. Pulumi.yaml writes the same types and defaults for the plain `pulumi` CLI (a unit test checks
  * that they are these); the fields a key sets are how a component's ValidationError names the key (configError).
+ * A default is the component's own (its *_DEFAULTS) unless a comment says why not.
  */
 export const STACK_CONFIG = {
     deployChain: key("boolean", true),
     deployCluster: key("boolean", true),
-    chainHops: key<Transport>("array", ["plain", "tls"], { chain: ["hops"] }),
-    chainSubnet: key("string", "172.31.0.0/24", { chain: ["subnet"] }),
-    chainAppendfsync: key<AppendFsync>("string", "always", { chain: ["appendfsync"] }),
+    chainHops: key<Transport>("array", [...CHAIN_DEFAULTS.hops], { chain: ["hops"] }),
+    chainSubnet: key("string", CHAIN_DEFAULTS.subnet, { chain: ["subnet"] }),
+    chainAppendfsync: key<AppendFsync>("string", CHAIN_DEFAULTS.appendfsync, { chain: ["appendfsync"] }),
+    // No rotation, as the component's unset passwordRotation (YAML's object type needs an object).
     chainPasswordRotation: key<UserPasswordRotation>("object", {}, { chain: ["passwordRotation"] }),
-    chainCaGeneration: key("integer", 0, { chain: ["ca.generation"] }),
-    tunnelListenPort: key("integer", 6390, { tunnel: ["listenPort"] }),
-    tunnelSubnet: key("string", "172.31.1.0/24", { tunnel: ["subnet"] }),
-    clusterMasters: key("integer", 3, { cluster: ["masters"] }),
-    clusterReplicasPerMaster: key("integer", 1, { cluster: ["replicasPerMaster"] }),
+    chainCaGeneration: key("integer", CA_ROTATION_DEFAULTS.generation, { chain: ["ca.generation"] }),
+    tunnelListenPort: key("integer", TUNNEL_DEFAULTS.listenPort, { tunnel: ["listenPort"] }),
+    tunnelSubnet: key("string", TUNNEL_DEFAULTS.subnet, { tunnel: ["subnet"] }),
+    clusterMasters: key("integer", CLUSTER_DEFAULTS.masters, { cluster: ["masters"] }),
+    clusterReplicasPerMaster: key("integer", CLUSTER_DEFAULTS.replicasPerMaster, { cluster: ["replicasPerMaster"] }),
+    // Empty: hosts unset (stackSettings), so the component's default applies (the local engine).
     clusterHosts: key<ClusterHost>("array", [], { cluster: ["hosts"] }),
-    clusterSubnet: key("string", "172.30.0.0/24", { cluster: ["subnet"] }),
-    clusterMutualTls: key("boolean", false, { cluster: ["mutualTls"] }),
-    clusterAntiAffinity: key<"hard" | "soft">("string", "hard", { cluster: ["antiAffinity"] }),
-    clusterAppendonly: key("boolean", true, { cluster: ["appendonly"] }),
-    clusterAppendfsync: key<AppendFsync>("string", "everysec", { cluster: ["appendfsync"] }),
+    clusterSubnet: key("string", CLUSTER_DEFAULTS.subnet, { cluster: ["subnet"] }),
+    clusterMutualTls: key("boolean", CLUSTER_DEFAULTS.mutualTls, { cluster: ["mutualTls"] }),
+    clusterAntiAffinity: key<"hard" | "soft">("string", CLUSTER_DEFAULTS.antiAffinity, { cluster: ["antiAffinity"] }),
+    clusterAppendonly: key("boolean", CLUSTER_DEFAULTS.appendonly, { cluster: ["appendonly"] }),
+    clusterAppendfsync: key<AppendFsync>("string", CLUSTER_DEFAULTS.appendfsync, { cluster: ["appendfsync"] }),
     clusterPasswordRotation: key<UserPasswordRotation>("object", {}, { cluster: ["passwordRotation"] }),
-    clusterCaGeneration: key("integer", 0, { cluster: ["ca.generation"] }),
+    clusterCaGeneration: key("integer", CA_ROTATION_DEFAULTS.generation, { cluster: ["ca.generation"] }),
+    // The components set no maxmemory (Redis's: no limit); a stack caps every node on purpose.
     maxmemory: key("string", "256mb", { chain: ["maxmemory"], cluster: ["maxmemory"] }),
+    // One key for both components; false leaves their metrics unset (stackSettings), and both default to no exporter.
     metrics: key("boolean", false, { chain: ["metrics"], cluster: ["metrics"] }),
-    passwordGraceSeconds: key("integer", 0, { chain: ["passwordGraceSeconds"], cluster: ["passwordGraceSeconds"] }),
-    caGraceHours: key("integer", 0, { chain: ["ca.graceHours"], cluster: ["ca.graceHours"] }),
+    passwordGraceSeconds: key("integer", DEFAULT_GRACE_SECONDS, { chain: ["passwordGraceSeconds"], cluster: ["passwordGraceSeconds"] }),
+    caGraceHours: key("integer", CA_ROTATION_DEFAULTS.graceHours, { chain: ["ca.graceHours"], cluster: ["ca.graceHours"] }),
 };
 type StackKey = keyof typeof STACK_CONFIG;
 const STACK_KEYS = Object.keys(STACK_CONFIG) as StackKey[];

@@ -1,12 +1,13 @@
 export { CertificateAuthority, Certificate, CertificateAuthorityArgs, CertificateArgs, CertificateLifetime } from "./pki";
-export { SpipedTunnel, SpipedTunnelArgs, resolveTunnelArgs } from "./spiped";
-export { ClusterGateway, ClusterGatewayArgs, gatewayPlan } from "./gateway";
-export { ReplicationChain, ReplicationChainArgs, chainMetricsPlan, resolveChainArgs } from "./replication";
+export { SpipedTunnel, SpipedTunnelArgs, resolveTunnelArgs, TUNNEL_DEFAULTS } from "./spiped";
+export { ClusterGateway, ClusterGatewayArgs, gatewayPlan, GATEWAY_DEFAULTS } from "./gateway";
+export { ReplicationChain, ReplicationChainArgs, chainMetricsPlan, resolveChainArgs, CHAIN_DEFAULTS } from "./replication";
 export { MetricsArgs, MetricsOutput, metricsPlan } from "./metrics";
 export { backup, restore, topologyFromOutputs, readBackup, Manifest, Topology } from "./backup";
 export {
     RedisCluster,
     RedisClusterArgs,
+    CLUSTER_DEFAULTS,
     ClusterHost,
     ClusterHostNetwork,
     ClusterBootstrap,
@@ -20,4 +21,4 @@ export { PasswordRotation } from "./redis/rotation";
 export { DEFAULT_IMAGE } from "./redis/node";
 export { ValidationError } from "./validate";
 export * as client from "./client";
-export { LockQuorum, LockQuorumArgs, planQuorum, QuorumNode, QuorumShape, validateQuorumSize } from "./quorum";
+export { LockQuorum, LockQuorumArgs, planQuorum, QuorumNode, QuorumShape, validateQuorumSize, QUORUM_DEFAULTS } from "./quorum";

@@ -56,6 +56,30 @@ export interface ClusterHostNetwork {
     networkName: pulumi.Output<string>;
 }
 
+/** RedisCluster's defaults: what an unset field of RedisClusterArgs means (program.ts's stack config defaults use them
+ *  too). internalNetwork's depends on the hosts (see resolveClusterArgs). */
+export const CLUSTER_DEFAULTS = Object.freeze({
+    masters: 3,
+    replicasPerMaster: 1,
+    /** One host: the local engine. */
+    hosts: Object.freeze([Object.freeze({ name: "local" })]),
+    antiAffinity: "hard",
+    subnet: "172.30.0.0/24",
+    port: 6379,
+    tls: true,
+    allowPlaintextAcrossHosts: false,
+    mutualTls: false,
+    loopbackSans: false,
+    nodeTimeoutMs: 5000,
+    appendonly: true,
+    appendfsync: "everysec",
+    image: DEFAULT_IMAGE,
+    /** No exporter. */
+    metrics: false,
+    /** The exporter's listener port and network, for `metrics: true` (or metrics that do not set them). */
+    exporter: Object.freeze({ listenPort: 9121, subnet: "172.31.4.0/24" }),
+} as const);
+
 export interface RedisClusterArgs {
     /** Masters (default 3, at least 3). Decides how many resources exist, so it is a plain number. */
     masters?: number;
@@ -131,8 +155,13 @@ export function resolveClusterArgs(
     certificates: Required<CertificateLifetime>;
     metrics?: MetricsPlan;
     passwordGraceSeconds: number;
+    tls: boolean;
+    mutualTls: boolean;
+    loopbackSans: boolean;
+    internalNetwork: boolean;
 } {
-    const hosts = args.hosts ?? [{ name: "local" }];
+    const d = CLUSTER_DEFAULTS;
+    const hosts: ClusterHost[] = args.hosts ?? [...d.hosts];
     if (!Array.isArray(hosts)) v.fail("hosts", "a list of hosts ({ name, dockerHost?, subnet? })", hosts);
     hosts.forEach((h, i) => {
         if (!h || typeof h !== "object") v.fail(`hosts[${i}]`, "a host { name, dockerHost?, subnet? }", h);
@@ -152,44 +181,46 @@ export function resolveClusterArgs(
     });
     const shape = {
         name,
-        masters: args.masters ?? 3,
-        replicasPerMaster: args.replicasPerMaster ?? 1,
+        masters: args.masters ?? d.masters,
+        replicasPerMaster: args.replicasPerMaster ?? d.replicasPerMaster,
         hosts: hosts.map(h => ({ name: h.name, subnet: h.subnet })),
-        subnet: args.subnet ?? "172.30.0.0/24",
-        port: args.port ?? 6379,
+        subnet: args.subnet ?? d.subnet,
+        port: args.port ?? d.port,
     };
     const nodes = placeClusterNodes(shape);
-    checkAntiAffinity(args.antiAffinity ?? "hard", hosts.length, shape.replicasPerMaster);
+    checkAntiAffinity(args.antiAffinity ?? d.antiAffinity, hosts.length, shape.replicasPerMaster);
     if (args.maxmemory !== undefined) v.memorySize("maxmemory", args.maxmemory);
     if (args.maxmemoryPolicy !== undefined) v.maxmemoryPolicy("maxmemoryPolicy", args.maxmemoryPolicy);
     if (args.appRules !== undefined) v.aclRules("appRules", args.appRules);
     checkPasswordRotation("passwordRotation", args.passwordRotation);
     const passwordGraceSeconds = checkGraceSeconds("passwordGraceSeconds", args.passwordGraceSeconds);
     if (args.image !== undefined) v.imageRef("image", args.image);
-    const tls = v.flag("tls", args.tls ?? true);
-    if (!tls && hosts.length > 1 && !v.flag("allowPlaintextAcrossHosts", args.allowPlaintextAcrossHosts ?? false)) {
+    const tls = v.flag("tls", args.tls ?? d.tls);
+    if (!tls && hosts.length > 1 && !v.flag("allowPlaintextAcrossHosts", args.allowPlaintextAcrossHosts ?? d.allowPlaintextAcrossHosts)) {
         v.fail(
             "tls",
             "true when the cluster spans several hosts (passwords would cross the network in clear, e.g. MIGRATE's AUTH2), unless allowPlaintextAcrossHosts is true",
             false,
         );
     }
-    if (v.flag("mutualTls", args.mutualTls ?? false) && !tls)
-        v.fail("mutualTls", "false when tls is false (client certificates need TLS)", args.mutualTls);
+    const mutualTls = v.flag("mutualTls", args.mutualTls ?? d.mutualTls);
+    if (mutualTls && !tls) v.fail("mutualTls", "false when tls is false (client certificates need TLS)", args.mutualTls);
     // Internal networks have no route out, so nodes on different engines could not reach each other.
-    if (v.flag("internalNetwork", args.internalNetwork ?? hosts.length === 1) && hosts.length > 1) {
+    // Its default depends on the hosts: internal on one, not across several.
+    const internalNetwork = v.flag("internalNetwork", args.internalNetwork ?? hosts.length === 1);
+    if (internalNetwork && hosts.length > 1) {
         v.fail(
             "internalNetwork",
             "false (or unset) when the cluster spans several hosts (internal networks have no route between engines)",
             args.internalNetwork,
         );
     }
-    const nodeTimeoutMs = v.intInRange("nodeTimeoutMs", args.nodeTimeoutMs ?? 5000, 500, 120_000);
-    const appendonly = v.flag("appendonly", args.appendonly ?? true);
-    const appendfsync = v.oneOf("appendfsync", args.appendfsync ?? "everysec", APPENDFSYNC);
-    v.flag("loopbackSans", args.loopbackSans ?? false);
+    const nodeTimeoutMs = v.intInRange("nodeTimeoutMs", args.nodeTimeoutMs ?? d.nodeTimeoutMs, 500, 120_000);
+    const appendonly = v.flag("appendonly", args.appendonly ?? d.appendonly);
+    const appendfsync = v.oneOf("appendfsync", args.appendfsync ?? d.appendfsync, APPENDFSYNC);
+    const loopbackSans = v.flag("loopbackSans", args.loopbackSans ?? d.loopbackSans);
     const certificates = certificateLifetime("certificates", args.certificates);
-    const metrics = metricsPlan(args.metrics, { listenPort: 9121, subnet: "172.31.4.0/24" });
+    const metrics = metricsPlan(args.metrics ?? d.metrics, d.exporter);
     caRotation("ca", args.ca);
     return {
         nodes,
@@ -201,6 +232,10 @@ export function resolveClusterArgs(
         certificates,
         metrics,
         passwordGraceSeconds,
+        tls,
+        mutualTls,
+        loopbackSans,
+        internalNetwork,
     };
 }
 
@@ -254,11 +289,14 @@ export class RedisCluster extends pulumi.ComponentResource {
             certificates,
             metrics,
             passwordGraceSeconds,
+            tls,
+            mutualTls,
+            loopbackSans: loopback,
+            internalNetwork: internal,
         } = resolveClusterArgs(name, args);
         this.nodes = nodes;
-        const internal = args.internalNetwork ?? subnets.size === 1;
-        this.tls = args.tls ?? true;
-        const mutual = this.tls && (args.mutualTls ?? false);
+        this.tls = tls;
+        const mutual = tls && mutualTls;
         const hosts = hostArgs.map((h, i) => ({
             ...h,
             provider:
@@ -299,7 +337,6 @@ export class RedisCluster extends pulumi.ComponentResource {
             },
             { parent: this },
         );
-        const loopback = args.loopbackSans ?? false;
         const networks = new Map(
             hosts.map(h => [
                 h.name,
@@ -316,7 +353,10 @@ export class RedisCluster extends pulumi.ComponentResource {
         );
 
         const images = new Map(
-            hosts.map(h => [h.name, engineImage(`${name}-${h.name}`, args.image ?? DEFAULT_IMAGE, { parent: this, provider: h.provider })]),
+            hosts.map(h => [
+                h.name,
+                engineImage(`${name}-${h.name}`, args.image ?? CLUSTER_DEFAULTS.image, { parent: this, provider: h.provider }),
+            ]),
         );
         this.loopbackSans = loopback;
         this.hostNetworks = hosts.map(h => ({

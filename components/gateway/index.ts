@@ -14,6 +14,20 @@ import { GatewayPlan, LISTEN_ADDRESS, planGateway } from "./plan";
 
 export { planGateway, tunnelIndexes, GatewayNode, GatewayPlan, GatewayShape, PlannedTunnel, LISTEN_ADDRESS } from "./plan";
 
+/** ClusterGateway's defaults: what an unset field of ClusterGatewayArgs means. */
+export const GATEWAY_DEFAULTS = Object.freeze({
+    basePort: 7000,
+    serverPort: 8379,
+    /** A one-host cluster's transit network (a multi-host one has no default: `subnets` names each). */
+    subnet: "172.31.2.0/24",
+    gatewaySubnet: "172.31.3.0/24",
+    maxConnections: 100,
+    keepalive: true,
+    connectTimeoutSeconds: 5,
+    keyRotation: "",
+    image: DEFAULT_IMAGE,
+} as const);
+
 export interface ClusterGatewayArgs {
     /** The cluster to front. It must have `loopbackSans: true` when it uses TLS (the client checks 127.0.0.1). */
     cluster: RedisCluster;
@@ -45,6 +59,7 @@ const fronted = new WeakMap<RedisCluster, string>();
 /** The cluster-side facts the plan needs, from a RedisCluster. */
 function shapeOf(name: string, args: ClusterGatewayArgs) {
     const c = args.cluster;
+    const d = GATEWAY_DEFAULTS;
     if (!c || !Array.isArray(c.nodes) || !Array.isArray(c.hostNetworks)) v.fail("cluster", "a RedisCluster", typeof c);
     if (c.tls && !c.loopbackSans) {
         v.fail(
@@ -65,7 +80,7 @@ function shapeOf(name: string, args: ClusterGatewayArgs) {
     const transit = (h: string) =>
         args.subnets?.[h] ??
         (hosts.length === 1
-            ? (args.subnet ?? "172.31.2.0/24")
+            ? (args.subnet ?? d.subnet)
             : v.fail(`subnets.${h}`, "a transit subnet for every host of a multi-host cluster", undefined));
     const same = (h: (typeof hosts)[number]) =>
         args.provider ? h.provider === args.provider : args.dockerHost !== undefined ? h.dockerHost === args.dockerHost : !h.provider;
@@ -75,12 +90,12 @@ function shapeOf(name: string, args: ClusterGatewayArgs) {
         clusterSubnets: Object.fromEntries(hosts.map(h => [h.name, h.subnet])),
         transitSubnets: Object.fromEntries(hosts.map(h => [h.name, transit(h.name)])),
         sameEngine: Object.fromEntries(hosts.map(h => [h.name, same(h)])),
-        gatewaySubnet: args.gatewaySubnet ?? "172.31.3.0/24",
-        basePort: args.basePort ?? 7000,
-        serverPort: args.serverPort ?? 8379,
-        maxConnections: args.maxConnections ?? 100,
-        keepalive: args.keepalive ?? true,
-        connectTimeoutSeconds: args.connectTimeoutSeconds ?? 5,
+        gatewaySubnet: args.gatewaySubnet ?? d.gatewaySubnet,
+        basePort: args.basePort ?? d.basePort,
+        serverPort: args.serverPort ?? d.serverPort,
+        maxConnections: args.maxConnections ?? d.maxConnections,
+        keepalive: args.keepalive ?? d.keepalive,
+        connectTimeoutSeconds: args.connectTimeoutSeconds ?? d.connectTimeoutSeconds,
     };
 }
 
@@ -111,7 +126,7 @@ export class ClusterGateway extends pulumi.ComponentResource {
                 name,
             );
         fronted.set(args.cluster, name);
-        const image = args.image ?? DEFAULT_IMAGE;
+        const image = args.image ?? GATEWAY_DEFAULTS.image;
         const gwProvider =
             args.provider ??
             (args.dockerHost ? engineProvider(`${name}-engine`, "dockerHost", name, args.dockerHost, { parent: this }) : undefined);
@@ -119,7 +134,7 @@ export class ClusterGateway extends pulumi.ComponentResource {
         // redirects), so per-node keys would multiply secrets without isolating anything. Not RandomBytes: its ID is the key.
         const key = new random.RandomPassword(
             `${name}-key`,
-            { length: KEY_CHARS, special: false, keepers: { rotation: args.keyRotation ?? "" } },
+            { length: KEY_CHARS, special: false, keepers: { rotation: args.keyRotation ?? GATEWAY_DEFAULTS.keyRotation } },
             { parent: this },
         );
         const keyBase64 = pulumi.secret(key.result.apply(k => Buffer.from(k).toString("base64")));

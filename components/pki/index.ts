@@ -13,7 +13,7 @@ import {
     validateCertificate,
 } from "./validate";
 
-export { allowedUses, CaRotation, caRotation, certificateLifetime, CertUse, validateCertificate } from "./validate";
+export { allowedUses, CA_ROTATION_DEFAULTS, CaRotation, caRotation, certificateLifetime, CertUse, validateCertificate } from "./validate";
 export { bundleOf, CaTrust, trustDecision } from "./trust";
 
 /** A Redis node certificate's SANs: its name and address, and loopback only when asked (`loopbackSans`). */

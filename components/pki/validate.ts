@@ -70,10 +70,13 @@ export interface CaRotation {
     graceHours?: number;
 }
 
+/** What an unset field of CaRotation means: generation 0, and the old CA dropped on the next `pulumi up`. */
+export const CA_ROTATION_DEFAULTS = Object.freeze({ generation: 0, graceHours: 0 } as const);
+
 export function caRotation(field: string, r: CaRotation | undefined = {}): Required<CaRotation> {
     if (!r || typeof r !== "object") v.fail(field, "{ generation?, graceHours? }", r);
     return {
-        generation: v.intInRange(`${field}.generation`, r.generation ?? 0, 0, 1_000_000),
-        graceHours: v.intInRange(`${field}.graceHours`, r.graceHours ?? 0, 0, 24 * 366),
+        generation: v.intInRange(`${field}.generation`, r.generation ?? CA_ROTATION_DEFAULTS.generation, 0, 1_000_000),
+        graceHours: v.intInRange(`${field}.graceHours`, r.graceHours ?? CA_ROTATION_DEFAULTS.graceHours, 0, 24 * 366),
     };
 }

@@ -39,6 +39,15 @@ export function planQuorum(s: QuorumShape): QuorumNode[] {
     return Array.from({ length: s.size }, (_, i) => ({ name: `${s.name}-${i}`, ip: v.addressIn(net, 10 + i), port: s.port }));
 }
 
+/** LockQuorum's defaults: what an unset field of LockQuorumArgs means. */
+export const QUORUM_DEFAULTS = Object.freeze({
+    size: 5,
+    subnet: "172.29.0.0/24",
+    port: 6379,
+    tls: false,
+    image: DEFAULT_IMAGE,
+} as const);
+
 export interface LockQuorumArgs {
     /** Independent masters (default 5; odd, 3 to 15). Decides how many resources exist, so it is a plain number. */
     size?: number;
@@ -74,16 +83,17 @@ export class LockQuorum extends pulumi.ComponentResource {
             {},
             { ...opts, aliases: [{ type: "redis-secure-topologies:client:LockQuorum" }, ...(opts?.aliases ?? [])] },
         );
-        const subnet = args.subnet ?? "172.29.0.0/24";
-        this.nodes = planQuorum({ name, size: args.size ?? 5, subnet, port: args.port ?? 6379 });
-        this.tls = v.flag("tls", args.tls ?? false);
+        const d = QUORUM_DEFAULTS;
+        const subnet = args.subnet ?? d.subnet;
+        this.nodes = planQuorum({ name, size: args.size ?? d.size, subnet, port: args.port ?? d.port });
+        this.tls = v.flag("tls", args.tls ?? d.tls);
         if (args.appRules !== undefined) v.aclRules("appRules", args.appRules);
         if (args.image !== undefined) v.imageRef("image", args.image);
         const child = { parent: this, provider: args.provider };
         const network = new docker.Network(`${name}-net`, { name: `${name}-net`, ipamConfigs: [{ subnet }] }, child);
         const users = new RedisUsers(`${name}-users`, { appRules: args.appRules }, { parent: this });
         const ca = this.tls ? new CertificateAuthority(`${name}-ca`, {}, { parent: this }) : undefined;
-        const image = engineImage(name, args.image ?? DEFAULT_IMAGE, child);
+        const image = engineImage(name, args.image ?? d.image, child);
         const nodes = this.nodes.map(n =>
             secureNode(
                 n.name,

@@ -36,9 +36,12 @@ export function checkPasswordRotation(field: string, r: unknown): UserPasswordRo
     return r as UserPasswordRotation;
 }
 
+/** passwordGraceSeconds unset: the next `pulumi up` drops a rotated password's old value. */
+export const DEFAULT_GRACE_SECONDS = 0;
+
 /** How long the old password of a rotation keeps working: the first `pulumi up` at least this long after it drops it. */
 export function checkGraceSeconds(field: string, s: unknown): number {
-    return s === undefined ? 0 : v.intInRange(field, s, 0, 31_536_000);
+    return s === undefined ? DEFAULT_GRACE_SECONDS : v.intInRange(field, s, 0, 31_536_000);
 }
 
 export interface RedisUsersArgs {

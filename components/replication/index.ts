@@ -14,6 +14,25 @@ import { ChainNode, placeChainNodes, Transport } from "./plan";
 
 export { ChainNode, placeChainNodes, Transport, validateChain } from "./plan";
 
+/** ReplicationChain's defaults: what an unset field of ReplicationChainArgs means (program.ts's stack config defaults
+ *  use them too). headListener's depends on the hops (see resolveChain). */
+export const CHAIN_DEFAULTS = Object.freeze({
+    hops: Object.freeze(["plain", "tls"] as const),
+    mutualTls: false,
+    loopbackSans: false,
+    plainPort: 6379,
+    tlsPort: 6380,
+    subnet: "172.31.0.0/24",
+    internalNetwork: true,
+    image: DEFAULT_IMAGE,
+    /** The head's; replicas always log with "everysec". */
+    appendfsync: "always",
+    /** No exporter. */
+    metrics: false,
+    /** The exporter's listener port and network, for `metrics: true` (or metrics that do not set them). */
+    exporter: Object.freeze({ listenPort: 9122, subnet: "172.31.5.0/24" }),
+} as const);
+
 export interface ReplicationChainArgs {
     /** Transport of each replication hop; the chain has hops.length + 1 nodes (default ["plain", "tls"]). */
     hops?: Transport[];
@@ -59,35 +78,44 @@ export interface ChainNodeOutput extends ChainNode {
 
 /** Every check ReplicationChain makes, as a pure function (a program can run it before creating anything): its nodes. */
 export function resolveChainArgs(name: string, args: ReplicationChainArgs = {}): ChainNode[] {
-    v.oneOf("appendfsync", args.appendfsync ?? "always", APPENDFSYNC);
-    const hops = args.hops ?? ["plain", "tls"];
-    certificateLifetime("certificates", args.certificates);
+    return resolveChain(name, args).plan;
+}
+
+/** resolveChainArgs, with the settings it checked (defaults applied) for the component. */
+function resolveChain(name: string, args: ReplicationChainArgs) {
+    const d = CHAIN_DEFAULTS;
+    const appendfsync = v.oneOf("appendfsync", args.appendfsync ?? d.appendfsync, APPENDFSYNC);
+    const hops = args.hops ?? [...d.hops];
+    const subnet = args.subnet ?? d.subnet;
+    const certificates = certificateLifetime("certificates", args.certificates);
     caRotation("ca", args.ca);
     const plan = placeChainNodes({
         name,
         hops,
         // A chain that replicates over TLS only does not take the app password in plain text at its head either.
         headListener: args.headListener ?? (Array.isArray(hops) && hops.every(h => h === "tls") ? "tls" : "plain"),
-        plainPort: args.plainPort ?? 6379,
-        tlsPort: args.tlsPort ?? 6380,
-        subnet: args.subnet ?? "172.31.0.0/24",
+        plainPort: args.plainPort ?? d.plainPort,
+        tlsPort: args.tlsPort ?? d.tlsPort,
+        subnet,
     });
     if (args.maxmemory !== undefined) v.memorySize("maxmemory", args.maxmemory);
     if (args.maxmemoryPolicy !== undefined) v.maxmemoryPolicy("maxmemoryPolicy", args.maxmemoryPolicy);
     if (args.image !== undefined) v.imageRef("image", args.image);
-    v.flag("internalNetwork", args.internalNetwork ?? true);
+    const internalNetwork = v.flag("internalNetwork", args.internalNetwork ?? d.internalNetwork);
     checkPasswordRotation("passwordRotation", args.passwordRotation);
     checkGraceSeconds("passwordGraceSeconds", args.passwordGraceSeconds);
-    v.flag("loopbackSans", args.loopbackSans ?? false);
-    if (v.flag("mutualTls", args.mutualTls ?? false) && plan.every(n => n.tlsPort === 0)) {
+    const loopbackSans = v.flag("loopbackSans", args.loopbackSans ?? d.loopbackSans);
+    const mutualTls = v.flag("mutualTls", args.mutualTls ?? d.mutualTls);
+    if (mutualTls && plan.every(n => n.tlsPort === 0)) {
         v.fail("mutualTls", 'false when no node has a TLS listener (every hop and headListener are "plain")', args.mutualTls);
     }
-    chainMetricsPlan(args);
-    return plan;
+    const metrics = chainMetricsPlan(args);
+    return { plan, appendfsync, subnet, certificates, internalNetwork, loopbackSans, mutualTls, metrics };
 }
 
 /** The chain's exporter settings (undefined: no exporter), checked. */
-export const chainMetricsPlan = (args: ReplicationChainArgs) => metricsPlan(args.metrics, { listenPort: 9122, subnet: "172.31.5.0/24" });
+export const chainMetricsPlan = (args: ReplicationChainArgs) =>
+    metricsPlan(args.metrics ?? CHAIN_DEFAULTS.metrics, CHAIN_DEFAULTS.exporter);
 
 export class ReplicationChain extends pulumi.ComponentResource {
     readonly nodes: ChainNodeOutput[];
@@ -104,15 +132,14 @@ export class ReplicationChain extends pulumi.ComponentResource {
 
     constructor(name: string, args: ReplicationChainArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         super("redis-secure-topologies:replication:ReplicationChain", name, {}, opts);
-        const plan = resolveChainArgs(name, args);
-        const certificates = certificateLifetime("certificates", args.certificates);
+        const { plan, appendfsync, subnet, certificates, internalNetwork, loopbackSans, mutualTls, metrics } = resolveChain(name, args);
         const child = { parent: this, provider: args.provider };
         const network = new docker.Network(
             `${name}-net`,
             {
                 name: `${name}-net`,
-                ipamConfigs: [{ subnet: args.subnet ?? "172.31.0.0/24" }],
-                internal: args.internalNetwork ?? true,
+                ipamConfigs: [{ subnet }],
+                internal: internalNetwork,
             },
             child,
         );
@@ -145,7 +172,7 @@ export class ReplicationChain extends pulumi.ComponentResource {
             },
             { parent: this },
         );
-        const image = engineImage(name, args.image ?? DEFAULT_IMAGE, child);
+        const image = engineImage(name, args.image ?? CHAIN_DEFAULTS.image, child);
         // Every node has a certificate, even one that listens plain only (its redis.conf names no TLS file); TlsReload
         // reloads the TLS listeners.
         const nodes: SecureNode[] = [];
@@ -154,20 +181,20 @@ export class ReplicationChain extends pulumi.ComponentResource {
                 secureNode(
                     n.name,
                     {
-                        certificate: { ca, caPem: bundle, use: "peer", loopbackSans: args.loopbackSans ?? false, lifetime: certificates },
+                        certificate: { ca, caPem: bundle, use: "peer", loopbackSans, lifetime: certificates },
                         node: {
                             image,
                             networkName: network.name,
                             ipv4Address: n.ip,
                             conf: {
                                 port: n.plainPort,
-                                tls: n.tlsPort ? { port: n.tlsPort, mutual: args.mutualTls ?? false } : undefined,
+                                tls: n.tlsPort ? { port: n.tlsPort, mutual: mutualTls } : undefined,
                                 replicaOf: n.replicaOf && { host: n.replicaOf.ip, port: n.replicaOf.port, tls: n.replicaOf.tls },
                                 replicationUser: n.replicaOf && { name: users.replication.username },
                                 maxmemory: args.maxmemory,
                                 maxmemoryPolicy: args.maxmemoryPolicy,
                                 appendonly: true,
-                                appendfsync: n.replicaOf ? "everysec" : (args.appendfsync ?? "always"),
+                                appendfsync: n.replicaOf ? "everysec" : appendfsync,
                             },
                             replicationPassword: users.replication.password,
                             aclFile: users.aclFileFor(passwords.live),
@@ -196,7 +223,6 @@ export class ReplicationChain extends pulumi.ComponentResource {
                 { parent: this, dependsOn: nodes.map(r => r.container) },
             );
         }
-        const metrics = chainMetricsPlan(args);
         if (metrics) {
             this.metrics = redisExporter(
                 name,
@@ -206,7 +232,7 @@ export class ReplicationChain extends pulumi.ComponentResource {
                     plan: metrics,
                     user: users.metrics,
                     targets: plan.map(n => ({ name: n.name, ip: n.ip, port: n.tlsPort || n.plainPort, tls: n.tlsPort !== 0 })),
-                    tls: { caPem: bundle, ...(args.mutualTls ? { certPem: client.certPem, keyPem: client.privateKeyPem } : {}) },
+                    tls: { caPem: bundle, ...(mutualTls ? { certPem: client.certPem, keyPem: client.privateKeyPem } : {}) },
                 },
                 child,
             );

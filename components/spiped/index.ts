@@ -10,6 +10,21 @@ import { clientCommand, KEY_BYTES, KEY_CHARS, KEY_DIR, KEY_FILE, serverCommand, 
 
 export { clientCommand, serverCommand, validateTunnel, TunnelShape, KEY_BYTES, KEY_CHARS } from "./plan";
 
+/** SpipedTunnel's defaults: what an unset field of SpipedTunnelArgs means (program.ts's stack config defaults use them too). */
+export const TUNNEL_DEFAULTS = Object.freeze({
+    subnet: "172.31.1.0/24",
+    targetPort: 6379,
+    serverPort: 8379,
+    listenAddress: "127.0.0.1",
+    listenPort: 6390,
+    allowNonLoopbackListener: false,
+    maxConnections: 100,
+    keepalive: true,
+    connectTimeoutSeconds: 5,
+    keyRotation: "",
+    image: DEFAULT_IMAGE,
+} as const);
+
 export interface SpipedTunnelArgs {
     /** The Docker network the Redis target is on; only the server container joins it. */
     networkName: pulumi.Input<string>;
@@ -34,22 +49,23 @@ export interface SpipedTunnelArgs {
 
 /** Every check SpipedTunnel makes, as a pure function (a program can run it before creating anything). */
 export function resolveTunnelArgs(name: string, args: Omit<SpipedTunnelArgs, "networkName">): { shape: TunnelShape; subnet: string } {
+    const d = TUNNEL_DEFAULTS;
     const shape: TunnelShape = {
         name,
         targetHost: args.targetHost,
-        targetPort: args.targetPort ?? 6379,
-        serverPort: args.serverPort ?? 8379,
-        listenAddress: args.listenAddress ?? "127.0.0.1",
-        listenPort: args.listenPort ?? 6390,
-        allowNonLoopbackListener: args.allowNonLoopbackListener ?? false,
-        maxConnections: args.maxConnections ?? 100,
-        keepalive: args.keepalive ?? true,
-        connectTimeoutSeconds: args.connectTimeoutSeconds ?? 5,
+        targetPort: args.targetPort ?? d.targetPort,
+        serverPort: args.serverPort ?? d.serverPort,
+        listenAddress: args.listenAddress ?? d.listenAddress,
+        listenPort: args.listenPort ?? d.listenPort,
+        allowNonLoopbackListener: args.allowNonLoopbackListener ?? d.allowNonLoopbackListener,
+        maxConnections: args.maxConnections ?? d.maxConnections,
+        keepalive: args.keepalive ?? d.keepalive,
+        connectTimeoutSeconds: args.connectTimeoutSeconds ?? d.connectTimeoutSeconds,
         keyBytes: KEY_BYTES,
     };
     validateTunnel(shape);
     if (args.image !== undefined) v.imageRef("image", args.image);
-    return { shape, subnet: v.subnet("subnet", args.subnet ?? "172.31.1.0/24").cidr };
+    return { shape, subnet: v.subnet("subnet", args.subnet ?? d.subnet).cidr };
 }
 
 export class SpipedTunnel extends pulumi.ComponentResource {
@@ -67,7 +83,7 @@ export class SpipedTunnel extends pulumi.ComponentResource {
         // its resource ID is the key itself, and IDs are stored in plain text in the state.
         const key = new random.RandomPassword(
             `${name}-key`,
-            { length: KEY_CHARS, special: false, keepers: { rotation: args.keyRotation ?? "" } },
+            { length: KEY_CHARS, special: false, keepers: { rotation: args.keyRotation ?? TUNNEL_DEFAULTS.keyRotation } },
             { parent: this },
         );
         const keyBase64 = pulumi.secret(key.result.apply(k => Buffer.from(k).toString("base64")));
@@ -75,7 +91,7 @@ export class SpipedTunnel extends pulumi.ComponentResource {
         const child = { parent: this, provider: args.provider, deleteBeforeReplace: true };
         // Encrypted traffic crosses this network; Redis stays on its own, which the client end never joins.
         const tunnelNet = new docker.Network(`${name}-net`, { name: `${name}-net`, ipamConfigs: [{ subnet }] }, child);
-        const image = engineImage(name, args.image ?? DEFAULT_IMAGE, { parent: this, provider: args.provider });
+        const image = engineImage(name, args.image ?? TUNNEL_DEFAULTS.image, { parent: this, provider: args.provider });
         this.serverName = `${name}-server`;
         this.clientName = `${name}-client`;
         const server = spipedEnd(
