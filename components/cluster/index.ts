@@ -2,7 +2,7 @@
 // ACL users, bootstrapped and kept in its planned roles by the ClusterBootstrap dynamic resource.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { CaRotation, caRotation, Certificate, CertificateLifetime, certificateLifetime, rotatingCa } from "../pki";
+import { CaRotation, caRotation, Certificate, CertificateLifetime, certificateLifetime, clientTlsMaterial, rotatingCa } from "../pki";
 import { MetricsArgs, MetricsOutput, MetricsPlan, metricsPlan, redisExporter } from "../metrics";
 import { APPENDFSYNC, AppendFsync, crashRestartDelayMs } from "../redis/conf";
 import { DEFAULT_IMAGE, engineImage } from "../redis/node";
@@ -316,13 +316,7 @@ export class RedisCluster extends pulumi.ComponentResource {
             ? new Certificate(`${name}-client`, { ca, commonName: `${name}-client`, use: "client", ...certificates }, { parent: this })
             : undefined;
         // The bootstrap and the rotation are clients like any other: a client certificate only when the nodes ask for one.
-        const clientTls = this.tls
-            ? pulumi.secret(
-                  pulumi
-                      .all([bundle, client?.certPem, client?.privateKeyPem])
-                      .apply(([caPem, cert, key]) => (cert ? { ca: caPem, cert, key } : { ca: caPem })),
-              )
-            : undefined;
+        const clientTls = this.tls ? clientTlsMaterial(bundle, client) : undefined;
         // Every cluster node may become a replica (failover), so every one gets masterauth.
         const passwords = new PasswordRotation(
             `${name}-passwords`,
@@ -408,9 +402,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                       caPem: bundle,
                       written: redis.map(r => r.hot),
                       auth: users.adminAuth,
-                      client:
-                          client &&
-                          pulumi.secret(pulumi.all([client.certPem, client.privateKeyPem]).apply(([cert, key]) => ({ cert, key }))),
+                      client: client?.keyPair,
                   },
                   { parent: this, dependsOn: containers },
               )

@@ -2,6 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import * as v from "../validate";
+import type { TlsMaterial } from "../redis/wire";
 import { CaTrust } from "./trust";
 import {
     allowedUses,
@@ -83,6 +84,8 @@ export class Certificate extends pulumi.ComponentResource {
     readonly certPem: pulumi.Output<string>;
     /** Secret. */
     readonly privateKeyPem: pulumi.Output<string>;
+    /** Secret: the certificate and its key together, as a client presents them. */
+    readonly keyPair: pulumi.Output<{ cert: string; key: string }>;
 
     constructor(name: string, args: CertificateArgs, opts?: pulumi.ComponentResourceOptions) {
         super("redis-secure-topologies:pki:Certificate", name, {}, opts);
@@ -114,8 +117,18 @@ export class Certificate extends pulumi.ComponentResource {
         );
         this.certPem = cert.certPem;
         this.privateKeyPem = pulumi.secret(key.privateKeyPem);
+        this.keyPair = pulumi.secret(
+            pulumi.all([this.certPem, key.privateKeyPem]).apply(([certPem, keyPem]) => ({ cert: certPem, key: keyPem })),
+        );
         this.registerOutputs({ certPem: this.certPem, privateKeyPem: this.privateKeyPem });
     }
+}
+
+/** Secret: what a topology's own client connects with: the CA (or bundle) to trust and, when given, its certificate. */
+export function clientTlsMaterial(caPem: pulumi.Input<string>, client?: Certificate): pulumi.Output<TlsMaterial> {
+    return pulumi.secret(
+        client ? pulumi.all([caPem, client.keyPair]).apply(([ca, pair]) => ({ ca, ...pair })) : pulumi.output(caPem).apply(ca => ({ ca })),
+    );
 }
 
 /**

@@ -1,7 +1,7 @@
 // ReplicationChain: a master and a chain of replicas, each hop plain or TLS (seed: A plain -> B -> C over TLS only).
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { CaRotation, caRotation, Certificate, CertificateLifetime, certificateLifetime, rotatingCa } from "../pki";
+import { CaRotation, caRotation, Certificate, CertificateLifetime, certificateLifetime, clientTlsMaterial, rotatingCa } from "../pki";
 import { MetricsArgs, MetricsOutput, metricsPlan, redisExporter } from "../metrics";
 import { APPENDFSYNC, AppendFsync } from "../redis/conf";
 import { DEFAULT_IMAGE, engineImage } from "../redis/node";
@@ -165,9 +165,7 @@ export class ReplicationChain extends pulumi.ComponentResource {
                 wanted: users.hashes,
                 admin: users.adminAuth,
                 replicationPassword: users.replication.password,
-                tls: pulumi.secret(
-                    pulumi.all([bundle, client.certPem, client.privateKeyPem]).apply(([caPem, cert, key]) => ({ ca: caPem, cert, key })),
-                ),
+                tls: clientTlsMaterial(bundle, client),
                 graceSeconds: checkGraceSeconds("passwordGraceSeconds", args.passwordGraceSeconds),
             },
             { parent: this },
@@ -218,7 +216,7 @@ export class ReplicationChain extends pulumi.ComponentResource {
                     caPem: bundle,
                     written: nodes.map(r => r.hot),
                     auth: users.adminAuth,
-                    client: pulumi.secret(pulumi.all([client.certPem, client.privateKeyPem]).apply(([cert, key]) => ({ cert, key }))),
+                    client: client.keyPair,
                 },
                 { parent: this, dependsOn: nodes.map(r => r.container) },
             );
