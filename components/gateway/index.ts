@@ -6,8 +6,8 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { engineProvider, RedisCluster } from "../cluster";
-import { DEFAULT_IMAGE, engineImage } from "../redis/node";
-import { spipedEnd } from "../spiped";
+import { engineImage } from "../redis/node";
+import { spipedEnd, SPIPED_DEFAULTS } from "../spiped";
 import { KEY_CHARS } from "../spiped/plan";
 import * as v from "../validate";
 import { GatewayPlan, LISTEN_ADDRESS, planGateway } from "./plan";
@@ -16,16 +16,11 @@ export { planGateway, tunnelIndexes, GatewayNode, GatewayPlan, GatewayShape, Pla
 
 /** ClusterGateway's defaults: what an unset field of ClusterGatewayArgs means. */
 export const GATEWAY_DEFAULTS = Object.freeze({
+    ...SPIPED_DEFAULTS,
     basePort: 7000,
-    serverPort: 8379,
     /** A one-host cluster's transit network (a multi-host one has no default: `subnets` names each). */
     subnet: "172.31.2.0/24",
     gatewaySubnet: "172.31.3.0/24",
-    maxConnections: 100,
-    keepalive: true,
-    connectTimeoutSeconds: 5,
-    keyRotation: "",
-    image: DEFAULT_IMAGE,
 } as const);
 
 export interface ClusterGatewayArgs {

@@ -10,19 +10,24 @@ import { clientCommand, KEY_BYTES, KEY_CHARS, KEY_DIR, KEY_FILE, serverCommand, 
 
 export { clientCommand, serverCommand, validateTunnel, TunnelShape, KEY_BYTES, KEY_CHARS } from "./plan";
 
-/** SpipedTunnel's defaults: what an unset field of SpipedTunnelArgs means (program.ts's stack config defaults use them too). */
-export const TUNNEL_DEFAULTS = Object.freeze({
-    subnet: "172.31.1.0/24",
-    targetPort: 6379,
+/** The spiped ends' defaults, the same for a SpipedTunnel and each tunnel of a ClusterGateway. */
+export const SPIPED_DEFAULTS = Object.freeze({
     serverPort: 8379,
-    listenAddress: "127.0.0.1",
-    listenPort: 6390,
-    allowNonLoopbackListener: false,
     maxConnections: 100,
     keepalive: true,
     connectTimeoutSeconds: 5,
     keyRotation: "",
     image: DEFAULT_IMAGE,
+} as const);
+
+/** SpipedTunnel's defaults: what an unset field of SpipedTunnelArgs means (program.ts's stack config defaults use them too). */
+export const TUNNEL_DEFAULTS = Object.freeze({
+    ...SPIPED_DEFAULTS,
+    subnet: "172.31.1.0/24",
+    targetPort: 6379,
+    listenAddress: "127.0.0.1",
+    listenPort: 6390,
+    allowNonLoopbackListener: false,
 } as const);
 
 export interface SpipedTunnelArgs {
