@@ -103,14 +103,14 @@ function resolveChain(name: string, args: ReplicationChainArgs) {
     if (args.image !== undefined) v.imageRef("image", args.image);
     const internalNetwork = v.flag("internalNetwork", args.internalNetwork ?? d.internalNetwork);
     checkPasswordRotation("passwordRotation", args.passwordRotation);
-    checkGraceSeconds("passwordGraceSeconds", args.passwordGraceSeconds);
+    const passwordGraceSeconds = checkGraceSeconds("passwordGraceSeconds", args.passwordGraceSeconds);
     const loopbackSans = v.flag("loopbackSans", args.loopbackSans ?? d.loopbackSans);
     const mutualTls = v.flag("mutualTls", args.mutualTls ?? d.mutualTls);
     if (mutualTls && plan.every(n => n.tlsPort === 0)) {
         v.fail("mutualTls", 'false when no node has a TLS listener (every hop and headListener are "plain")', args.mutualTls);
     }
     const metrics = chainMetricsPlan(args);
-    return { plan, appendfsync, subnet, certificates, internalNetwork, loopbackSans, mutualTls, metrics };
+    return { plan, appendfsync, subnet, certificates, internalNetwork, loopbackSans, mutualTls, metrics, passwordGraceSeconds };
 }
 
 /** The chain's exporter settings (undefined: no exporter), checked. */
@@ -132,7 +132,8 @@ export class ReplicationChain extends pulumi.ComponentResource {
 
     constructor(name: string, args: ReplicationChainArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         super("redis-secure-topologies:replication:ReplicationChain", name, {}, opts);
-        const { plan, appendfsync, subnet, certificates, internalNetwork, loopbackSans, mutualTls, metrics } = resolveChain(name, args);
+        const { plan, appendfsync, subnet, certificates, internalNetwork, loopbackSans, mutualTls, metrics, passwordGraceSeconds } =
+            resolveChain(name, args);
         const child = { parent: this, provider: args.provider };
         const network = new docker.Network(
             `${name}-net`,
@@ -166,7 +167,7 @@ export class ReplicationChain extends pulumi.ComponentResource {
                 admin: users.adminAuth,
                 replicationPassword: users.replication.password,
                 tls: clientTlsMaterial(bundle, client),
-                graceSeconds: checkGraceSeconds("passwordGraceSeconds", args.passwordGraceSeconds),
+                graceSeconds: passwordGraceSeconds,
             },
             { parent: this },
         );
